@@ -1,0 +1,69 @@
+# Model-governance control plane. `make test` installs into .venv on first use.
+# GNU make; recipes are indented with tabs.
+
+SHELL  := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Interpreter used to create the venv (override: make PYTHON=python3.11 ...).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+RUFF   := $(VENV)/bin/ruff
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install lint format test demo up bench clean distclean
+
+# List the targets with the comment above each.
+help:
+	@awk '/^# /{c=substr($$0,3);next} /^[a-z][a-z-]*:/{sub(/:.*/,"",$$1); if(c!="")printf "  %-10s %s\n",$$1,c} {c=""}' $(MAKEFILE_LIST)
+
+# Create the venv and install the package with dev extras (re-runs when pyproject.toml changes).
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# Install (or refresh) the development environment in .venv.
+install: $(STAMP)
+
+# Check lint rules and formatting with ruff.
+lint: $(STAMP)
+	$(RUFF) check .
+	$(RUFF) format --check .
+
+# Apply ruff's fixes and formatting.
+format: $(STAMP)
+	$(RUFF) check --fix .
+	$(RUFF) format .
+
+# Lint, then run the whole test suite.
+test: $(STAMP) lint
+	$(PY) -m pytest -q
+
+# Run the end-to-end demo.
+demo: $(STAMP)
+	$(PY) -m governance.demo
+
+# Start the local stack (Prefect server, deployments, gateway).
+up: $(STAMP)
+	$(PY) -m deployments.up
+
+# Run every benchmark in bench/.
+bench: $(STAMP)
+	@for f in bench/*.py; do \
+	  case "$$(basename "$$f")" in _*) continue;; esac; \
+	  [ -e "$$f" ] || continue; \
+	  echo "== $$f"; \
+	  $(PY) "$$f"; \
+	done
+
+# Remove runtime state and caches (keeps the venv).
+clean:
+	rm -rf .governance .prefect .pytest_cache .ruff_cache build dist tests/output test-results bench/results
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+# Also remove the venv and egg-info.
+distclean: clean
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Start or stop a private, throwaway PostgreSQL cluster for the test suite.
+#
+#   deployments/postgres.sh [start] [DIR]   start (idempotent); prints the SQLAlchemy URL on stdout
+#   deployments/postgres.sh stop    [DIR]   stop the cluster (fast shutdown)
+#   deployments/postgres.sh status  [DIR]   exit 0 if it is accepting connections
+#   deployments/postgres.sh url     [DIR]   print the URL without starting anything
+#   deployments/postgres.sh reset   [DIR]   drop and recreate the test database; prints the URL
+#   deployments/postgres.sh destroy [DIR]   stop and delete DIR's cluster
+#
+# DIR defaults to $GOVERNANCE_PG_DIR or /tmp/governance-pg. The port is $PGPORT_TEST (default 55432),
+# the database $PGDATABASE_TEST (default governance_test). Only the URL goes to stdout, so
+#     export GOVERNANCE_TEST_POSTGRES_URL="$(deployments/postgres.sh)"
+# works. Uses Debian's binaries (/usr/lib/postgresql/<newest>/bin) or whatever is on PATH.
+# As root, initdb and postgres run as the `postgres` OS user (they refuse to run as root).
+set -euo pipefail
+
+cmd="${1:-start}"
+base="${2:-${GOVERNANCE_PG_DIR:-/tmp/governance-pg}}"
+port="${PGPORT_TEST:-55432}"
+db="${PGDATABASE_TEST:-governance_test}"
+max_connections="${PG_MAX_CONNECTIONS:-200}"
+
+data="$base/data-$port"
+sock="$base/sock"
+log="$base/postgres-$port.log"
+url="postgresql+psycopg://postgres@127.0.0.1:$port/$db"
+
+say() { echo "postgres.sh: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+case "$cmd" in
+  start | stop | status | url | reset | destroy) ;;
+  -h | --help | help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) die "unknown command '$cmd' (start|stop|status|url|reset|destroy)" ;;
+esac
+
+if [[ "$cmd" == url ]]; then
+  echo "$url"
+  exit 0
+fi
+
+# --- locate the server binaries -------------------------------------------------------------
+bindir=""
+if [[ -n "${PG_BINDIR:-}" ]]; then
+  bindir="$PG_BINDIR"
+else
+  newest="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+  if [[ -n "$newest" && -x "$newest/initdb" ]]; then
+    bindir="$newest"
+  elif command -v pg_config >/dev/null 2>&1 && [[ -x "$(pg_config --bindir)/initdb" ]]; then
+    bindir="$(pg_config --bindir)"
+  elif command -v initdb >/dev/null 2>&1; then
+    bindir="$(dirname "$(command -v initdb)")"
+  fi
+fi
+[[ -n "$bindir" && -x "$bindir/pg_ctl" ]] \
+  || die "PostgreSQL server binaries not found (apt-get install postgresql, or set PG_BINDIR)"
+
+# --- run server tools as the right user -----------------------------------------------------
+if [[ "$(id -u)" == 0 ]]; then
+  getent passwd postgres >/dev/null || die "running as root but there is no 'postgres' OS user"
+  as_pg() { runuser -u postgres -- "$@"; }
+  pg_owner=postgres
+else
+  as_pg() { "$@"; }
+  pg_owner="$(id -un)"
+fi
+
+psql_admin() {
+  "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres "$@"
+}
+
+ready() { "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port" -t 2 >/dev/null 2>&1; }
+
+ours_running() { [[ -f "$data/PG_VERSION" ]] && as_pg "$bindir/pg_ctl" status -D "$data" >/dev/null 2>&1; }
+
+ensure_db() {
+  local exists
+  exists="$(psql_admin -tA -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" \
+    || die "cannot connect to 127.0.0.1:$port as postgres (is another server using that port?)"
+  if [[ "$exists" != 1 ]]; then
+    psql_admin -c "CREATE DATABASE \"$db\""
+    say "created database $db"
+  fi
+}
+
+stop_cluster() {
+  if ours_running; then
+    as_pg "$bindir/pg_ctl" stop -D "$data" -m fast -w -t 60 >/dev/null
+    say "stopped cluster in $data"
+  else
+    say "no cluster running in $data"
+  fi
+}
+
+case "$cmd" in
+  status)
+    if ready; then say "accepting connections on 127.0.0.1:$port"; exit 0; fi
+    say "not running on 127.0.0.1:$port"
+    exit 1
+    ;;
+  stop)
+    stop_cluster
+    exit 0
+    ;;
+  destroy)
+    stop_cluster
+    rm -rf "$data" "$log"
+    say "removed $data"
+    exit 0
+    ;;
+esac
+
+# --- start (also the first half of reset) ---------------------------------------------------
+if ready; then
+  ours_running || say "something is already listening on 127.0.0.1:$port; using it"
+else
+  mkdir -p "$base" "$sock"
+  if [[ "$(id -u)" == 0 ]]; then
+    chown "$pg_owner" "$base" "$sock"
+    if [[ -d "$data" ]]; then chown -R "$pg_owner" "$data"; fi
+    # postgres must be able to reach DIR through its parents.
+    runuser -u postgres -- test -w "$base" \
+      || die "the postgres user cannot write to $base (choose a DIR outside /root)"
+  fi
+  chmod 0755 "$base" "$sock"
+
+  if [[ ! -f "$data/PG_VERSION" ]]; then
+    rm -rf "$data"
+    say "initdb $data ($("$bindir/postgres" --version))"
+    as_pg "$bindir/initdb" -D "$data" -A trust -U postgres -E UTF8 --no-locale >"$base/initdb-$port.log" 2>&1 \
+      || { cat "$base/initdb-$port.log" >&2; die "initdb failed"; }
+  fi
+
+  opts="-c listen_addresses=127.0.0.1 -p $port -k $sock -c max_connections=$max_connections"
+  say "starting on 127.0.0.1:$port (log: $log)"
+  touch "$log"
+  if [[ "$(id -u)" == 0 ]]; then chown "$pg_owner" "$log"; fi
+  as_pg "$bindir/pg_ctl" start -D "$data" -o "$opts" -l "$log" -w -t 60 >/dev/null \
+    || { tail -n 30 "$log" >&2 || true; die "PostgreSQL did not start"; }
+fi
+
+if [[ "$cmd" == reset ]]; then
+  psql_admin -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+  say "dropped database $db"
+fi
+ensure_db
+echo "$url"

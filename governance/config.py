@@ -1,0 +1,80 @@
+"""Settings from GOVERNANCE_* environment variables, and loading of the policy file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from governance.domain.errors import ConfigError
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+EXAMPLE_POLICY = PACKAGE_ROOT.parent / "governance.example.yaml"
+
+
+class Settings(BaseSettings):
+    """Where the control plane keeps its state and which policy it applies."""
+
+    model_config = SettingsConfigDict(env_prefix="GOVERNANCE_", extra="ignore")
+
+    home: Path = Field(default=Path(".governance"), description="directory for embedded state")
+    database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite under home")
+    artifact_root: Path | None = Field(default=None, description="content-addressed artifacts")
+    policy_file: Path | None = Field(default=None, description="governance.yaml to apply")
+    trusted_types: list[str] = Field(default_factory=list, description="extra skops types")
+    pause_poll_seconds: float = Field(default=10.0, gt=0, description="approval pause poll")
+    prefect_ui_url: str = Field(default="", description="base URL for links into the Prefect UI")
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str) -> str:
+        # psycopg 3 is the only PostgreSQL driver we ship, so plain URLs must name it.
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file under `home`."""
+        return self.database_url or f"sqlite:///{(self.home / 'governance.db').resolve()}"
+
+    @property
+    def resolved_artifact_root(self) -> Path:
+        """The artifact root, defaulting to `home/artifacts`."""
+        return self.artifact_root or self.home / "artifacts"
+
+    @property
+    def resolved_policy_file(self) -> Path:
+        """The policy file: the configured one, ./governance.yaml, or the shipped example."""
+        if self.policy_file:
+            return self.policy_file
+        local = Path("governance.yaml")
+        return local if local.exists() else EXAMPLE_POLICY
+
+
+def load_settings() -> Settings:
+    """Read and validate settings; a bad value raises ConfigError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = "GOVERNANCE_" + str(first["loc"][0]).upper()
+        raise ConfigError(f"setting {key}: {first['msg']}") from None
+
+
+def load_policy(path: Path):
+    """Parse and validate the policy file; a bad key or value raises ConfigError naming it."""
+    from governance.domain.policy import policy_from_mapping
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"policy file {path}: cannot read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"policy file {path}: invalid YAML: {exc}") from None
+    return policy_from_mapping(data, text)

@@ -1,0 +1,1 @@
+"""Pure governance rules and value types: standard library and pydantic only."""

@@ -1,0 +1,161 @@
+"""The GovernanceError tree: every refusal the control plane can give, typed.
+
+GovernanceError
+├── InvalidInput                 bad values from a user or a file
+│   ├── InvalidVersion           not a semantic version
+│   ├── MalformedCard            card YAML/JSON that does not parse or has bad field values
+│   ├── IncompleteCard           card lacks fields the target stage and risk require
+│   ├── InvalidReference         `name@...` reference that does not parse
+│   └── ConfigError              settings or policy file with a bad key or value
+├── NotFound
+│   ├── ModelNotFound
+│   ├── VersionNotFound
+│   └── DatasetNotFound
+├── Conflict
+│   ├── DuplicateModel
+│   ├── DuplicateVersion
+│   └── ImmutableFact            an attempt to change a registered fact
+├── IllegalTransition            a lifecycle move the state machine forbids
+├── ArtifactError
+│   ├── ArtifactMissing
+│   ├── DigestMismatch           bytes changed after registration
+│   └── UntrustedArtifact        file holds types outside the allow-list
+├── ApprovalError
+│   ├── NotInRoster
+│   ├── RoleNotHeld
+│   ├── SeparationOfDuties       self-approval, or one person in two roles
+│   ├── RequestClosed            decision on a request that is no longer open
+│   ├── NotPaused                resume of a run that is not waiting for input
+│   └── EvidenceChanged          approvals void because the evidence moved
+├── AuditError
+│   └── ChainBroken              verification found a tampered event
+└── StoreUnavailable             the governance database cannot be reached
+"""
+
+from __future__ import annotations
+
+
+class GovernanceError(Exception):
+    """Base of every refusal; its message names what was wrong."""
+
+
+class InvalidInput(GovernanceError):
+    """A value supplied by a user or a file is not acceptable."""
+
+
+class InvalidVersion(InvalidInput):
+    """A version string is not a semantic version."""
+
+
+class MalformedCard(InvalidInput):
+    """A model card does not parse or has values of the wrong type."""
+
+
+class IncompleteCard(InvalidInput):
+    """A model card lacks fields that the target stage and risk level require."""
+
+    def __init__(self, missing: list[str], stage: str, risk: str) -> None:
+        self.missing = list(missing)
+        super().__init__(
+            f"model card incomplete for {stage} at {risk} risk: missing {', '.join(self.missing)}"
+        )
+
+
+class InvalidReference(InvalidInput):
+    """A model reference such as `name@alias` does not parse."""
+
+
+class ConfigError(InvalidInput):
+    """Settings or the policy file hold a bad key or value."""
+
+
+class NotFound(GovernanceError):
+    """A named thing does not exist."""
+
+
+class ModelNotFound(NotFound):
+    """No registered model has this name."""
+
+
+class VersionNotFound(NotFound):
+    """The model has no such version, alias or stage occupant."""
+
+
+class DatasetNotFound(NotFound):
+    """No evaluation dataset has this name."""
+
+
+class Conflict(GovernanceError):
+    """The request clashes with what is already recorded."""
+
+
+class DuplicateModel(Conflict):
+    """A model with this name is already registered."""
+
+
+class DuplicateVersion(Conflict):
+    """This version is already registered for the model."""
+
+
+class ImmutableFact(Conflict):
+    """Registered facts never change; a change is a new version."""
+
+
+class IllegalTransition(GovernanceError):
+    """The lifecycle state machine forbids this move."""
+
+
+class ArtifactError(GovernanceError):
+    """An artifact cannot be stored or trusted."""
+
+
+class ArtifactMissing(ArtifactError):
+    """The artifact file is not in the store."""
+
+
+class DigestMismatch(ArtifactError):
+    """The artifact bytes no longer match the registered sha256."""
+
+
+class UntrustedArtifact(ArtifactError):
+    """The artifact holds types outside the allow-list; it was not loaded."""
+
+
+class ApprovalError(GovernanceError):
+    """An approval decision is refused."""
+
+
+class NotInRoster(ApprovalError):
+    """The approver is not in the policy's roster."""
+
+
+class RoleNotHeld(ApprovalError):
+    """The approver does not hold the role they claim."""
+
+
+class SeparationOfDuties(ApprovalError):
+    """The decision would break separation of duties."""
+
+
+class RequestClosed(ApprovalError):
+    """The approval request is no longer open."""
+
+
+class NotPaused(ApprovalError):
+    """The flow run is not paused waiting for an approval."""
+
+
+class EvidenceChanged(ApprovalError):
+    """The evidence behind the approvals changed, so they are void."""
+
+
+class AuditError(GovernanceError):
+    """The audit trail cannot be written or trusted."""
+
+
+class ChainBroken(AuditError):
+    """Verification found an event whose hash does not chain."""
+
+
+class StoreUnavailable(GovernanceError):
+    """The governance database cannot be reached."""

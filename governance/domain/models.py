@@ -1,0 +1,187 @@
+"""Registered models, their versions, and the lifecycle stage machine."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from governance.domain.errors import IllegalTransition, InvalidReference, InvalidVersion
+
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+
+DEFAULT_SUNSET_DAYS = 30
+
+
+class RiskLevel(StrEnum):
+    """How much harm a wrong prediction can do; it drives card and approval rules."""
+
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+class ModelKind(StrEnum):
+    """What a version is made of: a scikit-learn artifact or an LLM configuration."""
+
+    sklearn = "sklearn"
+    llm = "llm"
+
+
+class LifecycleStage(StrEnum):
+    """Where a version is in its life."""
+
+    development = "development"
+    staging = "staging"
+    production = "production"
+    deprecated = "deprecated"
+    retired = "retired"
+
+
+S = LifecycleStage
+LEGAL_TRANSITIONS: dict[LifecycleStage, frozenset[LifecycleStage]] = {
+    S.development: frozenset({S.staging, S.retired}),
+    S.staging: frozenset({S.production, S.retired}),
+    # production leaves only by being archived when another version is promoted
+    S.production: frozenset(),
+    S.deprecated: frozenset({S.production, S.retired}),
+    S.retired: frozenset(),
+}
+
+
+def parse_semver(text: str) -> tuple[int, int, int, str]:
+    """Split a semantic version into (major, minor, patch, prerelease) or raise InvalidVersion."""
+    match = _SEMVER.match(text or "")
+    if not match:
+        raise InvalidVersion(f"invalid semantic version {text!r}: expected MAJOR.MINOR.PATCH")
+    return int(match[1]), int(match[2]), int(match[3]), match[4] or ""
+
+
+def semver_key(text: str) -> tuple[int, int, int, int, str]:
+    """Sort key that orders versions by semver precedence (a prerelease sorts first)."""
+    major, minor, patch, pre = parse_semver(text)
+    return major, minor, patch, 0 if pre else 1, pre
+
+
+def check_name(name: str) -> str:
+    """Return the model name if it is a legal identifier, else raise InvalidInput."""
+    if not _NAME.match(name or ""):
+        raise InvalidReference(
+            f"invalid model name {name!r}: use lower-case letters, digits, '.', '_' or '-'"
+        )
+    return name
+
+
+class RegisteredModel(BaseModel):
+    """A named model owned by a team, with one risk level and kind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int | None = None
+    name: str
+    owner: str
+    team: str
+    description: str = ""
+    risk_level: RiskLevel
+    kind: ModelKind = ModelKind.sklearn
+    created_at: datetime | None = None
+
+
+class ModelVersion(BaseModel):
+    """One immutable registration of a model: artifact, training facts and metrics."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int | None = None
+    model_name: str
+    version: str
+    stage: LifecycleStage = LifecycleStage.development
+    artifact_uri: str | None = None
+    artifact_digest: str | None = None
+    llm_config: dict[str, Any] | None = None
+    training_data_version: str = ""
+    training_pipeline: str = ""
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    created_by: str
+    created_at: datetime
+    stage_changed_at: datetime | None = None
+    sunset_at: datetime | None = None
+
+    @property
+    def ref(self) -> str:
+        """The `name@version` reference of this version."""
+        return f"{self.model_name}@{self.version}"
+
+
+def check_transition(
+    version: ModelVersion, target: LifecycleStage, now: datetime
+) -> LifecycleStage:
+    """Return `target` if the move is legal at `now`; else IllegalTransition naming both stages."""
+    current = version.stage
+    if target not in LEGAL_TRANSITIONS[current]:
+        hint = ""
+        if current == S.production and target == S.deprecated:
+            hint = " (a production version is archived only by promoting its successor)"
+        raise IllegalTransition(
+            f"{version.ref}: illegal transition {current.value} -> {target.value}{hint}"
+        )
+    expired = version.sunset_at is None or now >= version.sunset_at
+    if current == S.deprecated and target == S.production and expired:
+        raise IllegalTransition(
+            f"{version.ref}: illegal transition deprecated -> production: "
+            f"the rollback grace period ended at {version.sunset_at}"
+        )
+    return target
+
+
+def sunset_after(now: datetime, days: int = DEFAULT_SUNSET_DAYS) -> datetime:
+    """The date after which a deprecated version may be retired and no longer rolled back to."""
+    return now + timedelta(days=days)
+
+
+class ModelRef(BaseModel):
+    """A parsed `name`, `name@version`, `name@stage` or `name@alias` reference."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    selector: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """One of 'latest', 'version', 'stage' or 'alias'."""
+        if self.selector is None:
+            return "latest"
+        if _SEMVER.match(self.selector):
+            return "version"
+        if self.selector in LifecycleStage.__members__:
+            return "stage"
+        return "alias"
+
+
+def parse_ref(text: str) -> ModelRef:
+    """Parse a reference like `churn@production`; raise InvalidReference if it is malformed."""
+    name, sep, selector = (text or "").partition("@")
+    check_name(name)
+    if sep and not selector:
+        raise InvalidReference(f"invalid reference {text!r}: nothing after '@'")
+    return ModelRef(name=name, selector=selector or None)
+
+
+def check_alias(alias: str) -> str:
+    """Return the alias if usable: not a stage name, not a version, a plain identifier."""
+    if alias in LifecycleStage.__members__ or _SEMVER.match(alias) or not _NAME.match(alias):
+        raise InvalidReference(
+            f"invalid alias {alias!r}: use an identifier that is neither a stage nor a version"
+        )
+    return alias

@@ -1,0 +1,260 @@
+"""The policy file schema: roster, approval rules, gates, canary, retirement and timeouts."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from itertools import pairwise
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from governance.domain.errors import ConfigError
+from governance.domain.evaluation import GatePolicy
+
+Role = Literal["ml_engineer", "ml_lead", "risk_officer", "legal"]
+ROLES: tuple[str, ...] = get_args(Role)
+
+Person = Annotated[str, Field(min_length=1)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+_STRICT = ConfigDict(frozen=True, extra="forbid")
+
+
+class ApprovalRules(BaseModel):
+    """Which roles must approve a move to each stage, and how many people per role."""
+
+    model_config = _STRICT
+
+    staging: list[Role] = Field(default_factory=lambda: ["ml_engineer"], min_length=1)
+    production: list[Role] = Field(
+        default_factory=lambda: ["ml_lead", "risk_officer"], min_length=1
+    )
+    production_high_risk_extra: list[Role] = Field(default_factory=lambda: ["legal"])
+    quorum: dict[Role, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+
+    def needed(self, role: str) -> int:
+        """How many distinct people of `role` must approve (k of k-of-n; 1 unless set)."""
+        return self.quorum.get(role, 1)  # type: ignore[call-overload]
+
+
+class GatesPolicy(BaseModel):
+    """The default evaluation gate and per-model overrides that inherit what they leave out."""
+
+    model_config = _STRICT
+
+    default: GatePolicy = Field(default_factory=GatePolicy)
+    per_model: dict[Person, GatePolicy] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_default(cls, data: Any) -> Any:
+        # A partial override (say only max_latency_p95_ms) must not silently drop the default
+        # thresholds, so each per-model mapping is laid over the default mapping key by key.
+        if not isinstance(data, Mapping):
+            return data
+        default, per_model = data.get("default"), data.get("per_model")
+        if not isinstance(per_model, Mapping):
+            return data
+        base = dict(default) if isinstance(default, Mapping) else {}
+        merged = {
+            name: {**base, **entry} if isinstance(entry, Mapping) else entry
+            for name, entry in per_model.items()
+        }
+        return {**data, "per_model": merged}
+
+
+class CanaryDefaults(BaseModel):
+    """Default canary plan: traffic weight steps, bake time per step, tolerated error increase."""
+
+    model_config = _STRICT
+
+    steps: list[int] = Field(default_factory=lambda: [5, 25, 50, 100], min_length=1)
+    bake_minutes: float = Field(default=30, gt=0)
+    max_error_rate_increase: Share = 0.02
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_climb_to_full(cls, steps: list[int]) -> list[int]:
+        if any(not 0 < step <= 100 for step in steps):
+            raise ValueError(f"canary weights must be between 1 and 100, got {steps}")
+        if any(b <= a for a, b in pairwise(steps)):
+            raise ValueError(f"canary weights must strictly increase, got {steps}")
+        if steps[-1] != 100:
+            raise ValueError(f"the last canary step must be 100 (full traffic), got {steps[-1]}")
+        return steps
+
+
+class RetirementDefaults(BaseModel):
+    """Defaults for the retirement audit when a card names no criteria of its own."""
+
+    model_config = _STRICT
+
+    max_age_days: int = Field(default=90, gt=0)
+    min_accuracy: Share = 0.8
+    max_drift_share: Share = 0.3
+    sunset_days: int = Field(default=30, gt=0)
+
+
+class Timeouts(BaseModel):
+    """Waits used by the flows."""
+
+    model_config = _STRICT
+
+    pause_poll_seconds: float = Field(default=10, gt=0)
+
+
+class Policy(BaseModel):
+    """The validated policy file; `version` is its text's sha256, set by policy_from_mapping."""
+
+    model_config = _STRICT
+
+    roster: dict[Person, list[Role]] = Field(min_length=1)
+    approvals: ApprovalRules = Field(default_factory=ApprovalRules)
+    approval_timeout_hours: float = Field(default=72, gt=0)
+    gates: GatesPolicy = Field(default_factory=GatesPolicy)
+    canary: CanaryDefaults = Field(default_factory=CanaryDefaults)
+    retirement: RetirementDefaults = Field(default_factory=RetirementDefaults)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    version: str = ""
+
+    @field_validator("roster")
+    @classmethod
+    def _everyone_has_a_role(cls, roster: dict[str, list[str]]) -> dict[str, list[str]]:
+        empty = sorted(person for person, roles in roster.items() if not roles)
+        if empty:
+            raise ValueError(f"no role listed for {', '.join(empty)}; give everyone at least one")
+        return roster
+
+    @model_validator(mode="after")
+    def _roster_can_fill_approvals(self) -> Policy:
+        problem = roster_shortfall(self.roster, self.approvals)
+        if problem:
+            raise PydanticCustomError("roster_shortfall", "{detail}", {"detail": problem})
+        return self
+
+    @property
+    def approval_timeout_seconds(self) -> float:
+        """How long an approval request stays open, in seconds."""
+        return self.approval_timeout_hours * 3600
+
+    @property
+    def short_version(self) -> str:
+        """The first 12 hex characters of the version, as shown in UIs."""
+        return self.version[:12]
+
+    def holders(self, role: str) -> list[str]:
+        """The people in the roster who hold `role`, sorted."""
+        return sorted(person for person, roles in self.roster.items() if role in roles)
+
+
+def roster_shortfall(roster: Mapping[str, list[str]], rules: ApprovalRules) -> str | None:
+    """Describe why the roster cannot staff the approval rules, or None if it can."""
+    every_role = {*rules.staging, *rules.production, *rules.production_high_risk_extra}
+    for role in sorted(every_role | set(rules.quorum)):
+        held_by = sorted(person for person, roles in roster.items() if role in roles)
+        if len(held_by) < rules.needed(role):
+            return (
+                f"approvals: role {role} needs {rules.needed(role)} approver(s) but the roster "
+                f"gives it to {len(held_by)} ({', '.join(held_by) or 'nobody'})"
+            )
+    stages = {
+        "staging": rules.staging,
+        "production": rules.production,
+        "production at high risk": [*rules.production, *rules.production_high_risk_extra],
+    }
+    for stage, roles in stages.items():
+        slots = [role for role in dict.fromkeys(roles) for _ in range(rules.needed(role))]
+        filled = _max_assignment(slots, roster)
+        if filled < len(slots):
+            return (
+                f"approvals: {stage} needs {len(slots)} distinct approvers but the roster can "
+                f"fill only {filled} (one person fills at most one role per request)"
+            )
+    return None
+
+
+def _max_assignment(slots: list[str], roster: Mapping[str, list[str]]) -> int:
+    """Size of the largest assignment of distinct people to role slots (Kuhn's matching)."""
+    seated: dict[str, int] = {}
+
+    def seat(slot: int, tried: set[str]) -> bool:
+        for person, roles in roster.items():
+            if slots[slot] in roles and person not in tried:
+                tried.add(person)
+                if person not in seated or seat(seated[person], tried):
+                    seated[person] = slot
+                    return True
+        return False
+
+    return sum(seat(slot, set()) for slot in range(len(slots)))
+
+
+def policy_from_mapping(data: object, raw_text: str) -> Policy:
+    """Validate a parsed policy file; raise ConfigError naming the key path of each problem."""
+    if data is None:
+        raise ConfigError("policy file: the file is empty; expected a mapping with a roster")
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"policy file: expected a mapping of sections at the top level, "
+            f"got {type(data).__name__}"
+        )
+    if "version" in data:
+        raise ConfigError(
+            "policy file: version: unknown key (the policy version is the sha256 of the file "
+            "text; it is computed, not written)"
+        )
+    version = hashlib.sha256(raw_text.encode()).hexdigest()
+    try:
+        return Policy.model_validate({**data, "version": version})
+    except ValidationError as exc:
+        problems = "; ".join(_describe(error) for error in exc.errors())
+        raise ConfigError(f"policy file: {problems}") from None
+
+
+def gate_policy_for(policy: Policy, model_name: str) -> GatePolicy:
+    """The gate policy for a model: its per-model override, else the default."""
+    return policy.gates.per_model.get(model_name, policy.gates.default)
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as `key.path: message`."""
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    message = error["msg"]
+    if kind == "literal_error" and loc and loc[0] in ("roster", "approvals"):
+        # The role value is in the message, so the list index or '[key]' marker adds nothing.
+        while loc and (isinstance(loc[-1], int) or loc[-1] == "[key]"):
+            loc = loc[:-1]
+        message = f"unknown role {error['input']!r} (expected one of {', '.join(ROLES)})"
+    elif kind == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        message = f"unknown key (expected one of {', '.join(known)})" if known else "unknown key"
+    elif kind == "value_error":
+        message = str(error["ctx"]["error"])
+    path = ".".join(str(part) for part in loc)
+    return f"{path}: {message}" if path else message
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str] | None:
+    """The keys accepted at `loc` in the policy schema, or None if it is not a section."""
+    node: Any = Policy
+    for part in loc:
+        node = _child(node, part)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return [name for name in node.model_fields if not (node is Policy and name == "version")]
+    return None
+
+
+def _child(node: Any, part: Any) -> Any:
+    """The schema type one step below `node` along `part`."""
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        field = node.model_fields.get(str(part))
+        return field.annotation if field else None
+    args = get_args(node)
+    if get_origin(node) is dict:
+        return args[1]
+    if get_origin(node) in (list, tuple):
+        return args[0]
+    return None

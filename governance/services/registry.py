@@ -1,0 +1,353 @@
+"""Registering models and versions, moving stages, aliases, and resolving references."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from governance.bootstrap import Governance
+from governance.domain.cards import ModelCard, card_hash, require_complete, with_identity
+from governance.domain.errors import (
+    DuplicateModel,
+    DuplicateVersion,
+    ModelNotFound,
+    VersionNotFound,
+)
+from governance.domain.models import (
+    LifecycleStage,
+    ModelVersion,
+    RegisteredModel,
+    check_alias,
+    check_name,
+    check_transition,
+    parse_ref,
+    parse_semver,
+    sunset_after,
+)
+from governance.ml.artifacts import check_model_bytes
+from governance.services.artifact_staging import staged_artifact
+from governance.store.cards import CardRevision
+from governance.store.unit_of_work import Transaction
+
+
+class VersionSpec(BaseModel):
+    """What an engineer supplies to register a version (the artifact comes separately)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    version: str
+    created_by: str
+    training_data_version: str = ""
+    training_pipeline: str = ""
+    hyperparameters: dict[str, Any] = {}
+    metrics: dict[str, float] = {}
+    llm_config: dict[str, Any] | None = None
+
+
+class VersionView(BaseModel):
+    """A version with its model, aliases and current card, for display."""
+
+    model: RegisteredModel
+    version: ModelVersion
+    aliases: list[str]
+    card: CardRevision | None
+
+
+def register_model(
+    gov: Governance, model: RegisteredModel, *, actor: str, now: datetime
+) -> RegisteredModel:
+    """Register a new model name; DuplicateModel if it exists."""
+    check_name(model.name)
+    with gov.store.write() as tx:
+        if tx.registry.find_model(model.name):
+            raise DuplicateModel(f"model {model.name!r} is already registered")
+        return _add_model(tx, model, actor, now)
+
+
+def _add_model(
+    tx: Transaction, model: RegisteredModel, actor: str, now: datetime
+) -> RegisteredModel:
+    saved = tx.registry.add_model(model.model_copy(update={"created_at": now}))
+    tx.audit.append(
+        "model.registered",
+        actor=actor,
+        now=now,
+        model=model.name,
+        details={
+            "owner": model.owner,
+            "team": model.team,
+            "risk_level": model.risk_level.value,
+            "kind": model.kind.value,
+            "description": model.description,
+        },
+    )
+    return saved
+
+
+def register_version(
+    gov: Governance,
+    spec: VersionSpec,
+    card: ModelCard,
+    *,
+    artifact: bytes | None,
+    now: datetime,
+    new_model: RegisteredModel | None = None,
+) -> ModelVersion:
+    """Register an immutable version with its artifact and first card revision, in one transaction.
+
+    `new_model` registers the model too when it does not exist yet. Nothing is written
+    (database or artifact store) when any check fails.
+    """
+    parse_semver(spec.version)
+    check_name(spec.name)
+    if artifact is not None:
+        check_model_bytes(artifact, gov.artifacts.trusted_types)
+    with gov.store.write() as tx:
+        model = tx.registry.find_model(spec.name)
+        if model is None:
+            if new_model is None or new_model.name != spec.name:
+                raise ModelNotFound(f"unknown model {spec.name!r}")
+            model = _add_model(tx, new_model, spec.created_by, now)
+        if tx.registry.find_version(spec.name, spec.version):
+            raise DuplicateVersion(f"{spec.name}@{spec.version} is already registered")
+        card = _bind_card(card, model, spec.version)
+        require_complete(card, LifecycleStage.development, model.risk_level)
+        with staged_artifact(gov.artifacts, artifact) as stored:
+            version = tx.registry.add_version(model.id, _new_version(spec, stored, now))
+            revision = tx.cards.add(version.id, card, card_hash(card), spec.created_by, now)
+            tx.audit.append(
+                "model.version_registered",
+                actor=spec.created_by,
+                now=now,
+                model=spec.name,
+                version=spec.version,
+                details={
+                    "artifact_digest": version.artifact_digest,
+                    "card_hash": revision.card_hash,
+                    "training_data_version": spec.training_data_version,
+                    "training_pipeline": spec.training_pipeline,
+                    "metrics": spec.metrics,
+                },
+            )
+        return version
+
+
+def _new_version(spec: VersionSpec, stored, now: datetime) -> ModelVersion:
+    return ModelVersion(
+        model_name=spec.name,
+        version=spec.version,
+        stage=LifecycleStage.development,
+        artifact_uri=stored.uri if stored else None,
+        artifact_digest=stored.digest if stored else None,
+        llm_config=spec.llm_config,
+        training_data_version=spec.training_data_version,
+        training_pipeline=spec.training_pipeline,
+        hyperparameters=spec.hyperparameters,
+        metrics=spec.metrics,
+        created_by=spec.created_by,
+        created_at=now,
+        stage_changed_at=now,
+    )
+
+
+def _bind_card(card: ModelCard, model: RegisteredModel, version: str) -> ModelCard:
+    # The registry, not the YAML, is the source of truth for identity and risk.
+    return with_identity(
+        card,
+        name=model.name,
+        version=version,
+        model_id=f"{model.name}@{version}",
+        owner=model.owner,
+        team=model.team,
+        risk_level=model.risk_level,
+    )
+
+
+def revise_card(
+    gov: Governance, name: str, version: str, card: ModelCard, *, actor: str, now: datetime
+) -> CardRevision:
+    """Store a new card revision; it must stay complete for the version's current stage."""
+    with gov.store.write() as tx:
+        model = tx.registry.get_model(name)
+        found = tx.registry.get_version(name, version)
+        card = _bind_card(card, model, version)
+        require_complete(card, found.stage, model.risk_level)
+        revision = tx.cards.add(found.id, card, card_hash(card), actor, now)
+        tx.audit.append(
+            "model.card_revised",
+            actor=actor,
+            now=now,
+            model=name,
+            version=version,
+            details={"revision": revision.revision, "card_hash": revision.card_hash},
+        )
+        return revision
+
+
+def transition(
+    gov: Governance,
+    name: str,
+    version: str,
+    target: LifecycleStage,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str = "",
+) -> ModelVersion:
+    """Move a version to `target`; entering production archives the incumbent atomically."""
+    with gov.store.write() as tx:
+        return transition_in(
+            tx,
+            name,
+            version,
+            target,
+            actor=actor,
+            now=now,
+            reason=reason,
+            sunset_days=_sunset_days(gov),
+        )
+
+
+def _sunset_days(gov: Governance) -> int:
+    try:
+        return gov.policy.retirement.sunset_days
+    except AttributeError:
+        return 30
+
+
+def transition_in(
+    tx: Transaction,
+    name: str,
+    version: str,
+    target: LifecycleStage,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str = "",
+    sunset_days: int = 30,
+) -> ModelVersion:
+    """The transition inside an open transaction, so a flow can bundle it with other writes."""
+    model = tx.registry.get_model(name)
+    found = tx.registry.get_version(name, version)
+    check_transition(found, target, now)
+    card = tx.cards.latest(found.id)
+    require_complete(card.card if card else ModelCard(), target, model.risk_level)
+    if target == LifecycleStage.production:
+        for incumbent in tx.registry.versions_in_stage(name, LifecycleStage.production):
+            sunset = sunset_after(now, sunset_days)
+            tx.registry.set_stage(incumbent.id, LifecycleStage.deprecated, now, sunset)
+            _stage_event(
+                tx,
+                incumbent,
+                LifecycleStage.deprecated,
+                actor,
+                now,
+                {
+                    "reason": f"archived by promotion of {version}",
+                    "sunset_at": sunset.isoformat(),
+                    "successor": version,
+                },
+            )
+    tx.registry.set_stage(found.id, target, now, None)
+    _stage_event(tx, found, target, actor, now, {"reason": reason})
+    return found.model_copy(update={"stage": target, "stage_changed_at": now, "sunset_at": None})
+
+
+def _stage_event(
+    tx: Transaction,
+    found: ModelVersion,
+    target: LifecycleStage,
+    actor: str,
+    now: datetime,
+    extra: dict[str, Any],
+) -> None:
+    tx.audit.append(
+        "model.stage_changed",
+        actor=actor,
+        now=now,
+        model=found.model_name,
+        version=found.version,
+        details={"from": found.stage.value, "to": target.value, **extra},
+    )
+
+
+def set_alias(
+    gov: Governance, name: str, alias: str, version: str, *, actor: str, now: datetime
+) -> None:
+    """Point `name@alias` at a version."""
+    check_alias(alias)
+    with gov.store.write() as tx:
+        model = tx.registry.get_model(name)
+        found = tx.registry.get_version(name, version)
+        before = tx.registry.set_alias(model.id, alias, found.id)
+        tx.audit.append(
+            "model.alias_set",
+            actor=actor,
+            now=now,
+            model=name,
+            version=version,
+            details={"alias": alias, "previous_version_id": before},
+        )
+
+
+def resolve_in(tx: Transaction, ref: str) -> ModelVersion:
+    """Resolve `name`, `name@version`, `name@stage` or `name@alias` to one version."""
+    parsed = parse_ref(ref)
+    kind = parsed.kind
+    if kind == "version":
+        return tx.registry.get_version(parsed.name, parsed.selector)
+    if kind == "alias":
+        found = tx.registry.version_by_alias(parsed.name, parsed.selector)
+    else:
+        stage = LifecycleStage(parsed.selector) if kind == "stage" else None
+        candidates = (
+            tx.registry.versions_in_stage(parsed.name, stage)
+            if stage
+            else tx.registry.search(name=parsed.name)[::-1]
+        )
+        found = candidates[0] if candidates else None
+    if found is None:
+        tx.registry.get_model(parsed.name)
+        raise VersionNotFound(f"nothing matches {ref!r}")
+    return found
+
+
+def resolve(gov: Governance, ref: str) -> ModelVersion:
+    """Resolve a reference in its own read transaction."""
+    with gov.store.read() as tx:
+        return resolve_in(tx, ref)
+
+
+def show(gov: Governance, ref: str) -> VersionView:
+    """A version with its model, aliases and latest card."""
+    with gov.store.read() as tx:
+        found = resolve_in(tx, ref)
+        return VersionView(
+            model=tx.registry.get_model(found.model_name),
+            version=found,
+            aliases=tx.registry.aliases_of(found.id),
+            card=tx.cards.latest(found.id),
+        )
+
+
+def search(gov: Governance, **filters: Any) -> list[ModelVersion]:
+    """Versions matching the filters (name, stage, risk_level, owner, team)."""
+    with gov.store.read() as tx:
+        return tx.registry.search(**filters)
+
+
+def card_revisions(gov: Governance, name: str, version: str) -> list[CardRevision]:
+    """Every revision of a version's card, oldest first."""
+    with gov.store.read() as tx:
+        return tx.cards.revisions(tx.registry.get_version(name, version).id)
+
+
+def verify_artifact(gov: Governance, name: str, version: str) -> str:
+    """Check a version's artifact digest and that it loads; return the loaded type."""
+    found = resolve(gov, f"{name}@{version}")
+    if found.artifact_digest is None:
+        raise VersionNotFound(f"{found.ref} has no artifact (an LLM configuration)")
+    return gov.artifacts.verify(found.artifact_digest)

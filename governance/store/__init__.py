@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2.x Core tables, repositories returning domain objects, Alembic."""

@@ -1,0 +1,55 @@
+"""One transaction per service call, with the repositories bound to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Connection, Engine
+
+from governance.store.audit_log import CHAIN_LOCK_KEY, AuditLog
+from governance.store.cards import CardRepository
+from governance.store.engine import WRITE_OPTION
+from governance.store.registry import RegistryRepository
+
+
+@dataclass
+class Transaction:
+    """The repositories of one open transaction."""
+
+    conn: Connection
+    registry: RegistryRepository = field(init=False)
+    cards: CardRepository = field(init=False)
+    audit: AuditLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.registry = RegistryRepository(self.conn)
+        self.cards = CardRepository(self.conn)
+        self.audit = AuditLog(self.conn)
+
+
+class Store:
+    """Opens read and write transactions on the governance database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.is_postgres = engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def write(self) -> Iterator[Transaction]:
+        """A write transaction that holds the audit chain lock from its first statement."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                if self.is_postgres:
+                    # Taken first so that every writer queues in one order: no deadlocks, and
+                    # the chain head read by the appender cannot move until commit.
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY})")
+                yield Transaction(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        """A read-only transaction."""
+        with self.engine.connect() as conn, conn.begin():
+            yield Transaction(conn)
