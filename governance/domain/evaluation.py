@@ -1,0 +1,317 @@
+"""Evaluation thresholds, the gate policy, and the pass/fail decision per threshold."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from governance.domain.errors import InvalidInput
+
+Direction = Literal["min", "max"]
+
+
+class Threshold(BaseModel):
+    """One bound on a metric: `min` means the metric must be at least `value`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: str
+    direction: Direction
+    value: float
+
+
+class GatePolicy(BaseModel):
+    """The thresholds an evaluation must meet, and how far a metric may fall below production."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    thresholds: tuple[Threshold, ...] = ()
+    regression_tolerance: float = Field(default=0.02, ge=0, le=1)
+    max_fairness_gap: float | None = Field(default=None, ge=0)
+    max_latency_p95_ms: float | None = Field(default=None, gt=0)
+
+
+# Regression checks need to know which way is "worse"; metrics in neither set are not compared.
+HIGHER_IS_BETTER: frozenset[str] = frozenset(
+    {"accuracy", "f1_weighted", "auc_roc", "precision", "recall", "r2"}
+)
+LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mae"})
+
+# The metric whose spread across groups is the fairness gap. Regression uses MAE rather than r2:
+# r2 depends on each group's own target variance, so it swings on small or homogeneous groups,
+# while MAE stays in target units and is defined for any group of two or more rows.
+PRIMARY_METRIC: dict[str, str] = {"classification": "accuracy", "regression": "mae"}
+
+# Float noise (0.92 - 0.90 = 0.020000000000000018) must not fail a drop of exactly the tolerance.
+_EPSILON = 1e-9
+
+Task = Literal["classification", "regression"]
+
+
+class EvaluationResult(BaseModel):
+    """One candidate's metrics on a dataset, by group, with latency and the production baseline."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task: Task
+    dataset_name: str
+    dataset_digest: str
+    n_rows: int = Field(ge=1)
+    metrics: dict[str, float]
+    per_group: dict[str, dict[str, dict[str, float]]] = Field(default_factory=dict)
+    fairness_gap: dict[str, float] = Field(default_factory=dict)
+    latency_p95_ms: float = Field(ge=0)
+    baseline: dict[str, float] | None = None
+    baseline_version: str | None = None
+
+    @property
+    def primary_metric(self) -> str:
+        """The metric the fairness gap is measured on for this task."""
+        return PRIMARY_METRIC[self.task]
+
+    @property
+    def max_fairness_gap(self) -> float | None:
+        """The widest gap over all group columns, or None when no group was evaluated."""
+        return max(self.fairness_gap.values(), default=None)
+
+
+class ThresholdCheck(BaseModel):
+    """One line of a gate decision: what was checked, what was seen, and why it passed or failed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    passed: bool
+    observed: float | None = None
+    limit: float | None = None
+    reason: str
+
+
+class GateDecision(BaseModel):
+    """The gate's verdict: it passes only if every check passes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    passed: bool
+    checks: list[ThresholdCheck]
+
+    @model_validator(mode="after")
+    def _verdict_matches_checks(self) -> GateDecision:
+        # An approver trusts the headline; it must never say "passed" over a failed check.
+        if self.passed != all(check.passed for check in self.checks):
+            raise InvalidInput(
+                f"gate decision says passed={self.passed} but its checks say otherwise"
+            )
+        return self
+
+    @property
+    def failures(self) -> list[ThresholdCheck]:
+        """The checks that failed, in order."""
+        return [check for check in self.checks if not check.passed]
+
+    def summary(self) -> str:
+        """One line: the verdict and, if failed, which checks failed."""
+        total = len(self.checks)
+        if self.passed:
+            return f"gate passed: all {total} checks passed"
+        names = ", ".join(check.name for check in self.failures)
+        return f"gate failed: {len(self.failures)} of {total} checks failed ({names})"
+
+
+def fmt_number(value: float | None) -> str:
+    """Render a metric for people: at most four decimals, no trailing zeros, '-' for nothing."""
+    if value is None:
+        return "-"
+    if value != 0 and abs(value) < 1e-3:
+        return f"{value:.2e}"
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def _threshold_check(metrics: dict[str, float], threshold: Threshold) -> ThresholdCheck:
+    name = f"threshold:{threshold.metric}"
+    observed = metrics.get(threshold.metric)
+    if observed is None:
+        return ThresholdCheck(
+            name=name,
+            passed=False,
+            limit=threshold.value,
+            reason=f"metric {threshold.metric} not computed",
+        )
+    if threshold.direction == "min":
+        passed, op = observed >= threshold.value, (">=" if observed >= threshold.value else "<")
+    else:
+        passed, op = observed <= threshold.value, ("<=" if observed <= threshold.value else ">")
+    reason = f"{threshold.metric} {fmt_number(observed)} {op} {fmt_number(threshold.value)}"
+    return ThresholdCheck(
+        name=name, passed=passed, observed=observed, limit=threshold.value, reason=reason
+    )
+
+
+def _regression_check(
+    metric: str, observed: float, baseline: float, version: str | None, tolerance: float
+) -> ThresholdCheck:
+    higher_better = metric in HIGHER_IS_BETTER
+    worsening = baseline - observed if higher_better else observed - baseline
+    limit = baseline - tolerance if higher_better else baseline + tolerance
+    production = f"production {version}" if version else "production"
+    passed = worsening <= tolerance + _EPSILON
+    if worsening <= 0:
+        reason = (
+            f"{metric} {fmt_number(observed)} vs {production} {fmt_number(baseline)}: not worse"
+        )
+    else:
+        verb = "dropped" if higher_better else "rose"
+        side = "below" if higher_better else "above"
+        reason = f"{metric} {verb} {fmt_number(worsening)} {side} {production}"
+        reason += f" (tolerance {fmt_number(tolerance)})"
+    return ThresholdCheck(
+        name=f"regression:{metric}", passed=passed, observed=observed, limit=limit, reason=reason
+    )
+
+
+def _regression_checks(result: EvaluationResult, tolerance: float) -> list[ThresholdCheck]:
+    if result.baseline is None:
+        return []
+    directed = HIGHER_IS_BETTER | LOWER_IS_BETTER
+    shared = sorted(set(result.metrics) & set(result.baseline) & directed)
+    return [
+        _regression_check(
+            m, result.metrics[m], result.baseline[m], result.baseline_version, tolerance
+        )
+        for m in shared
+    ]
+
+
+def _fairness_check(result: EvaluationResult, limit: float) -> ThresholdCheck:
+    gap = result.max_fairness_gap
+    if gap is None:
+        return ThresholdCheck(
+            name="fairness_gap",
+            passed=False,
+            limit=limit,
+            reason="fairness gap not computed: no group column was evaluated",
+        )
+    worst = max(result.fairness_gap, key=lambda column: result.fairness_gap[column])
+    passed = gap <= limit + _EPSILON
+    op = "<=" if passed else ">"
+    reason = (
+        f"{result.primary_metric} gap across {worst} groups "
+        f"{fmt_number(gap)} {op} {fmt_number(limit)}"
+    )
+    return ThresholdCheck(
+        name="fairness_gap", passed=passed, observed=gap, limit=limit, reason=reason
+    )
+
+
+def _latency_check(result: EvaluationResult, limit: float) -> ThresholdCheck:
+    observed = result.latency_p95_ms
+    passed = observed <= limit
+    op = "<=" if passed else ">"
+    reason = f"p95 latency {fmt_number(observed)} ms {op} {fmt_number(limit)} ms"
+    return ThresholdCheck(
+        name="latency_p95_ms", passed=passed, observed=observed, limit=limit, reason=reason
+    )
+
+
+def decide_gate(result: EvaluationResult, policy: GatePolicy) -> GateDecision:
+    """Check a result against the policy: thresholds, production, fairness gap and latency."""
+    checks = [_threshold_check(result.metrics, t) for t in policy.thresholds]
+    checks += _regression_checks(result, policy.regression_tolerance)
+    if policy.max_fairness_gap is not None:
+        checks.append(_fairness_check(result, policy.max_fairness_gap))
+    if policy.max_latency_p95_ms is not None:
+        checks.append(_latency_check(result, policy.max_latency_p95_ms))
+    return GateDecision(passed=all(c.passed for c in checks), checks=checks)
+
+
+def _cell(text: str) -> str:
+    # A stray pipe in a dataset name or reason would split the Markdown row.
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _better(metric: str) -> str:
+    if metric in HIGHER_IS_BETTER:
+        return "higher"
+    return "lower" if metric in LOWER_IS_BETTER else "-"
+
+
+def _checks_table(decision: GateDecision) -> list[str]:
+    if not decision.checks:
+        return ["The policy defines no checks for this evaluation."]
+    rows = ["| check | observed | limit | result | reason |", "|---|---:|---:|:---:|---|"]
+    for c in decision.checks:
+        verdict = "pass" if c.passed else "**FAIL**"
+        rows.append(
+            f"| {_cell(c.name)} | {fmt_number(c.observed)} | {fmt_number(c.limit)} "
+            f"| {verdict} | {_cell(c.reason)} |"
+        )
+    return rows
+
+
+def _signed(value: float) -> str:
+    return ("+" if value >= 0 else "-") + fmt_number(abs(value))
+
+
+def _baseline_table(result: EvaluationResult) -> list[str]:
+    version = result.baseline_version or "(unnamed)"
+    if result.baseline is None:
+        head = "### Metrics (no production version to compare against)"
+        rows = ["| metric | candidate | better |", "|---|---:|---|"]
+        rows += [
+            f"| {_cell(m)} | {fmt_number(v)} | {_better(m)} |"
+            for m, v in sorted(result.metrics.items())
+        ]
+        return [head, "", *rows]
+    rows = ["| metric | candidate | production | change | better |", "|---|---:|---:|---:|---|"]
+    for metric in sorted(set(result.metrics) | set(result.baseline)):
+        new, old = result.metrics.get(metric), result.baseline.get(metric)
+        change = _signed(new - old) if new is not None and old is not None else "-"
+        rows.append(
+            f"| {_cell(metric)} | {fmt_number(new)} | {fmt_number(old)} | {change} "
+            f"| {_better(metric)} |"
+        )
+    return [f"### Metrics vs production {_cell(version)}", "", *rows]
+
+
+def _fairness_table(result: EvaluationResult) -> list[str]:
+    if not result.fairness_gap:
+        return []
+    metric = result.primary_metric
+    rows = [
+        f"### {metric} by group",
+        "",
+        "| group column | gap | lowest | highest |",
+        "|---|---:|---|---|",
+    ]
+    for column, gap in sorted(result.fairness_gap.items()):
+        scores = {
+            group: values[metric]
+            for group, values in result.per_group.get(column, {}).items()
+            if metric in values
+        }
+        low = min(scores, key=scores.__getitem__, default=None)
+        high = max(scores, key=scores.__getitem__, default=None)
+        low_text = "-" if low is None else f"{_cell(low)} ({fmt_number(scores[low])})"
+        high_text = "-" if high is None else f"{_cell(high)} ({fmt_number(scores[high])})"
+        rows.append(f"| {_cell(column)} | {fmt_number(gap)} | {low_text} | {high_text} |")
+    return ["", *rows]
+
+
+def gate_report_markdown(decision: GateDecision, result: EvaluationResult) -> str:
+    """The approver's view: verdict, a row per check, metrics against production, gaps by group."""
+    verdict = "PASSED" if decision.passed else "FAILED"
+    lines = [
+        f"## Evaluation gate: {verdict}",
+        "",
+        _cell(decision.summary()),
+        "",
+        f"Dataset **{_cell(result.dataset_name)}** (digest `{_cell(result.dataset_digest)}`), "
+        f"{result.n_rows} rows, {result.task}; p95 latency {fmt_number(result.latency_p95_ms)} ms.",
+        "",
+        *_checks_table(decision),
+        "",
+        *_baseline_table(result),
+        *_fairness_table(result),
+    ]
+    return "\n".join(lines) + "\n"

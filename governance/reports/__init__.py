@@ -1,0 +1,1 @@
+"""Documents rendered from governance records: model cards and their exports."""

@@ -1,0 +1,147 @@
+"""Shared fixtures: a governance instance on a real SQLite file and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from governance.bootstrap import Governance, open_governance
+from governance.config import EXAMPLE_POLICY, Settings
+from governance.store.schema import upgrade
+
+POSTGRES_URL = os.environ.get("GOVERNANCE_TEST_POSTGRES_URL", "")
+BACKENDS = ["sqlite", "postgres"]
+
+
+def requires_postgres() -> None:
+    """Skip when no test PostgreSQL is configured (CI always configures one)."""
+    if not POSTGRES_URL:
+        pytest.skip("GOVERNANCE_TEST_POSTGRES_URL is unset")
+
+
+class PostgresDatabases:
+    """Creates and drops one throwaway database per test on the test server."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.base = sa.engine.make_url(admin_url)
+
+    def create(self) -> str:
+        """A fresh empty database's URL."""
+        name = f"gov_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        return self.base.set(database=name).render_as_string(hide_password=False)
+
+    def drop(self, url: str) -> None:
+        """Drop a database made by `create`."""
+        name = sa.engine.make_url(url).database
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    """The database factory on the test PostgreSQL server."""
+    requires_postgres()
+    factory = PostgresDatabases(POSTGRES_URL)
+    yield factory
+    factory.admin.dispose()
+
+
+@pytest.fixture
+def database_url(request, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL for the backend the test is parametrised with."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'governance.db'}"
+        return
+    databases = request.getfixturevalue("postgres_databases")
+    url = databases.create()
+    yield url
+    databases.drop(url)
+
+
+def make_settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings that keep every file of a test under its tmp_path."""
+    return Settings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        artifact_root=tmp_path / "artifacts",
+        policy_file=EXAMPLE_POLICY,
+        pause_poll_seconds=0.2,
+    )
+
+
+@pytest.fixture
+def gov(database_url: str, tmp_path: Path) -> Iterator[Governance]:
+    """An initialised governance instance on a fresh database."""
+    settings = make_settings(tmp_path, database_url)
+    bare = open_governance(settings, check_schema=False)
+    upgrade(bare.engine)
+    bare.close()
+    instance = open_governance(settings)
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def now() -> datetime:
+    """A fixed, timezone-aware 'now' so age rules are reproducible."""
+    return datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """Run every test that asks for `database_url` (directly or via `gov`) on both backends."""
+    if "database_url" in metafunc.fixturenames and "backend" not in metafunc.fixturenames:
+        metafunc.parametrize("database_url", BACKENDS, indirect=True)
+
+
+EXAMPLE_CARD = (
+    Path(__file__).resolve().parent.parent / "examples" / "cards" / "churn-classifier.yaml"
+)
+
+
+@pytest.fixture(scope="session")
+def example_card():
+    """The shipped example card (complete for production at high risk)."""
+    from governance.reports.model_card import load_card_yaml
+
+    return load_card_yaml(EXAMPLE_CARD.read_text())
+
+
+@pytest.fixture(scope="session")
+def model_bytes() -> list[bytes]:
+    """Three distinct skops artifacts of real fitted classifiers."""
+    import skops.io as sio
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = load_breast_cancer(return_X_y=True)
+    return [
+        sio.dumps(make_pipeline(StandardScaler(), LogisticRegression(C=c)).fit(x, y))
+        for c in (0.1, 1.0, 10.0)
+    ]
+
+
+@pytest.fixture
+def churn_model():
+    """A high-risk registered-model description for registration calls."""
+    from governance.domain.models import ModelKind, RegisteredModel, RiskLevel
+
+    return RegisteredModel(
+        name="churn",
+        owner="alice",
+        team="analytics",
+        description="churn classifier",
+        risk_level=RiskLevel.high,
+        kind=ModelKind.sklearn,
+    )
