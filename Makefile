@@ -44,7 +44,7 @@ test: $(STAMP) lint
 
 # Run the end-to-end demo.
 demo: $(STAMP)
-	$(PY) -m governance.demo
+	$(PY) -m deployments.demo
 
 # Start the local stack (Prefect server, deployments, gateway).
 up: $(STAMP)

@@ -1,0 +1,23 @@
+"""`governance init`: create or upgrade the schema."""
+
+from __future__ import annotations
+
+from governance.bootstrap import open_governance
+from governance.cli.context import console
+from governance.store.engine import masked
+from governance.store.schema import upgrade
+
+
+def init() -> None:
+    """Create or upgrade the governance database schema."""
+    gov = open_governance(check_schema=False)
+    try:
+        before, after = upgrade(gov.engine)
+        gov.settings.resolved_artifact_root.mkdir(parents=True, exist_ok=True)
+    finally:
+        gov.close()
+    state = "created" if before is None else ("up to date" if before == after else "upgraded")
+    console.print(
+        f"schema {state} at revision {after}: {masked(gov.settings.resolved_database_url)}"
+    )
+    console.print(f"artifacts: {gov.settings.resolved_artifact_root.resolve()}")
