@@ -34,6 +34,10 @@ class Governance:
         """The validated policy file (loaded on first use)."""
         return load_policy(self.settings.resolved_policy_file)
 
+    def reload_policy(self) -> None:
+        """Forget the cached policy so the next use reads the file again."""
+        self.__dict__.pop("policy", None)
+
     def close(self) -> None:
         """Release database connections."""
         self.engine.dispose()

@@ -7,7 +7,7 @@ import sys
 import click
 import typer
 
-from governance.cli import audit, models, setup
+from governance.cli import audit, models, promotion, setup
 from governance.domain.errors import GovernanceError
 
 app = typer.Typer(
@@ -19,6 +19,9 @@ app = typer.Typer(
 app.command("init")(setup.init)
 app.add_typer(models.app, name="models")
 app.add_typer(audit.app, name="audit")
+app.command("promote")(promotion.promote)
+app.command("approve")(promotion.approve)
+app.add_typer(promotion.approvals_app, name="approvals")
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import sys
+from datetime import UTC, datetime
 
 from rich.console import Console
 

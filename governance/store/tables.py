@@ -109,3 +109,96 @@ audit_events = sa.Table(
     sa.Index("ix_audit_events_subject", "model", "version"),
     sa.Index("ix_audit_events_type_ts", "event_type", "ts"),
 )
+
+evaluation_datasets = sa.Table(
+    "evaluation_datasets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("uri", sa.String(256), nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("target", sa.String(256), nullable=False),
+    sa.Column("group_columns", sa.JSON, nullable=False),
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+evaluation_runs = sa.Table(
+    "evaluation_runs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("dataset_id", sa.Integer, sa.ForeignKey("evaluation_datasets.id"), nullable=False),
+    # Versions and datasets are immutable, so their names are copied for plain reads.
+    sa.Column("model_name", sa.String(128), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("dataset", sa.String(128), nullable=False),
+    sa.Column("dataset_digest", sa.String(64), nullable=False),
+    sa.Column("result", sa.JSON, nullable=False),
+    sa.Column("decision", sa.JSON, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("policy_version", sa.String(64), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_evaluation_runs_subject", "model_name", "version"),
+)
+
+approval_requests = sa.Table(
+    "approval_requests",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column(
+        "evaluation_run_id", sa.String(36), sa.ForeignKey("evaluation_runs.id"), nullable=False
+    ),
+    sa.Column("model_name", sa.String(128), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("target_stage", sa.String(16), nullable=False),
+    sa.Column("requested_by", sa.String(128), nullable=False),
+    sa.Column("version_created_by", sa.String(128), nullable=False),
+    sa.Column("required", sa.JSON, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("evidence_digest", sa.String(64), nullable=False),
+    sa.Column("policy_version", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("status_changed_at", UTCDateTime, nullable=False),
+    # Set once the approved move is carried out; after that no decision may change the request.
+    sa.Column("completed_at", UTCDateTime),
+    sa.Index("ix_approval_requests_status", "status"),
+    sa.Index("ix_approval_requests_subject", "model_name", "version"),
+)
+
+approval_decisions = sa.Table(
+    "approval_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("request_id", sa.String(36), sa.ForeignKey("approval_requests.id"), nullable=False),
+    sa.Column("approver", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("notes", sa.Text, nullable=False),
+    sa.Column("evidence_digest", sa.String(64), nullable=False),
+    sa.Column("policy_version", sa.String(64), nullable=False),
+    sa.Column("decided_at", UTCDateTime, nullable=False),
+    sa.Index("ix_approval_decisions_request", "request_id"),
+)
+
+# Refused attempts live apart from decisions so that no query can count one as an approval.
+approval_refusals = sa.Table(
+    "approval_refusals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("request_id", sa.String(36), sa.ForeignKey("approval_requests.id"), nullable=False),
+    sa.Column("approver", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(128), nullable=False),
+    sa.Column("decision", sa.String(128), nullable=False),
+    sa.Column("notes", sa.Text, nullable=False),
+    sa.Column("error", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("attempted_at", UTCDateTime, nullable=False),
+    sa.Index("ix_approval_refusals_request", "request_id"),
+)

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection, Engine
 
+from governance.store.approvals import ApprovalRepository
 from governance.store.audit_log import CHAIN_LOCK_KEY, AuditLog
 from governance.store.cards import CardRepository
 from governance.store.engine import WRITE_OPTION
+from governance.store.evaluation import EvaluationRepository
 from governance.store.registry import RegistryRepository
 
 
@@ -22,11 +24,15 @@ class Transaction:
     registry: RegistryRepository = field(init=False)
     cards: CardRepository = field(init=False)
     audit: AuditLog = field(init=False)
+    evaluation: EvaluationRepository = field(init=False)
+    approvals: ApprovalRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.registry = RegistryRepository(self.conn)
         self.cards = CardRepository(self.conn)
         self.audit = AuditLog(self.conn)
+        self.evaluation = EvaluationRepository(self.conn)
+        self.approvals = ApprovalRepository(self.conn)
 
 
 class Store:

@@ -1,0 +1,113 @@
+"""A local Prefect server (API + UI) and the serve process, started and stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LocalStack:
+    """The processes this program started; only these are ever stopped."""
+
+    home: Path
+    port: int
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def api_url(self) -> str:
+        """The Prefect API URL."""
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        """The Prefect UI URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment for processes that talk to this server."""
+        return {
+            **os.environ,
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_UI_URL": self.ui_url,
+            "PREFECT_HOME": str(self.home / "prefect"),
+            "PYTHONPATH": str(ROOT),
+        }
+
+    def start_server(self, timeout: float = 90) -> None:
+        """Start `prefect server start` on 127.0.0.1 and wait until it answers."""
+        env = {
+            **self.env(),
+            "PREFECT_SERVER_API_PORT": str(self.port),
+            "PREFECT_UI_API_URL": self.api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+        env.pop("PREFECT_API_URL")
+        self._spawn(
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env,
+            "server.log",
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.api_url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise RuntimeError(f"Prefect server did not answer; see {self.home / 'server.log'}")
+
+    def start_serve(self, timeout: float = 60) -> None:
+        """Serve the deployments (deployments/serve.py) and wait until they are registered."""
+        self._spawn([sys.executable, "-m", "deployments.serve"], self.env(), "serve.log")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            reply = httpx.get(f"{self.api_url}/deployments/name/promote-model/promote-model")
+            if reply.status_code == 200:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"deployments were not served; see {self.home / 'serve.log'}")
+
+    def _spawn(self, argv: list[str], env: dict[str, str], log_name: str) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = (self.home / log_name).open("w")
+        self.processes.append(
+            subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        )
+
+    def stop(self) -> None:
+        """Stop the processes this stack started, newest first."""
+        for process in reversed(self.processes):
+            process.terminate()
+        for process in reversed(self.processes):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()

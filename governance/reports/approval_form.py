@@ -1,0 +1,53 @@
+"""The Markdown an approver reads on the resume form: the evidence behind one request."""
+
+from __future__ import annotations
+
+from governance.domain.approvals import ApprovalRequest, active_approvals, missing_roles
+from governance.domain.cards import ModelCard, card_highlights
+from governance.domain.evaluation import EvaluationResult, GateDecision, gate_report_markdown
+from governance.domain.models import RegisteredModel
+
+
+def _cell(text: str) -> str:
+    # Card text is user input: keep it from breaking the table or injecting HTML.
+    return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def approval_form_markdown(
+    request: ApprovalRequest,
+    model: RegisteredModel,
+    card: ModelCard,
+    decision: GateDecision,
+    result: EvaluationResult,
+    *,
+    refusal: str = "",
+) -> str:
+    """Everything an approver needs before deciding, most important first."""
+    needed = ", ".join(f"{role} ({n})" for role, n in missing_roles(request).items()) or "none"
+    done = ", ".join(f"{a.approver} as {a.role}" for a in active_approvals(request)) or "none yet"
+    lines = [
+        f"# Approve {request.model_name} {request.version} for {request.target_stage.value}?",
+        "",
+        *([f"> **Previous input refused:** {_cell(refusal)}", ""] if refusal else []),
+        "| | |",
+        "| --- | --- |",
+        f"| Requested by | {_cell(request.requested_by)} |",
+        f"| Registered by | {_cell(request.version_created_by)} |",
+        f"| Risk level | **{model.risk_level.value}** |",
+        f"| Roles still needed | {needed} |",
+        f"| Approved so far | {_cell(done)} |",
+        f"| Request expires | {request.expires_at:%Y-%m-%d %H:%M} UTC |",
+        f"| Evidence digest | `{request.evidence_digest}` |",
+        f"| Policy version | `{request.policy_version[:12]}` |",
+        "",
+        "## Model card highlights",
+        "",
+        "| | |",
+        "| --- | --- |",
+        *(f"| {label} | {_cell(text)} |" for label, text in card_highlights(card).items()),
+        "",
+        gate_report_markdown(decision, result),
+        "Approving binds your decision to the evidence digest above: if the artifact, card, "
+        "evaluation or policy changes before deployment, every approval is void.",
+    ]
+    return "\n".join(lines) + "\n"

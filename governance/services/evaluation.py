@@ -1,0 +1,221 @@
+"""Registering evaluation datasets and evaluating versions against the policy's gate."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from governance.bootstrap import Governance
+from governance.domain.errors import Conflict, DatasetNotFound, InvalidInput
+from governance.domain.evaluation import EvaluationResult, decide_gate
+from governance.domain.models import LifecycleStage, ModelVersion
+from governance.domain.policy import gate_policy_for
+from governance.ml.metrics import evaluate_estimator, load_frame
+from governance.services.artifact_staging import staged_artifact
+from governance.store.evaluation import EvaluationDataset, EvaluationRun
+
+_DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def register_dataset(
+    gov: Governance,
+    *,
+    name: str,
+    path: Path,
+    target: str,
+    group_columns: Sequence[str] = (),
+    actor: str,
+    now: datetime,
+) -> EvaluationDataset:
+    """Store a labelled CSV or parquet file content-addressed and register it under `name`."""
+    _check_dataset_name(name)
+    fmt = _format_of(Path(path))
+    data = _read_dataset_file(Path(path))
+    groups = tuple(dict.fromkeys(group_columns))
+    frame = load_frame(data, fmt)
+    _check_columns(frame, target, groups)
+    with gov.store.write() as tx:
+        if tx.evaluation.find_dataset(name):
+            raise Conflict(f"evaluation dataset {name!r} is already registered")
+        with staged_artifact(gov.artifacts, data) as stored:
+            dataset = tx.evaluation.add_dataset(
+                EvaluationDataset(
+                    name=name,
+                    digest=stored.digest,
+                    uri=stored.uri,
+                    format=fmt,
+                    target=target,
+                    group_columns=groups,
+                    n_rows=len(frame),
+                    created_by=actor,
+                    created_at=now,
+                )
+            )
+            tx.audit.append(
+                "dataset.registered",
+                actor=actor,
+                now=now,
+                details={
+                    "name": name,
+                    "digest": dataset.digest,
+                    "uri": dataset.uri,
+                    "format": fmt,
+                    "target": target,
+                    "group_columns": list(groups),
+                    "n_rows": dataset.n_rows,
+                },
+            )
+        return dataset
+
+
+def _check_dataset_name(name: str) -> None:
+    if not _DATASET_NAME.match(name or ""):
+        raise InvalidInput(
+            f"invalid dataset name {name!r}: use lower-case letters, digits, '.', '_' or '-'"
+        )
+
+
+def _format_of(path: Path) -> str:
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InvalidInput(
+            f"dataset file {path.name!r}: unknown extension {path.suffix or '(none)'!r}; "
+            "expected .csv or .parquet"
+        )
+    return fmt
+
+
+def _read_dataset_file(path: Path) -> bytes:
+    if not path.is_file():
+        raise DatasetNotFound(f"dataset file {str(path)!r} does not exist")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read dataset file {path}: {exc.strerror or exc}") from exc
+
+
+def _check_columns(frame: pd.DataFrame, target: str, groups: tuple[str, ...]) -> None:
+    if frame.empty:
+        raise InvalidInput("dataset has no rows: there is nothing to evaluate on")
+    if target not in frame.columns:
+        raise InvalidInput(f"target column {target!r} is not in the dataset")
+    missing = [column for column in groups if column not in frame.columns]
+    if missing:
+        raise InvalidInput(f"group column(s) not in the dataset: {', '.join(missing)}")
+    if target in groups:
+        raise InvalidInput(f"target column {target!r} cannot also be a group column")
+    unlabelled = int(frame[target].isna().sum())
+    if unlabelled:
+        raise InvalidInput(f"target column {target!r} has {unlabelled} missing value(s)")
+
+
+def get_dataset(gov: Governance, name: str) -> EvaluationDataset:
+    """The registered dataset, or DatasetNotFound."""
+    with gov.store.read() as tx:
+        return tx.evaluation.get_dataset(name)
+
+
+def list_datasets(gov: Governance) -> list[EvaluationDataset]:
+    """All registered datasets by name."""
+    with gov.store.read() as tx:
+        return tx.evaluation.list_datasets()
+
+
+def evaluate(
+    gov: Governance, *, model: str, version: str, dataset: str, actor: str, now: datetime
+) -> EvaluationRun:
+    """Score a version on a dataset, compare it with production, decide the gate, record it."""
+    with gov.store.read() as tx:
+        candidate = tx.registry.get_version(model, version)
+        data = tx.evaluation.get_dataset(dataset)
+        incumbents = tx.registry.versions_in_stage(model, LifecycleStage.production)
+    frame = load_frame(gov.artifacts.read_verified(data.digest), data.format)
+    result = _score(gov, candidate, frame, data)
+    baseline = next((v for v in incumbents if v.version != version), None)
+    if baseline is not None:
+        result = _with_baseline(result, baseline, _score(gov, baseline, frame, data))
+    policy = gov.policy
+    run = EvaluationRun(
+        id=str(uuid.uuid4()),
+        model=model,
+        version=version,
+        dataset=data.name,
+        dataset_digest=data.digest,
+        result=result,
+        decision=decide_gate(result, gate_policy_for(policy, model)),
+        policy_version=policy.version,
+        created_by=actor,
+        created_at=now,
+    )
+    # Scoring ran outside any transaction so the write lock is held only for the record.
+    with gov.store.write() as tx:
+        tx.evaluation.add_run(run, version_id=candidate.id, dataset_id=data.id)
+        tx.audit.append(
+            "model.evaluated",
+            actor=actor,
+            now=now,
+            model=model,
+            version=version,
+            details=_evaluated_details(run),
+        )
+    return run
+
+
+def _score(
+    gov: Governance, version: ModelVersion, frame: pd.DataFrame, data: EvaluationDataset
+) -> EvaluationResult:
+    """Load a version's estimator (digest-checked) and evaluate it on the frame."""
+    if version.artifact_digest is None:
+        raise InvalidInput(
+            f"{version.ref} has no artifact (an LLM configuration): it cannot be scored here"
+        )
+    estimator = gov.artifacts.load_estimator(version.artifact_digest)
+    return evaluate_estimator(
+        estimator,
+        frame,
+        target=data.target,
+        group_columns=data.group_columns,
+        dataset_name=data.name,
+        dataset_digest=data.digest,
+    )
+
+
+def _with_baseline(
+    result: EvaluationResult, baseline: ModelVersion, scored: EvaluationResult
+) -> EvaluationResult:
+    return result.model_copy(
+        update={"baseline": dict(scored.metrics), "baseline_version": baseline.version}
+    )
+
+
+def _evaluated_details(run: EvaluationRun) -> dict[str, Any]:
+    return {
+        "run_id": run.id,
+        "dataset": run.dataset,
+        "dataset_digest": run.dataset_digest,
+        "passed": run.decision.passed,
+        "metrics": run.result.metrics,
+        "baseline_version": run.result.baseline_version,
+        "failures": [{"check": c.name, "reason": c.reason} for c in run.decision.failures],
+        "policy_version": run.policy_version,
+    }
+
+
+def get_run(gov: Governance, run_id: str) -> EvaluationRun:
+    """The evaluation run with this id, or NotFound."""
+    with gov.store.read() as tx:
+        return tx.evaluation.get_run(run_id)
+
+
+def runs_of(gov: Governance, model: str, version: str) -> list[EvaluationRun]:
+    """Every evaluation run of a version, oldest first."""
+    with gov.store.read() as tx:
+        tx.registry.get_version(model, version)
+        return tx.evaluation.runs_of(model, version)

@@ -1,0 +1,143 @@
+"""Promotion preconditions, and carrying out an approved move if its evidence still holds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from governance.bootstrap import Governance
+from governance.domain import approvals as rules
+from governance.domain.approvals import ApprovalRequest, RequestStatus
+from governance.domain.cards import ModelCard, require_complete
+from governance.domain.errors import EvidenceChanged, InvalidInput, RequestClosed
+from governance.domain.models import LifecycleStage, ModelVersion, check_transition
+from governance.services.approvals import as_stage, current_evidence_in
+from governance.services.registry import transition_in
+from governance.store.approvals import StoredRequest
+from governance.store.unit_of_work import Transaction
+
+
+def check_preconditions(
+    gov: Governance, *, model: str, version: str, target: LifecycleStage, now: datetime
+) -> ModelVersion:
+    """Refuse a move the stage machine, the card or the artifact does not allow; write nothing."""
+    target = as_stage(target)
+    with gov.store.read() as tx:
+        registered = tx.registry.get_model(model)
+        found = tx.registry.get_version(model, version)
+        check_transition(found, target, now)
+        card = tx.cards.latest(found.id)
+        require_complete(card.card if card else ModelCard(), target, registered.risk_level)
+    if found.artifact_digest is not None:
+        gov.artifacts.read_verified(found.artifact_digest)
+    return found
+
+
+def complete_promotion(
+    gov: Governance, *, request_id: str, actor: str, now: datetime
+) -> ModelVersion:
+    """Carry out an approved request; if its evidence moved, void it (committed) and raise."""
+    policy = gov.policy
+    voided: EvidenceChanged | None = None
+    with gov.store.write() as tx:
+        stored = tx.approvals.get(request_id)
+        request = _approved(stored)
+        current = current_evidence_in(tx, policy, request)
+        try:
+            rules.check_evidence(request, _digest_or_blank(current), current)
+        except EvidenceChanged as exc:
+            voided = exc
+            _void(tx, request, current, actor, now, str(exc))
+        else:
+            promoted = _promote(gov, tx, request, actor, now)
+    # Raised after the block so the void and its audit event are committed first.
+    if voided is not None:
+        raise voided
+    return promoted
+
+
+def _approved(stored: StoredRequest) -> ApprovalRequest:
+    """The request if it is approved and not yet carried out, else RequestClosed."""
+    request = stored.request
+    if stored.completed_at is not None:
+        raise RequestClosed(
+            f"request {request.id} was already carried out at {stored.completed_at.isoformat()}"
+        )
+    if request.status != RequestStatus.approved:
+        missing = rules.missing_roles(request)
+        waiting = f" (still needs {', '.join(missing)})" if missing else ""
+        raise RequestClosed(
+            f"request {request.id} is {request.status.value}, not approved{waiting}"
+        )
+    return request
+
+
+def _digest_or_blank(parts: dict[str, str]) -> str:
+    """The evidence digest of `parts`, or '' when a part is missing (so it cannot match)."""
+    try:
+        return rules.evidence_digest(**parts)
+    except InvalidInput:
+        return ""
+
+
+def _void(
+    tx: Transaction,
+    request: ApprovalRequest,
+    current: dict[str, str],
+    actor: str,
+    now: datetime,
+    reason: str,
+) -> None:
+    changed = [f for f in rules.EVIDENCE_FIELDS if current.get(f) != request.evidence.get(f)]
+    tx.approvals.set_status(request.id, RequestStatus.void, now)
+    tx.audit.append(
+        "approval.voided",
+        actor=actor,
+        now=now,
+        model=request.model_name,
+        version=request.version,
+        details={
+            "request_id": request.id,
+            "target_stage": request.target_stage.value,
+            "evidence_digest": request.evidence_digest,
+            "changed": changed,
+            "approved_evidence": dict(request.evidence),
+            "current_evidence": current,
+            "reason": reason,
+        },
+    )
+
+
+def _promote(
+    gov: Governance, tx: Transaction, request: ApprovalRequest, actor: str, now: datetime
+) -> ModelVersion:
+    found = tx.registry.get_version(request.model_name, request.version)
+    # The registered digest is part of the evidence; the bytes on disk must still match it.
+    if found.artifact_digest is not None:
+        gov.artifacts.read_verified(found.artifact_digest)
+    promoted = transition_in(
+        tx,
+        request.model_name,
+        request.version,
+        request.target_stage,
+        actor=actor,
+        now=now,
+        reason=f"approval request {request.id}",
+        sunset_days=gov.policy.retirement.sunset_days,
+    )
+    tx.approvals.mark_completed(request.id, now)
+    approvers = [{"approver": a.approver, "role": a.role} for a in rules.active_approvals(request)]
+    tx.audit.append(
+        "model.promoted",
+        actor=actor,
+        now=now,
+        model=request.model_name,
+        version=request.version,
+        details={
+            "request_id": request.id,
+            "target_stage": request.target_stage.value,
+            "evidence_digest": request.evidence_digest,
+            "evaluation_run_id": request.evidence["evaluation_run_id"],
+            "approvers": approvers,
+        },
+    )
+    return promoted

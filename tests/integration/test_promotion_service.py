@@ -1,0 +1,211 @@
+"""Promotion on real SQLite and PostgreSQL: preconditions, completion, and voided evidence."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from governance.config import EXAMPLE_POLICY
+from governance.domain.approvals import RequestStatus
+from governance.domain.errors import (
+    DigestMismatch,
+    EvidenceChanged,
+    IllegalTransition,
+    IncompleteCard,
+    ModelNotFound,
+    RequestClosed,
+    VersionNotFound,
+)
+from governance.domain.models import LifecycleStage
+from governance.services import approvals, audit, evaluation, promotion, registry
+from governance.services.registry import VersionSpec
+
+S = LifecycleStage
+APPROVERS = [("carol", "ml_lead"), ("dave", "risk_officer"), ("erin", "legal")]
+
+
+def register(gov, churn_model, card, data, version, now):
+    spec = VersionSpec(name="churn", version=version, created_by="alice")
+    return registry.register_version(gov, spec, card, artifact=data, now=now, new_model=churn_model)
+
+
+@pytest.fixture
+def staged(gov, tmp_path, now, churn_model, example_card, model_bytes):
+    """1.0.0 in production, 1.1.0 in staging, 1.2.0 in development; a passed run of 1.1.0."""
+    for version, data in zip(("1.0.0", "1.1.0", "1.2.0"), model_bytes, strict=True):
+        register(gov, churn_model, example_card, data, version, now)
+    for version in ("1.0.0", "1.1.0"):
+        registry.transition(gov, "churn", version, S.staging, actor="bob", now=now)
+    registry.transition(gov, "churn", "1.0.0", S.production, actor="bob", now=now)
+    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
+    frame = features.assign(label=target.to_numpy())
+    frame["site"] = np.where(np.arange(len(frame)) % 3 == 0, "clinic", "hospital")
+    frame.to_csv(tmp_path / "holdout.csv", index=False)
+    evaluation.register_dataset(
+        gov,
+        name="holdout",
+        path=tmp_path / "holdout.csv",
+        target="label",
+        group_columns=["site"],
+        actor="alice",
+        now=now,
+    )
+    return evaluation.evaluate(
+        gov, model="churn", version="1.1.0", dataset="holdout", actor="alice", now=now
+    )
+
+
+def open_request(gov, run, now, approve=True):
+    request = approvals.open_approval(
+        gov,
+        model="churn",
+        version="1.1.0",
+        target=S.production,
+        requested_by="alice",
+        evaluation_run_id=run.id,
+        now=now,
+    )
+    for person, role in APPROVERS if approve else ():
+        request = approvals.decide(
+            gov, request_id=request.id, approver=person, role=role, decision="approve", now=now
+        )
+    return request
+
+
+def snapshot(gov, request_id=None):
+    """The registry, the audit trail and (if given) the stored request."""
+    with gov.store.read() as tx:
+        stored = tx.approvals.get(request_id) if request_id else None
+        return tx.registry.search(), tx.audit.query(), stored
+
+
+def tamper(gov, digest):
+    path = gov.artifacts.path_for(digest)
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_preconditions_pass_for_a_ready_version(gov, staged, now):
+    found = promotion.check_preconditions(
+        gov, model="churn", version="1.1.0", target=S.production, now=now
+    )
+    assert found.version == "1.1.0" and found.stage == S.staging
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "message"),
+    [
+        ("no_model", ModelNotFound, "unknown model 'ghost'"),
+        ("no_version", VersionNotFound, "has no version '9.9.9'"),
+        ("illegal", IllegalTransition, "development -> production"),
+        ("card", IncompleteCard, "missing review_schedule"),
+        ("tampered", DigestMismatch, "changed: expected sha256"),
+    ],
+)
+def test_precondition_refusals_change_nothing(gov, staged, now, example_card, case, error, message):
+    args = {"model": "churn", "version": "1.1.0"}
+    if case == "no_model":
+        args["model"] = "ghost"
+    elif case == "no_version":
+        args["version"] = "9.9.9"
+    elif case == "illegal":
+        args["version"] = "1.2.0"
+    elif case == "card":
+        # Complete enough for staging, where 1.1.0 is, but not for production.
+        thin = example_card.model_copy(update={"review_schedule": ""})
+        registry.revise_card(gov, "churn", "1.1.0", thin, actor="alice", now=now)
+    else:
+        tamper(gov, registry.resolve(gov, "churn@1.1.0").artifact_digest)
+    before = snapshot(gov)
+
+    with pytest.raises(error, match=message):
+        promotion.check_preconditions(gov, **args, target=S.production, now=now)
+
+    assert snapshot(gov) == before
+
+
+def test_complete_promotion_swaps_production_and_audits(gov, staged, now):
+    request = open_request(gov, staged, now)
+    later = now + timedelta(hours=1)
+
+    promoted = promotion.complete_promotion(gov, request_id=request.id, actor="bob", now=later)
+
+    assert promoted.version == "1.1.0" and promoted.stage == S.production
+    assert registry.resolve(gov, "churn@production").version == "1.1.0"
+    old = registry.resolve(gov, "churn@1.0.0")
+    assert old.stage == S.deprecated and old.sunset_at == later + timedelta(days=30)
+    (event,) = audit.history(gov, event_type="model.promoted")
+    assert (event.actor, event.version) == ("bob", "1.1.0")
+    assert event.details["request_id"] == request.id
+    assert event.details["evidence_digest"] == request.evidence_digest
+    assert event.details["evaluation_run_id"] == staged.id
+    assert event.details["approvers"] == [{"approver": p, "role": r} for p, r in APPROVERS]
+    assert audit.verify_chain(gov).ok
+    with pytest.raises(RequestClosed, match="already carried out"):
+        promotion.complete_promotion(gov, request_id=request.id, actor="bob", now=later)
+    with pytest.raises(RequestClosed, match="takes no more decisions"):
+        approvals.decide(
+            gov,
+            request_id=request.id,
+            approver="carol",
+            role="ml_lead",
+            decision="revoke",
+            now=later,
+        )
+
+
+def test_revised_card_voids_the_approvals(gov, staged, now, example_card):
+    request = open_request(gov, staged, now)
+    edited = example_card.model_copy(update={"known_limitations": ["a new limitation"]})
+    registry.revise_card(gov, "churn", "1.1.0", edited, actor="alice", now=now)
+    before_versions, before_events, _ = snapshot(gov)
+
+    with pytest.raises(EvidenceChanged, match="card_hash changed since approval"):
+        promotion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
+
+    versions, events, stored = snapshot(gov, request.id)
+    assert versions == before_versions
+    assert registry.resolve(gov, "churn@production").version == "1.0.0"
+    assert stored.request.status == RequestStatus.void and stored.completed_at is None
+    (voided,) = events[len(before_events) :]
+    assert voided.event_type == "approval.voided" and voided.details["changed"] == ["card_hash"]
+    assert voided.details["current_evidence"]["card_hash"] != request.evidence["card_hash"]
+    assert audit.verify_chain(gov).ok
+    with pytest.raises(RequestClosed, match="is void, not approved"):
+        promotion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
+
+
+def test_policy_edit_voids_the_approvals(gov, staged, now, tmp_path):
+    request = open_request(gov, staged, now)
+    edited = tmp_path / "governance.yaml"
+    edited.write_text(EXAMPLE_POLICY.read_text() + "\n# tightened after review\n")
+    gov.settings.policy_file = edited
+    del gov.__dict__["policy"]
+
+    with pytest.raises(EvidenceChanged, match="policy_version changed since approval"):
+        promotion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
+
+    assert approvals.get_request(gov, request.id).status == RequestStatus.void
+    assert registry.resolve(gov, "churn@production").version == "1.0.0"
+
+
+@pytest.mark.parametrize("case", ["open", "tampered"])
+def test_completion_refusals_change_nothing(gov, staged, now, case):
+    request = open_request(gov, staged, now, approve=case != "open")
+    if case == "tampered":
+        tamper(gov, request.evidence["artifact_digest"])
+    error, message = {
+        "open": (RequestClosed, r"is open, not approved \(still needs ml_lead, risk_officer"),
+        "tampered": (DigestMismatch, "changed: expected sha256"),
+    }[case]
+    before = snapshot(gov, request.id)
+
+    with pytest.raises(error, match=message):
+        promotion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
+
+    assert snapshot(gov, request.id) == before
