@@ -104,6 +104,8 @@ def fresh_home() -> Path:
     shutil.rmtree(HOME, ignore_errors=True)
     (HOME / "work").mkdir(parents=True)
     os.environ["GOVERNANCE_HOME"] = str(HOME)
+    # Approvers in the demo answer at once; a short poll keeps the run moving.
+    os.environ["GOVERNANCE_PAUSE_POLL_SECONDS"] = "0.5"
     os.environ.pop("GOVERNANCE_DATABASE_URL", None)
     os.environ.pop("GOVERNANCE_ARTIFACT_ROOT", None)
     return HOME / "work"
@@ -164,10 +166,15 @@ def registry_tour(workdir: Path) -> None:
 
 def main() -> None:
     """Run the demo end to end."""
+    from deployments.demo_promotion import promotion_tour
+
     workdir = fresh_home()
     registry_tour(workdir)
-    step("7. the audit trail, verified")
+    step("7. the registry's audit trail so far")
     governance("models", "history", MODEL)
+    promotion_tour(workdir, HOME)
+    step("12. the whole audit trail, verified")
+    governance("audit", "log", "--model", MODEL)
     governance("audit", "verify")
     print(f"\ndemo state kept in {HOME}/ (GOVERNANCE_HOME={HOME} governance models list)")
 

@@ -29,6 +29,7 @@ class LocalStack:
     home: Path
     port: int
     processes: list[subprocess.Popen] = field(default_factory=list)
+    logs: list = field(default_factory=list)
 
     @property
     def api_url(self) -> str:
@@ -97,6 +98,7 @@ class LocalStack:
     def _spawn(self, argv: list[str], env: dict[str, str], log_name: str) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         log = (self.home / log_name).open("w")
+        self.logs.append(log)
         self.processes.append(
             subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         )
@@ -111,3 +113,6 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 process.kill()
         self.processes.clear()
+        for log in self.logs:
+            log.close()
+        self.logs.clear()

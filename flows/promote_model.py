@@ -134,7 +134,7 @@ def _promote(gov, model, version, dataset, requested_by, target, timeout) -> Sta
         gov,
         request,
         _form(gov, run),
-        poll_seconds=gov.settings.pause_poll_seconds,
+        poll_seconds=gov.pause_poll_seconds,
         timeout_seconds=timeout,
     )
     if request.status == RequestStatus.rejected:

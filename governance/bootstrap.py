@@ -34,6 +34,11 @@ class Governance:
         """The validated policy file (loaded on first use)."""
         return load_policy(self.settings.resolved_policy_file)
 
+    @property
+    def pause_poll_seconds(self) -> float:
+        """How often a paused flow checks for input: the setting, else the policy's value."""
+        return self.settings.pause_poll_seconds or self.policy.timeouts.pause_poll_seconds
+
     def reload_policy(self) -> None:
         """Forget the cached policy so the next use reads the file again."""
         self.__dict__.pop("policy", None)

@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     artifact_root: Path | None = Field(default=None, description="content-addressed artifacts")
     policy_file: Path | None = Field(default=None, description="governance.yaml to apply")
     trusted_types: list[str] = Field(default_factory=list, description="extra skops types")
-    pause_poll_seconds: float = Field(default=10.0, gt=0, description="approval pause poll")
+    pause_poll_seconds: float | None = Field(
+        default=None, gt=0, description="overrides the policy's timeouts.pause_poll_seconds"
+    )
     prefect_ui_url: str = Field(default="", description="base URL for links into the Prefect UI")
 
     @field_validator("database_url")

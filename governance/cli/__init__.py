@@ -7,7 +7,7 @@ import sys
 import click
 import typer
 
-from governance.cli import audit, models, promotion, setup
+from governance.cli import audit, datasets, models, promotion, setup
 from governance.domain.errors import GovernanceError
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.command("init")(setup.init)
 app.add_typer(models.app, name="models")
+app.add_typer(datasets.app, name="datasets")
 app.add_typer(audit.app, name="audit")
 app.command("promote")(promotion.promote)
 app.command("approve")(promotion.approve)

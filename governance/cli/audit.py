@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from enum import StrEnum
@@ -12,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from governance.cli.context import console, governance, now
+from governance.cli.context import brief, console, governance, now
 from governance.domain.audit import Checkpoint
 from governance.domain.errors import ChainBroken, InvalidInput
 from governance.services import audit
@@ -116,6 +115,6 @@ def log(
             e.event_type,
             subject,
             e.actor,
-            json.dumps(e.details, sort_keys=True)[:100],
+            brief(e.details),
         )
     console.print(table)

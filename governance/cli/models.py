@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from governance.cli.context import console, governance, now
+from governance.cli.context import brief, console, governance, now
 from governance.domain.cards import ModelCard
 from governance.domain.errors import InvalidInput, MalformedCard, ModelNotFound
 from governance.domain.models import LifecycleStage, ModelKind, RegisteredModel, RiskLevel
@@ -261,6 +261,6 @@ def history(name: str, version: Annotated[str | None, typer.Option(help="one ver
             e.event_type,
             e.version or "-",
             e.actor,
-            json.dumps(e.details, sort_keys=True)[:100],
+            brief(e.details),
         )
     console.print(table)

@@ -117,6 +117,7 @@ def _trusted_present(data: bytes, extra: Iterable[str]) -> list[str]:
 
 def _write_once(path: Path, data: bytes) -> None:
     """Durably create `path` holding `data`; an existing file is never replaced."""
+    new_shard = not path.parent.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
@@ -131,9 +132,10 @@ def _write_once(path: Path, data: bytes) -> None:
             os.link(tmp, path)
     finally:
         os.unlink(tmp)
-    # the shard directory may be new too, so its own entry must reach the disk
     _fsync_dir(path.parent)
-    _fsync_dir(path.parent.parent)
+    if new_shard:
+        # a new shard directory's own entry must reach the disk too
+        _fsync_dir(path.parent.parent)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -117,7 +117,9 @@ def register_version(
         require_complete(card, LifecycleStage.development, model.risk_level)
         with staged_artifact(gov.artifacts, artifact) as stored:
             version = tx.registry.add_version(model.id, _new_version(spec, stored, now))
-            revision = tx.cards.add(version.id, card, card_hash(card), spec.created_by, now)
+            revision = tx.cards.add(
+                version.id, card, card_hash(card), spec.created_by, now, first=True
+            )
             tx.audit.append(
                 "model.version_registered",
                 actor=spec.created_by,

@@ -36,6 +36,7 @@ _COLUMNS = (
 _HEAD = (
     sa.select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
 )
+_INSERT = audit_events.insert()
 # One fixed key for the whole chain: every appender queues on it (PostgreSQL only).
 CHAIN_LOCK_KEY = 0x60F_A0D17
 
@@ -63,20 +64,19 @@ class AuditLog:
         digest = chain_hash(
             prev, canonical_event(seq, event_id, ts, event_type, model, version, actor, body)
         )
-        self.conn.execute(
-            audit_events.insert().values(
-                seq=seq,
-                id=event_id,
-                ts=ts,
-                event_type=event_type,
-                model=model,
-                version=version,
-                actor=actor,
-                details=body,
-                prev_hash=prev,
-                hash=digest,
-            )
-        )
+        row = {
+            "seq": seq,
+            "id": event_id,
+            "ts": ts,
+            "event_type": event_type,
+            "model": model,
+            "version": version,
+            "actor": actor,
+            "details": body,
+            "prev_hash": prev,
+            "hash": digest,
+        }
+        self.conn.execute(_INSERT, row)
         return AuditEvent(
             seq=seq,
             id=event_id,

@@ -12,6 +12,10 @@ from governance.domain.cards import ModelCard
 from governance.store.tables import model_cards
 
 c = model_cards.c
+_LATEST_REVISION = sa.select(sa.func.max(c.revision)).where(
+    c.version_id == sa.bindparam("version_id")
+)
+_INSERT = model_cards.insert()
 
 
 class CardRevision(BaseModel):
@@ -43,23 +47,29 @@ class CardRepository:
         self.conn = conn
 
     def add(
-        self, version_id: int, card: ModelCard, card_hash: str, created_by: str, now: datetime
+        self,
+        version_id: int,
+        card: ModelCard,
+        card_hash: str,
+        created_by: str,
+        now: datetime,
+        *,
+        first: bool = False,
     ) -> CardRevision:
-        """Store the next revision of a version's card."""
-        latest = self.conn.execute(
-            sa.select(sa.func.max(c.revision)).where(c.version_id == version_id)
-        ).scalar()
-        revision = (latest or 0) + 1
-        self.conn.execute(
-            model_cards.insert().values(
-                version_id=version_id,
-                revision=revision,
-                card=card.model_dump(mode="json"),
-                card_hash=card_hash,
-                created_by=created_by,
-                created_at=now,
-            )
+        """Store the next revision of a version's card (`first` for a version just inserted)."""
+        latest = (
+            0 if first else self.conn.execute(_LATEST_REVISION, {"version_id": version_id}).scalar()
         )
+        revision = (latest or 0) + 1
+        row = {
+            "version_id": version_id,
+            "revision": revision,
+            "card": card.model_dump(mode="json"),
+            "card_hash": card_hash,
+            "created_by": created_by,
+            "created_at": now,
+        }
+        self.conn.execute(_INSERT, row)
         return CardRevision(
             revision=revision, card=card, card_hash=card_hash, created_by=created_by, created_at=now
         )

@@ -34,6 +34,18 @@ _VERSIONS = sa.select(*_VERSION_COLUMNS).select_from(
 )
 
 
+# Built once: SQLAlchemy then reuses their compiled form instead of rebuilding per call.
+_MODEL_BY_NAME = sa.select(registered_models).where(m.name == sa.bindparam("name"))
+_VERSION_BY_NAME = _VERSIONS.where(
+    m.name == sa.bindparam("name"), v.version == sa.bindparam("version")
+)
+_VERSIONS_IN_STAGE = _VERSIONS.where(
+    m.name == sa.bindparam("name"), v.stage == sa.bindparam("stage")
+)
+_INSERT_MODEL = registered_models.insert()
+_INSERT_VERSION = model_versions.insert()
+
+
 def _version(row) -> ModelVersion:
     return ModelVersion.model_validate(row._asdict())
 
@@ -46,7 +58,7 @@ class RegistryRepository:
 
     def find_model(self, name: str) -> RegisteredModel | None:
         """The model with this name, or None."""
-        row = self.conn.execute(sa.select(registered_models).where(m.name == name)).first()
+        row = self.conn.execute(_MODEL_BY_NAME, {"name": name}).first()
         return RegisteredModel.model_validate(row._asdict()) if row else None
 
     def get_model(self, name: str) -> RegisteredModel:
@@ -59,9 +71,7 @@ class RegistryRepository:
     def add_model(self, model: RegisteredModel) -> RegisteredModel:
         """Insert a model and return it with its id."""
         values = model.model_dump(exclude={"id"}, mode="python")
-        new_id = self.conn.execute(
-            registered_models.insert().values(**values)
-        ).inserted_primary_key[0]
+        new_id = self.conn.execute(_INSERT_MODEL, values).inserted_primary_key[0]
         return model.model_copy(update={"id": new_id})
 
     def list_models(self) -> list[RegisteredModel]:
@@ -71,7 +81,7 @@ class RegistryRepository:
 
     def find_version(self, name: str, version: str) -> ModelVersion | None:
         """The version, or None."""
-        row = self.conn.execute(_VERSIONS.where(m.name == name, v.version == version)).first()
+        row = self.conn.execute(_VERSION_BY_NAME, {"name": name, "version": version}).first()
         return _version(row) if row else None
 
     def get_version(self, name: str, version: str) -> ModelVersion:
@@ -85,9 +95,8 @@ class RegistryRepository:
     def add_version(self, model_id: int, version: ModelVersion) -> ModelVersion:
         """Insert a version and return it with its id."""
         values = version.model_dump(exclude={"id", "model_name"}, mode="python")
-        new_id = self.conn.execute(
-            model_versions.insert().values(model_id=model_id, **values)
-        ).inserted_primary_key[0]
+        values["model_id"] = model_id
+        new_id = self.conn.execute(_INSERT_VERSION, values).inserted_primary_key[0]
         return version.model_copy(update={"id": new_id})
 
     def set_stage(
@@ -102,7 +111,7 @@ class RegistryRepository:
 
     def versions_in_stage(self, name: str, stage: LifecycleStage) -> list[ModelVersion]:
         """Versions of the model in a stage, newest semver first."""
-        rows = self.conn.execute(_VERSIONS.where(m.name == name, v.stage == stage.value))
+        rows = self.conn.execute(_VERSIONS_IN_STAGE, {"name": name, "stage": stage.value})
         return sorted(
             (_version(r) for r in rows), key=lambda x: semver_key(x.version), reverse=True
         )
