@@ -27,7 +27,6 @@ class Settings(BaseSettings):
     pause_poll_seconds: float | None = Field(
         default=None, gt=0, description="overrides the policy's timeouts.pause_poll_seconds"
     )
-    prefect_ui_url: str = Field(default="", description="base URL for links into the Prefect UI")
 
     @field_validator("database_url")
     @classmethod
