@@ -75,7 +75,7 @@ def evaluate_estimator(
 ) -> EvaluationResult:
     """Score a fitted estimator on a labelled frame; the caller adds the production baseline."""
     groups = list(dict.fromkeys(group_columns))
-    _check_frame(frame, target, groups)
+    check_frame(frame, target, groups)
     task = _resolve_task(estimator, task)
     features = _features(estimator, frame.drop(columns=[target, *groups]))
     y_true = frame[target].to_numpy()
@@ -94,14 +94,15 @@ def evaluate_estimator(
     )
 
 
-def _check_frame(frame: pd.DataFrame, target: str, groups: list[str]) -> None:
+def check_frame(frame: pd.DataFrame, target: str, groups: Sequence[str]) -> None:
+    """Refuse an empty frame, missing or unlabelled target, or missing group columns."""
     if frame.empty:
-        raise InvalidInput("evaluation frame is empty: there are no rows to evaluate")
+        raise InvalidInput("dataset is empty: there are no rows to evaluate")
     if target not in frame.columns:
-        raise InvalidInput(f"target column {target!r} is not in the evaluation frame")
+        raise InvalidInput(f"target column {target!r} is not in the dataset")
     missing = [col for col in groups if col not in frame.columns]
     if missing:
-        raise InvalidInput(f"group column(s) not in the evaluation frame: {', '.join(missing)}")
+        raise InvalidInput(f"group column(s) not in the dataset: {', '.join(missing)}")
     if target in groups:
         raise InvalidInput(f"target column {target!r} cannot also be a group column")
     unlabelled = int(frame[target].isna().sum())

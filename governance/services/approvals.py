@@ -73,7 +73,7 @@ def open_approval(
             now=now,
         )
         tx.approvals.add_request(request, version_id=found.id)
-        _audit(
+        audit_request_event(
             tx,
             "approval.requested",
             request,
@@ -100,7 +100,7 @@ def _check_run(tx: Transaction, run_id: str, model: str, version: str) -> None:
         )
 
 
-def _audit(
+def audit_request_event(
     tx: Transaction,
     event_type: str,
     request: ApprovalRequest,
@@ -220,7 +220,7 @@ def _record_refusal(
         attempted_at=now,
     )
     tx.approvals.add_refusal(attempt)
-    _audit(
+    audit_request_event(
         tx,
         "approval.refused",
         request,
@@ -245,7 +245,7 @@ def _record_decision(
     changed = updated.status != request.status
     if changed:
         tx.approvals.set_status(request.id, updated.status, now)
-    _audit(
+    audit_request_event(
         tx,
         "approval.decided",
         updated,
@@ -258,7 +258,7 @@ def _record_decision(
     )
     if changed and updated.status in (RequestStatus.approved, RequestStatus.rejected):
         decisions = [{"approver": a.approver, "role": a.role} for a in updated.approvals]
-        _audit(
+        audit_request_event(
             tx,
             f"approval.{updated.status.value}",
             updated,
@@ -281,7 +281,7 @@ def expire_request(
         tx.approvals.set_status(request_id, RequestStatus.expired, now)
         # The flow's wait may be shorter than the policy's timeout, so an early expiry is
         # allowed, and recorded as early.
-        _audit(
+        audit_request_event(
             tx,
             "approval.expired",
             expired,

@@ -16,7 +16,7 @@ from governance.domain.errors import Conflict, DatasetNotFound, InvalidInput
 from governance.domain.evaluation import EvaluationResult, decide_gate
 from governance.domain.models import LifecycleStage, ModelVersion
 from governance.domain.policy import gate_policy_for
-from governance.ml.metrics import evaluate_estimator, load_frame
+from governance.ml.metrics import check_frame, evaluate_estimator, load_frame
 from governance.services.artifact_staging import staged_artifact
 from governance.store.evaluation import EvaluationDataset, EvaluationRun
 
@@ -40,7 +40,7 @@ def register_dataset(
     data = _read_dataset_file(Path(path))
     groups = tuple(dict.fromkeys(group_columns))
     frame = load_frame(data, fmt)
-    _check_columns(frame, target, groups)
+    check_frame(frame, target, groups)
     with gov.store.write() as tx:
         if tx.evaluation.find_dataset(name):
             raise Conflict(f"evaluation dataset {name!r} is already registered")
@@ -99,21 +99,6 @@ def _read_dataset_file(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read dataset file {path}: {exc.strerror or exc}") from exc
-
-
-def _check_columns(frame: pd.DataFrame, target: str, groups: tuple[str, ...]) -> None:
-    if frame.empty:
-        raise InvalidInput("dataset has no rows: there is nothing to evaluate on")
-    if target not in frame.columns:
-        raise InvalidInput(f"target column {target!r} is not in the dataset")
-    missing = [column for column in groups if column not in frame.columns]
-    if missing:
-        raise InvalidInput(f"group column(s) not in the dataset: {', '.join(missing)}")
-    if target in groups:
-        raise InvalidInput(f"target column {target!r} cannot also be a group column")
-    unlabelled = int(frame[target].isna().sum())
-    if unlabelled:
-        raise InvalidInput(f"target column {target!r} has {unlabelled} missing value(s)")
 
 
 def get_dataset(gov: Governance, name: str) -> EvaluationDataset:

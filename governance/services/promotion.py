@@ -10,7 +10,7 @@ from governance.domain.approvals import ApprovalRequest, RequestStatus
 from governance.domain.cards import ModelCard, require_complete
 from governance.domain.errors import EvidenceChanged, InvalidInput, RequestClosed
 from governance.domain.models import LifecycleStage, ModelVersion, check_transition
-from governance.services.approvals import as_stage, current_evidence_in
+from governance.services.approvals import as_stage, audit_request_event, current_evidence_in
 from governance.services.registry import transition_in
 from governance.store.approvals import StoredRequest
 from governance.store.unit_of_work import Transaction
@@ -89,21 +89,16 @@ def _void(
 ) -> None:
     changed = [f for f in rules.EVIDENCE_FIELDS if current.get(f) != request.evidence.get(f)]
     tx.approvals.set_status(request.id, RequestStatus.void, now)
-    tx.audit.append(
+    audit_request_event(
+        tx,
         "approval.voided",
-        actor=actor,
-        now=now,
-        model=request.model_name,
-        version=request.version,
-        details={
-            "request_id": request.id,
-            "target_stage": request.target_stage.value,
-            "evidence_digest": request.evidence_digest,
-            "changed": changed,
-            "approved_evidence": dict(request.evidence),
-            "current_evidence": current,
-            "reason": reason,
-        },
+        request,
+        actor,
+        now,
+        changed=changed,
+        approved_evidence=dict(request.evidence),
+        current_evidence=current,
+        reason=reason,
     )
 
 
