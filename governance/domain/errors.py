@@ -145,6 +145,13 @@ class NotPaused(ApprovalError):
     """The flow run is not paused waiting for an approval."""
 
 
+class InvalidDecision(ApprovalError, InvalidInput):
+    """A decision with a bad value: unknown decision, a role not required, nothing to revoke."""
+
+    # An ApprovalError too, because the promotion flow records it and pauses again like any
+    # other refused answer, while the CLI still reports it as bad input.
+
+
 class EvidenceChanged(ApprovalError):
     """The evidence behind the approvals changed, so they are void."""
 

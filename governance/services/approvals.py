@@ -10,7 +10,7 @@ from governance.bootstrap import Governance
 from governance.domain import approvals as rules
 from governance.domain.approvals import ApprovalRequest, RequestStatus
 from governance.domain.cards import ModelCard, require_complete
-from governance.domain.errors import ApprovalError, InvalidInput, RequestClosed
+from governance.domain.errors import ApprovalError, InvalidDecision, InvalidInput, RequestClosed
 from governance.domain.models import LifecycleStage, check_transition
 from governance.domain.policy import Policy
 from governance.store.approvals import RefusedAttempt, StoredRequest
@@ -18,13 +18,6 @@ from governance.store.unit_of_work import Transaction
 
 # Names are stored in 128-character columns; a longer one is bad input, not a refusal.
 _MAX_NAME = 128
-
-
-class InvalidDecision(ApprovalError, InvalidInput):
-    """A decision with a bad value: unknown decision, a role not required, nothing to revoke."""
-
-    # An ApprovalError too, because the promotion flow records it and pauses again like any
-    # other refused answer, while the CLI still reports it as bad input.
 
 
 def as_stage(target: LifecycleStage | str) -> LifecycleStage:

@@ -13,6 +13,7 @@ from sklearn.dummy import DummyClassifier
 from governance.domain.approvals import RequestStatus
 from governance.domain.errors import (
     IllegalTransition,
+    InvalidDecision,
     InvalidInput,
     NotFound,
     NotInRoster,
@@ -22,7 +23,6 @@ from governance.domain.errors import (
 )
 from governance.domain.models import LifecycleStage
 from governance.services import approvals, audit, evaluation, registry
-from governance.services.approvals import InvalidDecision
 from governance.services.registry import VersionSpec
 
 S = LifecycleStage
