@@ -114,6 +114,12 @@ def promote_model(
         gov.close()
 
 
+def _rejection(request: ApprovalRequest) -> str:
+    rejected = [a for a in request.approvals if a.decision == "reject"]
+    who = "; ".join(f"{a.approver} as {a.role}: {a.notes or 'no notes'}" for a in rejected)
+    return f"{request.model_name}@{request.version} rejected by {who}"
+
+
 def _promote(gov, model, version, dataset, requested_by, target, timeout) -> State:
     logger = get_run_logger()
     check_preconditions(gov, model, version, target)
@@ -138,7 +144,7 @@ def _promote(gov, model, version, dataset, requested_by, target, timeout) -> Sta
         timeout_seconds=timeout,
     )
     if request.status == RequestStatus.rejected:
-        return Failed(name="Rejected", message=f"{model}@{version}: rejected")
+        return Failed(name="Rejected", message=_rejection(request))
     if request.status != RequestStatus.approved:
         return Failed(name="Expired", message=f"{model}@{version}: approvals not given in time")
     try:

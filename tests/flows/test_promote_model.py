@@ -55,6 +55,7 @@ def test_rejection_ends_rejected_and_changes_no_stage(world, runner):
     runner.resume("carol", "ml_lead", decision="reject", notes="fairness unclear")
     state = runner.finish()
     assert state.name == "Rejected" and state.is_failed()
+    assert "carol as ml_lead: fairness unclear" in state.message
     assert registry.resolve(world, "churn@production").version == "1.0.0"
     assert registry.resolve(world, "churn@1.1.0").stage == LifecycleStage.staging
 
