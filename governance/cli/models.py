@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.table import Table
 
 from governance.cli.context import brief, console, governance, now
@@ -71,23 +72,40 @@ def _new_model(name: str, card: ModelCard, description: str, kind: ModelKind) ->
     )
 
 
+def _llm_config(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        config = yaml.safe_load(_read(path, "LLM config"))
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"LLM config {path} is not valid YAML: {exc}") from None
+    if not isinstance(config, dict):
+        raise InvalidInput(f"LLM config {path} must be a mapping (base_model, provider, ...)")
+    return config
+
+
 @app.command("register")
 def register(
     name: str,
     version: str,
-    artifact: Annotated[Path, typer.Option(help="skops file of the fitted estimator")],
     card: Annotated[Path, typer.Option(help="model card YAML")],
     by: By,
+    artifact: Annotated[Path | None, typer.Option(help="skops file (sklearn models)")] = None,
+    llm_config: Annotated[
+        Path | None, typer.Option(help="YAML with base_model, provider, parameters (LLM models)")
+    ] = None,
     description: Annotated[str, typer.Option(help="model description (new models)")] = "",
 ) -> None:
-    """Register a version with its artifact and card (the model too, if it is new)."""
+    """Register a version with its artifact or LLM config and its card (the model too, if new)."""
     card_obj = load_card_file(card)
     _check_card_identity(card_obj, name, version)
-    data = _read(artifact, "artifact")
+    data = _read(artifact, "artifact") if artifact else None
+    config = _llm_config(llm_config)
     spec = VersionSpec(
         name=name,
         version=version,
         created_by=by,
+        llm_config=config,
         training_data_version=card_obj.training_data_version,
         training_pipeline=card_obj.training_pipeline,
         hyperparameters=card_obj.hyperparameters,
@@ -96,11 +114,13 @@ def register(
     gov = governance()
     with gov.store.read() as tx:
         exists = tx.registry.find_model(name) is not None
-    model = None if exists else _new_model(name, card_obj, description, ModelKind.sklearn)
+    kind = ModelKind.llm if config is not None else ModelKind.sklearn
+    model = None if exists else _new_model(name, card_obj, description, kind)
     saved = registry.register_version(
         gov, spec, card_obj, artifact=data, now=now(), new_model=model
     )
-    console.print(f"registered {saved.ref} ({saved.stage.value}) sha256:{saved.artifact_digest}")
+    payload = f"sha256:{saved.artifact_digest}" if saved.artifact_digest else "LLM config"
+    console.print(f"registered {saved.ref} ({saved.stage.value}) {payload}")
 
 
 @app.command("list")

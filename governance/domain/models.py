@@ -9,7 +9,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from governance.domain.errors import IllegalTransition, InvalidReference, InvalidVersion
+from governance.domain.errors import (
+    IllegalTransition,
+    InvalidInput,
+    InvalidReference,
+    InvalidVersion,
+)
 
 _SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -142,6 +147,25 @@ def check_transition(
             f"the rollback grace period ended at {version.sunset_at}"
         )
     return target
+
+
+LLM_REQUIRED_KEYS = ("base_model", "provider")
+
+
+def check_payload(
+    model: RegisteredModel, has_artifact: bool, llm_config: dict[str, Any] | None
+) -> None:
+    """A scikit-learn version carries an artifact, an LLM version a configuration; never both."""
+    if model.kind == ModelKind.sklearn and (not has_artifact or llm_config is not None):
+        raise InvalidInput(
+            f"{model.name} is a sklearn model: register an artifact, not an LLM config"
+        )
+    if model.kind == ModelKind.llm:
+        if has_artifact or llm_config is None:
+            raise InvalidInput(f"{model.name} is an LLM model: register an LLM config, no artifact")
+        missing = [key for key in LLM_REQUIRED_KEYS if not str(llm_config.get(key) or "").strip()]
+        if missing:
+            raise InvalidInput(f"LLM config for {model.name} lacks {', '.join(missing)}")
 
 
 def sunset_after(now: datetime, days: int = DEFAULT_SUNSET_DAYS) -> datetime:

@@ -21,6 +21,7 @@ from governance.domain.models import (
     RegisteredModel,
     check_alias,
     check_name,
+    check_payload,
     check_transition,
     parse_ref,
     parse_semver,
@@ -113,6 +114,7 @@ def register_version(
             model = _add_model(tx, new_model, spec.created_by, now)
         if tx.registry.find_version(spec.name, spec.version):
             raise DuplicateVersion(f"{spec.name}@{spec.version} is already registered")
+        check_payload(model, artifact is not None, spec.llm_config)
         card = _bind_card(card, model, spec.version)
         require_complete(card, LifecycleStage.development, model.risk_level)
         with staged_artifact(gov.artifacts, artifact) as stored:
@@ -128,6 +130,7 @@ def register_version(
                 version=spec.version,
                 details={
                     "artifact_digest": version.artifact_digest,
+                    "llm_config": spec.llm_config,
                     "card_hash": revision.card_hash,
                     "training_data_version": spec.training_data_version,
                     "training_pipeline": spec.training_pipeline,

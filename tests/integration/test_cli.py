@@ -163,3 +163,15 @@ def test_uninitialised_database_asks_for_init(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("GOVERNANCE_DATABASE_URL", raising=False)
     assert run(["models", "list"]) == 1
     assert "run `governance init`" in capsys.readouterr().err
+
+
+def test_llm_version_registers_from_a_config_file(workdir, capsys):
+    card = yaml.safe_load((workdir / "card-1.0.0.yaml").read_text())
+    (workdir / "bot-card.yaml").write_text(yaml.safe_dump({**card, "name": "bot"}))
+    config = {"base_model": "llama-3.1-8b", "provider": "vllm", "temperature": 0.1}
+    (workdir / "bot.yaml").write_text(yaml.safe_dump(config))
+    args = ["models", "register", "bot", "1.0.0", "--card", "bot-card.yaml", "--by", "alice"]
+    assert run([*args, "--llm-config", "bot.yaml"]) == 0
+    assert "LLM config" in capsys.readouterr().out
+    assert run(["models", "verify", "bot", "1.0.0"]) == 1
+    assert "no artifact" in capsys.readouterr().err

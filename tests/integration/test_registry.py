@@ -184,3 +184,36 @@ def test_illegal_transition_names_both_stages(gov, churn_model, example_card, mo
     register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
     with pytest.raises(IllegalTransition, match="development -> production"):
         registry.transition(gov, "churn", "1.0.0", S.production, actor="bob", now=now)
+
+
+def test_llm_versions_carry_a_config_not_an_artifact(gov, example_card, model_bytes, now):
+    from governance.domain.errors import InvalidInput
+    from governance.domain.models import ModelKind, RegisteredModel, RiskLevel
+
+    llm = RegisteredModel(
+        name="support-bot",
+        owner="alice",
+        team="cx",
+        kind=ModelKind.llm,
+        risk_level=RiskLevel.medium,
+    )
+    config = {"base_model": "llama-3.1-8b-instruct", "provider": "vllm", "temperature": 0.2}
+    spec = VersionSpec(name="support-bot", version="1.0.0", created_by="alice", llm_config=config)
+    saved = registry.register_version(
+        gov, spec, example_card, artifact=None, now=now, new_model=llm
+    )
+    assert saved.artifact_digest is None and saved.llm_config == config
+    assert registry.resolve(gov, "support-bot@1.0.0").llm_config["provider"] == "vllm"
+    before = snapshot(gov)
+    bad = spec.model_copy(update={"version": "1.1.0", "llm_config": {"provider": "vllm"}})
+    with pytest.raises(InvalidInput, match="lacks base_model"):
+        registry.register_version(gov, bad, example_card, artifact=None, now=now)
+    with pytest.raises(InvalidInput, match="LLM model"):
+        registry.register_version(
+            gov,
+            spec.model_copy(update={"version": "1.2.0"}),
+            example_card,
+            artifact=model_bytes[0],
+            now=now,
+        )
+    assert snapshot(gov) == before
