@@ -9,9 +9,10 @@ from governance.store.schema import upgrade
 
 
 def init() -> None:
-    """Create or upgrade the governance database schema."""
+    """Create or upgrade the governance database schema, and check the policy file."""
     gov = open_governance(check_schema=False)
     try:
+        policy = gov.policy  # a bad policy stops here, naming the key, before any change
         before, after = upgrade(gov.engine)
         gov.settings.resolved_artifact_root.mkdir(parents=True, exist_ok=True)
     finally:
@@ -21,3 +22,7 @@ def init() -> None:
         f"schema {state} at revision {after}: {masked(gov.settings.resolved_database_url)}"
     )
     console.print(f"artifacts: {gov.settings.resolved_artifact_root.resolve()}")
+    console.print(
+        f"policy: {gov.settings.resolved_policy_file} (version {policy.version[:12]}, "
+        f"{len(policy.roster)} people in the roster)"
+    )

@@ -175,3 +175,14 @@ def test_llm_version_registers_from_a_config_file(workdir, capsys):
     assert "LLM config" in capsys.readouterr().out
     assert run(["models", "verify", "bot", "1.0.0"]) == 1
     assert "no artifact" in capsys.readouterr().err
+
+
+def test_init_refuses_a_bad_policy_naming_the_key(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GOVERNANCE_DATABASE_URL", raising=False)
+    (tmp_path / "governance.yaml").write_text("roster:\n  carol: [ml_leed]\n")
+    assert run(["init"]) == 1
+    err = capsys.readouterr().err
+    assert "roster.carol" in err and "ml_leed" in err
+    assert run(["models", "list"]) == 1
+    assert "database is empty" in capsys.readouterr().err

@@ -1,0 +1,58 @@
+"""prefect.yaml deploys for real on a process work pool, and a worker runs promote-model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.deployments import run_deployment
+
+from deployments.serve import DEPLOYMENTS
+
+pytestmark = pytest.mark.sqlite_only
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def prefect_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run the `prefect` CLI of this venv in the checkout."""
+    return subprocess.run(
+        [sys.executable, "-m", "prefect", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_prefect_yaml_deploys_and_a_process_worker_runs_the_flow(world, prefect_api):
+    manifest = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    assert {d["name"] for d in manifest["deployments"]} == set(DEPLOYMENTS)
+    pool = manifest["deployments"][0]["work_pool"]["name"]
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name=pool, type="process"), overwrite=True)
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "GOVERNANCE_CHECKOUT": str(ROOT)}
+    deployed = prefect_cli("--no-prompt", "deploy", "--all", env=env)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    run = run_deployment(
+        "promote-model/promote-model",
+        timeout=0,
+        parameters={
+            "model": "churn",
+            "version": "1.2.0",
+            "dataset": "holdout",
+            "requested_by": "alice",
+        },
+    )
+    worked = prefect_cli("worker", "start", "--pool", pool, "--run-once", env=env)
+    assert worked.returncode == 0, worked.stdout + worked.stderr
+    with get_client(sync_client=True) as client:
+        final = client.read_flow_run(run.id).state
+    assert final.name == "GateFailed" and "accuracy" in final.message
