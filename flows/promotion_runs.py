@@ -17,7 +17,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import resume_flow_run
-from prefect.settings import PREFECT_UI_URL
+from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
 from flows.approval import ApprovalInput, request_id_from_key
 from governance.bootstrap import Governance
@@ -37,6 +37,14 @@ class PausedApproval:
     link: str
 
 
+def require_server() -> None:
+    """Refuse to fall back to a throwaway in-process server: approvals live on a real one."""
+    if not PREFECT_API_URL.value():
+        raise NotFound(
+            "PREFECT_API_URL is not set: start the stack with `make up` and export what it prints"
+        )
+
+
 def ui_link(flow_run_id: UUID | str) -> str:
     """The Prefect UI page of a flow run."""
     base = (PREFECT_UI_URL.value() or "").rstrip("/")
@@ -45,6 +53,7 @@ def ui_link(flow_run_id: UUID | str) -> str:
 
 def submit_promotion(parameters: dict) -> FlowRun:
     """Create a promote-model run on the deployment and return at once."""
+    require_server()
     try:
         return run_deployment(DEPLOYMENT, parameters=parameters, timeout=0)
     except ObjectNotFound:
@@ -65,6 +74,7 @@ def wait_for_end(flow_run_id: UUID, poll_seconds: float = 1.0) -> FlowRun:
 
 def paused_approvals(gov: Governance) -> list[PausedApproval]:
     """Every paused run that waits on an open approval request, oldest first."""
+    require_server()
     state = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(state=state))
@@ -79,6 +89,7 @@ def paused_approvals(gov: Governance) -> list[PausedApproval]:
 
 
 def _paused_request(gov: Governance, flow_run_id: str) -> tuple[UUID, ApprovalRequest]:
+    require_server()
     try:
         run_id = UUID(flow_run_id)
     except ValueError:

@@ -186,3 +186,31 @@ def test_init_refuses_a_bad_policy_naming_the_key(tmp_path, monkeypatch, capsys)
     assert "roster.carol" in err and "ml_leed" in err
     assert run(["models", "list"]) == 1
     assert "database is empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["approvals", "pending"],
+        [
+            "approve",
+            "00000000-0000-0000-0000-000000000000",
+            "--approver",
+            "carol",
+            "--role",
+            "ml_lead",
+            "--decision",
+            "approve",
+        ],
+        ["promote", "churn", "1.0.0", "--dataset", "d", "--by", "alice"],
+    ],
+    ids=["pending", "approve", "promote"],
+)
+def test_promotion_commands_need_a_prefect_server(argv, workdir, capsys, monkeypatch):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with temporary_settings({PREFECT_API_URL: None}):
+        assert run(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: PREFECT_API_URL is not set") and len(err.splitlines()) == 1
