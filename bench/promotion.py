@@ -392,7 +392,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repetitions", type=int, default=7, help="timed promotions each way")
     parser.add_argument("--warmup", type=int, default=1, help="untimed promotions each way first")
     parser.add_argument("--rows", type=int, default=10_000, help="evaluation dataset rows")
-    parser.add_argument("--poll", type=float, default=0.05, help="GOVERNANCE_PAUSE_POLL_SECONDS")
+    parser.add_argument("--poll", type=float, default=0.5, help="pause poll (shipped policy: 0.5)")
     parser.add_argument(
         "--detect-poll", type=float, default=0.1, help="how often the bench looks for a pause"
     )

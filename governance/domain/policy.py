@@ -102,7 +102,7 @@ class Timeouts(BaseModel):
 
     model_config = _STRICT
 
-    pause_poll_seconds: float = Field(default=1, gt=0)
+    pause_poll_seconds: float = Field(default=0.5, gt=0)
 
 
 class Policy(BaseModel):

@@ -48,7 +48,7 @@ def test_defaults_follow_the_design():
     assert policy.canary.steps == [5, 25, 50, 100]
     assert policy.retirement.max_age_days == 90
     assert policy.retirement.max_drift_share == 0.3
-    assert policy.timeouts.pause_poll_seconds == 1
+    assert policy.timeouts.pause_poll_seconds == 0.5
 
 
 def test_version_is_sha256_of_the_raw_text():
