@@ -149,69 +149,21 @@ def churn_model():
     )
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory) -> Iterator[str]:
     """A real `prefect server start` (API and UI) on a free 127.0.0.1 port for the session."""
-    import subprocess
-    import sys
-    import time
-
-    import httpx
+    import prefect.context
     from prefect.settings import (
         PREFECT_API_URL,
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         temporary_settings,
     )
 
-    port, home = _free_port(), tmp_path_factory.mktemp("prefect-home")
-    url = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_API_PORT": str(port),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_API_URL": url,
-    }
-    log = (home / "server.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if server.poll() is not None:
-            raise RuntimeError(f"prefect server exited; see {home / 'server.log'}")
-        time.sleep(0.3)
-    else:
-        server.kill()
-        raise RuntimeError("prefect server did not start within 90 s")
-    import prefect.context
+    from deployments.local_stack import LocalStack, free_port
 
+    stack = LocalStack(home=tmp_path_factory.mktemp("prefect-home"), port=free_port())
+    stack.start_server()
+    url = stack.api_url
     os.environ["PREFECT_API_URL"] = url
     saved = prefect.context.GLOBAL_SETTINGS_CONTEXT
     try:
@@ -225,6 +177,4 @@ def prefect_api(tmp_path_factory) -> Iterator[str]:
         APILogHandler().flush()  # send buffered run logs while the server is still up
         prefect.context.GLOBAL_SETTINGS_CONTEXT = saved
         os.environ.pop("PREFECT_API_URL", None)
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+        stack.stop()

@@ -121,18 +121,13 @@ def _promote(
     )
     tx.approvals.mark_completed(request.id, now)
     approvers = [{"approver": a.approver, "role": a.role} for a in rules.active_approvals(request)]
-    tx.audit.append(
+    audit_request_event(
+        tx,
         "model.promoted",
-        actor=actor,
-        now=now,
-        model=request.model_name,
-        version=request.version,
-        details={
-            "request_id": request.id,
-            "target_stage": request.target_stage.value,
-            "evidence_digest": request.evidence_digest,
-            "evaluation_run_id": request.evidence["evaluation_run_id"],
-            "approvers": approvers,
-        },
+        request,
+        actor,
+        now,
+        evaluation_run_id=request.evidence["evaluation_run_id"],
+        approvers=approvers,
     )
     return promoted
