@@ -14,7 +14,13 @@ from rich.table import Table
 from governance.cli.context import brief, console, governance, now
 from governance.domain.cards import ModelCard
 from governance.domain.errors import InvalidInput, MalformedCard, ModelNotFound
-from governance.domain.models import LifecycleStage, ModelKind, RegisteredModel, RiskLevel
+from governance.domain.models import (
+    LifecycleStage,
+    ModelKind,
+    RegisteredModel,
+    RiskLevel,
+    parse_semver,
+)
 from governance.reports import model_card as documents
 from governance.services import audit, registry
 from governance.services.registry import VersionSpec
@@ -97,6 +103,7 @@ def register(
     description: Annotated[str, typer.Option(help="model description (new models)")] = "",
 ) -> None:
     """Register a version with its artifact or LLM config and its card (the model too, if new)."""
+    parse_semver(version)
     card_obj = load_card_file(card)
     _check_card_identity(card_obj, name, version)
     data = _read(artifact, "artifact") if artifact else None
