@@ -178,3 +178,50 @@ def prefect_api(tmp_path_factory) -> Iterator[str]:
         prefect.context.GLOBAL_SETTINGS_CONTEXT = saved
         os.environ.pop("PREFECT_API_URL", None)
         stack.stop()
+
+
+@pytest.fixture
+def register_churn(gov, churn_model, example_card, now):
+    """Register a churn version from skops bytes with the example card (by alice)."""
+    from governance.services import registry
+    from governance.services.registry import VersionSpec
+
+    def register(version: str, data: bytes):
+        spec = VersionSpec(name="churn", version=version, created_by="alice")
+        return registry.register_version(
+            gov, spec, example_card, artifact=data, now=now, new_model=churn_model
+        )
+
+    return register
+
+
+@pytest.fixture
+def staged_run(gov, tmp_path, now, model_bytes, register_churn):
+    """churn 1.0.0 in production, 1.1.0 in staging, 1.2.0 in development; a passed run of 1.1.0."""
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+
+    from governance.domain.models import LifecycleStage
+    from governance.services import evaluation, registry
+
+    for version, data in zip(("1.0.0", "1.1.0", "1.2.0"), model_bytes, strict=True):
+        register_churn(version, data)
+    for version in ("1.0.0", "1.1.0"):
+        registry.transition(gov, "churn", version, LifecycleStage.staging, actor="bob", now=now)
+    registry.transition(gov, "churn", "1.0.0", LifecycleStage.production, actor="bob", now=now)
+    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
+    frame = features.assign(label=target.to_numpy())
+    frame["site"] = np.where(np.arange(len(frame)) % 3 == 0, "clinic", "hospital")
+    frame.to_csv(tmp_path / "holdout.csv", index=False)
+    evaluation.register_dataset(
+        gov,
+        name="holdout",
+        path=tmp_path / "holdout.csv",
+        target="label",
+        group_columns=["site"],
+        actor="alice",
+        now=now,
+    )
+    return evaluation.evaluate(
+        gov, model="churn", version="1.1.0", dataset="holdout", actor="alice", now=now
+    )

@@ -58,10 +58,9 @@ def history(
     until: datetime | None = None,
 ) -> list[AuditEvent]:
     """Events for a subject, type and time range, in chain order."""
-    if model is not None:
-        with gov.store.read() as tx:
-            tx.registry.get_model(model)
     with gov.store.read() as tx:
+        if model is not None:
+            tx.registry.get_model(model)
         return tx.audit.query(
             model=model, version=version, event_type=event_type, since=since, until=until
         )

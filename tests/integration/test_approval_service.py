@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import numpy as np
 import pytest
 import skops.io as sio
 from sklearn.datasets import load_breast_cancer
@@ -23,45 +22,15 @@ from governance.domain.errors import (
 )
 from governance.domain.models import LifecycleStage
 from governance.services import approvals, audit, evaluation, registry
-from governance.services.registry import VersionSpec
 
 S = LifecycleStage
 APPROVERS = [("carol", "ml_lead"), ("dave", "risk_officer"), ("erin", "legal")]
 
 
-def register(gov, churn_model, card, data, version, now):
-    spec = VersionSpec(name="churn", version=version, created_by="alice")
-    return registry.register_version(gov, spec, card, artifact=data, now=now, new_model=churn_model)
-
-
-def staged_candidate(gov, tmp_path, now, churn_model, card, model_bytes):
-    """1.0.0 in production, 1.1.0 in staging, and a passed evaluation run of 1.1.0."""
-    for version, data in (("1.0.0", model_bytes[0]), ("1.1.0", model_bytes[1])):
-        register(gov, churn_model, card, data, version, now)
-        registry.transition(gov, "churn", version, S.staging, actor="bob", now=now)
-    registry.transition(gov, "churn", "1.0.0", S.production, actor="bob", now=now)
-    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
-    frame = features.assign(label=target.to_numpy())
-    frame["site"] = np.where(np.arange(len(frame)) % 3 == 0, "clinic", "hospital")
-    frame.to_csv(tmp_path / "holdout.csv", index=False)
-    evaluation.register_dataset(
-        gov,
-        name="holdout",
-        path=tmp_path / "holdout.csv",
-        target="label",
-        group_columns=["site"],
-        actor="alice",
-        now=now,
-    )
-    return evaluation.evaluate(
-        gov, model="churn", version="1.1.0", dataset="holdout", actor="alice", now=now
-    )
-
-
 @pytest.fixture
-def request_(gov, tmp_path, now, churn_model, example_card, model_bytes):
+def request_(gov, now, staged_run):
     """An open request by alice to move churn 1.1.0 (high risk) to production."""
-    run = staged_candidate(gov, tmp_path, now, churn_model, example_card, model_bytes)
+    run = staged_run
     return approvals.open_approval(
         gov,
         model="churn",
@@ -221,10 +190,10 @@ def test_expiry_closes_the_request(gov, request_, now):
 
 
 @pytest.mark.parametrize("case", ["failed_gate", "other_version", "no_run", "no_rules"])
-def test_open_approval_refusals_change_nothing(gov, request_, now, churn_model, example_card, case):
+def test_open_approval_refusals_change_nothing(gov, request_, now, register_churn, case):
     x, y = load_breast_cancer(return_X_y=True)
     dummy = sio.dumps(DummyClassifier(strategy="most_frequent").fit(x, y))
-    register(gov, churn_model, example_card, dummy, "2.0.0", now)
+    register_churn("2.0.0", dummy)
     registry.transition(gov, "churn", "2.0.0", S.staging, actor="bob", now=now)
     bad = evaluation.evaluate(
         gov, model="churn", version="2.0.0", dataset="holdout", actor="alice", now=now

@@ -30,6 +30,12 @@ def workdir(tmp_path: Path, monkeypatch, model_bytes) -> Path:
     return tmp_path
 
 
+def register_first(by: str = "alice") -> int:
+    """Register churn 1.0.0 from the workdir's files."""
+    args = ["1.0.0", "--artifact", "m1.skops", "--card", "card-1.0.0.yaml", "--by", by]
+    return run(["models", "register", "churn", *args])
+
+
 def state(workdir: Path) -> tuple[bytes, list[str]]:
     """The database bytes after a checkpoint, and the artifact files: what refusals must keep."""
     import sqlite3
@@ -45,11 +51,7 @@ def state(workdir: Path) -> tuple[bytes, list[str]]:
 
 
 def test_register_promote_show_and_verify(workdir, capsys):
-    reg = ["models", "register", "churn"]
-    assert (
-        run([*reg, "1.0.0", "--artifact", "m1.skops", "--card", "card-1.0.0.yaml", "--by", "alice"])
-        == 0
-    )
+    assert register_first() == 0
     assert run(["models", "transition", "churn", "1.0.0", "staging", "--by", "bob"]) == 0
     assert run(["models", "transition", "churn", "1.0.0", "production", "--by", "bob"]) == 0
     assert run(["models", "alias", "churn", "champion", "1.0.0", "--by", "bob"]) == 0
@@ -83,12 +85,7 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_registrations_exit_non_zero_and_change_nothing(case, workdir, capsys):
     base = ["models", "register", "churn"]
-    assert (
-        run(
-            [*base, "1.0.0", "--artifact", "m1.skops", "--card", "card-1.0.0.yaml", "--by", "alice"]
-        )
-        == 0
-    )
+    assert register_first() == 0
     (workdir / "bad.yaml").write_text("name: [unclosed\n")
     (workdir / "thin.yaml").write_text("name: churn\nversion: 1.1.0\nowner: alice\nteam: t\n")
     before = state(workdir)
@@ -106,20 +103,7 @@ def test_bad_registrations_exit_non_zero_and_change_nothing(case, workdir, capsy
 def test_refusals_on_unknown_model_and_illegal_transition(workdir, capsys):
     assert run(["models", "show", "ghost@production"]) == 1
     assert "unknown model 'ghost'" in capsys.readouterr().err
-    run(
-        [
-            "models",
-            "register",
-            "churn",
-            "1.0.0",
-            "--artifact",
-            "m1.skops",
-            "--card",
-            "card-1.0.0.yaml",
-            "--by",
-            "a",
-        ]
-    )
+    register_first(by="a")
     before = state(workdir)
     capsys.readouterr()
     assert run(["models", "transition", "churn", "1.0.0", "production", "--by", "bob"]) == 1
@@ -128,20 +112,7 @@ def test_refusals_on_unknown_model_and_illegal_transition(workdir, capsys):
 
 
 def test_tampered_artifact_is_refused_on_load(workdir, capsys):
-    run(
-        [
-            "models",
-            "register",
-            "churn",
-            "1.0.0",
-            "--artifact",
-            "m1.skops",
-            "--card",
-            "card-1.0.0.yaml",
-            "--by",
-            "a",
-        ]
-    )
+    register_first(by="a")
     stored = next(p for p in (workdir / ".governance" / "artifacts").rglob("*") if p.is_file())
     stored.chmod(0o644)
     stored.write_bytes(stored.read_bytes() + b"tampered")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer
 
 from governance.config import EXAMPLE_POLICY
 from governance.domain.approvals import RequestStatus
@@ -20,42 +18,16 @@ from governance.domain.errors import (
     VersionNotFound,
 )
 from governance.domain.models import LifecycleStage
-from governance.services import approvals, audit, evaluation, promotion, registry
-from governance.services.registry import VersionSpec
+from governance.services import approvals, audit, promotion, registry
 
 S = LifecycleStage
 APPROVERS = [("carol", "ml_lead"), ("dave", "risk_officer"), ("erin", "legal")]
 
 
-def register(gov, churn_model, card, data, version, now):
-    spec = VersionSpec(name="churn", version=version, created_by="alice")
-    return registry.register_version(gov, spec, card, artifact=data, now=now, new_model=churn_model)
-
-
 @pytest.fixture
-def staged(gov, tmp_path, now, churn_model, example_card, model_bytes):
-    """1.0.0 in production, 1.1.0 in staging, 1.2.0 in development; a passed run of 1.1.0."""
-    for version, data in zip(("1.0.0", "1.1.0", "1.2.0"), model_bytes, strict=True):
-        register(gov, churn_model, example_card, data, version, now)
-    for version in ("1.0.0", "1.1.0"):
-        registry.transition(gov, "churn", version, S.staging, actor="bob", now=now)
-    registry.transition(gov, "churn", "1.0.0", S.production, actor="bob", now=now)
-    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
-    frame = features.assign(label=target.to_numpy())
-    frame["site"] = np.where(np.arange(len(frame)) % 3 == 0, "clinic", "hospital")
-    frame.to_csv(tmp_path / "holdout.csv", index=False)
-    evaluation.register_dataset(
-        gov,
-        name="holdout",
-        path=tmp_path / "holdout.csv",
-        target="label",
-        group_columns=["site"],
-        actor="alice",
-        now=now,
-    )
-    return evaluation.evaluate(
-        gov, model="churn", version="1.1.0", dataset="holdout", actor="alice", now=now
-    )
+def staged(staged_run):
+    """The shared staged candidate and its passed evaluation run."""
+    return staged_run
 
 
 def open_request(gov, run, now, approve=True):
