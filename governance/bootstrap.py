@@ -8,6 +8,7 @@ from functools import cached_property
 from sqlalchemy.engine import Engine
 
 from governance.config import Settings, load_policy, load_settings
+from governance.keyring import Keyring
 from governance.ml.artifacts import ArtifactStore
 from governance.store.engine import create_store_engine
 from governance.store.schema import require_current
@@ -22,9 +23,11 @@ class Governance:
     engine: Engine
     store: Store = field(init=False)
     artifacts: ArtifactStore = field(init=False)
+    keyring: Keyring = field(init=False)
 
     def __post_init__(self) -> None:
-        self.store = Store(self.engine)
+        self.keyring = Keyring(self.settings.resolved_secret_key_file)
+        self.store = Store(self.engine, self.keyring)
         self.artifacts = ArtifactStore(
             self.settings.resolved_artifact_root, trusted_types=self.settings.trusted_types
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -27,6 +28,18 @@ class Settings(BaseSettings):
     pause_poll_seconds: float | None = Field(
         default=None, gt=0, description="overrides the policy's timeouts.pause_poll_seconds"
     )
+    secret_key_file: Path | None = Field(
+        default=None, description="32-byte key outside the database (MACs, tokens, TOTP secrets)"
+    )
+    signing_key_file: Path | None = Field(
+        default=None, description="Ed25519 private key that signs audit checkpoints"
+    )
+    anchor_dir: Path | None = Field(
+        default=None, description="directory outside the database for signed checkpoints"
+    )
+    session_file: Path | None = Field(
+        default=None, description="where `governance login` keeps the CLI session"
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -46,6 +59,29 @@ class Settings(BaseSettings):
     def resolved_artifact_root(self) -> Path:
         """The artifact root, defaulting to `home/artifacts`."""
         return self.artifact_root or self.home / "artifacts"
+
+    @property
+    def resolved_secret_key_file(self) -> Path:
+        """The secret key file, defaulting to `home/secret.key`."""
+        return self.secret_key_file or self.home / "secret.key"
+
+    @property
+    def resolved_signing_key_file(self) -> Path:
+        """The Ed25519 private key file, defaulting to `home/audit-signing.key`."""
+        return self.signing_key_file or self.home / "audit-signing.key"
+
+    @property
+    def resolved_anchor_dir(self) -> Path:
+        """Where audit-anchor writes signed checkpoints, defaulting to `home/anchors`."""
+        return self.anchor_dir or self.home / "anchors"
+
+    @property
+    def resolved_session_file(self) -> Path:
+        """The CLI session file, in the user's config directory unless set."""
+        if self.session_file:
+            return self.session_file
+        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        return Path(base) / "governance" / "session.json"
 
     @property
     def resolved_policy_file(self) -> Path:

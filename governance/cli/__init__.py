@@ -7,7 +7,7 @@ import sys
 import click
 import typer
 
-from governance.cli import audit, datasets, models, promotion, setup
+from governance.cli import audit, datasets, models, people, promotion, setup
 from governance.domain.errors import GovernanceError
 
 app = typer.Typer(
@@ -20,6 +20,9 @@ app.command("init")(setup.init)
 app.add_typer(models.app, name="models")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(audit.app, name="audit")
+app.add_typer(people.app, name="people")
+app.command("login")(people.login)
+app.command("logout")(people.logout)
 app.command("promote")(promotion.promote)
 app.command("approve")(promotion.approve)
 app.add_typer(promotion.approvals_app, name="approvals")

@@ -56,6 +56,8 @@ class Approval(BaseModel):
     evidence_digest: str
     policy_version: str
     decided_at: datetime
+    # False only under `identity: none`: nobody's one-time code stood behind this decision.
+    verified: bool = True
 
 
 class ApprovalRequest(BaseModel):

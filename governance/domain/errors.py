@@ -14,8 +14,10 @@ GovernanceError
 ├── Conflict
 │   ├── DuplicateModel
 │   ├── DuplicateVersion
+│   ├── OpenRequestExists        a second promotion while one is open for the version
 │   └── ImmutableFact            an attempt to change a registered fact
 ├── IllegalTransition            a lifecycle move the state machine forbids
+│   └── UseThePromotionDoor      staging/production asked for outside promote-model
 ├── ArtifactError
 │   ├── ArtifactMissing
 │   ├── DigestMismatch           bytes changed after registration
@@ -26,9 +28,17 @@ GovernanceError
 │   ├── SeparationOfDuties       self-approval, or one person in two roles
 │   ├── RequestClosed            decision on a request that is no longer open
 │   ├── NotPaused                resume of a run that is not waiting for input
+│   ├── BreakGlassRefused        break-glass without a reason or the role
 │   └── EvidenceChanged          approvals void because the evidence moved
+├── IdentityError                who is acting could not be verified
+│   ├── NotEnrolled              a roster person with no authenticator
+│   ├── InvalidCode              wrong, reused or expired one-time code
+│   ├── NotLoggedIn              no (live) CLI session
+│   └── RequesterNotVerified     a promotion run without a valid request token
 ├── AuditError
-│   └── ChainBroken              verification found a tampered event
+│   ├── ChainBroken              verification found a tampered event
+│   ├── SignatureInvalid         a checkpoint whose Ed25519 signature does not verify
+│   └── StateMismatch            a state table disagrees with what the events imply
 └── StoreUnavailable             the governance database cannot be reached
 """
 
@@ -97,12 +107,20 @@ class DuplicateVersion(Conflict):
     """This version is already registered for the model."""
 
 
+class OpenRequestExists(Conflict):
+    """A promotion of this version to this stage is already waiting on approvals."""
+
+
 class ImmutableFact(Conflict):
     """Registered facts never change; a change is a new version."""
 
 
 class IllegalTransition(GovernanceError):
     """The lifecycle state machine forbids this move."""
+
+
+class UseThePromotionDoor(IllegalTransition):
+    """Staging and production are entered only through promote-model (or break-glass)."""
 
 
 class ArtifactError(GovernanceError):
@@ -145,6 +163,10 @@ class NotPaused(ApprovalError):
     """The flow run is not paused waiting for an approval."""
 
 
+class BreakGlassRefused(ApprovalError):
+    """A break-glass promotion without a reason, or by someone without a break-glass role."""
+
+
 class InvalidDecision(ApprovalError, InvalidInput):
     """A decision with a bad value: unknown decision, a role not required, nothing to revoke."""
 
@@ -156,12 +178,40 @@ class EvidenceChanged(ApprovalError):
     """The evidence behind the approvals changed, so they are void."""
 
 
+class IdentityError(GovernanceError):
+    """Who is acting could not be verified."""
+
+
+class NotEnrolled(IdentityError):
+    """The person has no enrolled authenticator."""
+
+
+class InvalidCode(IdentityError):
+    """A one-time code is wrong, already used, expired, or someone else's."""
+
+
+class NotLoggedIn(IdentityError):
+    """No live CLI session; `governance login NAME --code CODE` opens one."""
+
+
+class RequesterNotVerified(IdentityError):
+    """A promotion run carries no valid, unused request token."""
+
+
 class AuditError(GovernanceError):
     """The audit trail cannot be written or trusted."""
 
 
 class ChainBroken(AuditError):
-    """Verification found an event whose hash does not chain."""
+    """Verification found an event whose hash or MAC does not check out."""
+
+
+class SignatureInvalid(AuditError):
+    """A signed checkpoint's signature does not verify with the public key."""
+
+
+class StateMismatch(AuditError):
+    """A state table disagrees with the state the audit events imply."""
 
 
 class StoreUnavailable(GovernanceError):

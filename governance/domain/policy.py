@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from governance.domain.errors import ConfigError
 from governance.domain.evaluation import GatePolicy
+from governance.domain.identity import canonical_name
 
 Role = Literal["ml_engineer", "ml_lead", "risk_officer", "legal"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -105,12 +106,20 @@ class Timeouts(BaseModel):
     pause_poll_seconds: float = Field(default=0.5, gt=0)
 
 
+IdentityMode = Literal["totp", "none"]
+
+
 class Policy(BaseModel):
     """The validated policy file; `version` is its text's sha256, set by policy_from_mapping."""
 
     model_config = _STRICT
 
+    # People may hold no approval role: they can still register versions and request.
     roster: dict[Person, list[Role]] = Field(min_length=1)
+    # totp: every actor that separation of duties depends on proves who they are with a
+    # one-time code. none: throwaway local use; every form and event says so.
+    identity: IdentityMode = "totp"
+    break_glass_roles: list[Role] = Field(default_factory=lambda: ["ml_lead"], min_length=1)
     approvals: ApprovalRules = Field(default_factory=ApprovalRules)
     approval_timeout_hours: float = Field(default=72, gt=0)
     gates: GatesPolicy = Field(default_factory=GatesPolicy)
@@ -119,13 +128,18 @@ class Policy(BaseModel):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     version: str = ""
 
-    @field_validator("roster")
+    @field_validator("roster", mode="before")
     @classmethod
-    def _everyone_has_a_role(cls, roster: dict[str, list[str]]) -> dict[str, list[str]]:
-        empty = sorted(person for person, roles in roster.items() if not roles)
-        if empty:
-            raise ValueError(f"no role listed for {', '.join(empty)}; give everyone at least one")
-        return roster
+    def _canonical_names(cls, roster: Any) -> Any:
+        if not isinstance(roster, Mapping):
+            return roster
+        canonical: dict[str, Any] = {}
+        for person, roles in roster.items():
+            name = canonical_name(str(person))
+            if name in canonical:
+                raise ValueError(f"{person!r} is listed twice (names compare case-folded)")
+            canonical[name] = [] if roles is None else roles
+        return canonical
 
     @model_validator(mode="after")
     def _roster_can_fill_approvals(self) -> Policy:

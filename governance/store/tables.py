@@ -106,6 +106,8 @@ audit_events = sa.Table(
     sa.Column("details", sa.Text, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # HMAC-SHA256 of `hash` with a key kept outside the database (invariant 2).
+    sa.Column("mac", sa.String(64)),
     sa.Index("ix_audit_events_subject", "model", "version"),
     sa.Index("ix_audit_events_type_ts", "event_type", "ts"),
 )
@@ -168,7 +170,24 @@ approval_requests = sa.Table(
     sa.Column("status_changed_at", UTCDateTime, nullable=False),
     # Set once the approved move is carried out; after that no decision may change the request.
     sa.Column("completed_at", UTCDateTime),
+    # "promotion" (asked for by promote-model) or "retro_review" (after a break-glass).
+    sa.Column("kind", sa.String(16), nullable=False, server_default="promotion"),
+    # The promote-model run that owns the request, so a re-executed run finds it again.
+    sa.Column("flow_run_id", sa.String(64)),
+    sa.Column("closed_reason", sa.Text),
+    # "totp" when every actor was verified with a one-time code, "none" otherwise.
+    sa.Column("identity", sa.String(16), nullable=False, server_default="totp"),
     sa.Index("ix_approval_requests_status", "status"),
+    sa.Index(
+        "uq_approval_requests_one_open",
+        "version_id",
+        "target_stage",
+        "kind",
+        unique=True,
+        sqlite_where=sa.text("status = 'open'"),
+        postgresql_where=sa.text("status = 'open'"),
+    ),
+    sa.Index("ix_approval_requests_flow_run", "flow_run_id"),
     sa.Index("ix_approval_requests_subject", "model_name", "version"),
 )
 
@@ -184,6 +203,8 @@ approval_decisions = sa.Table(
     sa.Column("evidence_digest", sa.String(64), nullable=False),
     sa.Column("policy_version", sa.String(64), nullable=False),
     sa.Column("decided_at", UTCDateTime, nullable=False),
+    # False only under `identity: none`, where nobody's one-time code was checked.
+    sa.Column("verified", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Index("ix_approval_decisions_request", "request_id"),
 )
 
@@ -201,4 +222,42 @@ approval_refusals = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("attempted_at", UTCDateTime, nullable=False),
     sa.Index("ix_approval_refusals_request", "request_id"),
+)
+
+people = sa.Table(
+    "people",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    # The TOTP secret, AES-GCM encrypted with a key kept outside the database.
+    sa.Column("totp_secret", sa.Text, nullable=False),
+    sa.Column("enrolled_at", UTCDateTime, nullable=False),
+    sa.Column("enrolled_by", sa.String(128), nullable=False),
+    # The last accepted time step: a code is accepted once, and never an older one.
+    sa.Column("last_used_step", sa.BigInteger),
+)
+
+cli_sessions = sa.Table(
+    "cli_sessions",
+    metadata,
+    # sha256 of the session token: the token itself lives only in the user's session file.
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("person", sa.String(128), sa.ForeignKey("people.name"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime),
+)
+
+request_tokens = sa.Table(
+    "request_tokens",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("person", sa.String(128), nullable=False),
+    sa.Column("model_name", sa.String(128), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("target_stage", sa.String(16), nullable=False),
+    sa.Column("issued_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),
+    # The flow run that consumed it: a re-executed run may present it again, nobody else.
+    sa.Column("flow_run_id", sa.String(64)),
 )

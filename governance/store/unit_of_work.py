@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection, Engine
 
+from governance.keyring import Keyring
 from governance.store.approvals import ApprovalRepository
 from governance.store.audit_log import CHAIN_LOCK_KEY, AuditLog
 from governance.store.cards import CardRepository
@@ -21,6 +22,7 @@ class Transaction:
     """The repositories of one open transaction."""
 
     conn: Connection
+    keyring: Keyring | None = None
     registry: RegistryRepository = field(init=False)
     cards: CardRepository = field(init=False)
     audit: AuditLog = field(init=False)
@@ -38,8 +40,10 @@ class Transaction:
 class Store:
     """Opens read and write transactions on the governance database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, keyring: Keyring | None = None) -> None:
         self.engine = engine
+        # The audit log MACs every event it appends with a key from here (read lazily).
+        self.keyring = keyring
         self.is_postgres = engine.dialect.name == "postgresql"
 
     @contextmanager
@@ -52,10 +56,10 @@ class Store:
                     # Taken first so that every writer queues in one order: no deadlocks, and
                     # the chain head read by the appender cannot move until commit.
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY})")
-                yield Transaction(conn)
+                yield Transaction(conn, self.keyring)
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
         """A read-only transaction."""
         with self.engine.connect() as conn, conn.begin():
-            yield Transaction(conn)
+            yield Transaction(conn, self.keyring)

@@ -155,8 +155,17 @@ def test_missing_roster_is_refused():
     assert "roster: Field required" in config_error({"approvals": {}})
 
 
-def test_person_without_roles_is_named():
-    assert "no role listed for bob" in config_error({"roster": {**ROSTER, "bob": []}})
+def test_person_without_roles_may_request_but_not_approve():
+    policy = policy_from_mapping({"roster": {**ROSTER, "grace": []}}, "text")
+    assert policy.roster["grace"] == []
+    assert "grace" not in policy.holders("ml_engineer")
+
+
+def test_roster_names_are_canonical_and_unique():
+    policy = policy_from_mapping({"roster": {**ROSTER, "  Grace ": ["legal"]}}, "text")
+    assert policy.roster["grace"] == ["legal"]
+    message = config_error({"roster": {**ROSTER, "Carol": ["ml_lead"]}})
+    assert message == "policy file: roster: 'Carol' is listed twice (names compare case-folded)"
 
 
 def test_non_positive_timeout_is_refused():

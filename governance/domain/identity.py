@@ -1,0 +1,44 @@
+"""People, canonical names, and what a verified actor is."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from pydantic import BaseModel, ConfigDict
+
+from governance.domain.errors import InvalidInput
+
+MAX_NAME = 128
+NOT_VERIFIED = "identities not verified"
+
+
+def canonical_name(text: str) -> str:
+    """The one form of a person's name that is stored and compared: NFKC, trimmed, case-folded.
+
+    InvalidInput when it is empty, longer than 128 characters or holds control characters.
+    """
+    if not isinstance(text, str):
+        raise InvalidInput(f"a person's name must be text, got {type(text).__name__}")
+    name = unicodedata.normalize("NFKC", text).strip().casefold()
+    if not name:
+        raise InvalidInput("a person's name is empty")
+    if len(name) > MAX_NAME:
+        raise InvalidInput(f"a person's name is longer than {MAX_NAME} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        raise InvalidInput(f"a person's name holds control characters: {name!r}")
+    return name
+
+
+class VerifiedActor(BaseModel):
+    """A roster person, and how their identity was established for this one action."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    # "totp" (a one-time code or a session opened with one) or "none" (identity: none).
+    method: str = "totp"
+
+    @property
+    def verified(self) -> bool:
+        """True when a one-time code stood behind this action."""
+        return self.method != "none"
