@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from governance.bootstrap import Governance, open_governance
 from governance.config import EXAMPLE_POLICY, Settings
+from governance.keyring import create_secret_key
 from governance.store.schema import upgrade
 
 POSTGRES_URL = os.environ.get("GOVERNANCE_TEST_POSTGRES_URL", "")
@@ -76,6 +77,8 @@ def make_settings(tmp_path: Path, database_url: str) -> Settings:
         artifact_root=tmp_path / "artifacts",
         policy_file=EXAMPLE_POLICY,
         pause_poll_seconds=0.2,
+        secret_key_file=tmp_path / "home" / "secret.key",
+        session_file=tmp_path / "home" / "session.json",
     )
 
 
@@ -83,6 +86,7 @@ def make_settings(tmp_path: Path, database_url: str) -> Settings:
 def gov(database_url: str, tmp_path: Path) -> Iterator[Governance]:
     """An initialised governance instance on a fresh database."""
     settings = make_settings(tmp_path, database_url)
+    create_secret_key(settings.resolved_secret_key_file)
     bare = open_governance(settings, check_schema=False)
     upgrade(bare.engine)
     bare.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from governance.bootstrap import open_governance
 from governance.cli.context import console
+from governance.keyring import create_secret_key
 from governance.store.engine import masked
 from governance.store.schema import upgrade
 
@@ -13,6 +14,8 @@ def init() -> None:
     gov = open_governance(check_schema=False)
     try:
         policy = gov.policy  # a bad policy stops here, naming the key, before any change
+        key_file = gov.settings.resolved_secret_key_file
+        key_created = create_secret_key(key_file)
         before, after = upgrade(gov.engine)
         gov.settings.resolved_artifact_root.mkdir(parents=True, exist_ok=True)
     finally:
@@ -22,6 +25,8 @@ def init() -> None:
         f"schema {state} at revision {after}: {masked(gov.settings.resolved_database_url)}"
     )
     console.print(f"artifacts: {gov.settings.resolved_artifact_root.resolve()}")
+    made = "created (mode 0600)" if key_created else "kept"
+    console.print(f"secret key: {key_file.resolve()} {made}; keep it outside the database")
     console.print(
         f"policy: {gov.settings.resolved_policy_file} (version {policy.version[:12]}, "
         f"{len(policy.roster)} people in the roster)"
