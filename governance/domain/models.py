@@ -71,10 +71,16 @@ def parse_semver(text: str) -> tuple[int, int, int, str]:
     return int(match[1]), int(match[2]), int(match[3]), match[4] or ""
 
 
-def semver_key(text: str) -> tuple[int, int, int, int, str]:
-    """Sort key that orders versions by semver precedence (a prerelease sorts first)."""
+def semver_key(text: str) -> tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]:
+    """Sort key that orders versions by semver 2.0.0 precedence; build metadata is ignored."""
     major, minor, patch, pre = parse_semver(text)
-    return major, minor, patch, 0 if pre else 1, pre
+    # §11: dot-separated identifiers compare one by one; numeric ones numerically and below
+    # alphanumeric ones; tuple comparison puts a shorter, otherwise equal set first.
+    identifiers = tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in pre.split(".") if pre
+    )
+    # a prerelease sorts before its release, whatever its identifiers
+    return major, minor, patch, 0 if pre else 1, identifiers
 
 
 def check_name(name: str) -> str:
