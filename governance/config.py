@@ -114,4 +114,4 @@ def load_policy(path: Path):
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"policy file {path}: invalid YAML: {exc}") from None
-    return policy_from_mapping(data, text)
+    return policy_from_mapping(data)

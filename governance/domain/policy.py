@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from itertools import pairwise
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -110,7 +111,7 @@ IdentityMode = Literal["totp", "none"]
 
 
 class Policy(BaseModel):
-    """The validated policy file; `version` is its text's sha256, set by policy_from_mapping."""
+    """The validated policy; `version` is policy_version() of it, set by policy_from_mapping."""
 
     model_config = _STRICT
 
@@ -205,7 +206,21 @@ def _max_assignment(slots: list[str], roster: Mapping[str, list[str]]) -> int:
     return sum(seat(slot, set()) for slot in range(len(slots)))
 
 
-def policy_from_mapping(data: object, raw_text: str) -> Policy:
+def policy_version(policy: Policy) -> str:
+    """The sha256 of the validated policy's canonical JSON (sorted keys, compact, no version)."""
+    # Hashing the normalised content rather than the file text means a comment, blank line or
+    # key-order edit keeps the version (and so the pending approvals whose evidence names it),
+    # while any change of value, including one to a default written out, changes it.
+    canonical = json.dumps(
+        policy.model_dump(mode="json", exclude={"version"}),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def policy_from_mapping(data: object) -> Policy:
     """Validate a parsed policy file; raise ConfigError naming the key path of each problem."""
     if data is None:
         raise ConfigError("policy file: the file is empty; expected a mapping with a roster")
@@ -216,15 +231,15 @@ def policy_from_mapping(data: object, raw_text: str) -> Policy:
         )
     if "version" in data:
         raise ConfigError(
-            "policy file: version: unknown key (the policy version is the sha256 of the file "
-            "text; it is computed, not written)"
+            "policy file: version: unknown key (the policy version is the sha256 of the "
+            "validated policy; it is computed, not written)"
         )
-    version = hashlib.sha256(raw_text.encode()).hexdigest()
     try:
-        return Policy.model_validate({**data, "version": version})
+        policy = Policy.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(_describe(error) for error in exc.errors())
         raise ConfigError(f"policy file: {problems}") from None
+    return policy.model_copy(update={"version": policy_version(policy)})
 
 
 def gate_policy_for(policy: Policy, model_name: str) -> GatePolicy:

@@ -57,7 +57,7 @@ PARTS = {
 
 
 def make_policy(**sections: object) -> Policy:
-    return policy_from_mapping({"roster": ROSTER, **sections}, "policy text")
+    return policy_from_mapping({"roster": ROSTER, **sections})
 
 
 def make_request(

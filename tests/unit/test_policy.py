@@ -23,8 +23,8 @@ ROSTER = {
 }
 
 
-def load(data: object, raw_text: str = "roster: {}") -> Policy:
-    return policy_from_mapping(data, raw_text)
+def load(data: object) -> Policy:
+    return policy_from_mapping(data)
 
 
 def config_error(data: object) -> str:
@@ -51,17 +51,84 @@ def test_defaults_follow_the_design():
     assert policy.timeouts.pause_poll_seconds == 0.5
 
 
-def test_version_is_sha256_of_the_raw_text():
-    text = "roster:\n  alice: [ml_engineer]\n"
-    policy = load({"roster": ROSTER}, text)
-    assert policy.version == hashlib.sha256(text.encode()).hexdigest()
+# The canonical JSON of load({"roster": ROSTER}), written out by hand: every default is
+# present, keys are sorted at every level, and there is no whitespace and no version.
+CANONICAL_DEFAULTS = (
+    '{"approval_timeout_hours":72.0,'
+    '"approvals":{"production":["ml_lead","risk_officer"],'
+    '"production_high_risk_extra":["legal"],"quorum":{},"staging":["ml_engineer"]},'
+    '"break_glass_roles":["ml_lead"],'
+    '"canary":{"bake_minutes":30.0,"max_error_rate_increase":0.02,"steps":[5,25,50,100]},'
+    '"gates":{"default":{"max_fairness_gap":null,"max_latency_p95_ms":null,'
+    '"regression_tolerance":0.02,"thresholds":[]},"per_model":{}},'
+    '"identity":"totp",'
+    '"retirement":{"max_age_days":90,"max_drift_share":0.3,"min_accuracy":0.8,"sunset_days":30},'
+    '"roster":{"alice":["ml_engineer"],"bob":["ml_engineer"],"carol":["ml_lead"],'
+    '"dave":["risk_officer"],"erin":["legal"]},'
+    '"timeouts":{"pause_poll_seconds":0.5}}'
+)
+
+POLICY_TEXT = """\
+roster:
+  alice: [ml_engineer]
+  bob: [ml_engineer]
+  carol: [ml_lead]
+  dave: [risk_officer]
+  erin: [legal]
+approval_timeout_hours: 48
+gates:
+  default:
+    regression_tolerance: 0.02
+"""
+
+
+def version_of(text: str) -> str:
+    return policy_from_mapping(yaml.safe_load(text)).version
+
+
+def test_version_is_sha256_of_the_canonical_validated_policy():
+    policy = load({"roster": ROSTER})
+    assert policy.version == hashlib.sha256(CANONICAL_DEFAULTS.encode()).hexdigest()
     assert policy.short_version == policy.version[:12]
-    assert load({"roster": ROSTER}, text + "# edited\n").version != policy.version
+
+
+def test_a_comment_or_layout_edit_keeps_the_version():
+    edited = "# reviewed by the risk office\n" + POLICY_TEXT.replace(
+        "approval_timeout_hours: 48", "approval_timeout_hours: 48.0   # two days\n"
+    )
+    assert version_of(edited) == version_of(POLICY_TEXT)
+
+
+def test_reordered_keys_keep_the_version():
+    lines = POLICY_TEXT.splitlines(keepends=True)
+    # the gates section first, then the timeout, then the roster with its people reversed
+    reordered = "".join([*lines[7:], lines[6], lines[0], *reversed(lines[1:6])])
+    assert yaml.safe_load(reordered) == yaml.safe_load(POLICY_TEXT)
+    assert reordered != POLICY_TEXT
+    assert version_of(reordered) == version_of(POLICY_TEXT)
+
+
+def test_writing_out_a_default_or_a_name_variant_keeps_the_version():
+    assert version_of(POLICY_TEXT.replace("0.02", "0.020")) == version_of(POLICY_TEXT)
+    assert version_of(POLICY_TEXT.replace("carol:", "Carol:")) == version_of(POLICY_TEXT)
+    assert load({"roster": ROSTER, "identity": "totp"}).version == load({"roster": ROSTER}).version
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("approval_timeout_hours: 48", "approval_timeout_hours: 47"),
+        ("0.02", "0.03"),
+        ("bob: [ml_engineer]", "bob: [ml_engineer, legal]"),
+    ],
+)
+def test_any_value_change_changes_the_version(old: str, new: str):
+    assert version_of(POLICY_TEXT.replace(old, new)) != version_of(POLICY_TEXT)
 
 
 def test_example_file_validates():
     text = EXAMPLE.read_text()
-    policy = policy_from_mapping(yaml.safe_load(text), text)
+    policy = policy_from_mapping(yaml.safe_load(text))
     assert set(policy.roster) >= {"alice", "bob", "carol", "dave", "erin", "frank"}
     assert policy.roster["frank"] == ["ml_lead", "risk_officer"]
     bounds = {t.metric: (t.direction, t.value) for t in policy.gates.default.thresholds}
@@ -156,13 +223,13 @@ def test_missing_roster_is_refused():
 
 
 def test_person_without_roles_may_request_but_not_approve():
-    policy = policy_from_mapping({"roster": {**ROSTER, "grace": []}}, "text")
+    policy = policy_from_mapping({"roster": {**ROSTER, "grace": []}})
     assert policy.roster["grace"] == []
     assert "grace" not in policy.holders("ml_engineer")
 
 
 def test_roster_names_are_canonical_and_unique():
-    policy = policy_from_mapping({"roster": {**ROSTER, "  Grace ": ["legal"]}}, "text")
+    policy = policy_from_mapping({"roster": {**ROSTER, "  Grace ": ["legal"]}})
     assert policy.roster["grace"] == ["legal"]
     message = config_error({"roster": {**ROSTER, "Carol": ["ml_lead"]}})
     assert message == "policy file: roster: 'Carol' is listed twice (names compare case-folded)"
