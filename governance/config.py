@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from governance.domain.errors import ConfigError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
-EXAMPLE_POLICY = PACKAGE_ROOT.parent / "governance.example.yaml"
+EXAMPLE_POLICY = PACKAGE_ROOT / "governance.example.yaml"
 
 
 class Settings(BaseSettings):

@@ -12,7 +12,7 @@ from governance.domain.errors import ConfigError, InvalidInput
 from governance.domain.evaluation import GatePolicy
 from governance.domain.policy import ROLES, Policy, gate_policy_for, policy_from_mapping
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "governance.example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "governance" / "governance.example.yaml"
 
 ROSTER = {
     "alice": ["ml_engineer"],
