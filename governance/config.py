@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         local = Path("governance.yaml")
         return local if local.exists() else EXAMPLE_POLICY
 
+    @property
+    def policy_is_implicit_example(self) -> bool:
+        """True when the shipped example applies only because no policy file was named."""
+        return self.policy_file is None and self.resolved_policy_file == EXAMPLE_POLICY
+
 
 def load_settings() -> Settings:
     """Read and validate settings; a bad value raises ConfigError naming the variable."""
@@ -115,3 +120,14 @@ def load_policy(path: Path):
     except yaml.YAMLError as exc:
         raise ConfigError(f"policy file {path}: invalid YAML: {exc}") from None
     return policy_from_mapping(data)
+
+
+def require_configured_policy(settings: Settings) -> None:
+    """Raise ConfigError unless a policy file was named or ./governance.yaml exists."""
+    # The example's roster and thresholds are illustrations: promoting under them by accident
+    # would put a real model into production on rules nobody chose.
+    if settings.policy_is_implicit_example:
+        raise ConfigError(
+            f"no policy configured: copy {EXAMPLE_POLICY} to governance.yaml or set "
+            "GOVERNANCE_POLICY_FILE (the shipped example is used only when named explicitly)"
+        )

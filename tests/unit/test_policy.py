@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from governance.config import EXAMPLE_POLICY, Settings, require_configured_policy
 from governance.domain.errors import ConfigError, InvalidInput
 from governance.domain.evaluation import GatePolicy
 from governance.domain.policy import ROLES, Policy, gate_policy_for, policy_from_mapping
@@ -263,3 +264,45 @@ def test_non_mapping_document_is_refused(document, word):
 def test_config_error_is_invalid_input():
     with pytest.raises(InvalidInput):
         load("roster")
+
+
+@pytest.fixture
+def no_policy_env(tmp_path, monkeypatch) -> Path:
+    """A working directory with no governance.yaml and no GOVERNANCE_POLICY_FILE."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GOVERNANCE_POLICY_FILE", raising=False)
+    return tmp_path
+
+
+def test_an_unnamed_example_policy_is_refused_for_promotions(no_policy_env):
+    settings = Settings()
+    assert settings.resolved_policy_file == EXAMPLE_POLICY
+    assert settings.policy_is_implicit_example is True
+    with pytest.raises(ConfigError) as caught:
+        require_configured_policy(settings)
+    assert str(caught.value) == (
+        f"no policy configured: copy {EXAMPLE_POLICY} to governance.yaml or set "
+        "GOVERNANCE_POLICY_FILE (the shipped example is used only when named explicitly)"
+    )
+
+
+def test_the_example_named_explicitly_is_accepted(no_policy_env, monkeypatch):
+    monkeypatch.setenv("GOVERNANCE_POLICY_FILE", str(EXAMPLE_POLICY))
+    settings = Settings()
+    assert settings.resolved_policy_file == EXAMPLE_POLICY
+    assert settings.policy_is_implicit_example is False
+    require_configured_policy(settings)
+
+
+def test_a_local_governance_yaml_is_accepted(no_policy_env):
+    (no_policy_env / "governance.yaml").write_text(EXAMPLE_POLICY.read_text())
+    settings = Settings()
+    assert settings.resolved_policy_file == Path("governance.yaml")
+    assert settings.policy_is_implicit_example is False
+    require_configured_policy(settings)
+
+
+def test_a_named_policy_file_is_accepted(no_policy_env):
+    settings = Settings(policy_file=no_policy_env / "mine.yaml")
+    assert settings.policy_is_implicit_example is False
+    require_configured_policy(settings)
