@@ -74,10 +74,17 @@ def test_register_promote_show_and_verify(workdir, capsys):
 
 
 BAD_INPUTS = {
-    "invalid semver": (["1.0", "m2.skops", "card-1.1.0.yaml"], "1.0"),
+    "invalid semver": (
+        ["1.0", "m2.skops", "card-1.1.0.yaml"],
+        "error: invalid semantic version '1.0': expected MAJOR.MINOR.PATCH",
+    ),
     "duplicate version": (["1.0.0", "m2.skops", "card-1.0.0.yaml"], "already registered"),
     "untrusted pickle": (["1.1.0", "m.pkl", "card-1.1.0.yaml"], "pickle"),
-    "malformed card": (["1.1.0", "m2.skops", "bad.yaml"], "line"),
+    "malformed card": (
+        ["1.1.0", "m2.skops", "bad.yaml"],
+        "error: bad.yaml: malformed model card YAML: line 2, column 1: expected ',' or ']', "
+        "but got '<stream end>' (while parsing a flow sequence at line 1, column 7)",
+    ),
     "incomplete card": (["1.1.0", "m2.skops", "thin.yaml"], "intended_use"),
 }
 

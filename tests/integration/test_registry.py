@@ -118,10 +118,24 @@ def test_artifact_verifies_and_tamper_is_refused(gov, churn_model, example_card,
         registry.verify_artifact(gov, "churn", "1.0.0")
 
 
-@pytest.mark.parametrize(
-    "case",
-    ["bad_semver", "duplicate", "unknown_model", "illegal", "incomplete", "pickle"],
-)
+# The exact message of each refusal below: each names what was wrong.
+REFUSALS = {
+    "bad_semver": "invalid semantic version '1.0': expected MAJOR.MINOR.PATCH",
+    "duplicate": "churn@1.0.0 is already registered",
+    "unknown_model": "unknown model 'ghost'",
+    "illegal": (
+        "churn@1.0.0: production is entered only through promote-model: "
+        "use `governance promote churn 1.0.0 --target production --dataset NAME`"
+    ),
+    "incomplete": "model card incomplete for development at high risk: missing intended_use",
+    "pickle": (
+        "not a skops file: it looks like a pickle, and pickles are never loaded; "
+        "save the model with skops.io.dump"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
 def test_refusals_change_nothing(case, gov, churn_model, example_card, model_bytes, now):
     import pickle
 
@@ -175,7 +189,7 @@ def test_refusals_change_nothing(case, gov, churn_model, example_card, model_byt
     error, call = calls[case]
     with pytest.raises(error) as info:
         call()
-    assert str(info.value)
+    assert str(info.value) == REFUSALS[case]
     assert snapshot(gov) == before
     assert audit.verify_chain(gov).ok
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -128,9 +126,41 @@ def test_no_approval_rules_for_other_stages():
 # evidence
 
 
-def test_evidence_digest_is_sha256_of_canonical_json():
-    canonical = json.dumps(PARTS, sort_keys=True, separators=(",", ":"))
-    assert evidence_digest(**PARTS) == hashlib.sha256(canonical.encode()).hexdigest()
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        # Computed once, outside Python, with `printf '%s' '<canonical JSON>' | sha256sum` over
+        # {"artifact_digest":"aaa…","card_hash":"ccc…","evaluation_run_id":"run-7",
+        # "incumbent_version":"1.0.0","policy_version":"ppp…","target_stage":"production"}
+        (
+            {
+                "artifact_digest": "a" * 64,
+                "card_hash": "c" * 64,
+                "evaluation_run_id": "run-7",
+                "incumbent_version": "1.0.0",
+                "policy_version": "p" * 64,
+                "target_stage": "production",
+            },
+            "e1c8195d36a1aa7ca144b12a2739e6f501649090b652e9d37ebad9eb79c7ed53",
+        ),
+        # Non-ASCII is hashed as UTF-8, not \u-escaped: {"artifact_digest":"01",
+        # "card_hash":"02","evaluation_run_id":"évaluation-1","incumbent_version":"none",
+        # "policy_version":"03","target_stage":"staging"}
+        (
+            {
+                "target_stage": "staging",
+                "policy_version": "03",
+                "incumbent_version": "none",
+                "evaluation_run_id": "évaluation-1",
+                "card_hash": "02",
+                "artifact_digest": "01",
+            },
+            "015deb21d33b2eda794dcd5b944832c9931aa4dc97869e258d3ee819437955bc",
+        ),
+    ],
+)
+def test_evidence_digest_matches_fixed_vectors(facts, expected):
+    assert evidence_digest(**facts) == expected
 
 
 @pytest.mark.parametrize("field", EVIDENCE_FIELDS)
