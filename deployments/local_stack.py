@@ -49,6 +49,8 @@ class LocalStack:
             "PREFECT_UI_URL": self.ui_url,
             "PREFECT_HOME": str(self.home / "prefect"),
             "PYTHONPATH": str(ROOT),
+            # The runner polls for resumed (rescheduled) runs this often: the resume latency.
+            "PREFECT_RUNNER_POLL_FREQUENCY": "1",
         }
 
     def start_server(self, timeout: float = 90) -> None:
@@ -84,29 +86,31 @@ class LocalStack:
                 time.sleep(0.3)
         raise RuntimeError(f"Prefect server did not answer; see {self.home / 'server.log'}")
 
-    def start_serve(self, timeout: float = 60) -> None:
+    def start_serve(self, timeout: float = 60) -> subprocess.Popen:
         """Serve the deployments (deployments/serve.py) and wait until they are registered."""
-        self._spawn([sys.executable, "-m", "deployments.serve"], self.env(), "serve.log")
+        process = self._spawn([sys.executable, "-m", "deployments.serve"], self.env(), "serve.log")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             reply = httpx.get(f"{self.api_url}/deployments/name/promote-model/promote-model")
             if reply.status_code == 200:
-                return
+                return process
             time.sleep(0.5)
         raise RuntimeError(f"deployments were not served; see {self.home / 'serve.log'}")
 
-    def _spawn(self, argv: list[str], env: dict[str, str], log_name: str) -> None:
+    def _spawn(self, argv: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen:
         self.home.mkdir(parents=True, exist_ok=True)
-        log = (self.home / log_name).open("w")
+        # Appended, so a restarted process (after a crash) keeps the earlier log.
+        log = (self.home / log_name).open("a")
         self.logs.append(log)
-        self.processes.append(
-            subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        )
+        process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
 
     def stop(self) -> None:
         """Stop the processes this stack started, newest first."""
         for process in reversed(self.processes):
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
         for process in reversed(self.processes):
             try:
                 process.wait(timeout=20)

@@ -1,29 +1,43 @@
-"""promote-model: preconditions, evaluation gate, approvals paused in Prefect, promotion.
+"""promote-model: requester check, preconditions, evaluation gate, approvals, promotion.
 
-Terminal states carry names an automation can match: Promoted, GateFailed, Rejected,
-Expired, Voided (evidence changed after approval).
+The one door to staging and production. Waits on people suspend the run (no process is
+held); after each resume the flow runs again from the top and finds its evaluation run and
+approval request again instead of making new ones. Every refusal ends the run in a state
+an automation can match: Promoted, PreconditionFailed, GateFailed, Rejected, Expired, Voided.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
 from typing import Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 
 from flows.approval import request_approval
 from governance.bootstrap import Governance, open_governance
 from governance.domain.approvals import ApprovalRequest, RequestStatus, active_approvals
-from governance.domain.errors import EvidenceChanged
+from governance.domain.errors import EvidenceChanged, GovernanceError
 from governance.domain.evaluation import gate_report_markdown
+from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion
 from governance.reports.approval_form import approval_form_markdown
 from governance.services import approvals, evaluation, promotion, registry
 from governance.services.evaluation import EvaluationRun
+
+# Evaluation run ids derive from the flow run id, so a re-executed run finds its own.
+_EVALUATION_IDS = uuid.UUID("8d5c1f0e-4a57-4f3e-9d39-5b0c6f1e2a77")
+_ENDED = {
+    RequestStatus.rejected: "Rejected",
+    RequestStatus.expired: "Expired",
+    RequestStatus.void: "Voided",
+    RequestStatus.cancelled: "PreconditionFailed",
+}
 
 
 def _now() -> datetime:
@@ -36,20 +50,27 @@ def artifact_key(*parts: str) -> str:
 
 
 @task(name="check-preconditions", cache_policy=NO_CACHE)
-def check_preconditions(gov: Governance, model: str, version: str, target: str) -> ModelVersion:
+def check_preconditions(
+    gov: Governance, model: str, version: str, target: str, own_request: str | None = None
+) -> ModelVersion:
     """The version exists, may move to the target, has a complete card and an intact artifact."""
     return promotion.check_preconditions(
-        gov, model=model, version=version, target=LifecycleStage(target), now=_now()
+        gov,
+        model=model,
+        version=version,
+        target=LifecycleStage(target),
+        now=_now(),
+        own_request=own_request,
     )
 
 
 @task(name="evaluation-gate", cache_policy=NO_CACHE)
 def evaluation_gate(
-    gov: Governance, model: str, version: str, dataset: str, actor: str
+    gov: Governance, model: str, version: str, dataset: str, actor: str, run_id: str
 ) -> EvaluationRun:
     """Evaluate on the dataset against production and the policy; publish the gate report."""
     run = evaluation.evaluate(
-        gov, model=model, version=version, dataset=dataset, actor=actor, now=_now()
+        gov, model=model, version=version, dataset=dataset, actor=actor, now=_now(), run_id=run_id
     )
     create_markdown_artifact(
         gate_report_markdown(run.decision, run.result),
@@ -85,6 +106,7 @@ def _summary(request: ApprovalRequest, promoted: ModelVersion, run: EvaluationRu
         {"fact": "evaluation", "value": f"{run.id} ({run.decision.summary()})"},
         {"fact": "evidence digest", "value": request.evidence_digest},
         {"fact": "requested by", "value": request.requested_by},
+        {"fact": "identities", "value": request.identity},
         *({"fact": f"approved as {a.role}", "value": a.approver} for a in approved),
     ]
     create_table_artifact(
@@ -94,24 +116,55 @@ def _summary(request: ApprovalRequest, promoted: ModelVersion, run: EvaluationRu
     )
 
 
-@flow(name="promote-model")
+@flow(name="promote-model", persist_result=True)
 def promote_model(
     model: str,
     version: str,
     dataset: str,
-    requested_by: str,
+    request_token: str = "",
+    requested_by: str = "",
     target: Literal["staging", "production"] = "production",
     strategy: Literal["direct"] = "direct",
     approval_timeout_seconds: float | None = None,
 ) -> State:
-    """Gate, approve and promote one model version; ends Promoted or in a named failure."""
+    """Gate, approve and promote one version; ends Promoted or in a named failure state.
+
+    `request_token` comes from `governance promote` (the verified requester); a run started
+    any other way ends PreconditionFailed. `requested_by` counts only under `identity: none`.
+    """
     gov = open_governance()
+    run_id = str(FlowRunContext.get().flow_run.id)
+    try:
+        requester = promotion.verify_requester(
+            gov,
+            token=request_token,
+            requested_by=requested_by,
+            model=model,
+            version=version,
+            target=target,
+            flow_run_id=run_id,
+            now=_now(),
+        )
+    except GovernanceError as exc:
+        gov.close()
+        return Failed(name="PreconditionFailed", message=f"requester not verified: {exc}")
     try:
         return _promote(
-            gov, model, version, dataset, requested_by, target, approval_timeout_seconds
+            gov, run_id, requester, model, version, dataset, target, approval_timeout_seconds
         )
+    except GovernanceError as exc:
+        return _close(gov, run_id, exc)
     finally:
         gov.close()
+
+
+def _close(gov: Governance, run_id: str, exc: GovernanceError) -> State:
+    """End in a named state and close this run's request, so nothing is left open."""
+    name = "Voided" if isinstance(exc, EvidenceChanged) else "PreconditionFailed"
+    stored = approvals.request_for_run(gov, run_id)
+    if stored is not None:
+        approvals.cancel_request(gov, stored.request.id, f"{name}: {exc}", _now())
+    return Failed(name=name, message=str(exc))
 
 
 def _rejection(request: ApprovalRequest) -> str:
@@ -120,35 +173,55 @@ def _rejection(request: ApprovalRequest) -> str:
     return f"{request.model_name}@{request.version} rejected by {who}"
 
 
-def _promote(gov, model, version, dataset, requested_by, target, timeout) -> State:
-    logger = get_run_logger()
-    check_preconditions(gov, model, version, target)
-    run = evaluation_gate(gov, model, version, dataset, requested_by)
-    if not run.decision.passed:
-        return Failed(name="GateFailed", message=run.decision.summary())
-    request = approvals.open_approval(
-        gov,
-        model=model,
-        version=version,
-        target=LifecycleStage(target),
-        requested_by=requested_by,
-        evaluation_run_id=run.id,
-        now=_now(),
-    )
-    logger.info("approval request %s needs %s", request.id, dict(request.required))
-    request = request_approval(
-        gov,
-        request,
-        _form(gov, run),
-        poll_seconds=gov.pause_poll_seconds,
-        timeout_seconds=timeout,
-    )
+def _ended(request: ApprovalRequest, reason: str | None) -> State:
+    name = _ENDED[request.status]
     if request.status == RequestStatus.rejected:
-        return Failed(name="Rejected", message=_rejection(request))
+        return Failed(name=name, message=_rejection(request))
+    message = reason or f"{request.model_name}@{request.version}: request {request.status.value}"
+    return Failed(name=name, message=message)
+
+
+def _promote(
+    gov: Governance,
+    run_id: str,
+    requester: VerifiedActor,
+    model: str,
+    version: str,
+    dataset: str,
+    target: str,
+    timeout: float | None,
+) -> State:
+    stored = approvals.request_for_run(gov, run_id)
+    if stored is None:
+        check_preconditions(gov, model, version, target)
+        eval_id = str(uuid.uuid5(_EVALUATION_IDS, run_id))
+        run = evaluation_gate(gov, model, version, dataset, requester.name, eval_id)
+        if not run.decision.passed:
+            return Failed(name="GateFailed", message=run.decision.summary())
+        request = approvals.open_approval(
+            gov,
+            model=model,
+            version=version,
+            target=LifecycleStage(target),
+            requester=requester,
+            evaluation_run_id=run.id,
+            now=_now(),
+            flow_run_id=run_id,
+            timeout_seconds=timeout,
+        )
+        get_run_logger().info("approval request %s needs %s", request.id, dict(request.required))
+    else:
+        request = stored.request
+        if stored.completed_at is not None:
+            return Completed(name="Promoted", message=f"{model}@{version} is now {target}")
+        if request.status == RequestStatus.open:
+            check_preconditions(gov, model, version, target, own_request=request.id)
+        run = evaluation.get_run(gov, request.evidence["evaluation_run_id"])
+    request = request_approval(gov, request, _form(gov, run))
     if request.status != RequestStatus.approved:
-        return Failed(name="Expired", message=f"{model}@{version}: approvals not given in time")
+        return _ended(request, approvals.closed_reason(gov, request.id))
     try:
-        promoted = promote_and_archive(gov, request.id, requested_by)
+        promoted = promote_and_archive(gov, request.id, requester.name)
     except EvidenceChanged as exc:
         return Failed(name="Voided", message=str(exc))
     _summary(request, promoted, run)

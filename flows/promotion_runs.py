@@ -18,23 +18,38 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import resume_flow_run
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+from prefect.states import Failed
+from pydantic import ValidationError
 
 from flows.approval import ApprovalInput, request_id_from_key
 from governance.bootstrap import Governance
+from governance.domain import errors
 from governance.domain.approvals import ApprovalRequest, missing_roles
 from governance.domain.errors import ApprovalError, InvalidInput, NotFound, NotPaused
-from governance.services import approvals
+from governance.domain.identity import VerifiedActor
+from governance.services import approvals, identity, promotion
 
 DEPLOYMENT = "promote-model/promote-model"
+# How long `governance approve` waits for the flow to record the decision it was sent.
+RECORD_WAIT_SECONDS = 90.0
 
 
 @dataclass(frozen=True)
 class PausedApproval:
-    """A paused promotion run and the approval request it waits on."""
+    """A suspended promotion run and the approval request it waits on."""
 
     flow_run: FlowRun
     request: ApprovalRequest
     link: str
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the flow recorded for one answer: accepted, or refused and why."""
+
+    accepted: bool
+    request: ApprovalRequest
+    reason: str = ""
 
 
 def require_server() -> None:
@@ -51,11 +66,32 @@ def ui_link(flow_run_id: UUID | str) -> str:
     return f"{base}/runs/flow-run/{flow_run_id}" if base else str(flow_run_id)
 
 
-def submit_promotion(parameters: dict) -> FlowRun:
-    """Create a promote-model run on the deployment and return at once."""
+def submit_promotion(
+    gov: Governance, actor: VerifiedActor, parameters: dict, *, now: datetime
+) -> FlowRun:
+    """Check what can be checked here, mint the requester's token, create the run at once."""
     require_server()
+    promotion.check_preconditions(
+        gov,
+        model=parameters["model"],
+        version=parameters["version"],
+        target=parameters["target"],
+        now=now,
+    )
+    token = identity.mint_request_token(
+        gov,
+        actor,
+        model=parameters["model"],
+        version=parameters["version"],
+        target=parameters["target"],
+        now=now,
+    )
     try:
-        return run_deployment(DEPLOYMENT, parameters=parameters, timeout=0)
+        return run_deployment(
+            DEPLOYMENT,
+            parameters={**parameters, "request_token": token, "requested_by": actor.name},
+            timeout=0,
+        )
     except ObjectNotFound:
         raise NotFound(
             f"deployment {DEPLOYMENT} not found on the Prefect server: start it with `make up`"
@@ -72,9 +108,26 @@ def wait_for_end(flow_run_id: UUID, poll_seconds: float = 1.0) -> FlowRun:
             time.sleep(poll_seconds)
 
 
+def expire_overdue(gov: Governance, now: datetime) -> list[ApprovalRequest]:
+    """Expire requests past their deadline and end their suspended runs as Expired."""
+    expired = approvals.expire_overdue(gov, now)
+    with get_client(sync_client=True) as client:
+        for request in expired:
+            if not request.flow_run_id:
+                continue
+            state = client.read_flow_run(UUID(request.flow_run_id)).state
+            if state and state.is_paused():
+                message = f"{request.model_name}@{request.version}: approvals not given in time"
+                client.set_flow_run_state(
+                    UUID(request.flow_run_id), Failed(name="Expired", message=message), force=True
+                )
+    return expired
+
+
 def paused_approvals(gov: Governance) -> list[PausedApproval]:
-    """Every paused run that waits on an open approval request, oldest first."""
+    """Every suspended run that waits on an open approval request, oldest first."""
     require_server()
+    expire_overdue(gov, datetime.now(UTC))
     state = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(state=state))
@@ -101,38 +154,76 @@ def _paused_request(gov: Governance, flow_run_id: str) -> tuple[UUID, ApprovalRe
             raise NotFound(f"no flow run {flow_run_id}") from None
     if not (run.state and run.state.is_paused()):
         state = run.state.name if run.state else "unknown"
-        raise NotPaused(f"flow run {flow_run_id} is {state}, not paused for an approval")
+        raise NotPaused(f"flow run {flow_run_id} is {state}, not waiting for an approval")
     request_id = request_id_from_key(run.state.state_details.pause_key)
     if request_id is None:
         raise NotPaused(f"flow run {flow_run_id} is paused, but not for an approval")
     return run_id, approvals.get_request(gov, request_id)
 
 
-def resume_with_decision(
-    gov: Governance, flow_run_id: str, *, approver: str, role: str, decision: str, notes: str
-) -> ApprovalRequest:
-    """Validate like the flow would, then resume the run with the decision as its input."""
-    run_id, request = _paused_request(gov, flow_run_id)
-    answer = ApprovalInput(approver=approver, role=role, decision=decision, notes=notes)
-    now = datetime.now(UTC)
+def _answer(**fields: str) -> ApprovalInput:
+    """The form input as the server would validate it; InvalidInput naming the bad field."""
     try:
-        approvals.check_decision_only(
-            gov, request_id=request.id, approver=approver, role=role, decision=decision, now=now
-        )
-    except ApprovalError:
-        # Recorded and audited exactly as a refused form would be; the run keeps waiting.
-        approvals.decide(
-            gov,
-            request_id=request.id,
-            approver=approver,
-            role=role,
-            decision=decision,
-            notes=notes,
-            now=now,
-        )
-        raise
-    resume_flow_run(run_id, run_input=answer.model_dump())
-    return request
+        return ApprovalInput(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInput(f"{first['loc'][0]}: {first['msg']}") from None
+
+
+def resume_with_decision(
+    gov: Governance,
+    flow_run_id: str,
+    *,
+    approver: str,
+    role: str,
+    decision: str,
+    notes: str,
+    code: str,
+    wait_seconds: float = RECORD_WAIT_SECONDS,
+) -> Recorded:
+    """Resume the run with the decision, then wait until the flow has recorded it.
+
+    The flow alone records answers (accepted or refused), so the run's rounds stay in step
+    with what is recorded; this returns what it recorded.
+    """
+    run_id, request = _paused_request(gov, flow_run_id)
+    answer = _answer(approver=approver, role=role, decision=decision, notes=notes, code=code)
+    before = approvals.answers(gov, request.id)
+    try:
+        resume_flow_run(run_id, run_input=answer.model_dump())
+    except RuntimeError as exc:
+        raise InvalidInput(f"the Prefect server refused the input: {exc}") from None
+    return _recorded(gov, request.id, before, wait_seconds)
+
+
+def _recorded(gov: Governance, request_id: str, before: int, wait_seconds: float) -> Recorded:
+    deadline = time.monotonic() + wait_seconds
+    while approvals.answers(gov, request_id) <= before:
+        if time.monotonic() > deadline:
+            raise ApprovalError(
+                f"the decision was sent but not recorded within {wait_seconds:.0f} s: "
+                "is the process serving promote-model running (`make up`)?"
+            )
+        time.sleep(0.2)
+    request = approvals.get_request(gov, request_id)
+    refused = approvals.refused_attempts(gov, request_id)
+    last_decided = max((a.decided_at for a in request.approvals), default=None)
+    if refused and (last_decided is None or refused[-1].attempted_at >= last_decided):
+        return Recorded(False, request, refused[-1].reason)
+    return Recorded(True, request)
+
+
+def raise_refusal(recorded: Recorded, gov: Governance) -> None:
+    """Raise the recorded refusal as its own error type, so the CLI exits non-zero."""
+    attempt = approvals.refused_attempts(gov, recorded.request.id)[-1]
+    kind = getattr(errors, attempt.error, ApprovalError)
+    if not (isinstance(kind, type) and issubclass(kind, errors.GovernanceError)):
+        kind = ApprovalError
+    try:
+        refusal = kind(f"refused: {attempt.reason}")
+    except TypeError:  # an error type whose constructor takes structured arguments
+        refusal = ApprovalError(f"refused: {attempt.reason}")
+    raise refusal
 
 
 def waiting_roles(request: ApprovalRequest) -> str:

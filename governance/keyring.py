@@ -54,7 +54,9 @@ class Keyring:
                 "(or set GOVERNANCE_SECRET_KEY_FILE)"
             ) from None
         except OSError as exc:
-            raise ConfigError(f"secret key file {self.path}: cannot read ({exc.strerror})") from None
+            raise ConfigError(
+                f"secret key file {self.path}: cannot read ({exc.strerror})"
+            ) from None
         if len(data) != KEY_BYTES:
             raise ConfigError(
                 f"secret key file {self.path} holds {len(data)} bytes, expected {KEY_BYTES}"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from seeding import seed_stage
 
 from governance.bootstrap import Governance, open_governance
 from governance.config import EXAMPLE_POLICY, Settings
@@ -95,6 +96,35 @@ def gov(database_url: str, tmp_path: Path) -> Iterator[Governance]:
     instance.close()
 
 
+class Codes:
+    """Everyone's authenticator: the code `name`'s app shows at a time, as pyotp computes it."""
+
+    def __init__(self, secrets: dict[str, str], default_time: datetime) -> None:
+        self.secrets = secrets
+        self.default_time = default_time
+
+    def __call__(self, name: str, at: datetime | None = None) -> str:
+        """The code for `name` at `at` (the test's fixed now by default); '' if not enrolled."""
+        import pyotp
+
+        from governance.domain.identity import canonical_name
+
+        secret = self.secrets.get(canonical_name(name)) if name.strip() else None
+        return pyotp.TOTP(secret).at(at or self.default_time) if secret else ""
+
+
+@pytest.fixture
+def codes(gov, now) -> Codes:
+    """Every roster person enrolled on this test's database."""
+    from governance.services import identity
+
+    secrets = {
+        name: identity.enroll(gov, name, actor="test-setup", now=now).secret
+        for name in gov.policy.roster
+    }
+    return Codes(secrets, now)
+
+
 @pytest.fixture
 def now() -> datetime:
     """A fixed, timezone-aware 'now' so age rules are reproducible."""
@@ -154,7 +184,7 @@ def churn_model():
 
 
 @pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory) -> Iterator[str]:
+def prefect_stack(tmp_path_factory):
     """A real `prefect server start` (API and UI) on a free 127.0.0.1 port for the session."""
     import prefect.context
     from prefect.settings import (
@@ -174,7 +204,7 @@ def prefect_api(tmp_path_factory) -> Iterator[str]:
         with temporary_settings({PREFECT_API_URL: url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             # Flows run in threads, which see only Prefect's global context, not ours.
             prefect.context.GLOBAL_SETTINGS_CONTEXT = prefect.context.SettingsContext.get()
-            yield url
+            yield stack
     finally:
         from prefect.logging.handlers import APILogHandler
 
@@ -182,6 +212,12 @@ def prefect_api(tmp_path_factory) -> Iterator[str]:
         prefect.context.GLOBAL_SETTINGS_CONTEXT = saved
         os.environ.pop("PREFECT_API_URL", None)
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def prefect_api(prefect_stack) -> str:
+    """The session's Prefect API URL."""
+    return prefect_stack.api_url
 
 
 @pytest.fixture
@@ -206,13 +242,13 @@ def staged_run(gov, tmp_path, now, model_bytes, register_churn):
     from sklearn.datasets import load_breast_cancer
 
     from governance.domain.models import LifecycleStage
-    from governance.services import evaluation, registry
+    from governance.services import evaluation
 
     for version, data in zip(("1.0.0", "1.1.0", "1.2.0"), model_bytes, strict=True):
         register_churn(version, data)
     for version in ("1.0.0", "1.1.0"):
-        registry.transition(gov, "churn", version, LifecycleStage.staging, actor="bob", now=now)
-    registry.transition(gov, "churn", "1.0.0", LifecycleStage.production, actor="bob", now=now)
+        seed_stage(gov, "churn", version, LifecycleStage.staging, now=now)
+    seed_stage(gov, "churn", "1.0.0", LifecycleStage.production, now=now)
     features, target = load_breast_cancer(return_X_y=True, as_frame=True)
     frame = features.assign(label=target.to_numpy())
     frame["site"] = np.where(np.arange(len(frame)) % 3 == 0, "clinic", "hospital")

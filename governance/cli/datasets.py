@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from governance.cli.context import console, governance, now
+from governance.cli.context import console, current_actor, governance, now
 from governance.services import evaluation
 
 app = typer.Typer(help="Evaluation datasets used by the gate.", no_args_is_help=True)
@@ -19,12 +19,13 @@ def register(
     name: str,
     path: Annotated[Path, typer.Argument(help="CSV or parquet file")],
     target: Annotated[str, typer.Option(help="label column")],
-    by: Annotated[str, typer.Option("--by", help="who registers it")],
     group: Annotated[list[str] | None, typer.Option(help="group column for fairness")] = None,
 ) -> None:
-    """Store a dataset content-addressed and register it by name."""
+    """Store a dataset content-addressed and register it by name (as the logged-in person)."""
+    gov = governance()
+    by = current_actor(gov).name
     data = evaluation.register_dataset(
-        governance(),
+        gov,
         name=name,
         path=path,
         target=target,

@@ -11,7 +11,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from governance.cli.context import brief, console, governance, now
+from governance.cli.context import brief, console, current_actor, governance, now
 from governance.domain.cards import ModelCard
 from governance.domain.errors import InvalidInput, MalformedCard, ModelNotFound
 from governance.domain.models import (
@@ -26,7 +26,6 @@ from governance.services import audit, registry
 from governance.services.registry import VersionSpec
 
 app = typer.Typer(help="Register and inspect model versions.", no_args_is_help=True)
-By = Annotated[str, typer.Option("--by", help="who is acting (recorded in the audit trail)")]
 
 
 class CardFormat(StrEnum):
@@ -95,14 +94,15 @@ def register(
     name: str,
     version: str,
     card: Annotated[Path, typer.Option(help="model card YAML")],
-    by: By,
     artifact: Annotated[Path | None, typer.Option(help="skops file (sklearn models)")] = None,
     llm_config: Annotated[
         Path | None, typer.Option(help="YAML with base_model, provider, parameters (LLM models)")
     ] = None,
     description: Annotated[str, typer.Option(help="model description (new models)")] = "",
 ) -> None:
-    """Register a version with its artifact or LLM config and its card (the model too, if new)."""
+    """Register a version as the logged-in person (the registrant), with its card and payload."""
+    gov = governance()
+    by = current_actor(gov).name
     parse_semver(version)
     card_obj = load_card_file(card)
     _check_card_identity(card_obj, name, version)
@@ -118,7 +118,6 @@ def register(
         hyperparameters=card_obj.hyperparameters,
         metrics=card_obj.evaluation_metrics,
     )
-    gov = governance()
     with gov.store.read() as tx:
         exists = tx.registry.find_model(name) is not None
     kind = ModelKind.llm if config is not None else ModelKind.sklearn
@@ -235,11 +234,13 @@ def _render(rev, format: CardFormat, version) -> str:
 
 
 @app.command("revise-card")
-def revise_card(name: str, version: str, card: Annotated[Path, typer.Option()], by: By) -> None:
+def revise_card(name: str, version: str, card: Annotated[Path, typer.Option()]) -> None:
     """Store a new revision of a version's card (identity and risk come from the registry)."""
+    gov = governance()
+    by = current_actor(gov).name
     card_obj = load_card_file(card)
     _check_card_identity(card_obj, name, version)
-    rev = registry.revise_card(governance(), name, version, card_obj, actor=by, now=now())
+    rev = registry.revise_card(gov, name, version, card_obj, actor=by, now=now())
     console.print(f"{name}@{version}: card revision {rev.revision}, hash {rev.card_hash[:16]}")
 
 
@@ -248,20 +249,53 @@ def transition(
     name: str,
     version: str,
     stage: LifecycleStage,
-    by: By,
-    reason: Annotated[str, typer.Option(help="why (recorded)")] = "",
+    reason: Annotated[str, typer.Option(help="why (recorded; required for deprecated)")] = "",
 ) -> None:
-    """Move a version to another lifecycle stage (production archives the incumbent)."""
-    moved = registry.transition(
-        governance(), name, version, stage, actor=by, now=now(), reason=reason
-    )
+    """Retire or deprecate a version; staging and production are entered only by `promote`."""
+    gov = governance()
+    by = current_actor(gov).name
+    moved = registry.transition(gov, name, version, stage, actor=by, now=now(), reason=reason)
     console.print(f"{moved.ref} is now {moved.stage.value}")
 
 
+@app.command("rollback")
+def rollback(
+    name: str,
+    version: str,
+    reason: Annotated[str, typer.Option(help="why (recorded)")] = "",
+) -> None:
+    """Bring a deprecated version back to production inside its grace period (ml_lead)."""
+    from governance.services import rollback as rollbacks
+
+    gov = governance()
+    actor = current_actor(gov)
+    restored = rollbacks.rollback(
+        gov, model=name, version=version, actor=actor, reason=reason, now=now()
+    )
+    console.print(f"{restored.ref} is production again (rolled back by {actor.name})")
+
+
+@app.command("risk")
+def risk(
+    name: str,
+    level: RiskLevel,
+    reason: Annotated[str, typer.Option(help="why (recorded)")] = "",
+) -> None:
+    """Change a model's risk level (a verified risk_officer; audited)."""
+    from governance.services import risk as risks
+
+    gov = governance()
+    changed = risks.change_risk(
+        gov, name, level, actor=current_actor(gov), reason=reason, now=now()
+    )
+    console.print(f"{changed.name} is now at {changed.risk_level.value} risk")
+
+
 @app.command("alias")
-def alias(name: str, alias: str, version: str, by: By) -> None:
+def alias(name: str, alias: str, version: str) -> None:
     """Point NAME@ALIAS at a version."""
-    registry.set_alias(governance(), name, alias, version, actor=by, now=now())
+    gov = governance()
+    registry.set_alias(gov, name, alias, version, actor=current_actor(gov).name, now=now())
     console.print(f"{name}@{alias} -> {version}")
 
 

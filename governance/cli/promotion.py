@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from governance.cli.context import console, governance
+from governance.cli.context import console, current_actor, governance, now
+from governance.domain.identity import NOT_VERIFIED
 
 approvals_app = typer.Typer(help="Approval requests waiting on people.", no_args_is_help=True)
 
@@ -49,25 +50,39 @@ class Decision(StrEnum):
 def promote(
     name: str,
     version: str,
-    by: Annotated[str, typer.Option("--by", help="who requests the promotion")],
-    dataset: Annotated[str, typer.Option(help="registered evaluation dataset")],
+    dataset: Annotated[str | None, typer.Option(help="registered evaluation dataset")] = None,
     target: Annotated[Target, typer.Option(help="target stage")] = Target.production,
     strategy: Annotated[Strategy, typer.Option(help="rollout strategy")] = Strategy.direct,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="wait for the end")] = True,
+    timeout: Annotated[
+        float | None, typer.Option(help="seconds the approvals may take (at most the policy's)")
+    ] = None,
+    break_glass: Annotated[
+        bool, typer.Option("--break-glass", help="emergency: skip gate and approvals (recorded)")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="why (required with --break-glass)")] = "",
 ) -> int:
-    """Start promote-model on the deployment; wait for the end unless --no-wait."""
+    """Start promote-model as the logged-in person; wait for the end unless --no-wait."""
+    gov = governance()
+    actor = current_actor(gov)
+    if break_glass:
+        return _break_glass(gov, actor, name, version, target, reason)
     from flows import promotion_runs
+    from governance.domain.errors import InvalidInput
 
-    run = promotion_runs.submit_promotion(
-        {
-            "model": name,
-            "version": version,
-            "dataset": dataset,
-            "requested_by": by,
-            "target": target.value,
-            "strategy": strategy.value,
-        }
-    )
+    if not dataset:
+        raise InvalidInput("--dataset is required: name the registered evaluation dataset")
+    if timeout is not None and timeout <= 0:
+        raise InvalidInput(f"--timeout must be positive, got {timeout}")
+    parameters = {
+        "model": name,
+        "version": version,
+        "dataset": dataset,
+        "target": target.value,
+        "strategy": strategy.value,
+        "approval_timeout_seconds": timeout,
+    }
+    run = promotion_runs.submit_promotion(gov, actor, parameters, now=now())
     console.print(f"flow run {run.id} ({run.name}): {promotion_runs.ui_link(run.id)}")
     if not wait:
         return 0
@@ -77,54 +92,113 @@ def promote(
     return 0 if final.state.name == "Promoted" else 1
 
 
+def _break_glass(gov, actor, name: str, version: str, target: Target, reason: str) -> int:
+    from governance.domain.errors import BreakGlassRefused
+    from governance.services import break_glass
+
+    if target != Target.production:
+        raise BreakGlassRefused("break-glass promotes to production only")
+    promoted, review = break_glass.break_glass(
+        gov, model=name, version=version, actor=actor, reason=reason, now=now()
+    )
+    console.print(f"BREAK-GLASS: {promoted.ref} is now production (by {actor.name}: {reason})")
+    roles = ", ".join(review.required)
+    console.print(
+        f"retro-review {review.id} opened: needs {roles}; see `governance approvals pending`"
+    )
+    return 0
+
+
 @approvals_app.command("pending")
 def pending() -> None:
-    """Paused promotion runs, the roles they wait for, and their UI links."""
+    """Suspended promotions and open break-glass retro-reviews, with what they wait for."""
     from flows import promotion_runs
+    from governance.services import approvals
 
+    gov = governance()
     table = Table(
-        "flow run",
+        "waiting",
         "version",
         "target",
         "requested by",
         "waiting for",
         "expires",
-        "UI",
+        "identities",
+        "UI or id",
         title="approvals pending",
     )
-    for item in promotion_runs.paused_approvals(governance()):
+    for item in promotion_runs.paused_approvals(gov):
         r = item.request
         table.add_row(
-            str(item.flow_run.id),
+            f"flow run {item.flow_run.id}",
             f"{r.model_name}@{r.version}",
             r.target_stage.value,
             r.requested_by,
             promotion_runs.waiting_roles(r),
             f"{r.expires_at:%Y-%m-%d %H:%M}",
+            _identities(r),
             item.link,
+        )
+    for r in approvals.open_retro_reviews(gov):
+        table.add_row(
+            "retro-review (break-glass)",
+            f"{r.model_name}@{r.version}",
+            r.target_stage.value,
+            r.requested_by,
+            promotion_runs.waiting_roles(r),
+            "until closed",
+            _identities(r),
+            f"governance approve {r.id} ...",
         )
     console.print(table)
 
 
+def _identities(request) -> str:
+    return NOT_VERIFIED if request.identity == "none" else "verified"
+
+
 def approve(
-    run_id: Annotated[str, typer.Argument(help="the paused flow run id")],
+    run_id: Annotated[str, typer.Argument(help="the suspended flow run id (or a retro-review id)")],
     approver: Annotated[str, typer.Option(help="your name as in the roster")],
     role: Annotated[Role, typer.Option(help="the role you decide in")],
     decision: Annotated[Decision, typer.Option(help="approve or reject")],
+    code: Annotated[str, typer.Option(help="the one-time code from your authenticator")] = "",
     notes: Annotated[str, typer.Option(help="why (recorded)")] = "",
 ) -> None:
-    """Resume a paused promotion with a decision, validated exactly like the UI form."""
+    """Answer a suspended promotion (or a retro-review); prints what was recorded."""
     from flows import promotion_runs
+    from governance.services import approvals
 
-    request = promotion_runs.resume_with_decision(
-        governance(),
+    gov = governance()
+    review = approvals.find_retro_review(gov, run_id)
+    if review is not None:
+        request = approvals.decide(
+            gov,
+            request_id=review.id,
+            approver=approver,
+            role=role.value,
+            decision=decision.value,
+            notes=notes,
+            code=code,
+            now=now(),
+        )
+        console.print(f"recorded: retro-review {review.id} is {request.status.value}")
+        return
+    recorded = promotion_runs.resume_with_decision(
+        gov,
         run_id,
         approver=approver,
         role=role.value,
         decision=decision.value,
         notes=notes,
+        code=code,
     )
+    if not recorded.accepted:
+        promotion_runs.raise_refusal(recorded, gov)
+    request = recorded.request
+    waiting = promotion_runs.waiting_roles(request) or "nothing more"
     console.print(
-        f"{decision.value} by {approver} as {role.value} sent to run {run_id} "
-        f"({request.model_name}@{request.version} -> {request.target_stage.value})"
+        f"recorded: {decision.value} by {request.approvals[-1].approver} as {role.value} on "
+        f"{request.model_name}@{request.version} -> {request.target_stage.value}; "
+        f"request {request.status.value}, still needs {waiting}"
     )

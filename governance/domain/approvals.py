@@ -19,6 +19,7 @@ from governance.domain.errors import (
     RoleNotHeld,
     SeparationOfDuties,
 )
+from governance.domain.identity import canonical_name
 from governance.domain.models import LifecycleStage, RiskLevel
 from governance.domain.policy import Policy, Role
 
@@ -27,9 +28,13 @@ EVIDENCE_FIELDS: tuple[str, ...] = (
     "artifact_digest",
     "card_hash",
     "evaluation_run_id",
+    "incumbent_version",
     "policy_version",
     "target_stage",
 )
+# What `incumbent_version` holds when nothing is in production yet.
+NO_INCUMBENT = "none"
+RequestKind = Literal["promotion", "retro_review"]
 _HIGH_RISK = frozenset({RiskLevel.high, RiskLevel.critical})
 _PAST = {"approve": "approved", "reject": "rejected", "revoke": "revoked"}
 
@@ -42,6 +47,8 @@ class RequestStatus(StrEnum):
     rejected = "rejected"
     expired = "expired"
     void = "void"
+    # Closed by the flow that owned it, with a reason (a precondition failed, the run ended).
+    cancelled = "cancelled"
 
 
 class Approval(BaseModel):
@@ -79,6 +86,10 @@ class ApprovalRequest(BaseModel):
     approvals: list[Approval] = Field(default_factory=list)
     created_at: datetime
     expires_at: datetime
+    kind: RequestKind = "promotion"
+    flow_run_id: str | None = None
+    # "totp" when requester and approvers proved who they are, "none" under `identity: none`.
+    identity: str = "totp"
 
 
 def required_roles(
@@ -104,14 +115,16 @@ def evidence_parts(
     artifact_digest: str,
     card_hash: str,
     evaluation_run_id: str,
+    incumbent_version: str,
     policy_version: str,
     target_stage: str,
 ) -> dict[str, str]:
-    """The five facts an approval is bound to; raise InvalidInput if any is empty."""
+    """The six facts an approval is bound to; raise InvalidInput if any is empty."""
     parts = {
         "artifact_digest": artifact_digest,
         "card_hash": card_hash,
         "evaluation_run_id": evaluation_run_id,
+        "incumbent_version": incumbent_version,
         "policy_version": policy_version,
         "target_stage": str(target_stage),
     }
@@ -121,23 +134,9 @@ def evidence_parts(
     return parts
 
 
-def evidence_digest(
-    *,
-    artifact_digest: str,
-    card_hash: str,
-    evaluation_run_id: str,
-    policy_version: str,
-    target_stage: str,
-) -> str:
-    """sha256 hex over the canonical JSON (sorted keys, compact) of the five evidence facts."""
-    parts = evidence_parts(
-        artifact_digest=artifact_digest,
-        card_hash=card_hash,
-        evaluation_run_id=evaluation_run_id,
-        policy_version=policy_version,
-        target_stage=target_stage,
-    )
-    return _digest_of(parts)
+def evidence_digest(**facts: str) -> str:
+    """sha256 hex over the canonical JSON (sorted keys, compact) of the six evidence facts."""
+    return _digest_of(evidence_parts(**facts))
 
 
 def _digest_of(parts: Mapping[str, str]) -> str:
@@ -158,18 +157,25 @@ def open_request(
     artifact_digest: str,
     card_hash: str,
     evaluation_run_id: str,
+    incumbent_version: str,
     policy: Policy,
     now: datetime,
+    kind: RequestKind = "promotion",
+    flow_run_id: str | None = None,
 ) -> ApprovalRequest:
     """A new open request whose required roles, evidence and expiry come from the policy."""
     parts = evidence_parts(
         artifact_digest=artifact_digest,
         card_hash=card_hash,
         evaluation_run_id=evaluation_run_id,
+        incumbent_version=incumbent_version,
         policy_version=policy.version,
         target_stage=target_stage.value,
     )
     return ApprovalRequest(
+        kind=kind,
+        flow_run_id=flow_run_id,
+        identity=policy.identity,
         id=id,
         model_name=model_name,
         version=version,
@@ -212,7 +218,8 @@ def _check_open(request: ApprovalRequest, decision: str, now: datetime) -> None:
         return
     if request.status != RequestStatus.open:
         raise RequestClosed(f"request {request.id} is {request.status.value}, not open")
-    if now >= request.expires_at:
+    # A retro-review stays open until it is done: the version is already live.
+    if now >= request.expires_at and request.kind != "retro_review":
         raise RequestClosed(f"request {request.id} expired at {request.expires_at.isoformat()}")
 
 
@@ -229,13 +236,15 @@ def check_decision(
     if decision not in _PAST:
         raise InvalidInput(f"unknown decision {decision!r}: expected approve, reject or revoke")
     _check_open(request, decision, now)
+    # Names compare in their one canonical form, so "Carol " cannot pass for someone else.
+    approver = canonical_name(approver)
     if approver not in policy.roster:
         raise NotInRoster(f"{approver} is not in the policy roster")
     if role not in policy.roster[approver]:
         raise RoleNotHeld(f"{approver} does not hold the role {role}")
-    if approver == request.requested_by:
+    if approver == canonical_name(request.requested_by):
         raise SeparationOfDuties(f"{approver} cannot approve their own request")
-    if approver == request.version_created_by:
+    if approver == canonical_name(request.version_created_by):
         raise SeparationOfDuties(
             f"{approver} registered this version of {request.model_name} and cannot approve it"
         )
@@ -289,17 +298,19 @@ def decide(
     notes: str = "",
     policy: Policy,
     now: datetime,
+    verified: bool = True,
 ) -> ApprovalRequest:
     """Check a decision and, if allowed, apply it: the one call the services need."""
     check_decision(request, approver=approver, role=role, decision=decision, policy=policy, now=now)
     approval = Approval(
-        approver=approver,
+        approver=canonical_name(approver),
         role=role,  # type: ignore[arg-type]  # checked against the roster above
         decision=decision,  # type: ignore[arg-type]
         notes=notes,
         evidence_digest=request.evidence_digest,
         policy_version=policy.version,
         decided_at=now,
+        verified=verified,
     )
     return apply_decision(request, approval)
 

@@ -10,6 +10,8 @@ from governance.domain.errors import InvalidInput
 
 MAX_NAME = 128
 NOT_VERIFIED = "identities not verified"
+# Printable text only: what forms declare, so the server refuses control characters early.
+NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
 
 
 def canonical_name(text: str) -> str:

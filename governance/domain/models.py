@@ -56,8 +56,9 @@ S = LifecycleStage
 LEGAL_TRANSITIONS: dict[LifecycleStage, frozenset[LifecycleStage]] = {
     S.development: frozenset({S.staging, S.retired}),
     S.staging: frozenset({S.production, S.retired}),
-    # production leaves only by being archived when another version is promoted
-    S.production: frozenset(),
+    # production is left by being archived when another version is promoted, or by a
+    # deprecation with a reason (taken out of service with no successor)
+    S.production: frozenset({S.deprecated}),
     S.deprecated: frozenset({S.production, S.retired}),
     S.retired: frozenset(),
 }
@@ -140,11 +141,8 @@ def check_transition(
     """Return `target` if the move is legal at `now`; else IllegalTransition naming both stages."""
     current = version.stage
     if target not in LEGAL_TRANSITIONS[current]:
-        hint = ""
-        if current == S.production and target == S.deprecated:
-            hint = " (a production version is archived only by promoting its successor)"
         raise IllegalTransition(
-            f"{version.ref}: illegal transition {current.value} -> {target.value}{hint}"
+            f"{version.ref}: illegal transition {current.value} -> {target.value}"
         )
     expired = version.sunset_at is None or now >= version.sunset_at
     if current == S.deprecated and target == S.production and expired:

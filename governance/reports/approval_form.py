@@ -5,6 +5,7 @@ from __future__ import annotations
 from governance.domain.approvals import ApprovalRequest, active_approvals, missing_roles
 from governance.domain.cards import ModelCard, card_highlights
 from governance.domain.evaluation import EvaluationResult, GateDecision, gate_report_markdown
+from governance.domain.identity import NOT_VERIFIED
 from governance.domain.models import RegisteredModel
 
 
@@ -25,19 +26,32 @@ def approval_form_markdown(
     """Everything an approver needs before deciding, most important first."""
     needed = ", ".join(f"{role} ({n})" for role, n in missing_roles(request).items()) or "none"
     done = ", ".join(f"{a.approver} as {a.role}" for a in active_approvals(request)) or "none yet"
+    unverified = request.identity == "none"
+    warning = f"> **{NOT_VERIFIED.capitalize()}** (policy `identity: none`): throwaway use only."
+    how = (
+        "Type your roster name; no one-time code is checked."
+        if unverified
+        else "Type your roster name and the current 6-digit one-time code from your "
+        "authenticator app; each code is accepted once."
+    )
     lines = [
         f"# Approve {request.model_name} {request.version} for {request.target_stage.value}?",
         "",
+        *([warning, ""] if unverified else []),
         *([f"> **Previous input refused:** {_cell(refusal)}", ""] if refusal else []),
+        how,
+        "",
         "| | |",
         "| --- | --- |",
-        f"| Requested by | {_cell(request.requested_by)} |",
+        f"| Requested by | {_cell(request.requested_by)}"
+        f"{' (not verified)' if unverified else ' (verified)'} |",
         f"| Registered by | {_cell(request.version_created_by)} |",
         f"| Risk level | **{model.risk_level.value}** |",
         f"| Roles still needed | {needed} |",
         f"| Approved so far | {_cell(done)} |",
         f"| Request expires | {request.expires_at:%Y-%m-%d %H:%M} UTC |",
         f"| Evidence digest | `{request.evidence_digest}` |",
+        f"| Production now | {_cell(request.evidence.get('incumbent_version', 'none'))} |",
         f"| Policy version | `{request.policy_version[:12]}` |",
         "",
         "## Model card highlights",
@@ -48,6 +62,7 @@ def approval_form_markdown(
         "",
         gate_report_markdown(decision, result),
         "Approving binds your decision to the evidence digest above: if the artifact, card, "
-        "evaluation or policy changes before deployment, every approval is void.",
+        "evaluation, production version or policy changes before deployment, every approval "
+        "is void.",
     ]
     return "\n".join(lines) + "\n"

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from governance.bootstrap import Governance
 from governance.domain import approvals as rules
 from governance.domain.approvals import ApprovalRequest, RequestStatus
-from governance.domain.cards import ModelCard, require_complete
-from governance.domain.errors import ApprovalError, InvalidDecision, InvalidInput, RequestClosed
+from governance.domain.cards import ModelCard, card_hash, require_complete
+from governance.domain.errors import (
+    ApprovalError,
+    GovernanceError,
+    IdentityError,
+    InvalidDecision,
+    InvalidInput,
+    OpenRequestExists,
+    RequestClosed,
+)
+from governance.domain.identity import VerifiedActor, canonical_name
 from governance.domain.models import LifecycleStage, check_transition
 from governance.domain.policy import Policy
+from governance.services import identity
 from governance.store.approvals import RefusedAttempt, StoredRequest
+from governance.store.cards import CardRevision
 from governance.store.unit_of_work import Transaction
 
 # Names are stored in 128-character columns; a longer one is bad input, not a refusal.
@@ -35,20 +46,24 @@ def open_approval(
     model: str,
     version: str,
     target: LifecycleStage,
-    requested_by: str,
+    requester: VerifiedActor,
     evaluation_run_id: str,
     now: datetime,
+    flow_run_id: str | None = None,
+    timeout_seconds: float | None = None,
 ) -> ApprovalRequest:
-    """Open a request to move a version to `target`, bound to its evidence as of `now`."""
+    """Open a request to move a version to `target`, bound to its evidence as of `now`.
+
+    `timeout_seconds` may shorten (never lengthen) the policy's approval timeout.
+    """
     target = as_stage(target)
-    if not requested_by.strip():
-        raise InvalidInput("requested_by is empty: name the person asking for approval")
     policy = gov.policy
     with gov.store.write() as tx:
         registered = tx.registry.get_model(model)
         found = tx.registry.get_version(model, version)
         _check_run(tx, evaluation_run_id, model, version)
         check_transition(found, target, now)
+        refuse_second_request(tx, found.id, found.ref, target)
         card = tx.cards.latest(found.id)
         require_complete(card.card if card else ModelCard(), target, registered.risk_level)
         request = rules.open_request(
@@ -57,26 +72,57 @@ def open_approval(
             version=version,
             target_stage=target,
             risk=registered.risk_level,
-            requested_by=requested_by,
-            version_created_by=found.created_by,
+            requested_by=requester.name,
+            version_created_by=canonical_name(found.created_by),
             artifact_digest=found.artifact_digest or "",
-            card_hash=card.card_hash if card else "",
+            card_hash=stored_card_hash(card),
             evaluation_run_id=evaluation_run_id,
+            incumbent_version=incumbent_in(tx, model, version),
             policy=policy,
             now=now,
+            flow_run_id=flow_run_id,
         )
+        if timeout_seconds is not None:
+            deadline = min(request.expires_at, now + timedelta(seconds=timeout_seconds))
+            request = request.model_copy(update={"expires_at": deadline})
         tx.approvals.add_request(request, version_id=found.id)
         audit_request_event(
             tx,
             "approval.requested",
             request,
-            requested_by,
+            requester.name,
             now,
+            kind=request.kind,
+            flow_run_id=flow_run_id,
             required=dict(request.required),
             evidence=dict(request.evidence),
             expires_at=request.expires_at.isoformat(),
+            requester_verified=requester.verified,
         )
         return request
+
+
+def refuse_second_request(tx: Transaction, version_id: int, ref: str, target: str) -> None:
+    """OpenRequestExists naming the open request and its run, if one is open already."""
+    existing = tx.approvals.open_for(version_id, str(target), "promotion")
+    if existing is not None:
+        run = f" (flow run {existing.flow_run_id})" if existing.flow_run_id else ""
+        raise OpenRequestExists(
+            f"{ref} already has an open promotion request {existing.id} to "
+            f"{existing.target_stage.value}{run}: approve, reject or let it expire first"
+        )
+
+
+def incumbent_in(tx: Transaction, model: str, version: str) -> str:
+    """The version now in production (other than this one), or NO_INCUMBENT."""
+    current = [v for v in tx.registry.versions_in_stage(model, LifecycleStage.production)]
+    others = [v.version for v in current if v.version != version]
+    return others[0] if others else rules.NO_INCUMBENT
+
+
+def stored_card_hash(card: CardRevision | None) -> str:
+    """The card hash recomputed from the stored card, not the hash stored beside it."""
+    return card_hash(card.card) if card else ""
 
 
 def _check_run(tx: Transaction, run_id: str, model: str, version: str) -> None:
@@ -140,7 +186,7 @@ def _check(
     stored: StoredRequest, *, approver: str, role: str, decision: str, policy: Policy, now: datetime
 ) -> None:
     """Raise the error that refuses this decision: carried-out requests first, then the rules."""
-    for label, value in (("approver", approver), ("role", role), ("decision", decision)):
+    for label, value in (("role", role), ("decision", decision)):
         if len(value) > _MAX_NAME:
             raise InvalidInput(f"{label} is longer than {_MAX_NAME} characters")
     if stored.completed_at is not None:
@@ -161,7 +207,7 @@ def _check(
 def check_decision_only(
     gov: Governance, *, request_id: str, approver: str, role: str, decision: str, now: datetime
 ) -> None:
-    """Raise the error `decide` would refuse with, writing nothing (a dry run for the CLI)."""
+    """Raise the error `decide` would refuse with (code aside), writing nothing."""
     policy = gov.policy
     with gov.store.read() as tx:
         stored = tx.approvals.get(request_id)
@@ -176,38 +222,61 @@ def decide(
     role: str,
     decision: str,
     notes: str = "",
+    code: str = "",
     now: datetime,
 ) -> ApprovalRequest:
-    """Record a decision; a refused one is recorded and audited as refused, then raised."""
+    """Record a decision backed by the approver's one-time code; a refusal is recorded, then raised.
+
+    The rules are checked before the code, so a refused attempt does not spend a valid code.
+    """
     policy = gov.policy
+    canonical_name(approver)  # a malformed name is bad input: refused, and nothing recorded
     asked = {"approver": approver, "role": role, "decision": decision, "notes": notes}
-    refusal: ApprovalError | None = None
+    refusal: GovernanceError | None = None
     with gov.store.write() as tx:
         stored = tx.approvals.get(request_id)
         request = stored.request
         try:
             _check(stored, approver=approver, role=role, decision=decision, policy=policy, now=now)
-        except ApprovalError as exc:
+            actor = identity.verify_code_in(tx, policy, approver, code, now=now)
+        except (ApprovalError, IdentityError, InvalidInput) as exc:
             refusal = exc
             _record_refusal(tx, request, asked, exc, now)
         else:
-            request = _record_decision(tx, request, asked, policy, now)
+            asked["approver"] = actor.name
+            request = _record_decision(tx, request, asked, policy, now, actor.verified)
     # Raised after the block so the refusal and its audit event are committed first.
     if refusal is not None:
         raise refusal
     return request
 
 
+def refuse_malformed(
+    gov: Governance, request_id: str, asked: dict[str, str], exc: InvalidInput, now: datetime
+) -> None:
+    """Record an answer refused as malformed, so a flow waiting on it moves to its next round."""
+    with gov.store.write() as tx:
+        _record_refusal(tx, tx.approvals.get(request_id).request, asked, exc, now)
+
+
+def _printable(value: str) -> str:
+    """A refused field as it may be stored: control characters escaped, cut to the column."""
+    shown = value if value.isprintable() else repr(value)
+    return shown[:_MAX_NAME]
+
+
 def _record_refusal(
     tx: Transaction,
     request: ApprovalRequest,
     asked: dict[str, str],
-    exc: ApprovalError,
+    exc: GovernanceError,
     now: datetime,
 ) -> None:
+    shown = {key: _printable(value) for key, value in asked.items() if key != "notes"}
     attempt = RefusedAttempt(
         request_id=request.id,
-        **asked,
+        **shown,
+        notes=asked["notes"],
         error=type(exc).__name__,
         reason=str(exc),
         attempted_at=now,
@@ -219,7 +288,8 @@ def _record_refusal(
         request,
         attempt.approver,
         now,
-        **asked,
+        **shown,
+        notes=attempt.notes,
         error=attempt.error,
         reason=attempt.reason,
     )
@@ -231,8 +301,9 @@ def _record_decision(
     asked: dict[str, str],
     policy: Policy,
     now: datetime,
+    verified: bool,
 ) -> ApprovalRequest:
-    updated = rules.decide(request, **asked, policy=policy, now=now)
+    updated = rules.decide(request, **asked, policy=policy, now=now, verified=verified)
     approval = updated.approvals[-1]
     tx.approvals.add_decision(request.id, approval)
     changed = updated.status != request.status
@@ -245,6 +316,7 @@ def _record_decision(
         approval.approver,
         now,
         **asked,
+        verified=verified,
         policy_version=approval.policy_version,
         status=updated.status.value,
         missing_roles=dict(rules.missing_roles(updated)),
@@ -267,28 +339,104 @@ def expire_request(
 ) -> ApprovalRequest:
     """Close an open request as expired (the wait for approvals ran out); audited."""
     with gov.store.write() as tx:
+        return _expire_in(tx, tx.approvals.get(request_id).request, now, actor)
+
+
+def _expire_in(
+    tx: Transaction, request: ApprovalRequest, now: datetime, actor: str
+) -> ApprovalRequest:
+    if request.status != RequestStatus.open:
+        raise RequestClosed(f"request {request.id} is {request.status.value}, not open")
+    expired = request.model_copy(update={"status": RequestStatus.expired})
+    tx.approvals.set_status(request.id, RequestStatus.expired, now, "approvals not given in time")
+    # The flow's wait may be shorter than the policy's timeout, so an early expiry is
+    # allowed, and recorded as early.
+    audit_request_event(
+        tx,
+        "approval.expired",
+        expired,
+        actor,
+        now,
+        expires_at=request.expires_at.isoformat(),
+        before_deadline=now < request.expires_at,
+        missing_roles=dict(rules.missing_roles(request)),
+    )
+    return expired
+
+
+def expire_overdue(
+    gov: Governance, now: datetime, *, actor: str = "system"
+) -> list[ApprovalRequest]:
+    """Expire every open request whose deadline has passed; no live process is needed."""
+    with gov.store.write() as tx:
+        overdue = [
+            r
+            for r in tx.approvals.with_status(RequestStatus.open)
+            if now >= r.expires_at and r.kind == "promotion"
+        ]
+        return [_expire_in(tx, request, now, actor) for request in overdue]
+
+
+def cancel_request(
+    gov: Governance, request_id: str, reason: str, now: datetime, *, actor: str = "system"
+) -> ApprovalRequest | None:
+    """Close an open request with the reason its run ended; None if it was not open."""
+    with gov.store.write() as tx:
         request = tx.approvals.get(request_id).request
         if request.status != RequestStatus.open:
-            raise RequestClosed(f"request {request_id} is {request.status.value}, not open")
-        expired = request.model_copy(update={"status": RequestStatus.expired})
-        tx.approvals.set_status(request_id, RequestStatus.expired, now)
-        # The flow's wait may be shorter than the policy's timeout, so an early expiry is
-        # allowed, and recorded as early.
-        audit_request_event(
-            tx,
-            "approval.expired",
-            expired,
-            actor,
-            now,
-            expires_at=request.expires_at.isoformat(),
-            before_deadline=now < request.expires_at,
-            missing_roles=dict(rules.missing_roles(request)),
-        )
-        return expired
+            return None
+        tx.approvals.set_status(request_id, RequestStatus.cancelled, now, reason)
+        cancelled = request.model_copy(update={"status": RequestStatus.cancelled})
+        audit_request_event(tx, "approval.cancelled", cancelled, actor, now, reason=reason)
+        return cancelled
+
+
+def request_for_run(gov: Governance, flow_run_id: str) -> StoredRequest | None:
+    """The request a promote-model run opened, if it opened one."""
+    with gov.store.read() as tx:
+        return tx.approvals.for_flow_run(flow_run_id)
+
+
+def last_refusal(gov: Governance, request_id: str) -> str:
+    """The reason of the request's latest answer if that answer was refused, else ''."""
+    with gov.store.read() as tx:
+        stored = tx.approvals.get(request_id)
+        refused = tx.approvals.refusals(request_id)
+    if not refused:
+        return ""
+    last = refused[-1]
+    decided = [a.decided_at for a in stored.request.approvals]
+    return last.reason if not decided or last.attempted_at >= max(decided) else ""
+
+
+def closed_reason(gov: Governance, request_id: str) -> str | None:
+    """Why a request was closed, if it was closed with a reason."""
+    with gov.store.read() as tx:
+        return tx.approvals.closed_reason(request_id)
+
+
+def open_retro_reviews(gov: Governance) -> list[ApprovalRequest]:
+    """Break-glass retro-reviews not yet closed, oldest first: they stay listed until done."""
+    return [r for r in pending_requests(gov) if r.kind == "retro_review"]
+
+
+def find_retro_review(gov: Governance, request_id: str) -> ApprovalRequest | None:
+    """The retro-review with this id, or None when the id names something else."""
+    with gov.store.read() as tx:
+        stored = tx.approvals.find(request_id)
+    if stored is None or stored.request.kind != "retro_review":
+        return None
+    return stored.request
+
+
+def answers(gov: Governance, request_id: str) -> int:
+    """How many answers (decisions and refusals) a request has had: its current round."""
+    with gov.store.read() as tx:
+        return tx.approvals.answers(request_id)
 
 
 def current_evidence(gov: Governance, request: ApprovalRequest) -> dict[str, str]:
-    """The five evidence facts recomputed from the registry and policy as they are now."""
+    """The six evidence facts recomputed from the registry and policy as they are now."""
     policy = gov.policy
     with gov.store.read() as tx:
         return current_evidence_in(tx, policy, request)
@@ -304,8 +452,9 @@ def current_evidence_in(
     run = tx.evaluation.find_run(run_id)
     return {
         "artifact_digest": found.artifact_digest or "",
-        "card_hash": card.card_hash if card else "",
+        "card_hash": stored_card_hash(card),
         "evaluation_run_id": run.id if run else "",
+        "incumbent_version": incumbent_in(tx, request.model_name, request.version),
         "policy_version": policy.version,
         "target_stage": request.target_stage.value,
     }

@@ -114,10 +114,23 @@ def list_datasets(gov: Governance) -> list[EvaluationDataset]:
 
 
 def evaluate(
-    gov: Governance, *, model: str, version: str, dataset: str, actor: str, now: datetime
+    gov: Governance,
+    *,
+    model: str,
+    version: str,
+    dataset: str,
+    actor: str,
+    now: datetime,
+    run_id: str | None = None,
 ) -> EvaluationRun:
-    """Score a version on a dataset, compare it with production, decide the gate, record it."""
+    """Score a version on a dataset, compare it with production, decide the gate, record it.
+
+    With `run_id` the call is idempotent: a run already recorded under that id is returned,
+    so a flow re-executed after a resume does not evaluate twice.
+    """
     with gov.store.read() as tx:
+        if run_id and (done := tx.evaluation.find_run(run_id)) is not None:
+            return done
         candidate = tx.registry.get_version(model, version)
         data = tx.evaluation.get_dataset(dataset)
         incumbents = tx.registry.versions_in_stage(model, LifecycleStage.production)
@@ -128,7 +141,7 @@ def evaluate(
         result = _with_baseline(result, baseline, _score(gov, baseline, frame, data))
     policy = gov.policy
     run = EvaluationRun(
-        id=str(uuid.uuid4()),
+        id=run_id or str(uuid.uuid4()),
         model=model,
         version=version,
         dataset=data.name,

@@ -5,31 +5,105 @@ from __future__ import annotations
 from datetime import datetime
 
 from governance.bootstrap import Governance
+from governance.config import require_configured_policy
 from governance.domain import approvals as rules
 from governance.domain.approvals import ApprovalRequest, RequestStatus
 from governance.domain.cards import ModelCard, require_complete
-from governance.domain.errors import EvidenceChanged, InvalidInput, RequestClosed
+from governance.domain.errors import (
+    ArtifactError,
+    EvidenceChanged,
+    GovernanceError,
+    InvalidInput,
+    NotInRoster,
+    RequestClosed,
+)
+from governance.domain.identity import VerifiedActor, canonical_name
 from governance.domain.models import LifecycleStage, ModelVersion, check_transition
-from governance.services.approvals import as_stage, audit_request_event, current_evidence_in
+from governance.services import identity
+from governance.services.approvals import (
+    as_stage,
+    audit_request_event,
+    current_evidence_in,
+    refuse_second_request,
+)
 from governance.services.registry import transition_in
 from governance.store.approvals import StoredRequest
 from governance.store.unit_of_work import Transaction
 
 
 def check_preconditions(
-    gov: Governance, *, model: str, version: str, target: LifecycleStage, now: datetime
+    gov: Governance,
+    *,
+    model: str,
+    version: str,
+    target: LifecycleStage,
+    now: datetime,
+    own_request: str | None = None,
 ) -> ModelVersion:
-    """Refuse a move the stage machine, the card or the artifact does not allow; write nothing."""
+    """Refuse a move the stage machine, the card or the artifact does not allow; write nothing.
+
+    `own_request` is the request this run already holds, which does not count as a second one.
+    """
+    require_configured_policy(gov.settings)
     target = as_stage(target)
     with gov.store.read() as tx:
         registered = tx.registry.get_model(model)
         found = tx.registry.get_version(model, version)
         check_transition(found, target, now)
+        if own_request is None:
+            refuse_second_request(tx, found.id, found.ref, target)
         card = tx.cards.latest(found.id)
         require_complete(card.card if card else ModelCard(), target, registered.risk_level)
     if found.artifact_digest is not None:
         gov.artifacts.read_verified(found.artifact_digest)
     return found
+
+
+def verify_requester(
+    gov: Governance,
+    *,
+    token: str | None,
+    requested_by: str,
+    model: str,
+    version: str,
+    target: str,
+    flow_run_id: str,
+    now: datetime,
+) -> VerifiedActor:
+    """Who asked for this run: the person its request token was minted for (consumed once).
+
+    Under `identity: none` the typed `requested_by` is taken, canonical and from the roster.
+    A refusal is audited as `promotion.refused` before it is raised.
+    """
+    policy = gov.policy
+    refusal: GovernanceError | None = None
+    with gov.store.write() as tx:
+        try:
+            if policy.identity == "none":
+                name = canonical_name(requested_by)
+                if name not in policy.roster:
+                    raise NotInRoster(f"requester {name} is not in the policy roster")
+                return VerifiedActor(name=name, method="none")
+            return identity.consume_request_token_in(
+                tx,
+                token,
+                model=model,
+                version=version,
+                target=target,
+                flow_run_id=flow_run_id,
+                now=now,
+            )
+        except GovernanceError as exc:
+            refusal = exc
+            tx.audit.append(
+                "promotion.refused",
+                actor="system",
+                now=now,
+                model=model,
+                version=version,
+                details={"target_stage": target, "flow_run_id": flow_run_id, "reason": str(exc)},
+            )
+    raise refusal
 
 
 def complete_promotion(
@@ -42,17 +116,37 @@ def complete_promotion(
         stored = tx.approvals.get(request_id)
         request = _approved(stored)
         current = current_evidence_in(tx, policy, request)
+        damaged = _damage(gov, tx, request)
+        if damaged:
+            # The registered digest still matches the evidence; the bytes on disk do not.
+            current = {**current, "artifact_digest": "bytes on disk do not match"}
         try:
             rules.check_evidence(request, _digest_or_blank(current), current)
         except EvidenceChanged as exc:
-            voided = exc
-            _void(tx, request, current, actor, now, str(exc))
+            voided = (
+                EvidenceChanged(f"approvals void: artifact_digest changed: {damaged}")
+                if damaged
+                else exc
+            )
+            _void(tx, request, current, actor, now, str(voided))
         else:
             promoted = _promote(gov, tx, request, actor, now)
     # Raised after the block so the void and its audit event are committed first.
     if voided is not None:
         raise voided
     return promoted
+
+
+def _damage(gov: Governance, tx: Transaction, request: ApprovalRequest) -> str:
+    """'' when the artifact bytes still match the registered digest, else why not."""
+    found = tx.registry.get_version(request.model_name, request.version)
+    if found.artifact_digest is None:
+        return ""
+    try:
+        gov.artifacts.read_verified(found.artifact_digest)
+    except ArtifactError as exc:
+        return str(exc)
+    return ""
 
 
 def _approved(stored: StoredRequest) -> ApprovalRequest:
@@ -105,10 +199,6 @@ def _void(
 def _promote(
     gov: Governance, tx: Transaction, request: ApprovalRequest, actor: str, now: datetime
 ) -> ModelVersion:
-    found = tx.registry.get_version(request.model_name, request.version)
-    # The registered digest is part of the evidence; the bytes on disk must still match it.
-    if found.artifact_digest is not None:
-        gov.artifacts.read_verified(found.artifact_digest)
     promoted = transition_in(
         tx,
         request.model_name,

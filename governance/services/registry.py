@@ -12,13 +12,18 @@ from governance.domain.cards import ModelCard, card_hash, require_complete, with
 from governance.domain.errors import (
     DuplicateModel,
     DuplicateVersion,
+    InvalidInput,
+    MalformedCard,
     ModelNotFound,
+    UseThePromotionDoor,
     VersionNotFound,
 )
+from governance.domain.identity import canonical_name
 from governance.domain.models import (
     LifecycleStage,
     ModelVersion,
     RegisteredModel,
+    RiskLevel,
     check_alias,
     check_name,
     check_payload,
@@ -104,6 +109,7 @@ def register_version(
     """
     parse_semver(spec.version)
     check_name(spec.name)
+    spec = spec.model_copy(update={"created_by": canonical_name(spec.created_by)})
     if artifact is not None:
         check_model_bytes(artifact, gov.artifacts.trusted_types)
     with gov.store.write() as tx:
@@ -159,7 +165,13 @@ def _new_version(spec: VersionSpec, stored, now: datetime) -> ModelVersion:
 
 
 def _bind_card(card: ModelCard, model: RegisteredModel, version: str) -> ModelCard:
-    # The registry, not the YAML, is the source of truth for identity and risk.
+    # The registry, not the YAML, is the source of truth for identity and risk; a card that
+    # states another risk level is the wrong card (or a risk change that needs its own act).
+    if card.risk_level and RiskLevel(card.risk_level) != model.risk_level:
+        raise MalformedCard(
+            f"card risk_level {RiskLevel(card.risk_level).value} differs from {model.name}'s "
+            f"{model.risk_level.value}: change it with `governance models risk` first"
+        )
     return with_identity(
         card,
         name=model.name,
@@ -192,6 +204,9 @@ def revise_card(
         return revision
 
 
+GOVERNED_STAGES = frozenset({LifecycleStage.staging, LifecycleStage.production})
+
+
 def transition(
     gov: Governance,
     name: str,
@@ -202,7 +217,18 @@ def transition(
     now: datetime,
     reason: str = "",
 ) -> ModelVersion:
-    """Move a version to `target`; entering production archives the incumbent atomically."""
+    """Move a version out of the way (to deprecated or retired); never into staging or production.
+
+    Staging and production have one door: promote-model (gate + approvals) or a recorded
+    break-glass. A move to deprecated needs a reason.
+    """
+    if target in GOVERNED_STAGES:
+        raise UseThePromotionDoor(
+            f"{name}@{version}: {target.value} is entered only through promote-model: "
+            f"use `governance promote {name} {version} --target {target.value} --dataset NAME`"
+        )
+    if target == LifecycleStage.deprecated and not reason.strip():
+        raise InvalidInput(f"{name}@{version}: a move to deprecated needs a reason (--reason)")
     with gov.store.write() as tx:
         return transition_in(
             tx,
@@ -217,10 +243,7 @@ def transition(
 
 
 def _sunset_days(gov: Governance) -> int:
-    try:
-        return gov.policy.retirement.sunset_days
-    except AttributeError:
-        return 30
+    return gov.policy.retirement.sunset_days
 
 
 def transition_in(
@@ -256,9 +279,12 @@ def transition_in(
                     "successor": version,
                 },
             )
-    tx.registry.set_stage(found.id, target, now, None)
-    _stage_event(tx, found, target, actor, now, {"reason": reason})
-    return found.model_copy(update={"stage": target, "stage_changed_at": now, "sunset_at": None})
+    # A deprecated version keeps its rollback grace period, however it got there.
+    sunset = sunset_after(now, sunset_days) if target == LifecycleStage.deprecated else None
+    tx.registry.set_stage(found.id, target, now, sunset)
+    extra = {"reason": reason, **({"sunset_at": sunset.isoformat()} if sunset else {})}
+    _stage_event(tx, found, target, actor, now, extra)
+    return found.model_copy(update={"stage": target, "stage_changed_at": now, "sunset_at": sunset})
 
 
 def _stage_event(
@@ -277,6 +303,22 @@ def _stage_event(
         version=found.version,
         details={"from": found.stage.value, "to": target.value, **extra},
     )
+
+
+def retire_past_sunset(gov: Governance, *, now: datetime) -> list[ModelVersion]:
+    """Retire every deprecated version whose rollback grace period has ended; audited."""
+    with gov.store.write() as tx:
+        due = [
+            v
+            for v in tx.registry.search(stage=LifecycleStage.deprecated)
+            if v.sunset_at is not None and now >= v.sunset_at
+        ]
+        for version in due:
+            tx.registry.set_stage(version.id, LifecycleStage.retired, now, None)
+            _stage_event(
+                tx, version, LifecycleStage.retired, "system", now, {"reason": "sunset passed"}
+            )
+        return due
 
 
 def set_alias(

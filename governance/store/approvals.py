@@ -57,7 +57,9 @@ class ApprovalRepository:
             approval_requests.insert().values(
                 id=request.id,
                 version_id=version_id,
-                evaluation_run_id=request.evidence["evaluation_run_id"],
+                evaluation_run_id=request.evidence["evaluation_run_id"]
+                if request.kind == "promotion"
+                else None,
                 model_name=request.model_name,
                 version=request.version,
                 target_stage=request.target_stage.value,
@@ -71,6 +73,9 @@ class ApprovalRepository:
                 created_at=request.created_at,
                 expires_at=request.expires_at,
                 status_changed_at=request.created_at,
+                kind=request.kind,
+                flow_run_id=request.flow_run_id,
+                identity=request.identity,
             )
         )
         return request
@@ -93,18 +98,49 @@ class ApprovalRepository:
         rows = self.conn.execute(stmt.order_by(q.created_at, q.id))
         return [self._stored(row).request for row in rows]
 
+    def open_for(self, version_id: int, target: str, kind: str) -> ApprovalRequest | None:
+        """The open request of this kind for a version and target, if any (at most one)."""
+        stmt = sa.select(approval_requests).where(
+            q.version_id == version_id,
+            q.target_stage == target,
+            q.kind == kind,
+            q.status == RequestStatus.open.value,
+        )
+        row = self.conn.execute(stmt).first()
+        return self._stored(row).request if row else None
+
+    def for_flow_run(self, flow_run_id: str) -> StoredRequest | None:
+        """The request a promote-model run opened, so a re-executed run finds it again."""
+        row = self.conn.execute(
+            sa.select(approval_requests).where(q.flow_run_id == flow_run_id)
+        ).first()
+        return self._stored(row) if row else None
+
+    def answers(self, request_id: str) -> int:
+        """Decisions plus refused attempts recorded on a request: the approval round."""
+        decided = sa.select(sa.func.count()).where(dc.request_id == request_id)
+        refused = sa.select(sa.func.count()).where(rf.request_id == request_id)
+        return self.conn.execute(decided).scalar_one() + self.conn.execute(refused).scalar_one()
+
+    def closed_reason(self, request_id: str) -> str | None:
+        """Why a request was closed, when it was closed with a reason."""
+        stmt = sa.select(q.closed_reason).where(q.id == request_id)
+        return self.conn.execute(stmt).scalar_one_or_none()
+
     def add_decision(self, request_id: str, approval: Approval) -> None:
         """Append one accepted decision."""
         self.conn.execute(
             approval_decisions.insert().values(request_id=request_id, **approval.model_dump())
         )
 
-    def set_status(self, request_id: str, status: RequestStatus, now: datetime) -> None:
-        """Record the request's new status."""
+    def set_status(
+        self, request_id: str, status: RequestStatus, now: datetime, reason: str | None = None
+    ) -> None:
+        """Record the request's new status (and, when it closes, why)."""
         self.conn.execute(
             approval_requests.update()
             .where(q.id == request_id)
-            .values(status=status.value, status_changed_at=now)
+            .values(status=status.value, status_changed_at=now, closed_reason=reason)
         )
 
     def mark_completed(self, request_id: str, now: datetime) -> None:
@@ -144,6 +180,9 @@ class ApprovalRepository:
             approvals=self._decisions(row.id),
             created_at=row.created_at,
             expires_at=row.expires_at,
+            kind=row.kind,
+            flow_run_id=row.flow_run_id,
+            identity=row.identity,
         )
         return StoredRequest(
             request=request, version_id=row.version_id, completed_at=row.completed_at

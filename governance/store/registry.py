@@ -109,6 +109,12 @@ class RegistryRepository:
             .values(stage=stage.value, stage_changed_at=now, sunset_at=sunset_at)
         )
 
+    def set_risk(self, model_id: int, level: str) -> None:
+        """Record a model's new risk level."""
+        self.conn.execute(
+            registered_models.update().where(m.id == model_id).values(risk_level=str(level))
+        )
+
     def versions_in_stage(self, name: str, stage: LifecycleStage) -> list[ModelVersion]:
         """Versions of the model in a stage, newest semver first."""
         rows = self.conn.execute(_VERSIONS_IN_STAGE, {"name": name, "stage": stage.value})

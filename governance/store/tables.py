@@ -152,9 +152,8 @@ approval_requests = sa.Table(
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("version_id", sa.Integer, sa.ForeignKey("model_versions.id"), nullable=False),
-    sa.Column(
-        "evaluation_run_id", sa.String(36), sa.ForeignKey("evaluation_runs.id"), nullable=False
-    ),
+    # Null only for a break-glass retro-review, which has no evaluation run behind it.
+    sa.Column("evaluation_run_id", sa.String(36), sa.ForeignKey("evaluation_runs.id")),
     sa.Column("model_name", sa.String(128), nullable=False),
     sa.Column("version", sa.String(64), nullable=False),
     sa.Column("target_stage", sa.String(16), nullable=False),

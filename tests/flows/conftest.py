@@ -1,19 +1,26 @@
-"""Flow-test fixtures: a registry with production, good and bad candidates, and a dataset."""
+"""Flow-test fixtures: one served promote-model deployment and one governance home per session.
+
+promote-model suspends while people decide, and a suspended run can only resume through a
+deployment, so the tests serve `deployments/serve.py` against a real Prefect server. The
+serve process reads its settings from the environment once, so the whole flow session shares
+one database; each test registers models under names of its own.
+"""
 
 from __future__ import annotations
 
-import threading
-import time
-from dataclasses import dataclass, field
+import itertools
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 import skops.io as sio
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
-from prefect.client.schemas.objects import StateType
-from prefect.flow_runs import resume_flow_run
+import yaml
+from flowkit import Authenticator
+from seeding import seed_stage
 from sklearn.datasets import load_breast_cancer
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
@@ -21,9 +28,22 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from governance.bootstrap import Governance, open_governance
+from governance.config import EXAMPLE_POLICY, Settings
 from governance.domain.models import LifecycleStage, ModelKind, RegisteredModel, RiskLevel
-from governance.services import evaluation, registry
+from governance.keyring import create_secret_key
+from governance.services import evaluation, identity, registry
 from governance.services.registry import VersionSpec
+from governance.store.schema import upgrade
+
+# More people than the example roster, so tests rarely wait for a person's next code.
+EXTRA_PEOPLE = {
+    "gina": ["ml_lead"],
+    "hank": ["risk_officer"],
+    "ivy": ["legal"],
+    "jack": ["ml_engineer"],
+}
+_names = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
@@ -45,32 +65,32 @@ def trained(tmp_path_factory) -> dict[str, bytes | Path]:
     return {**models, "holdout": path}
 
 
-@pytest.fixture
-def world(gov, example_card, trained, now, monkeypatch, prefect_api, tmp_path):
-    """`churn` (medium risk) with 1.0.0 in production; `triage` (high risk); a holdout set."""
-    # A private copy of the policy, so a test may edit it the way an operator would.
-    policy_file = tmp_path / "governance.yaml"
-    policy_file.write_text(Path(gov.settings.resolved_policy_file).read_text())
-    gov.settings.policy_file = policy_file
-    gov.reload_policy()
-    for key, value in {
-        "GOVERNANCE_DATABASE_URL": gov.settings.resolved_database_url,
-        "GOVERNANCE_ARTIFACT_ROOT": str(gov.settings.resolved_artifact_root),
-        "GOVERNANCE_POLICY_FILE": str(gov.settings.resolved_policy_file),
-        "GOVERNANCE_PAUSE_POLL_SECONDS": "0.2",
-    }.items():
-        monkeypatch.setenv(key, value)
-    for name, risk in (("churn", RiskLevel.medium), ("triage", RiskLevel.high)):
-        model = RegisteredModel(
-            name=name, owner="alice", team="t", risk_level=risk, kind=ModelKind.sklearn
-        )
-        for version, blob in (("1.0.0", "good1.0"), ("1.1.0", "good0.5"), ("1.2.0", "bad")):
-            spec = VersionSpec(name=name, version=version, created_by="alice")
-            registry.register_version(
-                gov, spec, example_card, artifact=trained[blob], now=now, new_model=model
-            )
-            registry.transition(gov, name, version, LifecycleStage.staging, actor="bob", now=now)
-    registry.transition(gov, "churn", "1.0.0", LifecycleStage.production, actor="bob", now=now)
+@pytest.fixture(scope="session")
+def flow_settings(tmp_path_factory) -> Settings:
+    """A governance home for the session: database, key, policy with a larger roster."""
+    home = tmp_path_factory.mktemp("flow-home")
+    policy = yaml.safe_load(EXAMPLE_POLICY.read_text())
+    policy["roster"].update(EXTRA_PEOPLE)
+    (home / "governance.yaml").write_text(yaml.safe_dump(policy))
+    settings = Settings(
+        home=home,
+        database_url=f"sqlite:///{home / 'governance.db'}",
+        artifact_root=home / "artifacts",
+        policy_file=home / "governance.yaml",
+        secret_key_file=home / "secret.key",
+        session_file=home / "session.json",
+    )
+    create_secret_key(settings.resolved_secret_key_file)
+    bare = open_governance(settings, check_schema=False)
+    upgrade(bare.engine)
+    bare.close()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def flow_gov(flow_settings, trained) -> Governance:
+    """The session's governance instance, with the holdout dataset registered."""
+    gov = open_governance(flow_settings)
     evaluation.register_dataset(
         gov,
         name="holdout",
@@ -78,83 +98,84 @@ def world(gov, example_card, trained, now, monkeypatch, prefect_api, tmp_path):
         target="label",
         group_columns=["site"],
         actor="alice",
-        now=now,
+        now=datetime.now(UTC),
     )
-    return gov
+    yield gov
+    gov.close()
+
+
+@pytest.fixture(scope="session")
+def codes(flow_gov) -> Authenticator:
+    """Everyone in the roster enrolled; their codes computed as their apps would."""
+    now = datetime.now(UTC)
+    secrets = {
+        name: identity.enroll(flow_gov, name, actor="test-setup", now=now).secret
+        for name in flow_gov.policy.roster
+    }
+    return Authenticator(secrets)
+
+
+@pytest.fixture(scope="session")
+def served(prefect_stack, flow_settings, flow_gov, codes):
+    """deployments/serve.py serving promote-model with the session's settings."""
+    env = {
+        "GOVERNANCE_HOME": str(flow_settings.home),
+        "GOVERNANCE_DATABASE_URL": flow_settings.resolved_database_url,
+        "GOVERNANCE_ARTIFACT_ROOT": str(flow_settings.resolved_artifact_root),
+        "GOVERNANCE_POLICY_FILE": str(flow_settings.resolved_policy_file),
+        "GOVERNANCE_SECRET_KEY_FILE": str(flow_settings.resolved_secret_key_file),
+        "GOVERNANCE_SESSION_FILE": str(flow_settings.resolved_session_file),
+    }
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    prefect_stack.start_serve()
+    yield prefect_stack
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @dataclass
-class FlowRunner:
-    """Runs promote-model in a thread (it blocks while paused) and resumes it like a person."""
+class World:
+    """One test's models in the session database."""
 
-    started: float = field(default_factory=time.time)
-    result: dict = field(default_factory=dict)
-    thread: threading.Thread | None = None
+    gov: Governance
+    churn: str  # medium risk: 1.0.0 production, 1.1.0 (good) and 1.2.0 (bad) in staging
+    triage: str  # high risk: 1.0.0 .. 1.2.0 in staging, nothing in production
+    codes: Authenticator
+    settings: Settings
 
-    def start(self, **params) -> FlowRunner:
-        """Start the flow in a background thread."""
-        from flows.promote_model import promote_model
 
-        def target() -> None:
-            self.result["state"] = promote_model(**params, return_state=True)
-
-        self.thread = threading.Thread(target=target, daemon=True)
-        self.thread.start()
-        return self
-
-    def paused(self, timeout: float = 60) -> tuple[str, str]:
-        """Wait until the run is paused and its input schema exists; return (run id, key)."""
-        deadline = time.monotonic() + timeout
-        with get_client(sync_client=True) as client:
-            while time.monotonic() < deadline:
-                assert "state" not in self.result, f"flow ended early: {self.result['state']}"
-                runs = client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(
-                        state=FlowRunFilterState(
-                            type=FlowRunFilterStateType(any_=[StateType.PAUSED])
-                        )
-                    )
-                )
-                for run in runs:
-                    if run.created.timestamp() < self.started - 1:
-                        continue  # a run left over from an earlier test
-                    key = run.state.state_details.pause_key
-                    try:
-                        client.read_flow_run_input(run.id, f"paused-{key}-schema")
-                    except Exception:
-                        continue
-                    return str(run.id), key
-                time.sleep(0.1)
-        raise AssertionError("flow never paused for input")
-
-    def resume(self, approver: str, role: str, decision: str = "approve", notes: str = "") -> str:
-        """Resume the paused run with one approval input; return the pause key answered."""
-        run_id, key = self.paused()
-        resume_flow_run(
-            run_id,
-            run_input={"approver": approver, "role": role, "decision": decision, "notes": notes},
-        )
-        self.wait_until_not_paused(run_id)
-        return key
-
-    def wait_until_not_paused(self, run_id: str, timeout: float = 30) -> None:
-        """Wait until the server shows the run moved on from this pause."""
-        deadline = time.monotonic() + timeout
-        with get_client(sync_client=True) as client:
-            while time.monotonic() < deadline:
-                state = client.read_flow_run(run_id).state
-                if not state.is_paused():
-                    return
-                time.sleep(0.05)
-
-    def finish(self, timeout: float = 60):
-        """Wait for the flow to end and return its final state."""
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "flow did not finish"
-        return self.result["state"]
+def _register(gov: Governance, name: str, risk: RiskLevel, card, trained) -> None:
+    model = RegisteredModel(
+        name=name, owner="alice", team="t", risk_level=risk, kind=ModelKind.sklearn
+    )
+    card = card.model_copy(update={"risk_level": risk})
+    now = datetime.now(UTC)
+    for version, blob in (("1.0.0", "good1.0"), ("1.1.0", "good0.5"), ("1.2.0", "bad")):
+        spec = VersionSpec(name=name, version=version, created_by="alice")
+        registry.register_version(gov, spec, card, artifact=trained[blob], now=now, new_model=model)
+        seed_stage(gov, name, version, LifecycleStage.staging)
 
 
 @pytest.fixture
-def runner() -> FlowRunner:
-    """A fresh flow runner."""
-    return FlowRunner()
+def world(served, flow_gov, flow_settings, codes, example_card, trained) -> World:
+    """Fresh model names for this test, registered and staged in the session database."""
+    n = next(_names)
+    churn, triage = f"churn-{n}", f"triage-{n}"
+    _register(flow_gov, churn, RiskLevel.medium, example_card, trained)
+    _register(flow_gov, triage, RiskLevel.high, example_card, trained)
+    seed_stage(flow_gov, churn, "1.0.0", LifecycleStage.production)
+    return World(flow_gov, churn, triage, codes, flow_settings)
+
+
+@pytest.fixture
+def policy_restored(flow_settings):
+    """Lets a test edit the session policy file; puts it back afterwards."""
+    path = flow_settings.resolved_policy_file
+    backup = path.with_suffix(".bak")
+    shutil.copy(path, backup)
+    yield path
+    shutil.copy(backup, path)

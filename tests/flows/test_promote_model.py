@@ -1,148 +1,230 @@
-"""promote-model against a real Prefect server: gate, pauses per role, named terminal states."""
+"""promote-model served for real: requester check, gate, suspends per role, named end states."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import time
 
 import pytest
 import yaml
+from flowkit import actor, now, wait_final, wait_suspended
+from prefect.deployments import run_deployment
+from prefect.flow_runs import resume_flow_run
 
+from flows import promotion_runs
 from governance.domain.approvals import RequestStatus
+from governance.domain.errors import InvalidCode, NotInRoster, SeparationOfDuties
 from governance.domain.models import LifecycleStage
 from governance.services import approvals, audit, registry
 
 pytestmark = pytest.mark.sqlite_only
 
 
-def events(gov, event_type):
-    """Audit events of one type."""
-    return audit.history(gov, event_type=event_type)
+def events(w, event_type, model=None):
+    """Audit events of one type about one of this test's models."""
+    return audit.history(w.gov, event_type=event_type, model=model or w.churn)
 
 
-def params(model="churn", version="1.1.0", **extra):
-    """Flow parameters with the test defaults."""
-    return {
-        "model": model,
+def start(w, model=None, version="1.1.0", by="alice", target="production", **extra):
+    """`governance promote` as `by`: checks, a request token, the run; returns the run id."""
+    params = {
+        "model": model or w.churn,
         "version": version,
         "dataset": "holdout",
-        "requested_by": "alice",
-        "target": "production",
+        "target": target,
         **extra,
     }
+    run = promotion_runs.submit_promotion(w.gov, actor(by), params, now=now())
+    return str(run.id)
 
 
-def test_happy_path_promotes_after_both_roles(world, runner):
-    runner.start(**params())
-    first = runner.resume("carol", "ml_lead", notes="metrics fine")
-    second = runner.resume("dave", "risk_officer")
-    state = runner.finish()
-    assert state.name == "Promoted" and state.is_completed()
-    assert first != second and first.startswith("approval-")
-    assert registry.resolve(world, "churn@production").version == "1.1.0"
-    assert registry.resolve(world, "churn@1.0.0").stage == LifecycleStage.deprecated
-    decided = events(world, "approval.decided")
-    assert [(e.actor, e.details["role"]) for e in decided] == [
-        ("carol", "ml_lead"),
-        ("dave", "risk_officer"),
+def answer(w, run_id, approver, role, decision="approve", code=None, notes=""):
+    """Resume the suspended run like `governance approve` and return what the flow recorded."""
+    wait_suspended(run_id)
+    return promotion_runs.resume_with_decision(
+        w.gov,
+        run_id,
+        approver=approver,
+        role=role,
+        decision=decision,
+        notes=notes,
+        code=w.codes.code(approver.strip().lower()) if code is None else code,
+    )
+
+
+def test_happy_path_promotes_with_verified_approvals(world):
+    w = world
+    run_id = start(w)
+    first = answer(w, run_id, "carol", "ml_lead", notes="metrics fine")
+    assert first.accepted and first.request.status == RequestStatus.open
+    second = answer(w, run_id, "dave", "risk_officer")
+    assert second.accepted and second.request.status == RequestStatus.approved
+    state = wait_final(run_id)
+    assert (state.name, state.message) == ("Promoted", f"{w.churn}@1.1.0 is now production")
+    assert registry.resolve(w.gov, f"{w.churn}@production").version == "1.1.0"
+    assert registry.resolve(w.gov, f"{w.churn}@1.0.0").stage == LifecycleStage.deprecated
+    decided = events(w, "approval.decided")
+    assert [(e.actor, e.details["role"], e.details["verified"]) for e in decided] == [
+        ("carol", "ml_lead", True),
+        ("dave", "risk_officer", True),
     ]
     assert decided[0].details["notes"] == "metrics fine"
-    assert decided[0].details["evidence_digest"] == decided[1].details["evidence_digest"]
-    assert audit.verify_chain(world).ok
+    [requested] = events(w, "approval.requested")
+    assert requested.actor == "alice" and requested.details["requester_verified"] is True
+    assert requested.details["flow_run_id"] == run_id
+    assert requested.details["evidence"]["incumbent_version"] == "1.0.0"
+    assert audit.verify_chain(w.gov).ok
 
 
-def test_rejection_ends_rejected_and_changes_no_stage(world, runner):
-    runner.start(**params())
-    runner.resume("carol", "ml_lead", decision="reject", notes="fairness unclear")
-    state = runner.finish()
-    assert state.name == "Rejected" and state.is_failed()
-    assert "carol as ml_lead: fairness unclear" in state.message
-    assert registry.resolve(world, "churn@production").version == "1.0.0"
-    assert registry.resolve(world, "churn@1.1.0").stage == LifecycleStage.staging
-
-
-def test_self_approval_is_refused_recorded_and_the_run_pauses_again(world, runner):
-    runner.start(**params())
-    refused_key = runner.resume("alice", "ml_engineer")
-    runner.resume("carol", "ml_lead")
-    runner.resume("dave", "risk_officer")
-    assert runner.finish().name == "Promoted"
-    refusals = events(world, "approval.refused")
-    assert len(refusals) == 1 and refusals[0].actor == "alice"
-    assert "alice" in refusals[0].details["reason"]
-    assert refused_key.endswith("-1")
-
-
-def test_timeout_ends_expired(world, runner):
-    runner.start(**params(approval_timeout_seconds=2))
-    state = runner.finish()
-    assert state.name == "Expired" and state.is_failed()
-    assert approvals.pending_requests(world) == []
-    expired = events(world, "approval.expired")
-    assert len(expired) == 1 and expired[0].version == "1.1.0"
-    assert registry.resolve(world, "churn@production").version == "1.0.0"
-
-
-def test_gate_failure_stops_before_any_pause(world, runner):
-    state = runner.start(**params(version="1.2.0")).finish()
-    assert state.name == "GateFailed" and state.is_failed()
-    assert "accuracy" in state.message
-    assert events(world, "approval.requested") == []
-    [evaluated] = events(world, "model.evaluated")
-    assert evaluated.details["passed"] is False
-
-
-def test_high_risk_production_needs_legal(world, runner):
-    registry.transition(
-        world,
-        "triage",
-        "1.0.0",
-        LifecycleStage.production,
-        actor="bob",
-        now=registry.resolve(world, "triage@1.0.0").created_at,
+def test_a_run_started_without_a_request_token_ends_precondition_failed(world):
+    w = world
+    run = run_deployment(
+        "promote-model/promote-model",
+        timeout=0,
+        parameters={"model": w.churn, "version": "1.1.0", "dataset": "holdout"},
     )
-    runner.start(**params(model="triage"))
-    runner.resume("carol", "ml_lead")
-    runner.resume("dave", "risk_officer")
-    _, key = runner.paused()
-    assert "-legal-" in key
-    runner.resume("erin", "legal")
-    assert runner.finish().name == "Promoted"
-    roles = {e.details["role"] for e in events(world, "approval.decided")}
-    assert roles == {"ml_lead", "risk_officer", "legal"}
-
-
-def test_card_changed_after_approval_voids_the_promotion(world, runner, example_card, monkeypatch):
-    runner.start(**params())
-    runner.resume("carol", "ml_lead")
-    # The card moves while the last approver is reading it.
-    edited = example_card.model_copy(update={"known_limitations": ["found a new limitation"]})
-    registry.revise_card(
-        world,
-        "churn",
-        "1.1.0",
-        edited,
-        actor="alice",
-        now=registry.resolve(world, "churn@1.1.0").created_at,
+    state = wait_final(run.id)
+    assert state.name == "PreconditionFailed"
+    assert state.message == "requester not verified: requester not verified: no request token"
+    [refused] = events(w, "promotion.refused")
+    assert refused.details["reason"] == "requester not verified: no request token"
+    assert approvals.pending_requests(w.gov) == [] or all(
+        r.model_name != w.churn for r in approvals.pending_requests(w.gov)
     )
-    runner.resume("dave", "risk_officer")
-    state = runner.finish()
-    assert state.name == "Voided" and "card_hash" in state.message
-    assert registry.resolve(world, "churn@production").version == "1.0.0"
-    [voided] = events(world, "approval.voided")
-    assert "card_hash" in str(voided.details)
 
 
-def test_policy_changed_after_approval_voids_the_promotion(world, runner):
-    policy_file = Path(world.settings.resolved_policy_file)
-    runner.start(**params())
-    runner.resume("carol", "ml_lead")
-    policy = yaml.safe_load(policy_file.read_text())
-    policy["approval_timeout_hours"] = 48
-    policy_file.write_text(yaml.safe_dump(policy))
-    runner.resume("dave", "risk_officer")
-    state = runner.finish()
-    assert state.name == "Voided" and "policy_version" in state.message
-    assert registry.resolve(world, "churn@production").version == "1.0.0"
-    [voided] = events(world, "approval.voided")
-    request = approvals.get_request(world, voided.details.get("request_id", ""))
-    assert request.status == RequestStatus.void
+def test_refusals_are_recorded_and_the_run_asks_again(world):
+    w = world
+    run_id = start(w, by="frank")
+    refused = [
+        answer(w, run_id, "frank", "ml_lead"),  # the requester himself
+        answer(w, run_id, "Frank ", "risk_officer"),  # a name variant of the requester
+        answer(w, run_id, "carol", "ml_lead", code="000000"),  # a wrong code
+        answer(w, run_id, "mallory", "ml_lead"),  # not in the roster
+    ]
+    assert [r.accepted for r in refused] == [False] * 4
+    attempts = approvals.refused_attempts(w.gov, refused[0].request.id)
+    assert [(a.approver, a.error) for a in attempts] == [
+        ("frank", SeparationOfDuties.__name__),
+        ("Frank ", SeparationOfDuties.__name__),
+        ("carol", InvalidCode.__name__),
+        ("mallory", NotInRoster.__name__),
+    ]
+    assert attempts[0].reason == "frank cannot approve their own request"
+    assert attempts[1].reason == "frank cannot approve their own request"
+    assert attempts[2].reason == "one-time code for carol is wrong or expired"
+    code = w.codes.code("carol")
+    assert answer(w, run_id, "carol", "ml_lead", code=code).accepted
+    reused = answer(w, run_id, "dave", "risk_officer", code=code)  # carol's code, not dave's
+    assert not reused.accepted and reused.reason == "one-time code for dave is wrong or expired"
+    assert answer(w, run_id, "dave", "risk_officer").accepted
+    assert wait_final(run_id).name == "Promoted"
+    assert len(events(w, "approval.refused")) == 5
+
+
+def test_rejection_ends_rejected_and_changes_no_stage(world):
+    w = world
+    run_id = start(w)
+    answer(w, run_id, "carol", "ml_lead", decision="reject", notes="fairness unclear")
+    state = wait_final(run_id)
+    assert state.name == "Rejected"
+    assert state.message == f"{w.churn}@1.1.0 rejected by carol as ml_lead: fairness unclear"
+    assert registry.resolve(w.gov, f"{w.churn}@production").version == "1.0.0"
+    assert registry.resolve(w.gov, f"{w.churn}@1.1.0").stage == LifecycleStage.staging
+
+
+def test_gate_failure_ends_gate_failed_without_asking_anyone(world):
+    w = world
+    run_id = start(w, version="1.2.0")
+    state = wait_final(run_id)
+    assert state.name == "GateFailed"
+    assert state.message.startswith("gate failed: accuracy")
+    assert events(w, "approval.requested") == []
+
+
+def test_high_risk_needs_legal_too(world):
+    w = world
+    run_id = start(w, model=w.triage)
+    for approver, role in (("gina", "ml_lead"), ("hank", "risk_officer"), ("ivy", "legal")):
+        assert answer(w, run_id, approver, role).accepted
+    assert wait_final(run_id).name == "Promoted"
+    assert registry.resolve(w.gov, f"{w.triage}@production").version == "1.1.0"
+
+
+def test_a_second_promotion_is_refused_while_one_is_open(world):
+    w = world
+    first = start(w)
+    wait_suspended(first)
+    [request] = [r for r in approvals.pending_requests(w.gov) if r.model_name == w.churn]
+    with pytest.raises(Exception) as refused:
+        start(w, by="bob")
+    assert type(refused.value).__name__ == "OpenRequestExists"
+    assert str(refused.value) == (
+        f"{w.churn}@1.1.0 already has an open promotion request {request.id} to production "
+        f"(flow run {first}): approve, reject or let it expire first"
+    )
+    answer(w, first, "carol", "ml_lead", decision="reject")
+    assert wait_final(first).name == "Rejected"
+
+
+def test_an_overdue_request_expires_without_a_live_process(world):
+    w = world
+    run_id = start(w, approval_timeout_seconds=1)
+    wait_suspended(run_id)
+    time.sleep(1.2)
+    expired = promotion_runs.expire_overdue(w.gov, now())
+    assert [r.flow_run_id for r in expired if r.model_name == w.churn] == [run_id]
+    state = wait_final(run_id)
+    assert (state.name, state.message) == (
+        "Expired",
+        f"{w.churn}@1.1.0: approvals not given in time",
+    )
+    [event] = events(w, "approval.expired")
+    assert event.details["missing_roles"] == {"ml_lead": 1, "risk_officer": 1}
+
+
+def test_card_change_after_approval_voids_the_request(world, example_card):
+    w = world
+    run_id = start(w)
+    answer(w, run_id, "carol", "ml_lead")
+    revised = example_card.model_copy(
+        update={"risk_level": "medium", "known_limitations": ["changed after approval"]}
+    )
+    registry.revise_card(w.gov, w.churn, "1.1.0", revised, actor="alice", now=now())
+    answer(w, run_id, "dave", "risk_officer")
+    state = wait_final(run_id)
+    assert state.name == "Voided"
+    assert state.message.startswith("approvals void: card_hash changed since approval")
+    assert registry.resolve(w.gov, f"{w.churn}@production").version == "1.0.0"
+    [voided] = events(w, "approval.voided")
+    assert voided.details["changed"] == ["card_hash"]
+
+
+def test_a_policy_value_change_voids_the_approvals(world, policy_restored):
+    w = world
+    run_id = start(w)
+    answer(w, run_id, "carol", "ml_lead")
+    data = yaml.safe_load(policy_restored.read_text())
+    data["approval_timeout_hours"] = 71
+    policy_restored.write_text(yaml.safe_dump(data))
+    answer(w, run_id, "dave", "risk_officer")
+    state = wait_final(run_id)
+    assert state.name == "Voided"
+    assert state.message.startswith("approvals void: policy_version changed since approval")
+
+
+def test_the_server_refuses_a_control_character_or_oversized_approver(world):
+    w = world
+    run_id = start(w)
+    wait_suspended(run_id)
+    for approver in ("car\x07ol", "c" * 129):
+        with pytest.raises(RuntimeError) as refused:
+            resume_flow_run(
+                run_id,
+                run_input={"approver": approver, "role": "ml_lead", "decision": "approve"},
+            )
+        assert str(refused.value).startswith("Cannot resume this run: Reason: ")
+    [request] = [r for r in approvals.pending_requests(w.gov) if r.model_name == w.churn]
+    assert approvals.answers(w.gov, request.id) == 0
+    assert events(w, "approval.refused") == []
+    answer(w, run_id, "carol", "ml_lead", decision="reject")
+    assert wait_final(run_id).name == "Rejected"

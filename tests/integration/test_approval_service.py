@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 import skops.io as sio
+from seeding import seed_stage
 from sklearn.datasets import load_breast_cancer
 from sklearn.dummy import DummyClassifier
 
@@ -20,10 +21,28 @@ from governance.domain.errors import (
     RoleNotHeld,
     SeparationOfDuties,
 )
+from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
-from governance.services import approvals, audit, evaluation, registry
+from governance.services import approvals, audit, evaluation
 
 S = LifecycleStage
+CODES = {}
+
+
+@pytest.fixture(autouse=True)
+def _authenticators(request):
+    """Each decision below carries the approver's real one-time code for its time."""
+    if "gov" in request.fixturenames:
+        CODES["now"] = request.getfixturevalue("codes")
+    yield
+    CODES.clear()
+
+
+def code(approver, at):
+    """What `approver`'s authenticator shows at `at`."""
+    return CODES["now"](approver, at) if "now" in CODES else ""
+
+
 APPROVERS = [("carol", "ml_lead"), ("dave", "risk_officer"), ("erin", "legal")]
 
 
@@ -36,7 +55,7 @@ def request_(gov, now, staged_run):
         model="churn",
         version="1.1.0",
         target=S.production,
-        requested_by="alice",
+        requester=VerifiedActor(name="alice"),
         evaluation_run_id=run.id,
         now=now,
     )
@@ -50,6 +69,7 @@ def decide(gov, request, approver, role, now, decision="approve", notes=""):
         role=role,
         decision=decision,
         notes=notes,
+        code=code(approver, now),
         now=now,
     )
 
@@ -109,7 +129,8 @@ def test_revoke_reopens_an_approved_request(gov, request_, now):
     for person, role in APPROVERS:
         decide(gov, request_, person, role, now)
 
-    reopened = decide(gov, request_, "dave", "risk_officer", now, "revoke", "new concern")
+    later = now + timedelta(minutes=1)  # dave's code of `now` is spent
+    reopened = decide(gov, request_, "dave", "risk_officer", later, "revoke", "new concern")
 
     assert reopened.status == RequestStatus.open
     assert [r.id for r in approvals.pending_requests(gov)] == [request_.id]
@@ -167,7 +188,7 @@ def test_unknown_decision_is_recorded_as_refused(gov, request_, now):
 def test_overlong_name_is_refused_without_a_record(gov, request_, now):
     before = snapshot(gov, request_.id)
 
-    with pytest.raises(InvalidInput, match="approver is longer than 128 characters"):
+    with pytest.raises(InvalidInput, match="a person's name is longer than 128 characters"):
         decide(gov, request_, "x" * 129, "ml_lead", now)
 
     assert snapshot(gov, request_.id) == before
@@ -194,7 +215,7 @@ def test_open_approval_refusals_change_nothing(gov, request_, now, register_chur
     x, y = load_breast_cancer(return_X_y=True)
     dummy = sio.dumps(DummyClassifier(strategy="most_frequent").fit(x, y))
     register_churn("2.0.0", dummy)
-    registry.transition(gov, "churn", "2.0.0", S.staging, actor="bob", now=now)
+    seed_stage(gov, "churn", "2.0.0", S.staging, now=now)
     bad = evaluation.evaluate(
         gov, model="churn", version="2.0.0", dataset="holdout", actor="alice", now=now
     )
@@ -213,7 +234,9 @@ def test_open_approval_refusals_change_nothing(gov, request_, now, register_chur
     before = snapshot(gov, request_.id)
 
     with pytest.raises(error, match=message):
-        approvals.open_approval(gov, model="churn", requested_by="alice", now=now, **args)
+        approvals.open_approval(
+            gov, model="churn", requester=VerifiedActor(name="alice"), now=now, **args
+        )
 
     assert snapshot(gov, request_.id) == before
 
@@ -225,7 +248,7 @@ def test_open_approval_refuses_a_move_the_stage_machine_forbids(gov, request_, n
             model="churn",
             version="1.1.0",
             target="staging",
-            requested_by="alice",
+            requester=VerifiedActor(name="alice"),
             evaluation_run_id=request_.evidence["evaluation_run_id"],
             now=now,
         )

@@ -7,6 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 import skops.io as sio
+from seeding import seed_stage
 from sklearn.datasets import load_breast_cancer
 from sklearn.dummy import DummyClassifier
 
@@ -122,8 +123,8 @@ def test_evaluate_candidate_against_production(
 ):
     for version, data in (("1.0.0", model_bytes[0]), ("1.1.0", model_bytes[1])):
         register(gov, churn_model, example_card, data, version, now)
-        registry.transition(gov, "churn", version, S.staging, actor="bob", now=now)
-    registry.transition(gov, "churn", "1.0.0", S.production, actor="bob", now=now)
+        seed_stage(gov, "churn", version, S.staging, now=now)
+    seed_stage(gov, "churn", "1.0.0", S.production, now=now)
     dataset = add_dataset(gov, tmp_path, now)
 
     run = evaluation.evaluate(
@@ -149,8 +150,8 @@ def test_bad_model_fails_the_gate_with_reasons(
     gov, tmp_path, now, churn_model, example_card, model_bytes
 ):
     register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
-    registry.transition(gov, "churn", "1.0.0", S.staging, actor="bob", now=now)
-    registry.transition(gov, "churn", "1.0.0", S.production, actor="bob", now=now)
+    seed_stage(gov, "churn", "1.0.0", S.staging, now=now)
+    seed_stage(gov, "churn", "1.0.0", S.production, now=now)
     register(gov, churn_model, example_card, dummy_bytes(), "2.0.0", now)
     add_dataset(gov, tmp_path, now, suffix=".parquet")
 
@@ -172,8 +173,8 @@ def test_production_version_has_no_baseline_against_itself(
     gov, tmp_path, now, churn_model, example_card, model_bytes
 ):
     register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
-    registry.transition(gov, "churn", "1.0.0", S.staging, actor="bob", now=now)
-    registry.transition(gov, "churn", "1.0.0", S.production, actor="bob", now=now)
+    seed_stage(gov, "churn", "1.0.0", S.staging, now=now)
+    seed_stage(gov, "churn", "1.0.0", S.production, now=now)
     add_dataset(gov, tmp_path, now)
 
     run = evaluation.evaluate(

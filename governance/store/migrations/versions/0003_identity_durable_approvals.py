@@ -44,6 +44,8 @@ def upgrade() -> None:
         sa.Column("flow_run_id", sa.String(64)),
     )
     with op.batch_alter_table("approval_requests") as batch:
+        # A break-glass retro-review has no evaluation run behind it.
+        batch.alter_column("evaluation_run_id", existing_type=sa.String(36), nullable=True)
         batch.add_column(
             sa.Column("kind", sa.String(16), nullable=False, server_default="promotion")
         )

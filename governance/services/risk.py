@@ -1,0 +1,47 @@
+"""Risk levels: changing one is a governed act of a verified risk officer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from governance.bootstrap import Governance
+from governance.domain.errors import InvalidInput, RoleNotHeld
+from governance.domain.identity import VerifiedActor
+from governance.domain.models import RegisteredModel, RiskLevel
+
+RISK_ROLE = "risk_officer"
+
+
+def change_risk(
+    gov: Governance,
+    name: str,
+    level: RiskLevel,
+    *,
+    actor: VerifiedActor,
+    reason: str,
+    now: datetime,
+) -> RegisteredModel:
+    """Set a model's risk level: a governed act of a verified risk officer, audited."""
+    level = RiskLevel(level)
+    if RISK_ROLE not in gov.policy.roster.get(actor.name, ()):
+        raise RoleNotHeld(f"{actor.name} does not hold the role {RISK_ROLE}: risk change refused")
+    if not (reason or "").strip():
+        raise InvalidInput("a risk change needs a reason (--reason TEXT); it is recorded")
+    with gov.store.write() as tx:
+        model = tx.registry.get_model(name)
+        if model.risk_level == level:
+            raise InvalidInput(f"{name} is already at {level.value} risk")
+        tx.registry.set_risk(model.id, level)
+        tx.audit.append(
+            "model.risk_changed",
+            actor=actor.name,
+            now=now,
+            model=name,
+            details={
+                "from": model.risk_level.value,
+                "to": level.value,
+                "reason": reason.strip(),
+                "verified": actor.verified,
+            },
+        )
+        return model.model_copy(update={"risk_level": level})

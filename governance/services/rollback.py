@@ -1,0 +1,58 @@
+"""Rollback: a deprecated version back to production inside its grace period, by a verified lead."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from governance.bootstrap import Governance
+from governance.domain.errors import InvalidInput, RoleNotHeld
+from governance.domain.identity import VerifiedActor
+from governance.domain.models import LifecycleStage, ModelVersion
+from governance.services.approvals import incumbent_in
+from governance.services.registry import transition_in
+
+ROLLBACK_ROLE = "ml_lead"
+
+
+def rollback(
+    gov: Governance,
+    *,
+    model: str,
+    version: str,
+    actor: VerifiedActor,
+    reason: str,
+    now: datetime,
+) -> ModelVersion:
+    """Bring a deprecated version back to production (archiving the current one); audited."""
+    policy = gov.policy
+    if ROLLBACK_ROLE not in policy.roster.get(actor.name, ()):
+        raise RoleNotHeld(f"{actor.name} does not hold the role {ROLLBACK_ROLE}: rollback refused")
+    if not (reason or "").strip():
+        raise InvalidInput("a rollback needs a reason (--reason TEXT); it is recorded")
+    with gov.store.write() as tx:
+        found = tx.registry.get_version(model, version)
+        if found.stage != LifecycleStage.deprecated:
+            raise InvalidInput(
+                f"{found.ref} is {found.stage.value}: "
+                "only a deprecated version can be rolled back to"
+            )
+        replaced = incumbent_in(tx, model, version)
+        restored = transition_in(
+            tx,
+            model,
+            version,
+            LifecycleStage.production,
+            actor=actor.name,
+            now=now,
+            reason=f"rollback: {reason.strip()}",
+            sunset_days=policy.retirement.sunset_days,
+        )
+        tx.audit.append(
+            "model.rolled_back",
+            actor=actor.name,
+            now=now,
+            model=model,
+            version=version,
+            details={"replaced": replaced, "reason": reason.strip(), "verified": actor.verified},
+        )
+        return restored
