@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import getpass
+import json
+import os
 import sys
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from governance.bootstrap import Governance, open_governance
+from governance.domain.errors import ConfigError, IdentityError, NotInRoster
+from governance.domain.identity import VerifiedActor
+from governance.services import identity
+from governance.services.identity import SessionTicket
 
 # Piped output (CI logs, the demo) gets a wide fixed width instead of rich's 80 columns.
 HEX = frozenset("0123456789abcdef")
@@ -36,3 +45,73 @@ def now() -> datetime:
 def governance() -> Governance:
     """Open the configured store; errors surface as one line through the CLI's error handler."""
     return open_governance()
+
+
+def session_token(path: Path) -> str | None:
+    """The token in the session file, or None when there is no (readable) session file."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    token = data.get("token") if isinstance(data, dict) else None
+    return token if isinstance(token, str) and token else None
+
+
+def prepare_session_dir(path: Path) -> Path:
+    """Create the session file's directory (0700), or ConfigError naming why it cannot be."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except FileExistsError:
+        raise ConfigError(
+            f"session file {path}: cannot write ({path.parent} is not a directory)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"session file {path}: cannot write ({exc.strerror})") from None
+    return path
+
+
+def save_session(path: Path, ticket: SessionTicket) -> None:
+    """Write the session file atomically, readable by its owner only (mode 0600)."""
+    path = prepare_session_dir(path)
+    try:
+        # mkstemp makes the file 0600: the token is never readable by others, not even briefly.
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".session-")
+    except OSError as exc:
+        raise ConfigError(f"session file {path}: cannot write ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(ticket.model_dump_json())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def clear_session(path: Path) -> bool:
+    """Delete the session file; True if there was one."""
+    try:
+        Path(path).unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def current_actor(gov: Governance) -> VerifiedActor:
+    """The person of the live CLI session; NotLoggedIn saying how to log in when there is none."""
+    token = session_token(gov.settings.resolved_session_file)
+    return identity.session_actor(gov, token, now=now())
+
+
+def acting_name(gov: Governance) -> str:
+    """Who performs an unverified administrative act: the session's person, else cli:<OS user>."""
+    try:
+        return current_actor(gov).name
+    except (IdentityError, NotInRoster):
+        pass
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        # A container user with no passwd entry and no USER/LOGNAME variable.
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"cli:{user}"

@@ -2,16 +2,119 @@
 
 from __future__ import annotations
 
+import io
+from datetime import datetime
+from typing import Annotated
+
+import segno
 import typer
+from rich.table import Table
+
+from governance.cli.context import (
+    acting_name,
+    clear_session,
+    console,
+    governance,
+    now,
+    prepare_session_dir,
+    save_session,
+    session_token,
+)
+from governance.config import load_settings
+from governance.domain.identity import NOT_VERIFIED
+from governance.services import identity
 
 app = typer.Typer(help="Roster people and their authenticators.", no_args_is_help=True)
 
 
-def login(name: str) -> None:
+def _at(ts: datetime) -> str:
+    return f"{ts:%Y-%m-%d %H:%M} UTC"
+
+
+@app.command("enroll")
+def enroll(
+    name: str,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="issue a new secret to someone already enrolled")
+    ] = False,
+) -> None:
+    """Create a TOTP authenticator for a roster person and show it as a QR code and a URI."""
+    gov = governance()
+    try:
+        made = identity.enroll(gov, name, actor=acting_name(gov), now=now(), replace=replace)
+    finally:
+        gov.close()
+    qr = io.StringIO()
+    segno.make(made.uri).terminal(out=qr, compact=True)
+    again = " (the previous authenticator no longer works)" if replace else ""
+    console.print(f"enrolled {made.name}{again}; scan this with an authenticator app:")
+    console.out(qr.getvalue(), highlight=False, end="")
+    console.out(made.uri, highlight=False)
+    console.out(f"secret for manual entry: {made.secret}", highlight=False)
+
+
+@app.command("list")
+def list_people() -> None:
+    """List the roster: roles, and who is enrolled since when."""
+    gov = governance()
+    try:
+        records = identity.people(gov)
+        unverified = gov.policy.identity == "none"
+    finally:
+        gov.close()
+    table = Table("name", "roles", "enrolled", "enrolled at", "enrolled by", title="people")
+    for person in records:
+        table.add_row(
+            person.name,
+            ", ".join(person.roles) or "-",
+            "yes" if person.enrolled_at else "no",
+            _at(person.enrolled_at) if person.enrolled_at else "-",
+            person.enrolled_by or "-",
+        )
+    console.print(table)
+    if unverified:
+        console.print(f"policy identity: none ({NOT_VERIFIED})")
+
+
+def login(
+    name: str,
+    code: Annotated[
+        str | None, typer.Option("--code", help="the one-time code from your authenticator")
+    ] = None,
+    hours: Annotated[float, typer.Option("--hours", help="how long the session lasts")] = 8,
+) -> None:
     """Open a CLI session as NAME with a one-time code."""
-    raise NotImplementedError
+    gov = governance()
+    path = gov.settings.resolved_session_file
+    try:
+        # Before the code is spent, so an unwritable session file refuses with nothing changed.
+        prepare_session_dir(path)
+        when, previous = now(), session_token(path)
+        ticket = identity.login(gov, name, code, now=when, hours=hours)
+        save_session(path, ticket)
+        # The session this one replaces would otherwise stay live, unreachable, until it expires.
+        identity.logout(gov, previous, now=when)
+        unverified = gov.policy.identity == "none"
+    finally:
+        gov.close()
+    note = f" ({NOT_VERIFIED})" if unverified else ""
+    console.print(f"logged in as {ticket.person} until {_at(ticket.expires_at)}{note}")
 
 
 def logout() -> None:
     """End the CLI session."""
-    raise NotImplementedError
+    path = load_settings().resolved_session_file
+    token = session_token(path)
+    if token is None:
+        clear_session(path)
+        console.print("not logged in")
+        return
+    gov = governance()
+    try:
+        person = identity.logout(gov, token, now=now())
+    finally:
+        gov.close()
+        # The token exists nowhere else, so deleting the file ends the session even if the
+        # database could not be told.
+        clear_session(path)
+    console.print(f"logged out {person}" if person else "the session had already ended")

@@ -14,6 +14,7 @@ from governance.store.audit_log import CHAIN_LOCK_KEY, AuditLog
 from governance.store.cards import CardRepository
 from governance.store.engine import WRITE_OPTION
 from governance.store.evaluation import EvaluationRepository
+from governance.store.people import PeopleRepository
 from governance.store.registry import RegistryRepository
 
 
@@ -28,6 +29,7 @@ class Transaction:
     audit: AuditLog = field(init=False)
     evaluation: EvaluationRepository = field(init=False)
     approvals: ApprovalRepository = field(init=False)
+    people: PeopleRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.registry = RegistryRepository(self.conn)
@@ -35,6 +37,7 @@ class Transaction:
         self.audit = AuditLog(self.conn)
         self.evaluation = EvaluationRepository(self.conn)
         self.approvals = ApprovalRepository(self.conn)
+        self.people = PeopleRepository(self.conn)
 
 
 class Store:
