@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from governance.domain.errors import ConfigError
 
@@ -105,6 +106,13 @@ def load_settings() -> Settings:
         first = exc.errors()[0]
         key = "GOVERNANCE_" + str(first["loc"][0]).upper()
         raise ConfigError(f"setting {key}: {first['msg']}") from None
+    except SettingsError as exc:
+        # pydantic-settings decodes list and dict variables as JSON before validation, and
+        # names the field only in its message.
+        field = re.search(r'field "(\w+)"', str(exc))
+        key = "GOVERNANCE_" + field[1].upper() if field else "a GOVERNANCE_* variable"
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise ConfigError(f"setting {key}: not valid JSON{cause}") from None
 
 
 def load_policy(path: Path):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 
 import click
+import httpx
 import typer
+from sqlalchemy.exc import OperationalError
 
 from governance.cli import audit, datasets, models, people, promotion, setup
 from governance.domain.errors import GovernanceError
@@ -35,6 +37,17 @@ def run(argv: list[str] | None = None) -> int:
     except GovernanceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    # The three below reach here from code that cannot know what the user was doing; one line
+    # naming the path, server or lock is still more use than a traceback.
+    except OSError as exc:
+        print(f"error: {_os_problem(exc)}", file=sys.stderr)
+        return 1
+    except httpx.TransportError as exc:
+        print(f"error: {_unreachable(exc)}", file=sys.stderr)
+        return 1
+    except OperationalError as exc:
+        print(f"error: {_database_problem(exc)}", file=sys.stderr)
+        return 1
     except click.exceptions.ClickException as exc:
         exc.show()
         return exc.exit_code
@@ -42,6 +55,36 @@ def run(argv: list[str] | None = None) -> int:
         print("aborted", file=sys.stderr)
         return 130
     return result if isinstance(result, int) else 0
+
+
+def _os_problem(exc: OSError) -> str:
+    """An OSError as `cannot write PATH: reason` (reads are refused earlier, as InvalidInput)."""
+    if exc.filename is None:
+        return exc.strerror or str(exc)
+    return f"cannot write {exc.filename}: {exc.strerror}"
+
+
+def _unreachable(exc: httpx.TransportError) -> str:
+    """A failed HTTP request, naming the Prefect API when that is what was called."""
+    from prefect.settings import PREFECT_API_URL
+
+    api = (PREFECT_API_URL.value() or "").rstrip("/")
+    try:
+        url = str(exc.request.url)
+    except RuntimeError:  # raised by httpx when the error carries no request
+        url = api
+    reason = str(exc) or type(exc).__name__
+    if api and url.startswith(api):
+        return f"cannot reach the Prefect API at {api}: {reason}"
+    return f"cannot reach {url}: {reason}"
+
+
+def _database_problem(exc: OperationalError) -> str:
+    """A database error from a statement, naming a lock held by another writer as such."""
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    if reason == "database is locked":
+        return "governance database is locked by another writer: try again when it has finished"
+    return f"governance database error: {reason}"
 
 
 def main() -> None:

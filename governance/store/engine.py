@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -54,7 +55,10 @@ def _server_engine(url: URL) -> Engine:
 def _sqlite_engine(url: URL) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
+    # How long a writer waits for another's lock before "database is locked"; tests shorten it.
+    raw = os.environ.get("GOVERNANCE_SQLITE_BUSY_TIMEOUT_MS", "")
+    busy_ms = int(raw) if raw.isdigit() else 30000
+    engine = sa.create_engine(url, connect_args={"timeout": busy_ms / 1000})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
@@ -65,7 +69,7 @@ def _sqlite_engine(url: URL) -> Engine:
         # FULL keeps every committed registration on disk across power loss.
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
         cur.close()
 
     @event.listens_for(engine, "begin")

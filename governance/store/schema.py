@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.engine import Engine
 
 from governance.domain.errors import StoreUnavailable
@@ -38,7 +39,14 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     config = _config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        try:
+            command.upgrade(config, "head")
+        except CommandError as exc:
+            # e.g. a revision this code does not know (a newer release stamped the database)
+            raise StoreUnavailable(
+                f"cannot upgrade the governance database from revision {before} to "
+                f"{head_revision()}: {exc}"
+            ) from None
     return before, head_revision()
 
 
