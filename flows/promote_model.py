@@ -22,7 +22,7 @@ from prefect.states import Completed, Failed, State
 from flows.approval import request_approval
 from governance.bootstrap import Governance, open_governance
 from governance.domain.approvals import ApprovalRequest, RequestStatus, active_approvals
-from governance.domain.errors import EvidenceChanged, GovernanceError
+from governance.domain.errors import EvidenceChanged, GovernanceError, RequesterNotVerified
 from governance.domain.evaluation import gate_report_markdown
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion
@@ -147,7 +147,10 @@ def promote_model(
         )
     except GovernanceError as exc:
         gov.close()
-        return Failed(name="PreconditionFailed", message=f"requester not verified: {exc}")
+        message = (
+            str(exc) if isinstance(exc, RequesterNotVerified) else f"requester not verified: {exc}"
+        )
+        return Failed(name="PreconditionFailed", message=message)
     try:
         return _promote(
             gov, run_id, requester, model, version, dataset, target, approval_timeout_seconds

@@ -16,6 +16,7 @@ from governance.domain.errors import (
     InvalidInput,
     NotInRoster,
     RequestClosed,
+    RequesterNotVerified,
 )
 from governance.domain.identity import VerifiedActor, canonical_name
 from governance.domain.models import LifecycleStage, ModelVersion, check_transition
@@ -84,7 +85,7 @@ def verify_requester(
                 if name not in policy.roster:
                     raise NotInRoster(f"requester {name} is not in the policy roster")
                 return VerifiedActor(name=name, method="none")
-            return identity.consume_request_token_in(
+            actor = identity.consume_request_token_in(
                 tx,
                 token,
                 model=model,
@@ -93,6 +94,12 @@ def verify_requester(
                 flow_run_id=flow_run_id,
                 now=now,
             )
+            if not actor.verified:
+                # Minted while the policy said `identity: none`; it says totp now.
+                raise RequesterNotVerified(
+                    f"requester not verified: {actor.name}'s token was minted without a code"
+                )
+            return actor
         except GovernanceError as exc:
             refusal = exc
             tx.audit.append(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pyotp
 from prefect.client.orchestration import get_client
+from prefect.input.run_input import keyset_from_paused_state
 
 from governance.domain.identity import VerifiedActor
 
@@ -57,7 +58,7 @@ def wait_suspended(run_id, after_answers: int | None = None, timeout: float = 90
             key = state.state_details.pause_key if state.is_paused() else None
             if key and (after_answers is None or key.endswith(f"-{after_answers}")):
                 try:
-                    client.read_flow_run_input(run_id, f"paused-{key}-schema")
+                    client.read_flow_run_input(run_id, keyset_from_paused_state(state)["schema"])
                 except Exception:  # not saved yet: the flow writes it just after suspending
                     time.sleep(0.1)
                     continue

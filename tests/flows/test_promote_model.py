@@ -13,7 +13,7 @@ from prefect.flow_runs import resume_flow_run
 from flows import promotion_runs
 from governance.domain.approvals import RequestStatus
 from governance.domain.errors import InvalidCode, NotInRoster, SeparationOfDuties
-from governance.domain.models import LifecycleStage
+from governance.domain.models import LifecycleStage, RiskLevel
 from governance.services import approvals, audit, registry
 
 pytestmark = pytest.mark.sqlite_only
@@ -84,9 +84,13 @@ def test_a_run_started_without_a_request_token_ends_precondition_failed(world):
     )
     state = wait_final(run.id)
     assert state.name == "PreconditionFailed"
-    assert state.message == "requester not verified: requester not verified: no request token"
+    reason = (
+        "requester not verified: the run carries no request token "
+        "(start it with `governance promote`)"
+    )
+    assert state.message == reason
     [refused] = events(w, "promotion.refused")
-    assert refused.details["reason"] == "requester not verified: no request token"
+    assert refused.details["reason"] == reason
     assert approvals.pending_requests(w.gov) == [] or all(
         r.model_name != w.churn for r in approvals.pending_requests(w.gov)
     )
@@ -99,7 +103,7 @@ def test_refusals_are_recorded_and_the_run_asks_again(world):
         answer(w, run_id, "frank", "ml_lead"),  # the requester himself
         answer(w, run_id, "Frank ", "risk_officer"),  # a name variant of the requester
         answer(w, run_id, "carol", "ml_lead", code="000000"),  # a wrong code
-        answer(w, run_id, "mallory", "ml_lead"),  # not in the roster
+        answer(w, run_id, "mallory", "ml_lead", code="123456"),  # not in the roster
     ]
     assert [r.accepted for r in refused] == [False] * 4
     attempts = approvals.refused_attempts(w.gov, refused[0].request.id)
@@ -137,7 +141,11 @@ def test_gate_failure_ends_gate_failed_without_asking_anyone(world):
     run_id = start(w, version="1.2.0")
     state = wait_final(run_id)
     assert state.name == "GateFailed"
-    assert state.message.startswith("gate failed: accuracy")
+    assert state.message == (
+        "gate failed: 8 of 10 checks failed (threshold:accuracy, threshold:f1_weighted, "
+        "threshold:auc_roc, regression:accuracy, regression:auc_roc, regression:f1_weighted, "
+        "regression:precision, regression:recall)"
+    )
     assert events(w, "approval.requested") == []
 
 
@@ -187,7 +195,7 @@ def test_card_change_after_approval_voids_the_request(world, example_card):
     run_id = start(w)
     answer(w, run_id, "carol", "ml_lead")
     revised = example_card.model_copy(
-        update={"risk_level": "medium", "known_limitations": ["changed after approval"]}
+        update={"risk_level": RiskLevel.medium, "known_limitations": ["changed after approval"]}
     )
     registry.revise_card(w.gov, w.churn, "1.1.0", revised, actor="alice", now=now())
     answer(w, run_id, "dave", "risk_officer")
