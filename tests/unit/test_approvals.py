@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from governance.domain.approvals import (
     EVIDENCE_FIELDS,
+    NO_INCUMBENT,
     Approval,
     ApprovalRequest,
     RequestStatus,
@@ -49,6 +51,7 @@ PARTS = {
     "artifact_digest": "a" * 64,
     "card_hash": "c" * 64,
     "evaluation_run_id": "run-7",
+    "incumbent_version": "1.0.0",
     "policy_version": "p" * 64,
     "target_stage": "production",
 }
@@ -64,6 +67,7 @@ def make_request(
     policy: Policy | None = None,
     requested_by: str = "alice",
     created_by: str = "alice",
+    incumbent: str = "1.0.0",
 ) -> ApprovalRequest:
     return open_request(
         id="req-1",
@@ -76,8 +80,22 @@ def make_request(
         artifact_digest="a" * 64,
         card_hash="c" * 64,
         evaluation_run_id="run-7",
+        incumbent_version=incumbent,
         policy=policy or make_policy(),
         now=NOW,
+    )
+
+
+def exactly(message: str) -> str:
+    """A `match=` pattern for the whole message, not a fragment of it."""
+    return f"^{re.escape(message)}$"
+
+
+def voided(what: str, request: ApprovalRequest, current_digest: str) -> str:
+    """The full EvidenceChanged message for `what` moving on `request`."""
+    return (
+        f"approvals void: {what} changed since approval "
+        f"(approved {request.evidence_digest[:12]}, now {current_digest[:12]})"
     )
 
 
@@ -119,7 +137,13 @@ def test_quorum_sets_the_count_per_role():
 
 
 def test_no_approval_rules_for_other_stages():
-    with pytest.raises(InvalidInput, match="no approval rules for target stage retired"):
+    with pytest.raises(
+        InvalidInput,
+        match=exactly(
+            "no approval rules for target stage retired: "
+            "approvals are defined for staging and production"
+        ),
+    ):
         required_roles(make_policy(), LifecycleStage.retired, RiskLevel.low)
 
 
@@ -169,7 +193,7 @@ def test_evidence_digest_changes_with_each_part(field):
 
 
 def test_empty_evidence_part_is_refused():
-    with pytest.raises(InvalidInput, match="card_hash is empty"):
+    with pytest.raises(InvalidInput, match=exactly("evidence incomplete: card_hash is empty")):
         evidence_parts(**{**PARTS, "card_hash": ""})
 
 
@@ -184,12 +208,44 @@ def test_open_request_binds_evidence_policy_and_expiry():
     assert missing_roles(request) == {"ml_lead": 1, "risk_officer": 1}
 
 
+@pytest.mark.parametrize("incumbent", ["1.0.0", NO_INCUMBENT])
+def test_open_request_binds_the_incumbent_production_version(incumbent):
+    policy = make_policy()
+    request = make_request(policy=policy, incumbent=incumbent)
+    assert request.evidence == {
+        **PARTS,
+        "incumbent_version": incumbent,
+        "policy_version": policy.version,
+    }
+    assert request.evidence_digest == evidence_digest(**request.evidence)
+
+
+def test_open_request_without_an_incumbent_is_refused():
+    with pytest.raises(
+        InvalidInput, match=exactly("evidence incomplete: incumbent_version is empty")
+    ):
+        make_request(incumbent="")
+
+
+def test_a_new_incumbent_voids_the_approvals():
+    request = act(make_request(incumbent="1.0.0"), "carol", "ml_lead")
+    current = {**request.evidence, "incumbent_version": "1.1.0"}
+    digest = evidence_digest(**current)
+    with pytest.raises(
+        EvidenceChanged, match=exactly(voided("incumbent_version", request, digest))
+    ):
+        check_evidence(request, digest, current)
+    assert request.status == RequestStatus.open
+    assert [a.approver for a in active_approvals(request)] == ["carol"]
+
+
 @pytest.mark.parametrize("field", EVIDENCE_FIELDS)
 def test_check_evidence_names_the_changed_part(field):
     request = make_request()
     current = {**request.evidence, field: "changed"}
-    with pytest.raises(EvidenceChanged, match=f"approvals void: {field} changed since approval"):
-        check_evidence(request, evidence_digest(**current), current)
+    digest = evidence_digest(**current)
+    with pytest.raises(EvidenceChanged, match=exactly(voided(field, request, digest))):
+        check_evidence(request, digest, current)
 
 
 def test_check_evidence_passes_when_nothing_moved():
@@ -199,7 +255,7 @@ def test_check_evidence_passes_when_nothing_moved():
 
 def test_check_evidence_without_parts_still_refuses():
     request = make_request()
-    with pytest.raises(EvidenceChanged, match="the evidence changed"):
+    with pytest.raises(EvidenceChanged, match=exactly(voided("the evidence", request, "f" * 64))):
         check_evidence(request, "f" * 64)
 
 
@@ -251,7 +307,7 @@ def test_approval_records_evidence_and_policy_version():
 def test_reject_closes_the_request():
     request = act(make_request(), "carol", "ml_lead", "reject")
     assert request.status == RequestStatus.rejected
-    with pytest.raises(RequestClosed, match="is rejected, not open"):
+    with pytest.raises(RequestClosed, match=exactly("request req-1 is rejected, not open")):
         act(request, "dave", "risk_officer")
 
 
@@ -276,7 +332,9 @@ def test_revoke_then_approve_again_is_allowed():
 
 def test_expired_request_is_closed():
     request = make_request()
-    with pytest.raises(RequestClosed, match="expired at"):
+    with pytest.raises(
+        RequestClosed, match=exactly("request req-1 expired at 2025-03-04T09:00:00+00:00")
+    ):
         check_decision(
             request,
             approver="carol",
@@ -289,34 +347,37 @@ def test_expired_request_is_closed():
 
 def test_closed_request_is_refused_before_anything_else():
     request = expire(make_request(), NOW + timedelta(days=4))
-    with pytest.raises(RequestClosed, match="is expired"):
+    with pytest.raises(RequestClosed, match=exactly("request req-1 is expired, not open")):
         act(request, "mallory", "ml_lead")
 
 
 def test_approver_not_in_roster():
-    with pytest.raises(NotInRoster, match="mallory is not in the policy roster"):
+    with pytest.raises(NotInRoster, match=exactly("mallory is not in the policy roster")):
         act(make_request(), "mallory", "ml_lead")
 
 
 def test_role_not_held():
-    with pytest.raises(RoleNotHeld, match="dave does not hold the role ml_lead"):
+    with pytest.raises(RoleNotHeld, match=exactly("dave does not hold the role ml_lead")):
         act(make_request(), "dave", "ml_lead")
 
 
 def test_requester_cannot_approve():
     request = make_request(LifecycleStage.staging, requested_by="bob", created_by="gina")
-    with pytest.raises(SeparationOfDuties, match="bob cannot approve their own request"):
+    with pytest.raises(SeparationOfDuties, match=exactly("bob cannot approve their own request")):
         act(request, "bob", "ml_engineer")
 
 
 def test_registrant_cannot_approve():
     request = make_request(LifecycleStage.staging, requested_by="carol", created_by="bob")
-    with pytest.raises(SeparationOfDuties, match="bob registered this version"):
+    with pytest.raises(
+        SeparationOfDuties,
+        match=exactly("bob registered this version of churn and cannot approve it"),
+    ):
         act(request, "bob", "ml_engineer")
 
 
 def test_role_not_required_is_refused():
-    with pytest.raises(InvalidInput, match="role legal is not required for this request"):
+    with pytest.raises(InvalidInput, match=exactly("role legal is not required for this request")):
         act(make_request(risk=RiskLevel.low), "erin", "legal")
 
 
@@ -324,24 +385,32 @@ def test_one_person_fills_at_most_one_role():
     request = act(make_request(), "frank", "ml_lead")
     with pytest.raises(
         SeparationOfDuties,
-        match="frank already approved as ml_lead; one person fills at most one role",
+        match=exactly(
+            "frank already approved as ml_lead; one person fills at most one role per request"
+        ),
     ):
         act(request, "frank", "risk_officer")
 
 
 def test_second_approval_for_the_same_role_is_refused():
     request = act(make_request(), "carol", "ml_lead")
-    with pytest.raises(SeparationOfDuties, match="carol already decided"):
+    with pytest.raises(
+        SeparationOfDuties, match=exactly("carol already decided: approved as ml_lead")
+    ):
         act(request, "carol", "ml_lead")
 
 
 def test_revoke_without_an_approval_is_refused():
-    with pytest.raises(InvalidInput, match="carol has no approval to revoke"):
+    with pytest.raises(
+        InvalidInput, match=exactly("carol has no approval to revoke on request req-1")
+    ):
         act(make_request(), "carol", "ml_lead", "revoke")
 
 
 def test_unknown_decision_is_refused():
-    with pytest.raises(InvalidInput, match="unknown decision 'maybe'"):
+    with pytest.raises(
+        InvalidInput, match=exactly("unknown decision 'maybe': expected approve, reject or revoke")
+    ):
         act(make_request(), "carol", "ml_lead", "maybe")
 
 
@@ -363,7 +432,13 @@ def test_apply_decision_refuses_an_approval_on_other_evidence():
         policy_version="p",
         decided_at=NOW,
     )
-    with pytest.raises(EvidenceChanged, match="made on evidence 000000000000"):
+    with pytest.raises(
+        EvidenceChanged,
+        match=exactly(
+            "decision by carol was made on evidence 000000000000, "
+            f"but request req-1 is bound to {request.evidence_digest[:12]}"
+        ),
+    ):
         apply_decision(request, stale)
 
 
@@ -377,7 +452,9 @@ def test_apply_decision_refuses_after_expiry():
         policy_version="p",
         decided_at=request.expires_at + timedelta(seconds=1),
     )
-    with pytest.raises(RequestClosed, match="expired"):
+    with pytest.raises(
+        RequestClosed, match=exactly("request req-1 expired at 2025-03-04T09:00:00+00:00")
+    ):
         apply_decision(request, late)
 
 
