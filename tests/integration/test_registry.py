@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
+from seeding import seed_stage
 
 from governance.domain.errors import (
+    DigestMismatch,
     DuplicateVersion,
     IllegalTransition,
     IncompleteCard,
+    InvalidInput,
     InvalidVersion,
+    MalformedCard,
     ModelNotFound,
     UntrustedArtifact,
+    UseThePromotionDoor,
     VersionNotFound,
 )
-from governance.domain.models import LifecycleStage
+from governance.domain.models import LifecycleStage, RiskLevel
 from governance.services import audit, registry
 from governance.services.registry import VersionSpec
 
@@ -42,7 +49,7 @@ def snapshot(gov):
         else []
     )
     with gov.store.read() as tx:
-        return tx.registry.search(), tx.audit.query(), files
+        return tx.registry.list_models(), tx.registry.search(), tx.audit.query(), files
 
 
 def test_register_then_promote_and_archive(gov, churn_model, example_card, model_bytes, now):
@@ -50,33 +57,146 @@ def test_register_then_promote_and_archive(gov, churn_model, example_card, model
     second = register(gov, churn_model, example_card, model_bytes[1], "1.1.0", now)
     assert first.stage == S.development and first.artifact_digest != second.artifact_digest
     for version in ("1.0.0", "1.1.0"):
-        registry.transition(gov, "churn", version, S.staging, actor="bob", now=now)
-    registry.transition(gov, "churn", "1.0.0", S.production, actor="bob", now=now)
+        seed_stage(gov, "churn", version, S.staging, now=now)
+    seed_stage(gov, "churn", "1.0.0", S.production, now=now)
     later = now + timedelta(days=1)
-    registry.transition(gov, "churn", "1.1.0", S.production, actor="bob", now=later)
+    seed_stage(gov, "churn", "1.1.0", S.production, now=later)
 
     assert registry.resolve(gov, "churn@production").version == "1.1.0"
     old = registry.resolve(gov, "churn@1.0.0")
     assert old.stage == S.deprecated and old.sunset_at == later + timedelta(days=30)
     assert [v.version for v in registry.search(gov, stage=S.production)] == ["1.1.0"]
-    types = [e.event_type for e in audit.history(gov, model="churn")]
-    assert types.count("model.stage_changed") == 5 and types[0] == "model.registered"
+    history = audit.history(gov, model="churn")
+    assert history[0].event_type == "model.registered"
+    moves = [
+        (e.version, e.details["from"], e.details["to"])
+        for e in history
+        if e.event_type == "model.stage_changed"
+    ]
+    assert moves == [
+        ("1.0.0", "development", "staging"),
+        ("1.1.0", "development", "staging"),
+        ("1.0.0", "staging", "production"),
+        ("1.0.0", "production", "deprecated"),
+        ("1.1.0", "staging", "production"),
+    ]
+    [archived] = [e for e in history if e.details.get("successor") == "1.1.0"]
+    assert archived.details["reason"] == "archived by promotion of 1.1.0"
+    assert audit.verify_chain(gov).ok
+
+
+def test_one_production_version_per_model_is_a_database_rule(
+    gov, churn_model, example_card, model_bytes, now
+):
+    for i, version in enumerate(("1.0.0", "1.1.0")):
+        register(gov, churn_model, example_card, model_bytes[i], version, now)
+        seed_stage(gov, "churn", version, S.staging, now=now)
+    seed_stage(gov, "churn", "1.0.0", S.production, now=now)
+    before = snapshot(gov)
+    # A writer that skips transition_in (which archives the incumbent) hits the partial
+    # unique index uq_model_versions_one_production.
+    with pytest.raises(sa.exc.IntegrityError), gov.store.write() as tx:
+        second = tx.registry.get_version("churn", "1.1.0")
+        tx.registry.set_stage(second.id, S.production, now, None)
+    assert snapshot(gov) == before
+    assert [v.version for v in registry.search(gov, stage=S.production)] == ["1.0.0"]
     assert audit.verify_chain(gov).ok
 
 
 def test_rollback_inside_grace_period_only(gov, churn_model, example_card, model_bytes, now):
     for i, version in enumerate(("1.0.0", "1.1.0")):
         register(gov, churn_model, example_card, model_bytes[i], version, now)
-        registry.transition(gov, "churn", version, S.staging, actor="bob", now=now)
-        registry.transition(gov, "churn", version, S.production, actor="bob", now=now)
-    registry.transition(
-        gov, "churn", "1.0.0", S.production, actor="bob", now=now + timedelta(days=2)
-    )
+        seed_stage(gov, "churn", version, S.staging, now=now)
+        seed_stage(gov, "churn", version, S.production, now=now)
+    # transition_in is the move the rollback command makes after its role check.
+    seed_stage(gov, "churn", "1.0.0", S.production, now=now + timedelta(days=2))
     assert registry.resolve(gov, "churn@production").version == "1.0.0"
-    with pytest.raises(IllegalTransition, match="grace period"):
+    replaced = registry.resolve(gov, "churn@1.1.0")
+    assert replaced.stage == S.deprecated
+    assert replaced.sunset_at == now + timedelta(days=32)
+    before = snapshot(gov)
+    with pytest.raises(IllegalTransition) as refused:
+        seed_stage(gov, "churn", "1.1.0", S.production, now=now + timedelta(days=40))
+    assert str(refused.value) == (
+        "churn@1.1.0: illegal transition deprecated -> production: "
+        "the rollback grace period ended at 2026-12-25 12:00:00+00:00"
+    )
+    assert snapshot(gov) == before
+
+
+@pytest.mark.parametrize(
+    ("target", "start"),
+    [(S.staging, S.development), (S.production, S.staging), (S.production, S.deprecated)],
+)
+def test_a_direct_move_into_staging_or_production_is_refused(
+    gov, churn_model, example_card, model_bytes, now, target, start
+):
+    for i, version in enumerate(("1.0.0", "1.1.0")):
+        register(gov, churn_model, example_card, model_bytes[i], version, now)
+    if start != S.development:
+        seed_stage(gov, "churn", "1.0.0", S.staging, now=now)
+    if start == S.deprecated:  # inside its grace period: only the rollback command may
+        seed_stage(gov, "churn", "1.0.0", S.production, now=now)
+        seed_stage(gov, "churn", "1.1.0", S.staging, now=now)
+        seed_stage(gov, "churn", "1.1.0", S.production, now=now)
+    assert registry.resolve(gov, "churn@1.0.0").stage == start
+    before = snapshot(gov)
+    with pytest.raises(UseThePromotionDoor) as refused:
         registry.transition(
-            gov, "churn", "1.1.0", S.production, actor="bob", now=now + timedelta(days=40)
+            gov, "churn", "1.0.0", target, actor="carol", now=now, reason="just do it"
         )
+    assert str(refused.value) == (
+        f"churn@1.0.0: {target.value} is entered only through promote-model: "
+        f"use `governance promote churn 1.0.0 --target {target.value} --dataset NAME`"
+    )
+    assert snapshot(gov) == before
+    assert registry.resolve(gov, "churn@1.0.0").stage == start
+
+
+def test_production_to_deprecated_needs_a_reason(gov, churn_model, example_card, model_bytes, now):
+    register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
+    seed_stage(gov, "churn", "1.0.0", S.staging, now=now)
+    seed_stage(gov, "churn", "1.0.0", S.production, now=now)
+    before = snapshot(gov)
+    for reason in ("", "  "):
+        with pytest.raises(InvalidInput) as refused:
+            registry.transition(
+                gov, "churn", "1.0.0", S.deprecated, actor="carol", now=now, reason=reason
+            )
+        assert str(refused.value) == ("churn@1.0.0: a move to deprecated needs a reason (--reason)")
+    assert snapshot(gov) == before
+
+    later = now + timedelta(hours=1)
+    moved = registry.transition(
+        gov, "churn", "1.0.0", S.deprecated, actor="carol", now=later, reason="data drift"
+    )
+    assert moved.stage == S.deprecated and moved.sunset_at == later + timedelta(days=30)
+    assert registry.resolve(gov, "churn@1.0.0").sunset_at == later + timedelta(days=30)
+    assert registry.search(gov, stage=S.production) == []
+    last = audit.history(gov, model="churn")[-1]
+    assert (last.event_type, last.actor, last.details) == (
+        "model.stage_changed",
+        "carol",
+        {
+            "from": "production",
+            "to": "deprecated",
+            "reason": "data drift",
+            "sunset_at": (later + timedelta(days=30)).isoformat(),
+        },
+    )
+    assert audit.verify_chain(gov).ok
+
+
+def test_retire_from_development_needs_no_reason(gov, churn_model, example_card, model_bytes, now):
+    register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
+    retired = registry.transition(gov, "churn", "1.0.0", S.retired, actor="carol", now=now)
+    assert retired.stage == S.retired and retired.sunset_at is None
+    assert registry.resolve(gov, "churn@1.0.0").stage == S.retired
+    assert audit.history(gov, model="churn")[-1].details == {
+        "from": "development",
+        "to": "retired",
+        "reason": "",
+    }
 
 
 def test_aliases_and_references(gov, churn_model, example_card, model_bytes, now):
@@ -88,10 +208,12 @@ def test_aliases_and_references(gov, churn_model, example_card, model_bytes, now
     assert registry.resolve(gov, "churn@development").version == "1.2.0"
     view = registry.show(gov, "churn@champion")
     assert view.aliases == ["champion"] and view.card.card.name == "churn"
-    with pytest.raises(VersionNotFound):
+    with pytest.raises(VersionNotFound) as no_version:
         registry.resolve(gov, "churn@production")
-    with pytest.raises(ModelNotFound):
+    assert str(no_version.value) == "nothing matches 'churn@production'"
+    with pytest.raises(ModelNotFound) as no_model:
         registry.resolve(gov, "nosuch@production")
+    assert str(no_model.value) == "unknown model 'nosuch'"
 
 
 def test_card_revisions_keep_history(gov, churn_model, example_card, model_bytes, now):
@@ -112,10 +234,14 @@ def test_artifact_verifies_and_tamper_is_refused(gov, churn_model, example_card,
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    from governance.domain.errors import DigestMismatch
-
-    with pytest.raises(DigestMismatch, match=version.artifact_digest):
+    before = snapshot(gov)
+    with pytest.raises(DigestMismatch) as refused:
         registry.verify_artifact(gov, "churn", "1.0.0")
+    found = hashlib.sha256(bytes(data)).hexdigest()
+    assert str(refused.value) == (
+        f"artifact at {path} changed: expected sha256 {version.artifact_digest}, found {found}"
+    )
+    assert snapshot(gov) == before
 
 
 # The exact message of each refusal below: each names what was wrong.
@@ -123,9 +249,14 @@ REFUSALS = {
     "bad_semver": "invalid semantic version '1.0': expected MAJOR.MINOR.PATCH",
     "duplicate": "churn@1.0.0 is already registered",
     "unknown_model": "unknown model 'ghost'",
-    "illegal": (
+    "door": (
         "churn@1.0.0: production is entered only through promote-model: "
         "use `governance promote churn 1.0.0 --target production --dataset NAME`"
+    ),
+    "illegal": "churn@1.0.0: illegal transition development -> deprecated",
+    "risk_mismatch": (
+        "card risk_level low differs from churn's high: "
+        "change it with `governance models risk` first"
     ),
     "incomplete": "model card incomplete for development at high risk: missing intended_use",
     "pickle": (
@@ -161,22 +292,34 @@ def test_refusals_change_nothing(case, gov, churn_model, example_card, model_byt
                 now=now,
             ),
         ),
+        "door": (
+            UseThePromotionDoor,
+            lambda: registry.transition(gov, "churn", "1.0.0", S.production, actor="b", now=now),
+        ),
         "illegal": (
             IllegalTransition,
-            lambda: registry.transition(gov, "churn", "1.0.0", S.production, actor="b", now=now),
+            lambda: registry.transition(
+                gov, "churn", "1.0.0", S.deprecated, actor="b", now=now, reason="r"
+            ),
+        ),
+        "risk_mismatch": (
+            MalformedCard,
+            lambda: registry.register_version(
+                gov,
+                spec,
+                example_card.model_copy(update={"risk_level": RiskLevel.low}),
+                artifact=model_bytes[1],
+                now=now,
+            ),
         ),
         "incomplete": (
             IncompleteCard,
-            lambda: (
-                registry.transition(gov, "churn", "1.0.0", S.staging, actor="b", now=now)
-                if False
-                else registry.register_version(
-                    gov,
-                    spec,
-                    example_card.model_copy(update={"intended_use": ""}),
-                    artifact=model_bytes[1],
-                    now=now,
-                )
+            lambda: registry.register_version(
+                gov,
+                spec,
+                example_card.model_copy(update={"intended_use": ""}),
+                artifact=model_bytes[1],
+                now=now,
             ),
         ),
         "pickle": (
@@ -189,6 +332,7 @@ def test_refusals_change_nothing(case, gov, churn_model, example_card, model_byt
     error, call = calls[case]
     with pytest.raises(error) as info:
         call()
+    assert type(info.value) is error
     assert str(info.value) == REFUSALS[case]
     assert snapshot(gov) == before
     assert audit.verify_chain(gov).ok
@@ -196,13 +340,19 @@ def test_refusals_change_nothing(case, gov, churn_model, example_card, model_byt
 
 def test_illegal_transition_names_both_stages(gov, churn_model, example_card, model_bytes, now):
     register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
-    with pytest.raises(IllegalTransition, match="development -> production"):
-        registry.transition(gov, "churn", "1.0.0", S.production, actor="bob", now=now)
+    registry.transition(gov, "churn", "1.0.0", S.retired, actor="bob", now=now)
+    before = snapshot(gov)
+    with pytest.raises(IllegalTransition) as refused:
+        registry.transition(
+            gov, "churn", "1.0.0", S.deprecated, actor="bob", now=now, reason="tidy up"
+        )
+    assert type(refused.value) is IllegalTransition
+    assert str(refused.value) == "churn@1.0.0: illegal transition retired -> deprecated"
+    assert snapshot(gov) == before
 
 
 def test_llm_versions_carry_a_config_not_an_artifact(gov, example_card, model_bytes, now):
-    from governance.domain.errors import InvalidInput
-    from governance.domain.models import ModelKind, RegisteredModel, RiskLevel
+    from governance.domain.models import ModelKind, RegisteredModel
 
     llm = RegisteredModel(
         name="support-bot",
@@ -211,23 +361,26 @@ def test_llm_versions_carry_a_config_not_an_artifact(gov, example_card, model_by
         kind=ModelKind.llm,
         risk_level=RiskLevel.medium,
     )
+    card = example_card.model_copy(update={"risk_level": RiskLevel.medium})
     config = {"base_model": "llama-3.1-8b-instruct", "provider": "vllm", "temperature": 0.2}
     spec = VersionSpec(name="support-bot", version="1.0.0", created_by="alice", llm_config=config)
-    saved = registry.register_version(
-        gov, spec, example_card, artifact=None, now=now, new_model=llm
-    )
+    saved = registry.register_version(gov, spec, card, artifact=None, now=now, new_model=llm)
     assert saved.artifact_digest is None and saved.llm_config == config
     assert registry.resolve(gov, "support-bot@1.0.0").llm_config["provider"] == "vllm"
     before = snapshot(gov)
     bad = spec.model_copy(update={"version": "1.1.0", "llm_config": {"provider": "vllm"}})
-    with pytest.raises(InvalidInput, match="lacks base_model"):
-        registry.register_version(gov, bad, example_card, artifact=None, now=now)
-    with pytest.raises(InvalidInput, match="LLM model"):
+    with pytest.raises(InvalidInput) as no_base:
+        registry.register_version(gov, bad, card, artifact=None, now=now)
+    assert str(no_base.value) == "LLM config for support-bot lacks base_model"
+    with pytest.raises(InvalidInput) as with_artifact:
         registry.register_version(
             gov,
             spec.model_copy(update={"version": "1.2.0"}),
-            example_card,
+            card,
             artifact=model_bytes[0],
             now=now,
         )
+    assert str(with_artifact.value) == (
+        "support-bot is an LLM model: register an LLM config, no artifact"
+    )
     assert snapshot(gov) == before
