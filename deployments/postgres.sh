@@ -7,11 +7,18 @@
 #   deployments/postgres.sh url     [DIR]   print the URL without starting anything
 #   deployments/postgres.sh reset   [DIR]   drop and recreate the test database; prints the URL
 #   deployments/postgres.sh destroy [DIR]   stop and delete DIR's cluster
+#   deployments/postgres.sh owner-url [DIR] print the URL of the governance database as its owner
+#   deployments/postgres.sh app-url   [DIR] print the same database's URL as the application role
 #
 # DIR defaults to $GOVERNANCE_PG_DIR or /tmp/governance-pg. The port is $PGPORT_TEST (default 55432),
 # the database $PGDATABASE_TEST (default governance_test). Only the URL goes to stdout, so
 #     export GOVERNANCE_TEST_POSTGRES_URL="$(deployments/postgres.sh)"
 # works. Uses Debian's binaries (/usr/lib/postgresql/<newest>/bin) or whatever is on PATH.
+# start also makes two roles and a database `governance` owned by the first: governance_owner
+# runs the migrations, governance_app runs the application and cannot change the audit trail:
+#     GOVERNANCE_DATABASE_URL="$(deployments/postgres.sh owner-url)" \
+#       GOVERNANCE_APP_ROLE=governance_app governance init
+#     export GOVERNANCE_DATABASE_URL="$(deployments/postgres.sh app-url)"
 # As root, initdb and postgres run as the `postgres` OS user (they refuse to run as root).
 set -euo pipefail
 
@@ -25,20 +32,24 @@ data="$base/data-$port"
 sock="$base/sock"
 log="$base/postgres-$port.log"
 url="postgresql+psycopg://postgres@127.0.0.1:$port/$db"
+owner_role="${GOVERNANCE_OWNER_ROLE:-governance_owner}"
+app_role="${GOVERNANCE_APP_ROLE:-governance_app}"
+app_db="${PGDATABASE_APP:-governance}"
 
 say() { echo "postgres.sh: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 case "$cmd" in
-  start | stop | status | url | reset | destroy) ;;
-  -h | --help | help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) die "unknown command '$cmd' (start|stop|status|url|reset|destroy)" ;;
+  start | stop | status | url | reset | destroy | owner-url | app-url) ;;
+  -h | --help | help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) die "unknown command '$cmd' (start|stop|status|url|reset|destroy|owner-url|app-url)" ;;
 esac
 
-if [[ "$cmd" == url ]]; then
-  echo "$url"
-  exit 0
-fi
+case "$cmd" in
+  url) echo "$url"; exit 0 ;;
+  owner-url) echo "postgresql+psycopg://$owner_role@127.0.0.1:$port/$app_db"; exit 0 ;;
+  app-url) echo "postgresql+psycopg://$app_role@127.0.0.1:$port/$app_db"; exit 0 ;;
+esac
 
 # --- locate the server binaries -------------------------------------------------------------
 bindir=""
@@ -83,6 +94,19 @@ ensure_db() {
     psql_admin -c "CREATE DATABASE \"$db\""
     say "created database $db"
   fi
+}
+
+# The owner runs migrations and owns every table; the application role owns nothing, so it
+# cannot drop or disable the audit triggers (init grants it the rest: GOVERNANCE_APP_ROLE).
+ensure_roles() {
+  psql_admin -v owner="$owner_role" -v app="$app_role" -v appdb="$app_db" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE', :'owner')
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'owner') \gexec
+SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT', :'app')
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'appdb', :'owner')
+  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'appdb') \gexec
+SQL
 }
 
 stop_cluster() {
@@ -146,4 +170,5 @@ if [[ "$cmd" == reset ]]; then
   say "dropped database $db"
 fi
 ensure_db
+ensure_roles
 echo "$url"

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     session_file: Path | None = Field(
         default=None, description="where `governance login` keeps the CLI session"
     )
+    app_role: str = Field(
+        default="",
+        description="PostgreSQL role the application runs as; init (run as the owner) grants it"
+        " what it needs, and no UPDATE, DELETE or TRUNCATE on audit_events",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -1,4 +1,4 @@
-"""`governance audit ...`: verify the chain, export it, take checkpoints, read events."""
+"""`governance audit ...`: verify, export, sign checkpoints, make signing keys, read events."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import typer
 from rich.table import Table
 
 from governance.cli.context import brief, console, governance, now
-from governance.domain.audit import Checkpoint
-from governance.domain.errors import ChainBroken, InvalidInput
+from governance.config import load_settings
+from governance.domain.errors import InvalidInput
 from governance.services import audit
+from governance.services.audit import TrailReport
+from governance.signing import generate_keypair
 
 app = typer.Typer(help="Verify and export the tamper-evident audit trail.", no_args_is_help=True)
 
@@ -25,42 +27,108 @@ class ExportFormat(StrEnum):
     jsonl = "jsonl"
 
 
-def _load_checkpoints(paths: list[Path]) -> list[Checkpoint]:
-    checkpoints = []
-    for path in paths:
-        try:
-            checkpoints.append(Checkpoint.model_validate_json(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            raise InvalidInput(f"checkpoint file {path} is unreadable: {exc}") from None
-    return checkpoints
+def _anchor_summary(report: TrailReport) -> str:
+    newest = report.newest_anchor
+    if newest is None:
+        return ""
+    return (
+        f"; {report.checkpoints} signed checkpoint(s) verified, {report.events_after_anchor}"
+        f" event(s) after the newest anchor (event {newest.seq}, {newest.taken_at})"
+    )
+
+
+def _head(report: TrailReport) -> str:
+    chain = report.chain
+    if not chain.head_seq:
+        return "empty"
+    return f"head event {chain.head_seq} hash {chain.head_hash[:16]}"
 
 
 @app.command("verify")
 def verify(
     checkpoint: Annotated[
-        list[Path] | None, typer.Option(help="exported checkpoint(s) the chain must still match")
+        list[Path] | None, typer.Option(help="signed checkpoint file(s) the chain must match")
+    ] = None,
+    checkpoints: Annotated[
+        Path | None, typer.Option(help="directory of signed checkpoints (the anchor directory)")
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(help="Ed25519 public key (PEM); default: the signing key's .pub"),
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(help="verify this export file instead of the database (never opened)"),
     ] = None,
 ) -> None:
-    """Recompute the hash chain; exit non-zero naming the first broken event."""
-    report = audit.verify_chain(governance(), _load_checkpoints(checkpoint or []))
-    if not report.ok:
-        raise ChainBroken(f"audit chain broken at event {report.broken_seq}: {report.reason}")
-    head = (
-        f"head event {report.head_seq} hash {report.head_hash[:16]}" if report.head_seq else "empty"
+    """Check chain, MACs, signed checkpoints and the state tables; name the first problem."""
+    anchors = audit.load_checkpoints(checkpoint or [], checkpoints)
+    if export is not None:
+        settings = load_settings()
+        report = audit.verify_export_file(settings, export, anchors, public_key=public_key)
+        macs = (
+            f"MACs checked with {report.key_file}"
+            if report.key_file
+            else f"MACs NOT checked (no secret key file at {settings.resolved_secret_key_file})"
+        )
+        console.print(
+            f"export intact: {report.chain.verified} events verified, {macs}, {_head(report)}"
+            + _anchor_summary(report)
+        )
+        return
+    gov = governance()
+    try:
+        report = audit.verify(gov, anchors, public_key=public_key)
+    finally:
+        gov.close()
+    console.print(
+        f"audit trail intact: {report.chain.verified} events verified with their MACs, "
+        f"{report.state_rows} state rows match the events, {_head(report)}"
+        + _anchor_summary(report)
     )
-    console.print(f"audit chain intact: {report.verified} events verified, {head}")
 
 
 @app.command("checkpoint")
-def checkpoint(out: Annotated[Path | None, typer.Option(help="write the checkpoint here")] = None):
-    """Export the current chain head; keep it outside the database to detect a full rewrite."""
-    taken = audit.checkpoint(governance(), now())
+def checkpoint(
+    out: Annotated[Path | None, typer.Option(help="write the checkpoint here")] = None,
+    signing_key: Annotated[
+        Path | None, typer.Option(help="Ed25519 private key (default GOVERNANCE_SIGNING_KEY_FILE)")
+    ] = None,
+) -> None:
+    """Sign the current chain head ({seq, head hash, time}); keep it outside the database."""
+    gov = governance()
+    try:
+        taken = audit.checkpoint(gov, now(), signing_key)
+    finally:
+        gov.close()
     text = taken.model_dump_json()
-    if out:
-        out.write_text(text + "\n", encoding="utf-8")
-        console.print(f"checkpoint at event {taken.seq} written to {out}")
-    else:
+    if out is None:
         print(text)
+        return
+    try:
+        out.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write --out {out}: {exc.strerror}") from None
+    console.print(f"signed checkpoint at event {taken.seq} written to {out}")
+
+
+@app.command("keygen")
+def keygen(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="private key file (default GOVERNANCE_SIGNING_KEY_FILE)"),
+    ] = None,
+) -> None:
+    """Make an Ed25519 key pair that signs checkpoints; never overwrites a key.
+
+    The private key is PEM PKCS#8 with mode 0600; the public key is PEM SubjectPublicKeyInfo
+    beside it as PATH.pub: give that file to whoever verifies checkpoints. A checkpoint's
+    signature is Ed25519 over its canonical JSON {"hash","seq","taken_at"}, in hex.
+    """
+    private = out or load_settings().resolved_signing_key_file
+    public, fingerprint = generate_keypair(private)
+    console.print(f"signing key: {private} (mode 0600; keep it outside the database)")
+    console.print(f"public key: {public} (fingerprint {fingerprint})")
 
 
 @app.command("export")
@@ -68,11 +136,17 @@ def export(
     format: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.jsonl,
     out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
 ) -> None:
-    """Export every event with its hashes, in chain order."""
-    stream = out.open("w", encoding="utf-8") if out else sys.stdout
+    """Export every event's exact hashed text with prev_hash, hash and MAC, in chain order."""
+    gov = governance()
     try:
-        count = sum(stream.write(line + "\n") > 0 for line in audit.export_jsonl(governance()))
+        stream = out.open("w", encoding="utf-8", newline="\n") if out else sys.stdout
+    except OSError as exc:
+        gov.close()
+        raise InvalidInput(f"cannot write --out {out}: {exc.strerror}") from None
+    try:
+        count = sum(stream.write(line + "\n") > 0 for line in audit.export_jsonl(gov))
     finally:
+        gov.close()
         if out:
             stream.close()
     if out:
@@ -99,13 +173,17 @@ def log(
     until: Annotated[str | None, typer.Option(help="ISO time, exclusive")] = None,
 ) -> None:
     """Events by type, model and time range."""
-    events = audit.history(
-        governance(),
-        model=model,
-        event_type=type,
-        since=_when(since, "--since"),
-        until=_when(until, "--until"),
-    )
+    gov = governance()
+    try:
+        events = audit.history(
+            gov,
+            model=model,
+            event_type=type,
+            since=_when(since, "--since"),
+            until=_when(until, "--until"),
+        )
+    finally:
+        gov.close()
     table = Table("seq", "time (UTC)", "event", "subject", "actor", "details", title="audit events")
     for e in events:
         subject = f"{e.model}@{e.version}" if e.version else (e.model or "-")

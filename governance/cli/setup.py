@@ -16,7 +16,7 @@ def init() -> None:
         policy = gov.policy  # a bad policy stops here, naming the key, before any change
         key_file = gov.settings.resolved_secret_key_file
         key_created = create_secret_key(key_file)
-        before, after = upgrade(gov.engine)
+        before, after = upgrade(gov.engine, app_role=gov.settings.app_role)
         gov.settings.resolved_artifact_root.mkdir(parents=True, exist_ok=True)
     finally:
         gov.close()

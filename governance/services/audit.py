@@ -1,51 +1,163 @@
-"""Verifying, querying and exporting the audit trail."""
+"""Verifying the audit trail (chain, MACs, signed checkpoints, state); anchoring, exporting."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel
 
 from governance.bootstrap import Governance
+from governance.config import Settings
 from governance.domain.audit import (
+    GENESIS_HASH,
+    MAC_PURPOSE,
     AuditEvent,
     ChainReport,
     Checkpoint,
+    SignedCheckpoint,
     check_checkpoint,
+    export_line,
     format_ts,
+    verify_export,
     verify_rows,
 )
-from governance.domain.errors import ChainBroken
-from governance.store.audit_log import iter_rows, to_event
+from governance.domain.errors import ChainBroken, InvalidInput
+from governance.domain.reconciliation import Replay, require_match
+from governance.keyring import Keyring
+from governance.signing import (
+    Signer,
+    Verifier,
+    public_key_path,
+    read_anchor_dir,
+    read_checkpoint,
+    write_anchor,
+)
+from governance.store.audit_log import hash_at, iter_rows, snapshot
+from governance.store.reconciliation import read_state
+
+Anchored = tuple[Path, SignedCheckpoint]
+"""A signed checkpoint and the file it was read from."""
 
 
-def verify_chain(gov: Governance, checkpoints: list[Checkpoint] = ()) -> ChainReport:
-    """Recompute the whole chain, then check it against exported checkpoints."""
-    with gov.store.read() as tx:
-        report = verify_rows(iter_rows(tx.conn))
-        if not report.ok:
-            return report
-        for checkpoint in checkpoints:
-            reason = check_checkpoint(checkpoint, tx.audit.hash_at(checkpoint.seq))
+class TrailReport(BaseModel):
+    """What a verification checked and found intact."""
+
+    chain: ChainReport
+    state_rows: int | None = None  # None: the state tables were not compared
+    checkpoints: int = 0
+    newest_anchor: SignedCheckpoint | None = None
+    events_after_anchor: int | None = None
+    key_file: Path | None = None  # an export's MACs were checked with this secret key file
+
+
+def verify_chain(gov: Governance, checkpoints: Sequence[Checkpoint] = ()) -> ChainReport:
+    """Recompute the chain and every MAC, then check it against checkpoints; report, not raise."""
+    with snapshot(gov.engine) as conn:
+        report = verify_rows(iter_rows(conn), mac_key=gov.keyring.derive(MAC_PURPOSE))
+        for checkpoint in checkpoints if report.ok else ():
+            reason = check_checkpoint(checkpoint, hash_at(conn, checkpoint.seq))
             if reason:
-                return report.model_copy(
-                    update={"ok": False, "broken_seq": checkpoint.seq, "reason": reason}
-                )
+                update = {"ok": False, "broken_seq": checkpoint.seq, "reason": reason}
+                return report.model_copy(update=update)
     return report
 
 
-def require_intact(gov: Governance) -> ChainReport:
-    """Verify the chain and raise ChainBroken naming the first bad event."""
-    report = verify_chain(gov)
+def verify(
+    gov: Governance,
+    anchors: Sequence[Anchored] = (),
+    *,
+    public_key: Path | None = None,
+    reconcile: bool = True,
+) -> TrailReport:
+    """Check signatures, chain, MACs, anchored heads and (by default) the state tables.
+
+    Raises SignatureInvalid naming the file, ChainBroken naming the event, or StateMismatch
+    naming the row; all reads share one snapshot.
+    """
+    _check_signatures(gov.settings, anchors, public_key)
+    replay = Replay()
+    handlers = replay.handlers if reconcile else None
+    with snapshot(gov.engine) as conn:
+        mac_key = gov.keyring.derive(MAC_PURPOSE)
+        chain = _intact(verify_rows(iter_rows(conn), mac_key=mac_key, handlers=handlers))
+        for source, checkpoint in anchors:
+            reason = check_checkpoint(checkpoint, hash_at(conn, checkpoint.seq))
+            if reason:
+                raise ChainBroken(f"audit chain disagrees with checkpoint {source}: {reason}")
+        rows = require_match(replay.state, read_state(conn)) if reconcile else None
+    return _report(chain, anchors, state_rows=rows)
+
+
+def _check_signatures(settings: Settings, anchors: Sequence[Anchored], public_key: Path | None):
+    if not anchors:
+        return
+    key = public_key or public_key_path(settings.resolved_signing_key_file)
+    verifier = Verifier.from_file(key)
+    for source, checkpoint in anchors:
+        verifier.check(checkpoint, source)
+
+
+def _intact(report: ChainReport) -> ChainReport:
     if not report.ok:
         raise ChainBroken(f"audit chain broken at event {report.broken_seq}: {report.reason}")
     return report
 
 
-def checkpoint(gov: Governance, now: datetime) -> Checkpoint:
-    """The current chain head, to keep outside the database."""
-    report = require_intact(gov)
-    return Checkpoint(seq=report.head_seq or 0, hash=report.head_hash, taken_at=format_ts(now))
+def _newest(anchors: Sequence[Anchored]) -> Anchored | None:
+    return max(anchors, key=lambda anchored: (anchored[1].seq, anchored[1].taken_at), default=None)
+
+
+def _report(chain: ChainReport, anchors: Sequence[Anchored], **extra) -> TrailReport:
+    newest = _newest(anchors)
+    return TrailReport(
+        chain=chain,
+        checkpoints=len(anchors),
+        newest_anchor=newest[1] if newest else None,
+        events_after_anchor=(chain.head_seq or 0) - newest[1].seq if newest else None,
+        **extra,
+    )
+
+
+def load_checkpoints(files: Sequence[Path] = (), directory: Path | None = None) -> list[Anchored]:
+    """Signed checkpoints from files and from every *.json in an anchor directory."""
+    loaded = [(path, read_checkpoint(path)) for path in files]
+    return loaded + (read_anchor_dir(directory) if directory is not None else [])
+
+
+def checkpoint(gov: Governance, now: datetime, signing_key: Path | None = None) -> SignedCheckpoint:
+    """Verify chain and MACs, then sign the head; the empty chain signs seq 0 and genesis."""
+    signer = Signer(signing_key or gov.settings.resolved_signing_key_file)
+    report = _intact(verify_chain(gov))
+    head = Checkpoint(seq=report.head_seq or 0, hash=report.head_hash, taken_at=format_ts(now))
+    return signer.sign(head)
+
+
+def anchor(gov: Governance, now: datetime) -> Anchored:
+    """Sign the head into the anchor directory, verifying only what came after the last anchor.
+
+    The newest earlier anchor must carry our signature and still match the table, so a
+    rewrite of anchored history stops the anchoring with ChainBroken.
+    """
+    signer = Signer(gov.settings.resolved_signing_key_file)
+    directory = gov.settings.resolved_anchor_dir
+    earlier = read_anchor_dir(directory) if directory.is_dir() else []
+    for source, old in earlier:
+        signer.verifier.check(old, source)
+    last = _newest(earlier)
+    start = Checkpoint(seq=0, hash=GENESIS_HASH, taken_at="") if last is None else last[1]
+    with snapshot(gov.engine) as conn:
+        reason = check_checkpoint(start, hash_at(conn, start.seq))
+        if reason and last is not None:
+            raise ChainBroken(f"audit chain disagrees with anchor {last[0]}: {reason}")
+        rows = iter_rows(conn, after=start.seq)
+        mac_key = gov.keyring.derive(MAC_PURPOSE)
+        report = verify_rows(rows, mac_key=mac_key, start_seq=start.seq, start_hash=start.hash)
+        _intact(report)
+    head = Checkpoint(seq=report.head_seq or 0, hash=report.head_hash, taken_at=format_ts(now))
+    signed = signer.sign(head)
+    return write_anchor(directory, signed), signed
 
 
 def history(
@@ -67,7 +179,32 @@ def history(
 
 
 def export_jsonl(gov: Governance) -> Iterator[str]:
-    """Every event as one JSON line, in chain order, with its hashes."""
-    with gov.store.read() as tx:
-        for row in iter_rows(tx.conn):
-            yield json.dumps(to_event(tuple(row)).model_dump(), sort_keys=True, ensure_ascii=False)
+    """Every event as one line: the exact hashed text, prev_hash, hash and MAC, in chain order."""
+    with snapshot(gov.engine) as conn:
+        for row in iter_rows(conn):
+            yield export_line(tuple(row))
+
+
+def verify_export_file(
+    settings: Settings,
+    path: Path,
+    anchors: Sequence[Anchored] = (),
+    *,
+    public_key: Path | None = None,
+) -> TrailReport:
+    """Verify an export file with no database: chain, MACs when the key file exists, anchors."""
+    _check_signatures(settings, anchors, public_key)
+    key_file = settings.resolved_secret_key_file
+    mac_key = Keyring(key_file).derive(MAC_PURPOSE) if key_file.is_file() else None
+    watch = {checkpoint.seq for _, checkpoint in anchors}
+    try:
+        with path.open(encoding="utf-8", newline="") as lines:
+            chain, heads = verify_export(lines, mac_key=mac_key, watch=watch)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"export file {path} is unreadable: {exc}") from None
+    _intact(chain)
+    for source, checkpoint in anchors:
+        reason = check_checkpoint(checkpoint, heads.get(checkpoint.seq))
+        if reason:
+            raise ChainBroken(f"export disagrees with checkpoint {source}: {reason}")
+    return _report(chain, anchors, key_file=key_file if mac_key is not None else None)

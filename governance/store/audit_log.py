@@ -1,17 +1,20 @@
-"""The audit trail table: appending chained events inside a transaction, and reading them."""
+"""The audit trail table: appending chained, MACed events inside a transaction, and reading them."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from governance.domain.audit import (
     GENESIS_HASH,
+    MAC_PURPOSE,
     AuditEvent,
     EventRow,
     canonical_event,
@@ -19,6 +22,8 @@ from governance.domain.audit import (
     chain_hash,
     format_ts,
 )
+from governance.domain.errors import ConfigError
+from governance.keyring import Keyring
 from governance.store.tables import audit_events
 
 _COLUMNS = (
@@ -32,6 +37,7 @@ _COLUMNS = (
     audit_events.c.details,
     audit_events.c.prev_hash,
     audit_events.c.hash,
+    audit_events.c.mac,
 )
 _HEAD = (
     sa.select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
@@ -44,8 +50,10 @@ CHAIN_LOCK_KEY = 0x60F_A0D17
 class AuditLog:
     """Appends and reads audit events on one connection, inside the caller's transaction."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, keyring: Keyring | None = None) -> None:
         self.conn = conn
+        # MACs use a key kept outside the database, so a database writer cannot forge events.
+        self.keyring = keyring
 
     def append(
         self,
@@ -57,13 +65,16 @@ class AuditLog:
         version: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> AuditEvent:
-        """Chain a new event after the head; the caller's transaction holds the chain lock."""
+        """Chain and MAC a new event after the head (the caller's transaction holds the lock)."""
+        if self.keyring is None:
+            raise ConfigError("audit events need the secret key file to MAC them; none is set")
         head = self.conn.execute(_HEAD).first()
         seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
         event_id, ts, body = str(uuid.uuid4()), format_ts(now), canonical_json(details or {})
         digest = chain_hash(
             prev, canonical_event(seq, event_id, ts, event_type, model, version, actor, body)
         )
+        mac = self.keyring.mac(MAC_PURPOSE, digest)
         row = {
             "seq": seq,
             "id": event_id,
@@ -75,6 +86,7 @@ class AuditLog:
             "details": body,
             "prev_hash": prev,
             "hash": digest,
+            "mac": mac,
         }
         self.conn.execute(_INSERT, row)
         return AuditEvent(
@@ -88,6 +100,7 @@ class AuditLog:
             details=details or {},
             prev_hash=prev,
             hash=digest,
+            mac=mac,
         )
 
     def query(
@@ -117,31 +130,57 @@ class AuditLog:
             stmt = stmt.limit(limit)
         return [to_event(tuple(row)) for row in self.conn.execute(stmt)]
 
-    def hash_at(self, seq: int) -> str | None:
-        """The stored hash of event `seq`, or None if there is no such event."""
-        return self.conn.execute(
-            sa.select(audit_events.c.hash).where(audit_events.c.seq == seq)
-        ).scalar_one_or_none()
+
+def hash_at(conn: Connection, seq: int) -> str | None:
+    """The stored hash of event `seq`, or None if there is no such event."""
+    stmt = sa.select(audit_events.c.hash).where(audit_events.c.seq == seq)
+    return conn.execute(stmt).scalar_one_or_none()
 
 
-def iter_rows(conn: Connection, batch: int = 50_000) -> Iterator[EventRow]:
-    """Stream all events in seq order as plain tuples, in keyset-paged batches."""
-    after = 0
-    sql = sa.select(*_COLUMNS).where(audit_events.c.seq > sa.bindparam("after"))
-    sql = sql.order_by(audit_events.c.seq).limit(batch)
-    while True:
-        rows = conn.execute(sql, {"after": after}).all()
-        if not rows:
-            return
-        yield from rows
-        after = rows[-1][0]
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read transaction whose statements all see one snapshot (events and state agree)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            # READ COMMITTED would let a commit land between reading the events and the tables.
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
+_PAGE = (
+    sa.select(*_COLUMNS)
+    .where(audit_events.c.seq > sa.bindparam("after"))
+    .order_by(audit_events.c.seq)
+    .limit(sa.bindparam("batch"))
+)
+
+
+def iter_rows(conn: Connection, batch: int = 50_000, after: int = 0) -> Iterator[EventRow]:
+    """Stream the events after seq `after` in seq order as plain tuples, in keyset pages."""
+    # The driver's own cursor, inside the caller's transaction: SQLAlchemy's Row objects cost
+    # a third of the time of verifying a million events.
+    compiled = _PAGE.compile(dialect=conn.dialect)
+    sql = str(compiled)
+    cursor = conn.connection.cursor()
+    try:
+        while True:
+            params = compiled.construct_params({"after": after, "batch": batch})
+            if compiled.positiontup is not None:
+                params = tuple(params[name] for name in compiled.positiontup)
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1][0]
+    finally:
+        cursor.close()
 
 
 def to_event(row: EventRow) -> AuditEvent:
     """Turn a stored row into an AuditEvent."""
-    import json
-
-    seq, eid, ts, etype, model, version, actor, details, prev, digest = row
+    seq, eid, ts, etype, model, version, actor, details, prev, digest, mac = row
     return AuditEvent(
         seq=seq,
         id=eid,
@@ -153,4 +192,5 @@ def to_event(row: EventRow) -> AuditEvent:
         details=json.loads(details),
         prev_hash=prev,
         hash=digest,
+        mac=mac,
     )

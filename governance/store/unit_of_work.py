@@ -34,7 +34,7 @@ class Transaction:
     def __post_init__(self) -> None:
         self.registry = RegistryRepository(self.conn)
         self.cards = CardRepository(self.conn)
-        self.audit = AuditLog(self.conn)
+        self.audit = AuditLog(self.conn, self.keyring)
         self.evaluation = EvaluationRepository(self.conn)
         self.approvals = ApprovalRepository(self.conn)
         self.people = PeopleRepository(self.conn)

@@ -1,4 +1,5 @@
-"""Several writer processes on one database: the audit chain stays gapless and verifiable."""
+"""Several writer processes on one database: the audit chain stays gapless, MACed and in step
+with the state tables."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ settings = Settings(
     database_url=args["url"],
     artifact_root=home / "artifacts",
     policy_file=args["policy"],
+    secret_key_file=args["key"],
 )
 gov = open_governance(settings)
 card = ModelCard.model_validate_json(args["card"])
@@ -73,6 +75,7 @@ def start_workers(gov, card, tmp_path: Path) -> list[subprocess.Popen]:
             "home": str(tmp_path),
             "url": gov.settings.resolved_database_url,
             "policy": str(gov.settings.resolved_policy_file),
+            "key": str(gov.settings.resolved_secret_key_file),
             "card": card.model_dump_json(),
         }
         procs.append(
@@ -103,8 +106,9 @@ def test_concurrent_writers_keep_one_gapless_chain(gov, example_card, tmp_path):
     assert len(events) == 1 + WORKERS * ROUNDS * 2
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert [e.event_type for e in events].count("model.registered") == 1
-    report = audit.verify_chain(gov)
-    assert report.ok and report.verified == len(events) and report.head_hash == events[-1].hash
+    report = audit.verify(gov)
+    assert report.chain.verified == len(events) and report.chain.head_hash == events[-1].hash
+    assert report.chain.macs_checked and report.state_rows > 0
     for worker in range(WORKERS):
         mine = [e for e in events if e.actor == f"w{worker}"]
         registered = [e.version for e in mine if e.event_type == "model.version_registered"]

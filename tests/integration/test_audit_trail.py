@@ -1,5 +1,10 @@
-"""The audit trail on real SQLite and PostgreSQL: append-only triggers, tamper detection,
-checkpoints against whole-table rewrites, and history queries."""
+"""The audit trail on real SQLite and PostgreSQL: append-only triggers, MACs that a database
+writer without the key cannot forge, and history queries.
+
+The helpers here (trail, tamper, drop_triggers, rechain_from, forge_event) are what an
+attacker with write access to the database but not the key file does; the other
+test_audit_* modules import them.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,13 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from governance.domain.audit import canonical_event, chain_hash
-from governance.domain.errors import ModelNotFound
+from governance.domain.audit import GENESIS_HASH, MAC_PURPOSE, canonical_event, chain_hash
+from governance.domain.errors import ChainBroken, ModelNotFound
 from governance.domain.models import LifecycleStage
 from governance.services import audit, registry
-from governance.services.registry import VersionSpec
+from governance.services.registry import VersionSpec, transition_in
 
-ROWS = "SELECT seq, id, ts, event_type, model, version, actor, details, prev_hash, hash"
+ROWS = "SELECT seq, id, ts, event_type, model, version, actor, details, prev_hash, hash, mac"
 ROWS += " FROM audit_events ORDER BY seq"
 
 
@@ -29,6 +34,12 @@ def register(gov, model, card, data, version, now):
     return registry.register_version(gov, spec, card, artifact=data, now=now, new_model=model)
 
 
+def stage(gov, name: str, version: str, target: LifecycleStage, now) -> None:
+    """The move promote-model makes once its gate and approvals pass (same event, same rows)."""
+    with gov.store.write() as tx:
+        transition_in(tx, name, version, target, actor="bob", now=now)
+
+
 @pytest.fixture
 def trail(gov, churn_model, example_card, model_bytes, now):
     """Seven events an hour apart over two models; returns the time of each, by seq."""
@@ -38,7 +49,7 @@ def trail(gov, churn_model, example_card, model_bytes, now):
     register(gov, churn_model, example_card, model_bytes[1], "1.1.0", at[1])  # seq 3
     registry.set_alias(gov, "churn", "champion", "1.0.0", actor="bob", now=at[2])  # seq 4
     register(gov, fraud, example_card, model_bytes[2], "0.1.0", at[3])  # seq 5, 6
-    registry.transition(gov, "churn", "1.1.0", LifecycleStage.staging, actor="bob", now=at[4])
+    stage(gov, "churn", "1.1.0", LifecycleStage.staging, at[4])  # seq 7
     return {1: at[0], 2: at[0], 3: at[1], 4: at[2], 5: at[3], 6: at[3], 7: at[4]}
 
 
@@ -64,8 +75,8 @@ def drop_triggers(gov) -> None:
 def rechain_from(gov, first: int) -> None:
     """Rewrite hashes from `first` on so the whole table chains again (a careful forger)."""
     table = rows(gov)
-    prev = table[first - 2][9] if first > 1 else "0" * 64
-    for seq, eid, ts, etype, model, version, actor, details, _, _ in table[first - 1 :]:
+    prev = table[first - 2][9] if first > 1 else GENESIS_HASH
+    for seq, eid, ts, etype, model, version, actor, details, *_ in table[first - 1 :]:
         digest = chain_hash(
             prev, canonical_event(seq, eid, ts, etype, model, version, actor, details)
         )
@@ -77,11 +88,37 @@ def rechain_from(gov, first: int) -> None:
         prev = digest
 
 
+def forge_event(gov, event_type: str, details: str, mac: str | None, **subject) -> int:
+    """Append an event chained by the published rule (sha256), without the MAC key."""
+    *_, head_hash, _ = rows(gov)[-1]
+    seq = len(rows(gov)) + 1
+    fields = (seq, f"forged-{seq}", "2026-11-24T00:00:00.000000Z", event_type)
+    fields += (subject.get("model"), subject.get("version"), "mallory", details)
+    digest = chain_hash(head_hash, canonical_event(*fields))
+    tamper(
+        gov,
+        "INSERT INTO audit_events (seq, id, ts, event_type, model, version, actor, details,"
+        " prev_hash, hash, mac) VALUES (:s, :i, :t, :e, :m, :v, :a, :d, :p, :h, :mac)",
+        dict(zip("sitemvad", fields, strict=True)) | {"p": head_hash, "h": digest, "mac": mac},
+    )
+    return seq
+
+
+def broken(gov, match: str) -> str:
+    """Full verification must refuse with ChainBroken; returns the message."""
+    with pytest.raises(ChainBroken, match=match) as info:
+        audit.verify(gov)
+    report = audit.verify_chain(gov)
+    assert not report.ok
+    return str(info.value)
+
+
 REFUSED = {
     "update": "UPDATE audit_events SET actor = 'mallory' WHERE seq = 3",
     "delete": "DELETE FROM audit_events WHERE seq = 2",
     "update_all": "UPDATE audit_events SET details = '{}'",
     "delete_all": "DELETE FROM audit_events",
+    "update_mac": "UPDATE audit_events SET mac = NULL WHERE seq = 7",
 }
 
 
@@ -103,89 +140,88 @@ def test_postgres_refuses_truncate(gov, trail):
     assert rows(gov) == before
 
 
-def test_intact_chain_verifies(gov, trail):
-    report = audit.verify_chain(gov)
+def test_every_event_carries_the_mac_of_its_hash_and_the_trail_verifies(gov, trail):
     table = rows(gov)
-    assert report.ok and report.verified == len(trail) == len(table)
-    assert report.head_seq == table[-1][0] and report.head_hash == table[-1][9]
-    assert [r[0] for r in table] == list(range(1, len(trail) + 1))
+    assert [r[10] for r in table] == [gov.keyring.mac(MAC_PURPOSE, r[9]) for r in table]
+    report = audit.verify(gov)
+    assert report.chain.ok and report.chain.macs_checked
+    assert report.chain.verified == len(trail) == len(table)
+    assert report.chain.head_seq == 7 and report.chain.head_hash == table[-1][9]
+    # 2 models, 3 versions, 3 first card revisions, 1 alias
+    assert report.state_rows == 9 and report.checkpoints == 0
 
 
-def swap_hashes(gov, first: int, second: int) -> None:
-    hashes = {r[0]: r[9] for r in rows(gov)}
-    for seq, other in ((first, second), (second, first)):
-        tamper(
-            gov, "UPDATE audit_events SET hash = :h WHERE seq = :s", {"h": hashes[other], "s": seq}
-        )
+@pytest.mark.parametrize(
+    ("mac", "words"), [(None, "has no MAC"), ("ab" * 32, "MAC does not match")]
+)
+def test_a_forged_appended_event_is_named(gov, trail, mac, words):
+    details = '{"from":"staging","to":"production"}'
+    seq = forge_event(gov, "model.stage_changed", details, mac, model="churn", version="1.1.0")
+    assert seq == 8
+    message = broken(gov, f"at event 8: event 8: {words} \\(written without the key\\)")
+    assert message.startswith("audit chain broken")
+    assert audit.verify_chain(gov).broken_seq == 8
 
 
-TAMPERING = {
-    "changed_field": (
-        lambda gov: tamper(gov, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 3"),
-        3,
-        "content does not match",
-    ),
-    "changed_details": (
-        lambda gov: tamper(
-            gov,
-            "UPDATE audit_events SET details = REPLACE(details, 'champion', 'challenger')"
-            " WHERE seq = 4",
-        ),
-        4,
-        "content does not match",
-    ),
-    "removed_row": (
-        lambda gov: tamper(gov, "DELETE FROM audit_events WHERE seq = 2"),
-        2,
-        "missing",
-    ),
-    "swapped_hashes": (lambda gov: swap_hashes(gov, 2, 3), 2, "content does not match"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(TAMPERING))
-def test_verify_names_tampered_event(case, gov, trail):
-    change, broken, reason = TAMPERING[case]
-    drop_triggers(gov)
-    before = rows(gov)
-    change(gov)
-    assert rows(gov) != before
-    report = audit.verify_chain(gov)
-    assert not report.ok
-    assert report.broken_seq == broken and reason in report.reason
-    assert str(broken) in report.reason
-    assert report.verified == broken - 1
-
-
-def test_rewrite_passes_verify_but_not_checkpoint(gov, trail, now):
-    taken = audit.checkpoint(gov, now + timedelta(days=1))
-    assert taken.seq == len(trail) and audit.verify_chain(gov, [taken]).ok
+def test_an_edited_and_rechained_event_is_named_by_its_mac(gov, trail):
     drop_triggers(gov)
     tamper(gov, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 3")
     rechain_from(gov, 3)
-
-    alone = audit.verify_chain(gov)
-    assert alone.ok and alone.verified == len(trail) and alone.head_hash != taken.hash
-    report = audit.verify_chain(gov, [taken])
-    assert not report.ok and report.broken_seq == taken.seq
-    assert "differs from the checkpoint" in report.reason and taken.taken_at in report.reason
+    assert audit.verify_chain(gov).verified == 2
+    broken(gov, r"^audit chain broken at event 3: event 3: MAC does not match \(written without")
 
 
-def test_truncated_tail_is_caught_by_checkpoint(gov, trail, now):
-    taken = audit.checkpoint(gov, now + timedelta(days=1))
+def test_an_edited_event_left_unchained_is_named_by_its_hash(gov, trail):
     drop_triggers(gov)
-    tamper(gov, "DELETE FROM audit_events WHERE seq >= 6")
-    assert audit.verify_chain(gov).ok
-    report = audit.verify_chain(gov, [taken])
-    assert not report.ok and report.broken_seq == taken.seq
-    assert "no longer exists" in report.reason
+    tamper(
+        gov,
+        "UPDATE audit_events SET details = REPLACE(details, 'champion', 'challenger')"
+        " WHERE seq = 4",
+    )
+    broken(gov, "^audit chain broken at event 4: event 4: content does not match its hash$")
 
 
-def test_earlier_checkpoint_still_agrees_after_appends(gov, trail, example_card, now):
-    taken = audit.checkpoint(gov, now + timedelta(days=1))
-    registry.set_alias(gov, "fraud", "champion", "0.1.0", actor="bob", now=now + timedelta(days=2))
-    report = audit.verify_chain(gov, [taken])
-    assert report.ok and report.head_seq == taken.seq + 1
+def test_a_removed_event_is_named(gov, trail):
+    drop_triggers(gov)
+    tamper(gov, "DELETE FROM audit_events WHERE seq = 2")
+    broken(gov, r"^audit chain broken at event 2: event 2 is missing \(found 3\)$")
+
+
+def test_a_removed_event_renumbered_and_rechained_is_named_by_its_mac(gov, trail):
+    drop_triggers(gov)
+    tamper(gov, "DELETE FROM audit_events WHERE seq = 2")
+    for seq in range(3, 8):
+        tamper(gov, "UPDATE audit_events SET seq = :n WHERE seq = :s", {"n": seq - 1, "s": seq})
+    rechain_from(gov, 2)
+    assert [r[0] for r in rows(gov)] == list(range(1, 7))
+    broken(gov, "at event 2: event 2: MAC does not match")
+
+
+def test_reordered_events_are_named_by_their_mac(gov, trail):
+    drop_triggers(gov)
+    for old, new in ((3, -1), (4, 3), (-1, 4)):
+        tamper(gov, "UPDATE audit_events SET seq = :n WHERE seq = :o", {"n": new, "o": old})
+    rechain_from(gov, 3)
+    broken(gov, "at event 3: event 3: MAC does not match")
+
+
+def test_swapped_hashes_are_named(gov, trail):
+    drop_triggers(gov)
+    hashes = {r[0]: (r[9], r[10]) for r in rows(gov)}
+    for seq, other in ((2, 3), (3, 2)):
+        digest, mac = hashes[other]
+        tamper(
+            gov,
+            "UPDATE audit_events SET hash = :h, mac = :m WHERE seq = :s",
+            {"h": digest, "m": mac, "s": seq},
+        )
+    broken(gov, "^audit chain broken at event 2: event 2: content does not match its hash$")
+
+
+def test_a_chain_written_with_another_key_file_fails_at_event_1(gov, trail):
+    gov.keyring.path.write_bytes(bytes(32))
+    gov.keyring.__dict__.pop("master", None)  # the keyring reads its file once
+    broken(gov, r"at event 1: event 1: MAC does not match \(written without the key\)")
 
 
 def test_history_by_model_and_version(gov, trail):
@@ -196,6 +232,7 @@ def test_history_by_model_and_version(gov, trail):
     v110 = audit.history(gov, model="churn", version="1.1.0")
     assert [e.event_type for e in v110] == ["model.version_registered", "model.stage_changed"]
     assert v110[1].details["to"] == "staging" and v110[1].actor == "bob"
+    assert v110[1].mac == gov.keyring.mac(MAC_PURPOSE, v110[1].hash)
     with pytest.raises(ModelNotFound, match="nosuch"):
         audit.history(gov, model="nosuch")
 

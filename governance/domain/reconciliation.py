@@ -1,0 +1,257 @@
+"""Replaying audit events into the state they imply, and comparing it with the state tables.
+
+The replay knows only the event types that change governed state; any other type is
+ignored, so new kinds of events never break verification. The rules (details keys):
+
+- `model.registered` {risk_level} and `model.risk_changed` {to}: the model's risk level;
+- `model.version_registered` {card_hash}: the version in development, card revision 1;
+- `model.stage_changed` {to}: the version's stage;
+- `model.alias_set` {alias}: the alias points at the event's version;
+- `model.card_revised` {revision, card_hash}: one more card revision;
+- `approval.requested` {request_id, target_stage}: an open request for the event's version;
+- `approval.decided` {request_id, approver, role, decision[, status]}: one decision row,
+  and the request's status when the event carries it (a revoke can reopen a request);
+- `approval.approved|rejected|expired|voided|cancelled` {request_id}: the request's status
+  (`approval.refused` changes nothing);
+- `model.promoted` {request_id}: the request is carried out (completed_at set);
+- `person.enrolled` {name}: a people row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from governance.domain.errors import StateMismatch
+
+_loads = json.loads
+
+_CLOSING = {
+    "approval.approved": "approved",
+    "approval.rejected": "rejected",
+    "approval.expired": "expired",
+    "approval.voided": "void",
+    "approval.cancelled": "cancelled",
+}
+
+
+@dataclass(slots=True)
+class RequestFacts:
+    """What the trail says, or the table holds, about one approval request."""
+
+    model: str | None
+    version: str | None
+    target_stage: str
+    status: str = "open"
+    completed: bool = False
+
+
+Decision = tuple[str, str, str]
+"""(approver, role, decision)."""
+
+
+@dataclass
+class GovernedState:
+    """The governed state: either implied by the events or read from the tables."""
+
+    models: dict[str, str] = field(default_factory=dict)  # name -> risk level
+    versions: dict[tuple[str, str], str] = field(default_factory=dict)  # -> stage
+    aliases: dict[tuple[str, str], str] = field(default_factory=dict)  # (model, alias) -> version
+    cards: dict[tuple[str, str], dict[int, str]] = field(default_factory=dict)  # rev -> hash
+    requests: dict[str, RequestFacts] = field(default_factory=dict)
+    decisions: dict[str, list[Decision]] = field(default_factory=dict)
+    people: set[str] = field(default_factory=set)
+
+    def rows(self) -> int:
+        """How many state rows this describes."""
+        return (
+            len(self.models)
+            + len(self.versions)
+            + len(self.aliases)
+            + sum(len(revisions) for revisions in self.cards.values())
+            + len(self.requests)
+            + sum(len(decided) for decided in self.decisions.values())
+            + len(self.people)
+        )
+
+
+class Replay:
+    """Builds the state the events imply, one verified event at a time (see `handlers`).
+
+    `handlers` maps each state-changing event type to a function of (model, version,
+    details_json), the shape `verify_rows` calls; a malformed event raises KeyError,
+    TypeError or ValueError, which verify_rows turns into StateMismatch naming the event.
+    """
+
+    def __init__(self) -> None:
+        self.state = GovernedState()
+        self.handlers = {
+            "model.registered": self._model_registered,
+            "model.risk_changed": self._risk_changed,
+            "model.version_registered": self._version_registered,
+            "model.stage_changed": self._stage_changed,
+            "model.alias_set": self._alias_set,
+            "model.card_revised": self._card_revised,
+            "approval.requested": self._requested,
+            "approval.decided": self._decided,
+            "model.promoted": self._promoted,
+            "person.enrolled": self._enrolled,
+        }
+        self.handlers |= {
+            event_type: self._closed(status) for event_type, status in _CLOSING.items()
+        }
+
+    def _model_registered(self, model, _version, details_json) -> None:
+        self.state.models[model] = _loads(details_json)["risk_level"]
+
+    def _risk_changed(self, model, _version, details_json) -> None:
+        self.state.models[model] = _loads(details_json)["to"]
+
+    def _version_registered(self, model, version, details_json) -> None:
+        card_hash = _loads(details_json)["card_hash"]
+        self.state.versions[(model, version)] = "development"
+        self.state.cards[(model, version)] = {1: card_hash}
+
+    def _stage_changed(self, model, version, details_json) -> None:
+        self.state.versions[(model, version)] = _loads(details_json)["to"]
+
+    def _alias_set(self, model, version, details_json) -> None:
+        self.state.aliases[(model, _loads(details_json)["alias"])] = version
+
+    def _card_revised(self, model, version, details_json) -> None:
+        details = _loads(details_json)
+        revisions = self.state.cards.setdefault((model, version), {})
+        revisions[details["revision"]] = details["card_hash"]
+
+    def _requested(self, model, version, details_json) -> None:
+        details = _loads(details_json)
+        facts = RequestFacts(model, version, details["target_stage"])
+        self.state.requests[details["request_id"]] = facts
+
+    def _request(self, request_id: str) -> RequestFacts:
+        # A decision on a request the trail never opened still replays; the comparison names it.
+        found = self.state.requests.get(request_id)
+        if found is None:
+            found = self.state.requests[request_id] = RequestFacts(None, None, "?", "?")
+        return found
+
+    def _decided(self, _model, _version, details_json) -> None:
+        details = _loads(details_json)
+        decided = (details["approver"], details["role"], details["decision"])
+        self.state.decisions.setdefault(details["request_id"], []).append(decided)
+        if "status" in details:
+            self._request(details["request_id"]).status = details["status"]
+
+    def _closed(self, status: str) -> Callable[[str | None, str | None, str], None]:
+        def close(_model, _version, details_json) -> None:
+            self._request(_loads(details_json)["request_id"]).status = status
+
+        return close
+
+    def _promoted(self, _model, _version, details_json) -> None:
+        self._request(_loads(details_json)["request_id"]).completed = True
+
+    def _enrolled(self, _model, _version, details_json) -> None:
+        self.state.people.add(_loads(details_json)["name"])
+
+
+def differences(implied: GovernedState, actual: GovernedState) -> Iterator[str]:
+    """Each row where the tables differ from what the events imply, naming the row."""
+    yield from _by_key("registered_models", implied.models, actual.models, str, "risk_level is {a}")
+    yield from _by_key("model_versions", implied.versions, actual.versions, _at, "stage is {a}")
+    yield from _by_key("model_aliases", implied.aliases, actual.aliases, _at, "it points at {a}")
+    yield from _cards(implied.cards, actual.cards)
+    yield from _requests(implied.requests, actual.requests)
+    yield from _decisions(implied.decisions, actual.decisions)
+    for name in sorted(actual.people - implied.people):
+        yield f"people {name}: the table has a row that no person.enrolled event accounts for"
+    for name in sorted(implied.people - actual.people):
+        yield f"people {name}: the events enrol this person but the table has no row"
+
+
+def require_match(implied: GovernedState, actual: GovernedState) -> int:
+    """Raise StateMismatch naming the first differing row; return the rows compared."""
+    found = list(islice(differences(implied, actual), 6))
+    if found:
+        more = " (and more)" if len(found) > 5 else ""
+        raise StateMismatch("; ".join(found[:5]) + more)
+    return actual.rows()
+
+
+def _at(key: tuple[str, str]) -> str:
+    return f"{key[0]}@{key[1]}"
+
+
+def _by_key(table: str, implied: dict, actual: dict, name, what: str) -> Iterator[str]:
+    if implied == actual:  # the common case, compared at C speed
+        return
+    for key in sorted(actual.keys() | implied.keys(), key=str):
+        label = f"{table} {name(key)}"
+        if key not in implied:
+            yield f"{label}: the table has a row that no event accounts for"
+        elif key not in actual:
+            yield f"{label}: the events imply a row but the table has none"
+        elif implied[key] != actual[key]:
+            yield f"{label}: {what.format(a=actual[key])} but the events imply {implied[key]}"
+
+
+def _cards(implied: dict, actual: dict) -> Iterator[str]:
+    if implied == actual:
+        return
+    for key in sorted(actual.keys() | implied.keys()):
+        yield from _by_key(
+            f"model_cards {_at(key)}",
+            implied.get(key, {}),
+            actual.get(key, {}),
+            lambda revision: f"revision {revision}",
+            "card_hash is {a}",
+        )
+
+
+def _requests(implied: dict[str, RequestFacts], actual: dict[str, RequestFacts]) -> Iterator[str]:
+    if implied == actual:
+        return
+    for key in sorted(actual.keys() | implied.keys()):
+        label = f"approval_requests {key}"
+        mine, theirs = implied.get(key), actual.get(key)
+        if mine is None:
+            yield f"{label}: the table has a row that no approval.requested event accounts for"
+        elif theirs is None:
+            yield f"{label}: the events imply this request but the table has no row"
+        elif (theirs.model, theirs.version, theirs.target_stage) != (
+            mine.model,
+            mine.version,
+            mine.target_stage,
+        ):
+            yield (
+                f"{label}: it asks for {theirs.model}@{theirs.version} -> {theirs.target_stage}"
+                f" but the events imply {mine.model}@{mine.version} -> {mine.target_stage}"
+            )
+        elif theirs.status != mine.status:
+            yield f"{label}: status is {theirs.status} but the events imply {mine.status}"
+        elif theirs.completed != mine.completed:
+            said = "set" if theirs.completed else "not set"
+            yield (
+                f"{label}: completed_at is {said} but the events imply it is "
+                + ("set (model.promoted)" if mine.completed else "not set (no model.promoted)")
+            )
+
+
+def _decisions(implied: dict, actual: dict) -> Iterator[str]:
+    if implied == actual:
+        return
+    for key in sorted(actual.keys() | implied.keys()):
+        mine, theirs = Counter(implied.get(key, ())), Counter(actual.get(key, ()))
+        for approver, role, decision in sorted((theirs - mine).elements()):
+            yield (
+                f"approval_decisions of request {key}: {approver} as {role} decided {decision}"
+                " in the table but no approval.decided event records it"
+            )
+        for approver, role, decision in sorted((mine - theirs).elements()):
+            yield (
+                f"approval_decisions of request {key}: the events record {approver} as {role}"
+                f" deciding {decision} but the table has no such row"
+            )

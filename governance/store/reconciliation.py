@@ -1,0 +1,54 @@
+"""Reading the governed state tables into the shape the event replay produces."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from governance.domain.reconciliation import GovernedState, RequestFacts
+from governance.store.tables import (
+    approval_decisions,
+    approval_requests,
+    model_aliases,
+    model_cards,
+    model_versions,
+    people,
+    registered_models,
+)
+
+m, v, a, c = registered_models.c, model_versions.c, model_aliases.c, model_cards.c
+r, d = approval_requests.c, approval_decisions.c
+_VERSIONS = model_versions.join(registered_models, v.model_id == m.id)
+
+_MODELS = sa.select(m.name, m.risk_level)
+_STAGES = sa.select(m.name, v.version, v.stage).select_from(_VERSIONS)
+_ALIASES = sa.select(m.name, a.alias, v.version).select_from(
+    model_aliases.join(model_versions, a.version_id == v.id).join(
+        registered_models, a.model_id == m.id
+    )
+)
+_CARDS = sa.select(m.name, v.version, c.revision, c.card_hash).select_from(
+    model_cards.join(_VERSIONS, c.version_id == v.id)
+)
+_REQUESTS = sa.select(
+    r.id, r.model_name, r.version, r.target_stage, r.status, r.completed_at.is_not(None)
+)
+# Decisions in the order they were recorded, which is the order of their events.
+_DECISIONS = sa.select(d.request_id, d.approver, d.role, d.decision).order_by(d.id)
+_PEOPLE = sa.select(people.c.name)
+
+
+def read_state(conn: Connection) -> GovernedState:
+    """The governed state as the tables hold it now (read inside the caller's snapshot)."""
+    state = GovernedState()
+    state.models = {name: risk for name, risk in conn.execute(_MODELS)}
+    state.versions = {(name, version): stage for name, version, stage in conn.execute(_STAGES)}
+    state.aliases = {(name, alias): version for name, alias, version in conn.execute(_ALIASES)}
+    for name, version, revision, card_hash in conn.execute(_CARDS):
+        state.cards.setdefault((name, version), {})[revision] = card_hash
+    for request_id, model, version, target, status, completed in conn.execute(_REQUESTS):
+        state.requests[request_id] = RequestFacts(model, version, target, status, bool(completed))
+    for request_id, approver, role, decision in conn.execute(_DECISIONS):
+        state.decisions.setdefault(request_id, []).append((approver, role, decision))
+    state.people = {name for (name,) in conn.execute(_PEOPLE)}
+    return state
