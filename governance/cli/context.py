@@ -21,7 +21,7 @@ from governance.services.identity import SessionTicket
 
 # Piped output (CI logs, the demo) gets a wide fixed width instead of rich's 80 columns.
 HEX = frozenset("0123456789abcdef")
-console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def brief(details: dict[str, Any], width: int = 110) -> str:

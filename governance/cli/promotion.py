@@ -116,31 +116,30 @@ def pending() -> None:
     from governance.services import approvals
 
     gov = governance()
-    table = Table(
-        "waiting",
-        "version",
-        "target",
-        "requested by",
-        "waiting for",
-        "expires",
-        "identities",
-        "UI or id",
-        title="approvals pending",
-    )
+    table = Table(title="approvals pending")
+    # Ids are what people copy into `governance approve`: they must never wrap.
+    table.add_column("id", no_wrap=True, min_width=36)
+    table.add_column("waiting", no_wrap=True)
+    for name in ("version", "target", "requested by", "waiting for", "expires"):
+        table.add_column(name)
+    table.add_column("identities")
+    links = []
     for item in promotion_runs.paused_approvals(gov):
         r = item.request
         table.add_row(
-            f"flow run {item.flow_run.id}",
+            str(item.flow_run.id),
+            "promotion run",
             f"{r.model_name}@{r.version}",
             r.target_stage.value,
             r.requested_by,
             promotion_runs.waiting_roles(r),
             f"{r.expires_at:%Y-%m-%d %H:%M}",
             _identities(r),
-            item.link,
         )
+        links.append(f"{item.flow_run.id}: {item.link}")
     for r in approvals.open_retro_reviews(gov):
         table.add_row(
+            r.id,
             "retro-review (break-glass)",
             f"{r.model_name}@{r.version}",
             r.target_stage.value,
@@ -148,9 +147,10 @@ def pending() -> None:
             promotion_runs.waiting_roles(r),
             "until closed",
             _identities(r),
-            f"governance approve {r.id} ...",
         )
     console.print(table)
+    for link in links:
+        console.print(f"  {link}", soft_wrap=True)
 
 
 def _identities(request) -> str:

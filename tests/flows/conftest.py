@@ -115,6 +115,18 @@ def codes(flow_gov) -> Authenticator:
     return Authenticator(secrets)
 
 
+@dataclass
+class Served:
+    """The serve process of the session, which a crash test may kill and start again."""
+
+    stack: object
+    process: object
+
+    def restart(self) -> None:
+        """Serve again after the process died (the deployments are already registered)."""
+        self.process = self.stack.start_serve()
+
+
 @pytest.fixture(scope="session")
 def served(prefect_stack, flow_settings, flow_gov, codes):
     """deployments/serve.py serving promote-model with the session's settings."""
@@ -128,8 +140,8 @@ def served(prefect_stack, flow_settings, flow_gov, codes):
     }
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
-    prefect_stack.start_serve()
-    yield prefect_stack
+    served = Served(prefect_stack, prefect_stack.start_serve())
+    yield served
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
