@@ -121,9 +121,11 @@ def keygen(
 ) -> None:
     """Make an Ed25519 key pair that signs checkpoints; never overwrites a key.
 
-    The private key is PEM PKCS#8 with mode 0600; the public key is PEM SubjectPublicKeyInfo
-    beside it as PATH.pub: give that file to whoever verifies checkpoints. A checkpoint's
-    signature is Ed25519 over its canonical JSON {"hash","seq","taken_at"}, in hex.
+    Private key: PEM PKCS#8, mode 0600. Public key: PEM SubjectPublicKeyInfo in PATH.pub.
+
+    Give PATH.pub to whoever verifies checkpoints (`audit verify --public-key`).
+
+    A signature is Ed25519 over the checkpoint's canonical JSON {"hash","seq","taken_at"}, hex.
     """
     private = out or load_settings().resolved_signing_key_file
     public, fingerprint = generate_keypair(private)
