@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from prefect import serve
 
+from flows.audit_anchor import audit_anchor
 from flows.promote_model import promote_model
+from flows.retire_deprecated import retire_deprecated
 
-DEPLOYMENTS = {"promote-model": promote_model}
+# name -> (flow, cron schedule or None); the same deployments as prefect.yaml.
+DEPLOYMENTS = {
+    "promote-model": (promote_model, None),
+    "audit-anchor": (audit_anchor, "0 * * * *"),
+    "retire-deprecated": (retire_deprecated, "30 1 * * *"),
+}
 
 
 def main() -> None:
     """Register and serve every deployment until interrupted."""
     serve(
-        *(flow.to_deployment(name=name, tags=["governance"]) for name, flow in DEPLOYMENTS.items()),
+        *(
+            flow.to_deployment(name=name, tags=["governance"], cron=cron)
+            for name, (flow, cron) in DEPLOYMENTS.items()
+        ),
         print_starting_message=True,
     )
 

@@ -21,14 +21,14 @@ from pydantic import Field
 from governance.bootstrap import Governance
 from governance.domain.approvals import ApprovalRequest, RequestStatus, missing_roles
 from governance.domain.errors import ApprovalError, IdentityError, InvalidInput
-from governance.domain.identity import MAX_NAME, NAME_PATTERN
+from governance.domain.identity import CODE_PATTERN, MAX_NAME, NAME_PATTERN
 from governance.services import approvals
 
 PAUSE_KEY_PREFIX = "approval"
 
 
-class ApprovalInput(RunInput):
-    """The resume form: who decides, in which role, what, and their one-time code."""
+class UnverifiedApprovalInput(RunInput):
+    """The resume form under `identity: none`: who decides, in which role, and what."""
 
     approver: str = Field(
         title="Approver",
@@ -43,15 +43,24 @@ class ApprovalInput(RunInput):
     decision: Literal["approve", "reject"] = Field(
         title="Decision", description="Approve, or reject the request."
     )
-    code: str = Field(
-        default="",
-        title="One-time code",
-        max_length=10,
-        description="The 6-digit code your authenticator app shows now (accepted once).",
-    )
     notes: str = Field(
         default="", title="Notes", max_length=4000, description="Why (recorded in the audit trail)."
     )
+
+
+class ApprovalInput(UnverifiedApprovalInput):
+    """The resume form: the decision plus the approver's one-time code (required)."""
+
+    code: str = Field(
+        title="One-time code",
+        pattern=CODE_PATTERN,
+        description="The 6-digit code your authenticator app shows now (each is accepted once).",
+    )
+
+
+def input_for(request: ApprovalRequest) -> type[UnverifiedApprovalInput]:
+    """The form a request's approvers fill: with a one-time code unless identities are off."""
+    return UnverifiedApprovalInput if request.identity == "none" else ApprovalInput
 
 
 def pause_key(request_id: str, role: str, round_no: int) -> str:
@@ -69,14 +78,18 @@ def request_id_from_key(key: str | None) -> str | None:
 
 @task(name="record-decision", cache_policy=NO_CACHE)
 def record_decision(
-    gov: Governance, request_id: str, answer: ApprovalInput
+    gov: Governance, request_id: str, answer: UnverifiedApprovalInput
 ) -> tuple[ApprovalRequest, str]:
     """Record one decision; a refused one comes back as its reason (already recorded)."""
     asked = answer.model_dump(include={"approver", "role", "decision", "notes"})
     before = approvals.answers(gov, request_id)
     try:
         decided = approvals.decide(
-            gov, request_id=request_id, **asked, code=answer.code, now=datetime.now(UTC)
+            gov,
+            request_id=request_id,
+            **asked,
+            code=getattr(answer, "code", ""),
+            now=datetime.now(UTC),
         )
     except (ApprovalError, IdentityError, InvalidInput) as exc:
         get_run_logger().warning("refused: %s", exc)
@@ -100,7 +113,7 @@ def request_approval(
             return approvals.expire_request(gov, request.id, datetime.now(UTC))
         role = next(iter(missing_roles(request)))
         round_no = approvals.answers(gov, request.id)
-        wanted = ApprovalInput.with_initial_data(description=form(request, refusal), role=role)
+        wanted = input_for(request).with_initial_data(description=form(request, refusal), role=role)
         answer = suspend_flow_run(wait_for_input=wanted, key=pause_key(request.id, role, round_no))
         request, refusal = record_decision(gov, request.id, answer)
     return request

@@ -21,7 +21,7 @@ from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 from prefect.states import Failed
 from pydantic import ValidationError
 
-from flows.approval import ApprovalInput, request_id_from_key
+from flows.approval import UnverifiedApprovalInput, input_for, request_id_from_key
 from governance.bootstrap import Governance
 from governance.domain import errors
 from governance.domain.approvals import ApprovalRequest, missing_roles
@@ -161,12 +161,19 @@ def _paused_request(gov: Governance, flow_run_id: str) -> tuple[UUID, ApprovalRe
     return run_id, approvals.get_request(gov, request_id)
 
 
-def _answer(**fields: str) -> ApprovalInput:
+def _answer(request: ApprovalRequest, **fields: str) -> UnverifiedApprovalInput:
     """The form input as the server would validate it; InvalidInput naming the bad field."""
+    form = input_for(request)
+    if form is UnverifiedApprovalInput:
+        fields.pop("code", None)
     try:
-        return ApprovalInput(**fields)
+        return form(**fields)
     except ValidationError as exc:
         first = exc.errors()[0]
+        if first["loc"][0] == "code":
+            raise InvalidInput(
+                "a one-time code is required: --code with the 6 digits your authenticator shows"
+            ) from None
         raise InvalidInput(f"{first['loc'][0]}: {first['msg']}") from None
 
 
@@ -187,7 +194,9 @@ def resume_with_decision(
     with what is recorded; this returns what it recorded.
     """
     run_id, request = _paused_request(gov, flow_run_id)
-    answer = _answer(approver=approver, role=role, decision=decision, notes=notes, code=code)
+    answer = _answer(
+        request, approver=approver, role=role, decision=decision, notes=notes, code=code
+    )
     before = approvals.answers(gov, request.id)
     try:
         resume_flow_run(run_id, run_input=answer.model_dump())

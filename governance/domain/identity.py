@@ -12,6 +12,8 @@ MAX_NAME = 128
 NOT_VERIFIED = "identities not verified"
 # Printable text only: what forms declare, so the server refuses control characters early.
 NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+# Six digits, as authenticator apps show them (optionally "123 456").
+CODE_PATTERN = r"^ *[0-9]{3} ?[0-9]{3} *$"
 
 
 def canonical_name(text: str) -> str:

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import skops.io as sio
-
 from governance.domain.errors import (
     ArtifactError,
     ArtifactMissing,
@@ -27,6 +25,14 @@ from governance.domain.errors import (
     InvalidInput,
     UntrustedArtifact,
 )
+
+
+def _skops():
+    """skops.io, imported on first use: it costs seconds, and most processes never load a model."""
+    import skops.io
+
+    return skops.io
+
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _ALGORITHM = "sha256"
@@ -89,7 +95,7 @@ def skops_types(data: bytes) -> list[str]:
     if not data:
         raise UntrustedArtifact("not a skops file: it is empty")
     try:
-        return sio.get_untrusted_types(data=data)
+        return _skops().get_untrusted_types(data=data)
     # Parsing hostile input: any failure at all means "not a valid skops file".
     except Exception as exc:
         raise UntrustedArtifact(
@@ -191,7 +197,7 @@ class ArtifactStore:
     def put_estimator(self, estimator: Any) -> StoredArtifact:
         """Serialise an estimator with skops, check it would load, and store it."""
         try:
-            data = sio.dumps(estimator)
+            data = _skops().dumps(estimator)
         except TypeError as exc:
             raise InvalidInput(f"cannot save {type(estimator).__name__} with skops: {exc}") from exc
         check_model_bytes(data, self.trusted_types)
@@ -219,7 +225,7 @@ class ArtifactStore:
         # pass exactly the trusted names present, so skops audits everything else
         present = _trusted_present(data, self.trusted_types)
         try:
-            return sio.loads(data, trusted=present)
+            return _skops().loads(data, trusted=present)
         # the bytes passed the audit, so a failure here is a corrupt or hostile file
         except Exception as exc:
             raise ArtifactError(f"artifact {digest} could not be loaded: {exc}") from exc

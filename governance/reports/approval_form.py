@@ -14,6 +14,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def grouped_digest(digest: str) -> str:
+    """A hex digest in groups of 16, so a narrow form can wrap it and eyes can compare it."""
+    return " ".join(digest[i : i + 16] for i in range(0, len(digest), 16))
+
+
 def approval_form_markdown(
     request: ApprovalRequest,
     model: RegisteredModel,
@@ -50,7 +55,7 @@ def approval_form_markdown(
         f"| Roles still needed | {needed} |",
         f"| Approved so far | {_cell(done)} |",
         f"| Request expires | {request.expires_at:%Y-%m-%d %H:%M} UTC |",
-        f"| Evidence digest | `{request.evidence_digest}` |",
+        f"| Evidence digest | `{grouped_digest(request.evidence_digest)}` |",
         f"| Production now | {_cell(request.evidence.get('incumbent_version', 'none'))} |",
         f"| Policy version | `{request.policy_version[:12]}` |",
         "",

@@ -7,18 +7,26 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from governance.bootstrap import Governance
 from governance.domain.errors import Conflict, DatasetNotFound, InvalidInput
 from governance.domain.evaluation import EvaluationResult, decide_gate
 from governance.domain.models import LifecycleStage, ModelVersion
 from governance.domain.policy import gate_policy_for
-from governance.ml.metrics import check_frame, evaluate_estimator, load_frame
 from governance.services.artifact_staging import staged_artifact
 from governance.store.evaluation import EvaluationDataset, EvaluationRun
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _metrics():
+    """The scikit-learn adapter, imported on first use: a flow that only reads runs skips it."""
+    from governance.ml import metrics
+
+    return metrics
+
 
 _DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 _FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -39,8 +47,8 @@ def register_dataset(
     fmt = _format_of(Path(path))
     data = _read_dataset_file(Path(path))
     groups = tuple(dict.fromkeys(group_columns))
-    frame = load_frame(data, fmt)
-    check_frame(frame, target, groups)
+    frame = _metrics().load_frame(data, fmt)
+    _metrics().check_frame(frame, target, groups)
     with gov.store.write() as tx:
         if tx.evaluation.find_dataset(name):
             raise Conflict(f"evaluation dataset {name!r} is already registered")
@@ -134,7 +142,7 @@ def evaluate(
         candidate = tx.registry.get_version(model, version)
         data = tx.evaluation.get_dataset(dataset)
         incumbents = tx.registry.versions_in_stage(model, LifecycleStage.production)
-    frame = load_frame(gov.artifacts.read_verified(data.digest), data.format)
+    frame = _metrics().load_frame(gov.artifacts.read_verified(data.digest), data.format)
     result = _score(gov, candidate, frame, data)
     baseline = next((v for v in incumbents if v.version != version), None)
     if baseline is not None:
@@ -175,7 +183,7 @@ def _score(
             f"{version.ref} has no artifact (an LLM configuration): it cannot be scored here"
         )
     estimator = gov.artifacts.load_estimator(version.artifact_digest)
-    return evaluate_estimator(
+    return _metrics().evaluate_estimator(
         estimator,
         frame,
         target=data.target,

@@ -19,6 +19,7 @@ from flowkit import actor, now, wait_final, wait_suspended
 from flows import promotion_runs
 from flows.approval import request_id_from_key
 from governance.domain.approvals import ApprovalRequest, RequestStatus
+from governance.reports.approval_form import grouped_digest
 from governance.services import approvals, audit
 
 pytestmark = pytest.mark.sqlite_only
@@ -151,7 +152,7 @@ def resume_dialog(form, prefect_api: str, run_id: str, request: ApprovalRequest)
             title = f"Approve {request.model_name} {request.version} for production?"
             sync_api.expect(dialog.get_by_role("heading", name=title)).to_be_visible()
             evidence = dialog.locator("table").filter(has_text="Evidence digest")
-            sync_api.expect(evidence).to_contain_text(request.evidence_digest)
+            sync_api.expect(evidence).to_contain_text(grouped_digest(request.evidence_digest))
             sync_api.expect(form.text_input(dialog, "One-time code")).to_be_visible()
             yield page, dialog
         finally:
@@ -193,7 +194,7 @@ def test_an_approver_decides_on_the_resume_form_in_the_prefect_ui(
     with resume_dialog(form, prefect_api, run_id, request) as (page, dialog):
         # For a human: the dialog as it opens, then scrolled to the evidence digest.
         screenshot(page, tmp_path / f"approval-evidence-{form.ui}.png")
-        dialog.get_by_text(request.evidence_digest).scroll_into_view_if_needed()
+        dialog.get_by_text(grouped_digest(request.evidence_digest)).scroll_into_view_if_needed()
         screenshot(page, tmp_path / f"approval-digest-{form.ui}.png")
         fill_and_submit(
             form,

@@ -14,6 +14,8 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.deployments import run_deployment
 
 from deployments.serve import DEPLOYMENTS
+from governance.domain.models import LifecycleStage
+from governance.services import registry
 
 pytestmark = pytest.mark.sqlite_only
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +34,8 @@ def prefect_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_prefect_yaml_deploys_and_a_process_worker_runs_the_flow(world, prefect_api):
+    """The worker runs promote-model; started without `governance promote`, the run's
+    requester is unverified, so it ends PreconditionFailed without touching the registry."""
     manifest = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     assert {d["name"] for d in manifest["deployments"]} == set(DEPLOYMENTS)
     pool = manifest["deployments"][0]["work_pool"]["name"]
@@ -45,8 +49,8 @@ def test_prefect_yaml_deploys_and_a_process_worker_runs_the_flow(world, prefect_
         "promote-model/promote-model",
         timeout=0,
         parameters={
-            "model": "churn",
-            "version": "1.2.0",
+            "model": world.churn,
+            "version": "1.1.0",
             "dataset": "holdout",
             "requested_by": "alice",
         },
@@ -55,4 +59,9 @@ def test_prefect_yaml_deploys_and_a_process_worker_runs_the_flow(world, prefect_
     assert worked.returncode == 0, worked.stdout + worked.stderr
     with get_client(sync_client=True) as client:
         final = client.read_flow_run(run.id).state
-    assert final.name == "GateFailed" and "accuracy" in final.message
+    assert (final.name, final.message) == (
+        "PreconditionFailed",
+        "requester not verified: the run carries no request token "
+        "(start it with `governance promote`)",
+    )
+    assert registry.resolve(world.gov, f"{world.churn}@1.1.0").stage == LifecycleStage.staging

@@ -1,0 +1,78 @@
+"""Chapter 3: the audit trail: signed checkpoints, and a forged row caught on a copy."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import uuid
+
+from deployments.demo.stage import HOME, MODEL, governance, step
+
+
+def forge_on_a_copy() -> None:
+    """Append an event to a copy of the database with the published hash rule, but no key."""
+    copy = HOME / "forged" / "governance.db"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(HOME / "governance.db", copy)
+    db = sqlite3.connect(copy)
+    seq, prev = db.execute(
+        "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    event = {
+        "actor": "carol",
+        "details": {"from": "deprecated", "to": "production", "reason": "nobody approved this"},
+        "event_type": "model.stage_changed",
+        "id": str(uuid.uuid4()),
+        "model": MODEL,
+        "seq": seq + 1,
+        "ts": "2026-11-23T23:59:59.000000Z",
+        "version": "1.0.0",
+    }
+    body = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256((prev + body).encode()).hexdigest()
+    db.execute(
+        "INSERT INTO audit_events (seq, id, ts, event_type, model, version, actor, details,"
+        " prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            seq + 1,
+            event["id"],
+            event["ts"],
+            event["event_type"],
+            MODEL,
+            "1.0.0",
+            "carol",
+            json.dumps(event["details"], sort_keys=True, separators=(",", ":")),
+            prev,
+            digest,
+            "0" * 64,
+        ),
+    )
+    db.commit()
+    db.close()
+    print(f"appended event {seq + 1} to {copy}: its sha256 chains; its MAC cannot be made")
+    saved = os.environ.get("GOVERNANCE_DATABASE_URL")
+    os.environ["GOVERNANCE_DATABASE_URL"] = f"sqlite:///{copy.resolve()}"
+    try:
+        governance("audit", "verify", expect_failure=True)
+    finally:
+        if saved is None:
+            os.environ.pop("GOVERNANCE_DATABASE_URL")
+        else:
+            os.environ["GOVERNANCE_DATABASE_URL"] = saved
+
+
+def chapter() -> None:
+    """Run the audit chapter."""
+    step("14. the whole audit trail of the model")
+    governance("audit", "log", "--model", MODEL)
+    step("15. sign the chain head with an Ed25519 key kept outside the database")
+    (HOME / "anchors").mkdir(parents=True, exist_ok=True)
+    governance("audit", "keygen")
+    governance("audit", "checkpoint", "--out", str(HOME / "anchors" / "head.json"))
+    governance("audit", "verify", "--checkpoints", str(HOME / "anchors"))
+    step("16. a forged row, appended with the published hash rule, is caught (on a copy)")
+    forge_on_a_copy()
+    governance("audit", "verify")

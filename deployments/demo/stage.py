@@ -1,0 +1,164 @@
+"""What every demo chapter shares: the demo home, the real CLI, and people's authenticators."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shlex
+import shutil
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pyotp
+import skops.io as sio
+import yaml
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from governance.config import EXAMPLE_POLICY
+
+HOME = Path(".governance/demo")
+WORK = HOME / "work"
+MODEL = "tumor-triage"
+ROSTER = ("alice", "bob", "carol", "dave", "erin", "frank")
+_SECRET = re.compile(r"manual entry: ([A-Z2-7]+)")
+
+
+def step(title: str) -> None:
+    """Print a section heading."""
+    print(f"\n=== {title} ===", flush=True)
+
+
+def governance(*argv: str, expect_failure: bool = False, quiet: bool = False) -> str:
+    """Run the real `governance` CLI in-process, echo it like a shell would, return its output."""
+    from governance.cli import run
+
+    print(f"$ governance {shlex.join(argv)}", flush=True)
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        code = run(list(argv))
+    text = captured.getvalue()
+    if not quiet:
+        print(text, end="", flush=True)
+    sys.stderr.flush()
+    if (code != 0) != expect_failure:
+        raise SystemExit(f"demo: `governance {shlex.join(argv)}` exited {code}")
+    return text
+
+
+class Authenticators:
+    """Each person's authenticator app: pyotp computes the code their phone would show.
+
+    A code is accepted once, and never an older one; so when a person acts twice within
+    one 30-second step, their app's next code is used, and past that the demo waits.
+    """
+
+    def __init__(self) -> None:
+        self.secrets: dict[str, str] = {}
+        self.last: dict[str, int] = {}
+
+    def enroll(self, name: str, *, show: bool) -> None:
+        """`governance people enroll NAME`, keeping the secret the way a phone would."""
+        out = governance("people", "enroll", name, quiet=not show)
+        self.secrets[name] = _SECRET.search(out).group(1)
+        if not show:
+            print(f"  (enrolled {name}: their QR code and URI went to their screen, not repeated here)")
+
+    def code(self, name: str) -> str:
+        """The next code `name`'s app shows that has not been used yet."""
+        while True:
+            now_step = int(time.time()) // 30
+            wanted = max(now_step, self.last.get(name, -1) + 1)
+            if wanted <= now_step + 1:
+                break
+            time.sleep((now_step + 1) * 30 - time.time() + 0.05)
+        self.last[name] = wanted
+        return pyotp.TOTP(self.secrets[name]).at(wanted * 30)
+
+    def login(self, name: str) -> None:
+        """`governance login NAME --code CODE`."""
+        governance("login", name, "--code", self.code(name))
+
+
+def fresh_home() -> Path:
+    """A clean demo home so the demo always starts from nothing; returns the work directory."""
+    shutil.rmtree(HOME, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    for key in (
+        "GOVERNANCE_DATABASE_URL",
+        "GOVERNANCE_ARTIFACT_ROOT",
+        "GOVERNANCE_SECRET_KEY_FILE",
+    ):
+        os.environ.pop(key, None)
+    os.environ.update(
+        GOVERNANCE_HOME=str(HOME),
+        # Promotions refuse the shipped example policy unless it is named explicitly.
+        GOVERNANCE_POLICY_FILE=str(EXAMPLE_POLICY),
+        GOVERNANCE_SESSION_FILE=str(HOME / "session.json"),
+        GOVERNANCE_SIGNING_KEY_FILE=str(HOME / "keys" / "audit-signing.key"),
+        GOVERNANCE_ANCHOR_DIR=str(HOME / "anchors"),
+    )
+    return WORK
+
+
+def train(workdir: Path) -> list[tuple[str, Path, dict[str, float], dict]]:
+    """Fit three classifiers and save them with skops; return (version, file, metrics, params)."""
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=7)
+    trained = []
+    for version, c in (("1.0.0", 1.0), ("1.1.0", 0.05), ("1.2.0", 0.5)):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=c)).fit(x_train, y_train)
+        predicted = model.predict(x_test)
+        metrics = {
+            "accuracy": round(accuracy_score(y_test, predicted), 4),
+            "f1_weighted": round(f1_score(y_test, predicted, average="weighted"), 4),
+            "auc_roc": round(roc_auc_score(y_test, model.predict_proba(x_test)[:, 1]), 4),
+        }
+        path = workdir / f"{MODEL}-{version}.skops"
+        sio.dump(model, path)
+        trained.append((version, path, metrics, {"C": c, "scaler": "standard"}))
+    return trained
+
+
+def write_card(workdir: Path, version: str, metrics: dict[str, float], params: dict) -> Path:
+    """A complete high-risk card for one trained version."""
+    card = {
+        "name": MODEL,
+        "version": version,
+        "owner": "alice",
+        "team": "clinical-ml",
+        "intended_use": "Prioritise biopsy review queues by predicted malignancy; a "
+        "pathologist reviews every case.",
+        "out_of_scope_uses": ["Diagnosis without pathologist review", "Paediatric patients"],
+        "primary_users": ["Pathology review coordinators"],
+        "training_data_description": "Wisconsin diagnostic breast cancer data (569 cases, 30 "
+        "features from digitised FNA images), 70/30 split.",
+        "training_data_version": "sklearn-breast-cancer-1.0",
+        "training_date": date.today(),
+        "training_pipeline": "deployments/demo: StandardScaler + LogisticRegression",
+        "hyperparameters": params,
+        "evaluation_metrics": metrics,
+        "performance_by_group": {"all": metrics},
+        "known_limitations": ["Single-site data", "No demographic attributes to audit fairness"],
+        "risk_level": "high",
+        "ethical_considerations": "False negatives delay care; the score only orders a queue.",
+        "fairness_assessment": "No protected attributes in the data; per-site audit pending.",
+        "review_schedule": "quarterly",
+        "retirement_criteria": {
+            "max_age_days": 180,
+            "min_accuracy": 0.9,
+            "max_drift_share": 0.3,
+            "notes": "retire on any drop below 0.9 accuracy",
+        },
+    }
+    path = workdir / f"card-{version}.yaml"
+    path.write_text(yaml.safe_dump(card, sort_keys=False))
+    return path
