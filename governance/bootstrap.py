@@ -8,6 +8,7 @@ from functools import cached_property
 from sqlalchemy.engine import Engine
 
 from governance.config import Settings, load_policy, load_settings
+from governance.domain.identity import NOT_VERIFIED
 from governance.keyring import Keyring
 from governance.ml.artifacts import ArtifactStore
 from governance.store.engine import create_store_engine
@@ -27,7 +28,7 @@ class Governance:
 
     def __post_init__(self) -> None:
         self.keyring = Keyring(self.settings.resolved_secret_key_file)
-        self.store = Store(self.engine, self.keyring)
+        self.store = Store(self.engine, self.keyring, self._identity_note)
         self.artifacts = ArtifactStore(
             self.settings.resolved_artifact_root, trusted_types=self.settings.trusted_types
         )
@@ -37,10 +38,9 @@ class Governance:
         """The validated policy file (loaded on first use)."""
         return load_policy(self.settings.resolved_policy_file)
 
-    @property
-    def pause_poll_seconds(self) -> float:
-        """How often a paused flow checks for input: the setting, else the policy's value."""
-        return self.settings.pause_poll_seconds or self.policy.timeouts.pause_poll_seconds
+    def _identity_note(self) -> str | None:
+        """What every audit event says about identities: nothing, unless they are off."""
+        return NOT_VERIFIED if self.policy.identity == "none" else None
 
     def reload_policy(self) -> None:
         """Forget the cached policy so the next use reads the file again."""

@@ -26,9 +26,6 @@ class Settings(BaseSettings):
     artifact_root: Path | None = Field(default=None, description="content-addressed artifacts")
     policy_file: Path | None = Field(default=None, description="governance.yaml to apply")
     trusted_types: list[str] = Field(default_factory=list, description="extra skops types")
-    pause_poll_seconds: float | None = Field(
-        default=None, gt=0, description="overrides the policy's timeouts.pause_poll_seconds"
-    )
     secret_key_file: Path | None = Field(
         default=None, description="32-byte key outside the database (MACs, tokens, TOTP secrets)"
     )

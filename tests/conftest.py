@@ -77,7 +77,6 @@ def make_settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         artifact_root=tmp_path / "artifacts",
         policy_file=EXAMPLE_POLICY,
-        pause_poll_seconds=0.2,
         secret_key_file=tmp_path / "home" / "secret.key",
         session_file=tmp_path / "home" / "session.json",
     )

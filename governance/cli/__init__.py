@@ -10,6 +10,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from governance.cli import audit, datasets, models, people, promotion, setup
+from governance.cli.context import close_opened
 from governance.domain.errors import GovernanceError
 
 app = typer.Typer(
@@ -33,7 +34,7 @@ app.add_typer(promotion.approvals_app, name="approvals")
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI on `argv` and return the exit code instead of exiting."""
     try:
-        result = app(args=argv, prog_name="governance", standalone_mode=False)
+        result = _dispatch(argv)
     except GovernanceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -55,6 +56,14 @@ def run(argv: list[str] | None = None) -> int:
         print("aborted", file=sys.stderr)
         return 130
     return result if isinstance(result, int) else 0
+
+
+def _dispatch(argv: list[str] | None):
+    """Run one command, then release every database connection it opened."""
+    try:
+        return app(args=argv, prog_name="governance", standalone_mode=False)
+    finally:
+        close_opened()
 
 
 def _os_problem(exc: OSError) -> str:

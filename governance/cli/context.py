@@ -42,9 +42,21 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+# Everything a command opened, closed by `close_opened` when the command ends.
+_OPENED: list[Governance] = []
+
+
 def governance() -> Governance:
     """Open the configured store; errors surface as one line through the CLI's error handler."""
-    return open_governance()
+    gov = open_governance()
+    _OPENED.append(gov)
+    return gov
+
+
+def close_opened() -> None:
+    """Release the database connections of every store a command opened."""
+    while _OPENED:
+        _OPENED.pop().close()
 
 
 def session_token(path: Path) -> str | None:

@@ -101,7 +101,8 @@ def _break_glass(gov, actor, name: str, version: str, target: Target, reason: st
     promoted, review = break_glass.break_glass(
         gov, model=name, version=version, actor=actor, reason=reason, now=now()
     )
-    console.print(f"BREAK-GLASS: {promoted.ref} is now production (by {actor.name}: {reason})")
+    why = reason.strip()
+    console.print(f"BREAK-GLASS: {promoted.ref} is now production (by {actor.name}: {why})")
     roles = ", ".join(review.required)
     console.print(
         f"retro-review {review.id} opened: needs {roles}; see `governance approvals pending`"

@@ -1,4 +1,4 @@
-"""The policy file schema: roster, approval rules, gates, canary, retirement and timeouts."""
+"""The policy file schema: roster, identity, approval rules, gates, canary and retirement."""
 
 from __future__ import annotations
 
@@ -99,14 +99,6 @@ class RetirementDefaults(BaseModel):
     sunset_days: int = Field(default=30, gt=0)
 
 
-class Timeouts(BaseModel):
-    """Waits used by the flows."""
-
-    model_config = _STRICT
-
-    pause_poll_seconds: float = Field(default=0.5, gt=0)
-
-
 IdentityMode = Literal["totp", "none"]
 
 
@@ -126,7 +118,6 @@ class Policy(BaseModel):
     gates: GatesPolicy = Field(default_factory=GatesPolicy)
     canary: CanaryDefaults = Field(default_factory=CanaryDefaults)
     retirement: RetirementDefaults = Field(default_factory=RetirementDefaults)
-    timeouts: Timeouts = Field(default_factory=Timeouts)
     version: str = ""
 
     @field_validator("roster", mode="before")

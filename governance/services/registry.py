@@ -170,7 +170,8 @@ def _bind_card(card: ModelCard, model: RegisteredModel, version: str) -> ModelCa
     if card.risk_level and RiskLevel(card.risk_level) != model.risk_level:
         raise MalformedCard(
             f"card risk_level {RiskLevel(card.risk_level).value} differs from {model.name}'s "
-            f"{model.risk_level.value}: change it with `governance models risk` first"
+            f"{model.risk_level.value}: state {model.risk_level.value} in the card, or change "
+            "the model's risk with `governance models risk`"
         )
     return with_identity(
         card,

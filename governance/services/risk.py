@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from governance.bootstrap import Governance
+from governance.domain.approvals import RequestStatus
 from governance.domain.errors import InvalidInput, RoleNotHeld
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import RegisteredModel, RiskLevel
+from governance.services.approvals import audit_request_event
 
 RISK_ROLE = "risk_officer"
 
@@ -32,6 +34,20 @@ def change_risk(
         if model.risk_level == level:
             raise InvalidInput(f"{name} is already at {level.value} risk")
         tx.registry.set_risk(model.id, level)
+        # The roles a request needs follow the risk level, so open requests are void.
+        for request in tx.approvals.with_status(RequestStatus.open):
+            if request.model_name == name and request.kind == "promotion":
+                reason = f"risk changed from {model.risk_level.value} to {level.value}"
+                tx.approvals.set_status(request.id, RequestStatus.void, now, reason)
+                audit_request_event(
+                    tx,
+                    "approval.voided",
+                    request,
+                    actor.name,
+                    now,
+                    changed=["risk_level"],
+                    reason=f"approvals void: {reason}; the required roles may differ",
+                )
         tx.audit.append(
             "model.risk_changed",
             actor=actor.name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -50,10 +50,17 @@ CHAIN_LOCK_KEY = 0x60F_A0D17
 class AuditLog:
     """Appends and reads audit events on one connection, inside the caller's transaction."""
 
-    def __init__(self, conn: Connection, keyring: Keyring | None = None) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        keyring: Keyring | None = None,
+        identity_note: Callable[[], str | None] | None = None,
+    ) -> None:
         self.conn = conn
         # MACs use a key kept outside the database, so a database writer cannot forge events.
         self.keyring = keyring
+        # Under `identity: none` every event says that nobody's identity was verified.
+        self.identity_note = identity_note
 
     def append(
         self,
@@ -68,6 +75,9 @@ class AuditLog:
         """Chain and MAC a new event after the head (the caller's transaction holds the lock)."""
         if self.keyring is None:
             raise ConfigError("audit events need the secret key file to MAC them; none is set")
+        note = self.identity_note() if self.identity_note else None
+        if note:
+            details = {**(details or {}), "identity": note}
         head = self.conn.execute(_HEAD).first()
         seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
         event_id, ts, body = str(uuid.uuid4()), format_ts(now), canonical_json(details or {})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -24,6 +24,7 @@ class Transaction:
 
     conn: Connection
     keyring: Keyring | None = None
+    identity_note: Callable[[], str | None] | None = None
     registry: RegistryRepository = field(init=False)
     cards: CardRepository = field(init=False)
     audit: AuditLog = field(init=False)
@@ -34,7 +35,7 @@ class Transaction:
     def __post_init__(self) -> None:
         self.registry = RegistryRepository(self.conn)
         self.cards = CardRepository(self.conn)
-        self.audit = AuditLog(self.conn, self.keyring)
+        self.audit = AuditLog(self.conn, self.keyring, self.identity_note)
         self.evaluation = EvaluationRepository(self.conn)
         self.approvals = ApprovalRepository(self.conn)
         self.people = PeopleRepository(self.conn)
@@ -43,10 +44,16 @@ class Transaction:
 class Store:
     """Opens read and write transactions on the governance database."""
 
-    def __init__(self, engine: Engine, keyring: Keyring | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        keyring: Keyring | None = None,
+        identity_note: Callable[[], str | None] | None = None,
+    ) -> None:
         self.engine = engine
         # The audit log MACs every event it appends with a key from here (read lazily).
         self.keyring = keyring
+        self.identity_note = identity_note
         self.is_postgres = engine.dialect.name == "postgresql"
 
     @contextmanager
@@ -59,10 +66,10 @@ class Store:
                     # Taken first so that every writer queues in one order: no deadlocks, and
                     # the chain head read by the appender cannot move until commit.
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY})")
-                yield Transaction(conn, self.keyring)
+                yield Transaction(conn, self.keyring, self.identity_note)
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
         """A read-only transaction."""
         with self.engine.connect() as conn, conn.begin():
-            yield Transaction(conn, self.keyring)
+            yield Transaction(conn, self.keyring, self.identity_note)

@@ -206,8 +206,8 @@ BAD_INPUTS = {
     ),
     "risk differs": (
         ["1.1.0", "m2.skops", "low.yaml"],
-        "error: card risk_level low differs from churn's high: "
-        "change it with `governance models risk` first",
+        "error: card risk_level low differs from churn's high: state high in the card, "
+        "or change the model's risk with `governance models risk`",
     ),
 }
 

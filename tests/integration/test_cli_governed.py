@@ -6,7 +6,6 @@ test's starting state; the commands under test are run in-process through `gover
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,38 +13,13 @@ import pytest
 import sqlalchemy as sa
 from test_cli import People, fails, prepare_workdir, seed, table_row
 
-from governance.bootstrap import Governance, open_governance
-from governance.cli import datasets as cli_datasets
-from governance.cli import models as cli_models
-from governance.cli import promotion as cli_promotion
+from governance.bootstrap import open_governance
 from governance.cli import run
 from governance.domain.models import LifecycleStage as S
 from governance.domain.models import RiskLevel
 from governance.services import approvals, audit, registry
 
 NOT_LOGGED_IN = "error: not logged in: run `governance login NAME --code CODE`"
-
-
-@pytest.fixture(autouse=True)
-def close_what_the_commands_open(monkeypatch) -> Iterator[None]:
-    """Close the Governance each command opens, at the end of the test.
-
-    `models`, `datasets` and `promote` commands never close the instance they open (unlike
-    `people`, `login` and `audit`); on PostgreSQL the leaked psycopg connection then raises a
-    ResourceWarning, an error under this suite's filterwarnings, in whichever test is running
-    when it is collected. Remove this fixture when those commands close what they open.
-    """
-    opened: list[Governance] = []
-
-    def tracked() -> Governance:
-        opened.append(open_governance())
-        return opened[-1]
-
-    for module in (cli_models, cli_datasets, cli_promotion):
-        monkeypatch.setattr(module, "governance", tracked)
-    yield
-    for gov in opened:
-        gov.close()
 
 
 @pytest.fixture

@@ -235,7 +235,37 @@ def test_a_card_whose_risk_differs_from_the_models_is_refused(
     with pytest.raises(MalformedCard) as refused:
         registry.register_version(churn, spec, card, artifact=model_bytes[2], now=now)
     assert str(refused.value) == (
-        "card risk_level low differs from churn's high: change it with `governance models risk` "
-        "first"
+        "card risk_level low differs from churn's high: state high in the card, "
+        "or change the model's risk with `governance models risk`"
     )
     assert snapshot(churn) == before
+
+
+def test_a_risk_change_voids_open_promotion_requests(gov, staged_run, now):
+    request = approvals.open_approval(
+        gov,
+        model="churn",
+        version="1.1.0",
+        target=S.production,
+        requester=VerifiedActor(name="alice"),
+        evaluation_run_id=staged_run.id,
+        now=now,
+    )
+    risk.change_risk(
+        gov,
+        "churn",
+        RiskLevel.critical,
+        actor=VerifiedActor(name="dave"),
+        reason="now used for triage",
+        now=now,
+    )
+    assert approvals.get_request(gov, request.id).status == RequestStatus.void
+    [event] = audit.history(gov, event_type="approval.voided")
+    assert (event.actor, event.details["request_id"], event.details["changed"]) == (
+        "dave",
+        request.id,
+        ["risk_level"],
+    )
+    assert event.details["reason"] == (
+        "approvals void: risk changed from high to critical; the required roles may differ"
+    )

@@ -255,8 +255,8 @@ REFUSALS = {
     ),
     "illegal": "churn@1.0.0: illegal transition development -> deprecated",
     "risk_mismatch": (
-        "card risk_level low differs from churn's high: "
-        "change it with `governance models risk` first"
+        "card risk_level low differs from churn's high: state high in the card, "
+        "or change the model's risk with `governance models risk`"
     ),
     "incomplete": "model card incomplete for development at high risk: missing intended_use",
     "pickle": (

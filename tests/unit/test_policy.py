@@ -49,7 +49,6 @@ def test_defaults_follow_the_design():
     assert policy.canary.steps == [5, 25, 50, 100]
     assert policy.retirement.max_age_days == 90
     assert policy.retirement.max_drift_share == 0.3
-    assert policy.timeouts.pause_poll_seconds == 0.5
 
 
 # The canonical JSON of load({"roster": ROSTER}), written out by hand: every default is
@@ -65,8 +64,7 @@ CANONICAL_DEFAULTS = (
     '"identity":"totp",'
     '"retirement":{"max_age_days":90,"max_drift_share":0.3,"min_accuracy":0.8,"sunset_days":30},'
     '"roster":{"alice":["ml_engineer"],"bob":["ml_engineer"],"carol":["ml_lead"],'
-    '"dave":["risk_officer"],"erin":["legal"]},'
-    '"timeouts":{"pause_poll_seconds":0.5}}'
+    '"dave":["risk_officer"],"erin":["legal"]}}'
 )
 
 POLICY_TEXT = """\
