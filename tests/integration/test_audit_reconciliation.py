@@ -16,13 +16,22 @@ from governance.services import approvals, audit, registry, risk
 
 @pytest.fixture
 def governed(gov, now, staged_run, codes, example_card):
-    """churn 1.0.0 production (alias champion), 1.1.0 staging with an open production request
-    decided by carol and dave (one refusal, one revoke), 1.2.0 with a second card revision,
-    every roster person enrolled, and churn's risk raised to critical. Returns the request id."""
+    """churn (risk raised to critical) 1.0.0 production (alias champion), 1.1.0 staging with an
+    open production request decided by carol and dave (one refusal, one revoke), 1.2.0 with a
+    second card revision, every roster person enrolled. Returns the request id."""
     later = now + timedelta(minutes=5)
     registry.set_alias(gov, "churn", "champion", "1.0.0", actor="bob", now=now)
     card = example_card.model_copy(update={"intended_use": "revised use"})
     registry.revise_card(gov, "churn", "1.2.0", card, actor="alice", now=now)
+    # Before the request: a risk change voids open requests (their required roles may move).
+    risk.change_risk(
+        gov,
+        "churn",
+        RiskLevel.critical,
+        actor=VerifiedActor(name="dave"),
+        reason="now scores patients",
+        now=now,
+    )
     request = approvals.open_approval(
         gov,
         model="churn",
@@ -58,14 +67,6 @@ def governed(gov, now, staged_run, codes, example_card):
             code=codes("alice", later),
             now=later,
         )
-    risk.change_risk(
-        gov,
-        "churn",
-        RiskLevel.critical,
-        actor=VerifiedActor(name="dave"),
-        reason="now scores patients",
-        now=later,
-    )
     return request.id
 
 
@@ -200,11 +201,16 @@ def test_a_state_table_edit_is_named(case, gov, governed):
 
 def test_a_truncated_tail_leaves_rows_no_event_accounts_for(gov, governed):
     drop_triggers(gov)
-    (last,) = audit.history(gov, event_type="model.risk_changed")
+    last = audit.history(gov, event_type="approval.decided")[-1]
+    assert last.actor == "dave"
     tamper(gov, "DELETE FROM audit_events WHERE seq >= :s", {"s": last.seq})
     assert audit.verify_chain(gov).ok  # MACs cannot see a cut tail: checkpoints and state do
-    with pytest.raises(StateMismatch, match=r"^registered_models churn: risk_level is critical"):
+    with pytest.raises(StateMismatch) as info:
         audit.verify(gov)
+    assert str(info.value) == (
+        f"approval_decisions of request {governed}: dave as risk_officer decided approve"
+        " in the table but no approval.decided event records it"
+    )
 
 
 def test_unknown_event_types_change_nothing(gov, governed, now):
