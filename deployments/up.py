@@ -19,7 +19,8 @@ def main() -> None:
         print(f"Prefect API: {stack.api_url}")
         print("In another shell:")
         print(f"  export PREFECT_API_URL={stack.api_url} PREFECT_UI_URL={stack.ui_url}")
-        print("  governance promote NAME VERSION --dataset NAME --by YOU")
+        print("  governance login YOU --code CODE")
+        print("  governance promote NAME VERSION --dataset NAME")
         print("Logs in .governance/stack/. Ctrl-C stops the server and the deployments.")
         for process in stack.processes:
             process.wait()

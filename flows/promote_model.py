@@ -22,7 +22,12 @@ from prefect.states import Completed, Failed, State
 from flows.approval import request_approval
 from governance.bootstrap import Governance, open_governance
 from governance.domain.approvals import ApprovalRequest, RequestStatus, active_approvals
-from governance.domain.errors import EvidenceChanged, GovernanceError, RequesterNotVerified
+from governance.domain.errors import (
+    ApprovalError,
+    EvidenceChanged,
+    GovernanceError,
+    IdentityError,
+)
 from governance.domain.evaluation import gate_report_markdown
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion
@@ -147,9 +152,9 @@ def promote_model(
         )
     except GovernanceError as exc:
         gov.close()
-        message = (
-            str(exc) if isinstance(exc, RequesterNotVerified) else f"requester not verified: {exc}"
-        )
+        message = str(exc)
+        if isinstance(exc, IdentityError | ApprovalError) and not message.startswith("requester"):
+            message = f"requester not verified: {message}"
         return Failed(name="PreconditionFailed", message=message)
     try:
         return _promote(

@@ -1,5 +1,6 @@
-"""retire-deprecated (daily): deprecated versions past their sunset are retired, and approval
-requests past their deadline are expired with their suspended runs, with no live process."""
+"""retire-deprecated (daily): deprecated versions past their sunset are retired, approval
+requests past their deadline are expired with their suspended runs (no live process needed),
+and break-glass retro-reviews still open are listed until they are closed."""
 
 from __future__ import annotations
 
@@ -10,24 +11,37 @@ from prefect.artifacts import create_table_artifact
 
 from flows.promotion_runs import expire_overdue
 from governance.bootstrap import open_governance
-from governance.services import registry
+from governance.services import approvals, registry
 
 
 @flow(name="retire-deprecated")
 def retire_deprecated() -> dict[str, int]:
-    """Retire what passed its sunset and expire overdue approval requests; report both."""
+    """Retire what passed its sunset, expire overdue requests, list open retro-reviews."""
     gov = open_governance()
     now = datetime.now(UTC)
     try:
         retired = registry.retire_past_sunset(gov, now=now)
         expired = expire_overdue(gov, now)
+        reviews = approvals.open_retro_reviews(gov)
     finally:
         gov.close()
-    rows = [{"what": "retired", "subject": v.ref} for v in retired] + [
-        {"what": "request expired", "subject": f"{r.model_name}@{r.version} ({r.id})"}
-        for r in expired
+    rows = [
+        *({"what": "retired", "subject": v.ref} for v in retired),
+        *(
+            {"what": "request expired", "subject": f"{r.model_name}@{r.version} ({r.id})"}
+            for r in expired
+        ),
+        *(
+            {"what": "retro-review still open", "subject": f"{r.model_name}@{r.version} ({r.id})"}
+            for r in reviews
+        ),
     ]
     if rows:
         create_table_artifact(rows, key="retire-deprecated", description="housekeeping sweep")
-    get_run_logger().info("retired %d versions, expired %d requests", len(retired), len(expired))
-    return {"retired": len(retired), "expired": len(expired)}
+    get_run_logger().info(
+        "retired %d versions, expired %d requests, %d retro-reviews open",
+        len(retired),
+        len(expired),
+        len(reviews),
+    )
+    return {"retired": len(retired), "expired": len(expired), "open_retro_reviews": len(reviews)}

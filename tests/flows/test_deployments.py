@@ -33,7 +33,17 @@ def prefect_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_prefect_yaml_deploys_and_a_process_worker_runs_the_flow(world, prefect_api):
+@pytest.fixture
+def without_serve(served):
+    """The session's serve process stopped, so only the work pool's worker can take runs."""
+    served.process.terminate()
+    served.process.wait(timeout=30)
+    yield
+    # Serving again registers the served deployments over the work-pool ones.
+    served.restart()
+
+
+def test_prefect_yaml_deploys_and_a_process_worker_runs_the_flow(world, prefect_api, without_serve):
     """The worker runs promote-model; started without `governance promote`, the run's
     requester is unverified, so it ends PreconditionFailed without touching the registry."""
     manifest = yaml.safe_load((ROOT / "prefect.yaml").read_text())
@@ -59,6 +69,7 @@ def test_prefect_yaml_deploys_and_a_process_worker_runs_the_flow(world, prefect_
     assert worked.returncode == 0, worked.stdout + worked.stderr
     with get_client(sync_client=True) as client:
         final = client.read_flow_run(run.id).state
+    assert final.is_final(), worked.stdout + worked.stderr
     assert (final.name, final.message) == (
         "PreconditionFailed",
         "requester not verified: the run carries no request token "
