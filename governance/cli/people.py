@@ -14,6 +14,7 @@ from governance.cli.context import (
     acting_name,
     clear_session,
     console,
+    current_actor,
     governance,
     now,
     prepare_session_dir,
@@ -21,7 +22,8 @@ from governance.cli.context import (
     session_token,
 )
 from governance.config import load_settings
-from governance.domain.identity import NOT_VERIFIED
+from governance.domain.errors import SeparationOfDuties
+from governance.domain.identity import NOT_VERIFIED, canonical_name
 from governance.services import identity
 
 app = typer.Typer(help="Roster people and their authenticators.", no_args_is_help=True)
@@ -31,6 +33,16 @@ def _at(ts: datetime) -> str:
     return f"{ts:%Y-%m-%d %H:%M} UTC"
 
 
+def _replacer(gov, name: str) -> str:
+    """The verified person replacing NAME's authenticator; never NAME themselves."""
+    actor = current_actor(gov)
+    if actor.name == canonical_name(name):
+        raise SeparationOfDuties(
+            f"{actor.name} cannot replace their own authenticator: another logged-in person must"
+        )
+    return actor.name
+
+
 @app.command("enroll")
 def enroll(
     name: str,
@@ -38,10 +50,15 @@ def enroll(
         bool, typer.Option("--replace", help="issue a new secret to someone already enrolled")
     ] = False,
 ) -> None:
-    """Create a TOTP authenticator for a roster person and show it as a QR code and a URI."""
+    """Create a TOTP authenticator for a roster person and show it as a QR code and a URI.
+
+    Replacing one is a takeover if done carelessly, so it needs a logged-in person other
+    than the one whose authenticator is replaced.
+    """
     gov = governance()
     try:
-        made = identity.enroll(gov, name, actor=acting_name(gov), now=now(), replace=replace)
+        actor = _replacer(gov, name) if replace else acting_name(gov)
+        made = identity.enroll(gov, name, actor=actor, now=now(), replace=replace)
     finally:
         gov.close()
     qr = io.StringIO()

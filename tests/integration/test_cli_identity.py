@@ -116,7 +116,7 @@ def test_enroll_shows_a_qr_code_the_uri_and_the_secret(home, capsys, now):
     assert sorted(listed) == ["alice", "bob", "carol", "dave", "erin", "frank"]
 
 
-def test_enroll_refusals_are_one_line_and_change_nothing(home, capsys):
+def test_enroll_refusals_are_one_line_and_change_nothing(home, capsys, now):
     assert fails(["people", "enroll", "mallory"], capsys) == (
         "error: mallory is not in the policy roster"
     )
@@ -132,11 +132,29 @@ def test_enroll_refusals_are_one_line_and_change_nothing(home, capsys):
         "error: carol is already enrolled (since 2026-11-23T12:00:00+00:00); "
         "pass --replace to issue a new secret"
     )
+    assert fails(["people", "enroll", "carol", "--replace"], capsys) == (
+        "error: not logged in: run `governance login NAME --code CODE`"
+    )
+    assert run(["login", "carol", "--code", first.at(now)]) == 0
+    capsys.readouterr()
+    assert fails(["people", "enroll", "carol", "--replace"], capsys) == (
+        "error: carol cannot replace their own authenticator: another logged-in person must"
+    )
+    dave = enroll("dave", capsys)
+    assert run(["login", "dave", "--code", dave.at(now)]) == 0
+    capsys.readouterr()
     assert run(["people", "enroll", "carol", "--replace"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("enrolled carol (the previous authenticator no longer works);")
     assert first.secret not in out
-    assert audit_types() == ["person.enrolled", "person.enrolled"]
+    assert audit_types() == [
+        "person.enrolled",
+        "person.logged_in",
+        "person.enrolled",
+        "person.logged_in",
+        "person.logged_out",
+        "person.enrolled",
+    ]
 
 
 def test_login_writes_a_private_session_file_and_logout_removes_it(home, capsys, now):
