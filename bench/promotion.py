@@ -299,10 +299,10 @@ def prefect_promotion(gov, version: str, codes: Authenticators) -> dict:
 
 def refusal(gov, run_id) -> str:
     """Why the flow refused an answer, as it recorded it."""
-    from governance.services import approvals
+    from governance.services import approval_queue
 
-    stored = approvals.request_for_run(gov, str(run_id))
-    return approvals.last_refusal(gov, stored.request.id) if stored else "no request"
+    stored = approval_queue.request_for_run(gov, str(run_id))
+    return approval_queue.last_refusal(gov, stored.request.id) if stored else "no request"
 
 
 def phases(submitted: float, states, saved_at, resumed_at, ended: float) -> dict:

@@ -22,7 +22,7 @@ from governance.bootstrap import Governance
 from governance.domain.approvals import ApprovalRequest, RequestStatus, missing_roles
 from governance.domain.errors import ApprovalError, IdentityError, InvalidInput
 from governance.domain.identity import CODE_PATTERN, MAX_NAME, NAME_PATTERN
-from governance.services import approvals
+from governance.services import approval_queue, approvals
 
 PAUSE_KEY_PREFIX = "approval"
 
@@ -82,7 +82,7 @@ def record_decision(
 ) -> tuple[ApprovalRequest, str]:
     """Record one decision; a refused one comes back as its reason (already recorded)."""
     asked = answer.model_dump(include={"approver", "role", "decision", "notes"})
-    before = approvals.answers(gov, request_id)
+    before = approval_queue.answers(gov, request_id)
     try:
         decided = approvals.decide(
             gov,
@@ -93,7 +93,7 @@ def record_decision(
         )
     except (ApprovalError, IdentityError, InvalidInput) as exc:
         get_run_logger().warning("refused: %s", exc)
-        if approvals.answers(gov, request_id) == before:
+        if approval_queue.answers(gov, request_id) == before:
             # Malformed input is refused without a record; this run records it so that
             # its next round has a new key instead of meeting this answer again.
             approvals.refuse_malformed(gov, request_id, asked, exc, datetime.now(UTC))
@@ -107,12 +107,12 @@ def request_approval(
     form: Callable[[ApprovalRequest, str], str],
 ) -> ApprovalRequest:
     """Suspend once per missing role until the request is approved, rejected or expired."""
-    refusal = approvals.last_refusal(gov, request.id)
+    refusal = approval_queue.last_refusal(gov, request.id)
     while request.status == RequestStatus.open:
         if datetime.now(UTC) >= request.expires_at:
-            return approvals.expire_request(gov, request.id, datetime.now(UTC))
+            return approval_queue.expire_request(gov, request.id, datetime.now(UTC))
         role = next(iter(missing_roles(request)))
-        round_no = approvals.answers(gov, request.id)
+        round_no = approval_queue.answers(gov, request.id)
         wanted = input_for(request).with_initial_data(description=form(request, refusal), role=role)
         answer = suspend_flow_run(wait_for_input=wanted, key=pause_key(request.id, role, round_no))
         request, refusal = record_decision(gov, request.id, answer)

@@ -32,7 +32,7 @@ from governance.domain.evaluation import gate_report_markdown
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion
 from governance.reports.approval_form import approval_form_markdown
-from governance.services import approvals, evaluation, promotion, registry
+from governance.services import approval_queue, approvals, evaluation, promotion, registry
 from governance.services.evaluation import EvaluationRun
 
 # Evaluation run ids derive from the flow run id, so a re-executed run finds its own.
@@ -169,9 +169,9 @@ def promote_model(
 def _close(gov: Governance, run_id: str, exc: GovernanceError) -> State:
     """End in a named state and close this run's request, so nothing is left open."""
     name = "Voided" if isinstance(exc, EvidenceChanged) else "PreconditionFailed"
-    stored = approvals.request_for_run(gov, run_id)
+    stored = approval_queue.request_for_run(gov, run_id)
     if stored is not None:
-        approvals.cancel_request(gov, stored.request.id, f"{name}: {exc}", _now())
+        approval_queue.cancel_request(gov, stored.request.id, f"{name}: {exc}", _now())
     return Failed(name=name, message=str(exc))
 
 
@@ -199,7 +199,7 @@ def _promote(
     target: str,
     timeout: float | None,
 ) -> State:
-    stored = approvals.request_for_run(gov, run_id)
+    stored = approval_queue.request_for_run(gov, run_id)
     if stored is None:
         check_preconditions(gov, model, version, target)
         eval_id = str(uuid.uuid5(_EVALUATION_IDS, run_id))
@@ -227,7 +227,7 @@ def _promote(
         run = evaluation.get_run(gov, request.evidence["evaluation_run_id"])
     request = request_approval(gov, request, _form(gov, run))
     if request.status != RequestStatus.approved:
-        return _ended(request, approvals.closed_reason(gov, request.id))
+        return _ended(request, approval_queue.closed_reason(gov, request.id))
     try:
         promoted = promote_and_archive(gov, request.id, requester.name)
     except EvidenceChanged as exc:

@@ -27,7 +27,7 @@ from governance.domain import errors
 from governance.domain.approvals import ApprovalRequest, missing_roles
 from governance.domain.errors import ApprovalError, InvalidInput, NotFound, NotPaused
 from governance.domain.identity import VerifiedActor
-from governance.services import approvals, identity, promotion
+from governance.services import approval_queue, approvals, identity, promotion
 
 DEPLOYMENT = "promote-model/promote-model"
 # How long `governance approve` waits for the flow to record the decision it was sent.
@@ -110,7 +110,7 @@ def wait_for_end(flow_run_id: UUID, poll_seconds: float = 1.0) -> FlowRun:
 
 def expire_overdue(gov: Governance, now: datetime) -> list[ApprovalRequest]:
     """Expire requests past their deadline and end their suspended runs as Expired."""
-    expired = approvals.expire_overdue(gov, now)
+    expired = approval_queue.expire_overdue(gov, now)
     with get_client(sync_client=True) as client:
         for request in expired:
             if not request.flow_run_id:
@@ -197,7 +197,7 @@ def resume_with_decision(
     answer = _answer(
         request, approver=approver, role=role, decision=decision, notes=notes, code=code
     )
-    before = approvals.answers(gov, request.id)
+    before = approval_queue.answers(gov, request.id)
     try:
         resume_flow_run(run_id, run_input=answer.model_dump())
     except RuntimeError as exc:
@@ -207,7 +207,7 @@ def resume_with_decision(
 
 def _recorded(gov: Governance, request_id: str, before: int, wait_seconds: float) -> Recorded:
     deadline = time.monotonic() + wait_seconds
-    while approvals.answers(gov, request_id) <= before:
+    while approval_queue.answers(gov, request_id) <= before:
         if time.monotonic() > deadline:
             raise ApprovalError(
                 f"the decision was sent but not recorded within {wait_seconds:.0f} s: "

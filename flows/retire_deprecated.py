@@ -11,7 +11,7 @@ from prefect.artifacts import create_table_artifact
 
 from flows.promotion_runs import expire_overdue
 from governance.bootstrap import open_governance
-from governance.services import approvals, registry
+from governance.services import approval_queue, registry
 
 
 @flow(name="retire-deprecated")
@@ -22,7 +22,7 @@ def retire_deprecated() -> dict[str, int]:
     try:
         retired = registry.retire_past_sunset(gov, now=now)
         expired = expire_overdue(gov, now)
-        reviews = approvals.open_retro_reviews(gov)
+        reviews = approval_queue.open_retro_reviews(gov)
     finally:
         gov.close()
     rows = [

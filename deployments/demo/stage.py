@@ -70,7 +70,7 @@ class Authenticators:
         out = governance("people", "enroll", name, quiet=not show)
         self.secrets[name] = _SECRET.search(out).group(1)
         if not show:
-            print(f"  (enrolled {name}: their QR code and URI went to their screen, not repeated here)")
+            print(f"  (enrolled {name}: QR code and URI shown on their screen only)")
 
     def code(self, name: str) -> str:
         """The next code `name`'s app shows that has not been used yet."""

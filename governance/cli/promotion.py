@@ -114,7 +114,7 @@ def _break_glass(gov, actor, name: str, version: str, target: Target, reason: st
 def pending() -> None:
     """Suspended promotions and open break-glass retro-reviews, with what they wait for."""
     from flows import promotion_runs
-    from governance.services import approvals
+    from governance.services import approval_queue
 
     gov = governance()
     table = Table(title="approvals pending")
@@ -138,7 +138,7 @@ def pending() -> None:
             _identities(r),
         )
         links.append(f"{item.flow_run.id}: {item.link}")
-    for r in approvals.open_retro_reviews(gov):
+    for r in approval_queue.open_retro_reviews(gov):
         table.add_row(
             r.id,
             "retro-review (break-glass)",
@@ -168,10 +168,10 @@ def approve(
 ) -> None:
     """Answer a suspended promotion (or a retro-review); prints what was recorded."""
     from flows import promotion_runs
-    from governance.services import approvals
+    from governance.services import approval_queue, approvals
 
     gov = governance()
-    review = approvals.find_retro_review(gov, run_id)
+    review = approval_queue.find_retro_review(gov, run_id)
     if review is not None:
         request = approvals.decide(
             gov,

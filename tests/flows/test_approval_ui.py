@@ -20,7 +20,7 @@ from flows import promotion_runs
 from flows.approval import request_id_from_key
 from governance.domain.approvals import ApprovalRequest, RequestStatus
 from governance.reports.approval_form import grouped_digest
-from governance.services import approvals, audit
+from governance.services import approval_queue, approvals, audit
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -121,7 +121,7 @@ def suspended_request(w, run_id: str, after_answers: int) -> tuple[str, Approval
 def wait_answers(w, request_id: str, count: int, timeout: float = RECORD_TIMEOUT) -> None:
     """Wait until the flow has recorded `count` answers (decisions and refusals) in all."""
     deadline = time.monotonic() + timeout
-    while approvals.answers(w.gov, request_id) < count:
+    while approval_queue.answers(w.gov, request_id) < count:
         if time.monotonic() > deadline:
             raise AssertionError(
                 f"the flow did not record answer {count} on {request_id} within {timeout} s "

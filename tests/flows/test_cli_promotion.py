@@ -8,7 +8,7 @@ import pytest
 from flowkit import wait_final, wait_suspended
 
 from governance.cli import run
-from governance.services import approvals, audit, registry
+from governance.services import approval_queue, approvals, audit, registry
 
 pytestmark = pytest.mark.sqlite_only
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -154,7 +154,7 @@ def test_break_glass_opens_a_retro_review_that_pending_lists_until_closed(world,
     assert out.splitlines()[0] == (
         f"BREAK-GLASS: {w.churn}@1.1.0 is now production (by carol: fraud spike)"
     )
-    [review] = [r for r in approvals.open_retro_reviews(w.gov) if r.model_name == w.churn]
+    [review] = [r for r in approval_queue.open_retro_reviews(w.gov) if r.model_name == w.churn]
     _, table, _ = cli(capsys, "approvals", "pending")
     [row] = [line for line in table.splitlines() if review.id in line]
     cells = [cell.strip() for cell in row.split("│")[1:-1]]

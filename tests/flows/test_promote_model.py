@@ -14,7 +14,7 @@ from flows import promotion_runs
 from governance.domain.approvals import RequestStatus
 from governance.domain.errors import InvalidCode, NotInRoster, SeparationOfDuties
 from governance.domain.models import LifecycleStage, RiskLevel
-from governance.services import approvals, audit, registry
+from governance.services import approval_queue, approvals, audit, registry
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -232,7 +232,7 @@ def test_the_server_refuses_a_control_character_or_oversized_approver(world):
             )
         assert str(refused.value).startswith("Cannot resume this run: Reason: ")
     [request] = [r for r in approvals.pending_requests(w.gov) if r.model_name == w.churn]
-    assert approvals.answers(w.gov, request.id) == 0
+    assert approval_queue.answers(w.gov, request.id) == 0
     assert events(w, "approval.refused") == []
     answer(w, run_id, "carol", "ml_lead", decision="reject")
     assert wait_final(run_id).name == "Rejected"

@@ -16,7 +16,7 @@ from seeding import seed_stage
 
 from governance.domain.approvals import RequestStatus
 from governance.domain.models import LifecycleStage as S
-from governance.services import approvals, audit, break_glass, evaluation, registry
+from governance.services import approval_queue, approvals, audit, break_glass, evaluation, registry
 from governance.signing import generate_keypair
 
 pytestmark = pytest.mark.sqlite_only
@@ -70,7 +70,7 @@ def test_the_sweep_retires_expires_and_lists_open_retro_reviews(world):
     assert process.returncode == 0, out
     assert registry.resolve(w.gov, f"{w.churn}@1.0.0").stage == S.retired
     assert approvals.get_request(w.gov, request.id).status == RequestStatus.expired
-    assert review.id in [r.id for r in approvals.open_retro_reviews(w.gov)]
+    assert review.id in [r.id for r in approval_queue.open_retro_reviews(w.gov)]
     [retired] = audit.history(w.gov, event_type="model.stage_changed", model=w.churn)[-1:]
     assert (retired.actor, retired.details["to"], retired.details["reason"]) == (
         "system",

@@ -17,7 +17,7 @@ from governance.bootstrap import open_governance
 from governance.cli import run
 from governance.domain.models import LifecycleStage as S
 from governance.domain.models import RiskLevel
-from governance.services import approvals, audit, registry
+from governance.services import approval_queue, audit, registry
 
 NOT_LOGGED_IN = "error: not logged in: run `governance login NAME --code CODE`"
 
@@ -233,7 +233,7 @@ def test_break_glass_needs_a_reason_and_the_role(workdir, people, capsys, monkey
     out = capsys.readouterr().out.splitlines()
     gov = open_governance()
     try:
-        [review] = approvals.open_retro_reviews(gov)
+        [review] = approval_queue.open_retro_reviews(gov)
     finally:
         gov.close()
     assert out == [

@@ -20,7 +20,16 @@ from governance.domain.errors import (
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
 from governance.domain.models import RiskLevel
-from governance.services import approvals, audit, break_glass, identity, registry, risk, rollback
+from governance.services import (
+    approval_queue,
+    approvals,
+    audit,
+    break_glass,
+    identity,
+    registry,
+    risk,
+    rollback,
+)
 from governance.services.registry import VersionSpec
 
 
@@ -88,7 +97,7 @@ def test_break_glass_promotes_records_and_opens_a_retro_review(churn, now):
     # churn is high risk: the review needs what production at high risk needs.
     assert review.kind == "retro_review" and review.status == RequestStatus.open
     assert review.required == {"ml_lead": 1, "risk_officer": 1, "legal": 1}
-    assert [r.id for r in approvals.open_retro_reviews(churn)] == [review.id]
+    assert [r.id for r in approval_queue.open_retro_reviews(churn)] == [review.id]
     assert audit.verify_chain(churn).ok
 
 
@@ -102,7 +111,7 @@ def test_a_retro_review_stays_open_until_every_role_has_decided(churn, now):
         now=now,
     )
     later = now + timedelta(days=10)  # past the policy's 72 h: a retro-review does not expire
-    assert approvals.expire_overdue(churn, later) == []
+    assert approval_queue.expire_overdue(churn, later) == []
     for step, (person, role) in enumerate(
         (("frank", "ml_lead"), ("dave", "risk_officer"), ("erin", "legal"))
     ):
@@ -118,7 +127,7 @@ def test_a_retro_review_stays_open_until_every_role_has_decided(churn, now):
             now=at,
         )
     assert approvals.get_request(churn, review.id).status == RequestStatus.approved
-    assert approvals.open_retro_reviews(churn) == []
+    assert approval_queue.open_retro_reviews(churn) == []
 
 
 def test_break_glass_needs_a_reason_and_a_break_glass_role(churn, now):
