@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from seeding import seed_stage
+from seeding import make_settings, seed_stage
 
 from governance.bootstrap import Governance, open_governance
-from governance.config import EXAMPLE_POLICY, Settings
 from governance.keyring import create_secret_key
 from governance.store.schema import upgrade
 
@@ -68,18 +67,6 @@ def database_url(request, tmp_path: Path) -> Iterator[str]:
     url = databases.create()
     yield url
     databases.drop(url)
-
-
-def make_settings(tmp_path: Path, database_url: str) -> Settings:
-    """Settings that keep every file of a test under its tmp_path."""
-    return Settings(
-        home=tmp_path / "home",
-        database_url=database_url,
-        artifact_root=tmp_path / "artifacts",
-        policy_file=EXAMPLE_POLICY,
-        secret_key_file=tmp_path / "home" / "secret.key",
-        session_file=tmp_path / "home" / "session.json",
-    )
 
 
 @pytest.fixture

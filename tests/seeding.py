@@ -1,10 +1,12 @@
-"""Seeding a test's starting state through the same internal move the governed paths use."""
+"""A test's starting point: its settings, and stages seeded through the governed paths' own move."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from governance.bootstrap import Governance
+from governance.config import EXAMPLE_POLICY, Settings
 from governance.domain.models import LifecycleStage
 from governance.services.registry import transition_in
 
@@ -26,3 +28,15 @@ def seed_stage(
     """
     with gov.store.write() as tx:
         transition_in(tx, name, version, stage, actor=actor, now=now or datetime.now(UTC))
+
+
+def make_settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings that keep every file of a test under its tmp_path."""
+    return Settings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        artifact_root=tmp_path / "artifacts",
+        policy_file=EXAMPLE_POLICY,
+        secret_key_file=tmp_path / "home" / "secret.key",
+        session_file=tmp_path / "home" / "session.json",
+    )

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from conftest import make_settings
+from seeding import make_settings
 from test_audit_trail import register, rows
 
 from governance.bootstrap import open_governance
