@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,38 +117,53 @@ def codes(flow_gov) -> Authenticator:
     return Authenticator(secrets)
 
 
+def flow_env(settings: Settings) -> dict[str, str]:
+    """The GOVERNANCE_* variables that point a process at the session's governance home."""
+    return {
+        "GOVERNANCE_HOME": str(settings.home),
+        "GOVERNANCE_DATABASE_URL": settings.resolved_database_url,
+        "GOVERNANCE_ARTIFACT_ROOT": str(settings.resolved_artifact_root),
+        "GOVERNANCE_POLICY_FILE": str(settings.resolved_policy_file),
+        "GOVERNANCE_SECRET_KEY_FILE": str(settings.resolved_secret_key_file),
+        "GOVERNANCE_SESSION_FILE": str(settings.resolved_session_file),
+    }
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with `values` set, restored afterwards (so nothing leaks to other tests)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @dataclass
 class Served:
     """The serve process of the session, which a crash test may kill and start again."""
 
     stack: object
-    process: object
+    settings: Settings
+    process: object = None
 
     def restart(self) -> None:
-        """Serve again after the process died (the deployments are already registered)."""
-        self.process = self.stack.start_serve()
+        """Serve (again, after the process died); the child inherits the session's settings."""
+        with environment(flow_env(self.settings)):
+            self.process = self.stack.start_serve()
 
 
 @pytest.fixture(scope="session")
-def served(prefect_stack, flow_settings, flow_gov, codes):
+def served(prefect_stack, flow_settings, flow_gov, codes) -> Served:
     """deployments/serve.py serving promote-model with the session's settings."""
-    env = {
-        "GOVERNANCE_HOME": str(flow_settings.home),
-        "GOVERNANCE_DATABASE_URL": flow_settings.resolved_database_url,
-        "GOVERNANCE_ARTIFACT_ROOT": str(flow_settings.resolved_artifact_root),
-        "GOVERNANCE_POLICY_FILE": str(flow_settings.resolved_policy_file),
-        "GOVERNANCE_SECRET_KEY_FILE": str(flow_settings.resolved_secret_key_file),
-        "GOVERNANCE_SESSION_FILE": str(flow_settings.resolved_session_file),
-    }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    served = Served(prefect_stack, prefect_stack.start_serve())
-    yield served
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    served = Served(prefect_stack, flow_settings)
+    served.restart()
+    return served
 
 
 @dataclass
@@ -173,8 +190,14 @@ def _register(gov: Governance, name: str, risk: RiskLevel, card, trained) -> Non
 
 
 @pytest.fixture
-def world(served, flow_gov, flow_settings, codes, example_card, trained) -> World:
-    """Fresh model names for this test, registered and staged in the session database."""
+def world(served, flow_gov, flow_settings, codes, example_card, trained, monkeypatch) -> World:
+    """Fresh model names for this test, registered and staged in the session database.
+
+    The test's own process (the CLI in-process, subprocesses it starts) points at the
+    session's home for this test only.
+    """
+    for key, value in flow_env(flow_settings).items():
+        monkeypatch.setenv(key, value)
     n = next(_names)
     churn, triage = f"churn-{n}", f"triage-{n}"
     _register(flow_gov, churn, RiskLevel.medium, example_card, trained)
