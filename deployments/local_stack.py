@@ -116,6 +116,8 @@ class LocalStack:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+                # Reaped, so no process outlives the stack and no zombie is left behind.
+                process.wait(timeout=20)
         self.processes.clear()
         for log in self.logs:
             log.close()

@@ -31,7 +31,7 @@ from governance.services import approval_queue, approvals, identity, promotion
 
 DEPLOYMENT = "promote-model/promote-model"
 # How long `governance approve` waits for the flow to record the decision it was sent.
-RECORD_WAIT_SECONDS = 90.0
+RECORD_WAIT_SECONDS = 180.0
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,9 @@ def actor(name: str) -> VerifiedActor:
     return VerifiedActor(name=name)
 
 
-def wait_suspended(run_id, after_answers: int | None = None, timeout: float = 90) -> str:
+# The local Prefect server keeps its state in SQLite and was seen to stall for a minute
+# under a loaded CI machine; the waits are generous, and still fail the test when they end.
+def wait_suspended(run_id, after_answers: int | None = None, timeout: float = 240) -> str:
     """Wait until the run is suspended with its input schema saved; return the pause key."""
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
@@ -67,7 +69,7 @@ def wait_suspended(run_id, after_answers: int | None = None, timeout: float = 90
     raise AssertionError(f"run {run_id} was not suspended within {timeout} s")
 
 
-def wait_final(run_id, timeout: float = 120):
+def wait_final(run_id, timeout: float = 240):
     """Wait for the run's final state; fail the test if it does not come."""
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
