@@ -91,13 +91,15 @@ def save_session(path: Path, ticket: SessionTicket) -> None:
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".session-")
     except OSError as exc:
         raise ConfigError(f"session file {path}: cannot write ({exc.strerror})") from None
+    replaced = False
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(ticket.model_dump_json())
         os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+        replaced = True
+    finally:
+        if not replaced:  # never leave a half-written token file behind
+            Path(temp).unlink(missing_ok=True)
 
 
 def clear_session(path: Path) -> bool:

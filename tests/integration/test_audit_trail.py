@@ -179,12 +179,14 @@ def test_an_edited_event_left_unchained_is_named_by_its_hash(gov, trail):
         " WHERE seq = 4",
     )
     broken(gov, "^audit chain broken at event 4: event 4: content does not match its hash$")
+    assert audit.verify_chain(gov).broken_seq == 4
 
 
 def test_a_removed_event_is_named(gov, trail):
     drop_triggers(gov)
     tamper(gov, "DELETE FROM audit_events WHERE seq = 2")
     broken(gov, r"^audit chain broken at event 2: event 2 is missing \(found 3\)$")
+    assert audit.verify_chain(gov).broken_seq == 2
 
 
 def test_a_removed_event_renumbered_and_rechained_is_named_by_its_mac(gov, trail):
@@ -203,6 +205,7 @@ def test_reordered_events_are_named_by_their_mac(gov, trail):
         tamper(gov, "UPDATE audit_events SET seq = :n WHERE seq = :o", {"n": new, "o": old})
     rechain_from(gov, 3)
     broken(gov, "at event 3: event 3: MAC does not match")
+    assert audit.verify_chain(gov).broken_seq == 3
 
 
 def test_swapped_hashes_are_named(gov, trail):
@@ -216,12 +219,14 @@ def test_swapped_hashes_are_named(gov, trail):
             {"h": digest, "m": mac, "s": seq},
         )
     broken(gov, "^audit chain broken at event 2: event 2: content does not match its hash$")
+    assert audit.verify_chain(gov).broken_seq == 2
 
 
 def test_a_chain_written_with_another_key_file_fails_at_event_1(gov, trail):
     gov.keyring.path.write_bytes(bytes(32))
     gov.keyring.__dict__.pop("master", None)  # the keyring reads its file once
     broken(gov, r"at event 1: event 1: MAC does not match \(written without the key\)")
+    assert audit.verify_chain(gov).broken_seq == 1
 
 
 def test_history_by_model_and_version(gov, trail):
