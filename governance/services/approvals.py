@@ -20,7 +20,7 @@ from governance.domain.errors import (
     RequestClosed,
 )
 from governance.domain.identity import VerifiedActor, canonical_name
-from governance.domain.models import LifecycleStage, check_transition
+from governance.domain.models import LifecycleStage, ModelVersion, RiskLevel, check_transition
 from governance.domain.policy import Policy
 from governance.services import identity
 from governance.store.approvals import RefusedAttempt, StoredRequest
@@ -66,40 +66,80 @@ def open_approval(
         refuse_second_request(tx, found.id, found.ref, target)
         card = tx.cards.latest(found.id)
         require_complete(card.card if card else ModelCard(), target, registered.risk_level)
-        request = rules.open_request(
-            id=str(uuid.uuid4()),
-            model_name=model,
-            version=version,
-            target_stage=target,
+        deadline = None if timeout_seconds is None else now + timedelta(seconds=timeout_seconds)
+        return record_request(
+            tx,
+            policy,
+            found=found,
             risk=registered.risk_level,
-            requested_by=requester.name,
-            version_created_by=canonical_name(found.created_by),
-            artifact_digest=found.artifact_digest or "",
-            card_hash=stored_card_hash(card),
+            card=card,
+            requester=requester,
+            target=target,
             evaluation_run_id=evaluation_run_id,
-            incumbent_version=incumbent_in(tx, model, version),
-            policy=policy,
+            incumbent=incumbent_in(tx, model, version),
             now=now,
             flow_run_id=flow_run_id,
+            deadline=deadline,
         )
-        if timeout_seconds is not None:
-            deadline = min(request.expires_at, now + timedelta(seconds=timeout_seconds))
-            request = request.model_copy(update={"expires_at": deadline})
-        tx.approvals.add_request(request, version_id=found.id)
-        audit_request_event(
-            tx,
-            "approval.requested",
-            request,
-            requester.name,
-            now,
-            kind=request.kind,
-            flow_run_id=flow_run_id,
-            required=dict(request.required),
-            evidence=dict(request.evidence),
-            expires_at=request.expires_at.isoformat(),
-            requester_verified=requester.verified,
-        )
-        return request
+
+
+def record_request(
+    tx: Transaction,
+    policy: Policy,
+    *,
+    found: ModelVersion,
+    risk: RiskLevel,
+    card: CardRevision | None,
+    requester: VerifiedActor,
+    target: LifecycleStage,
+    evaluation_run_id: str,
+    incumbent: str,
+    now: datetime,
+    kind: rules.RequestKind = "promotion",
+    flow_run_id: str | None = None,
+    deadline: datetime | None = None,
+    **details: Any,
+) -> ApprovalRequest:
+    """Build, store and audit a new request for `found` inside the caller's transaction.
+
+    `deadline` may bring the policy's expiry forward, never push it back.
+    """
+    request = rules.open_request(
+        id=str(uuid.uuid4()),
+        model_name=found.model_name,
+        version=found.version,
+        target_stage=target,
+        risk=risk,
+        requested_by=requester.name,
+        version_created_by=canonical_name(found.created_by),
+        artifact_digest=found.artifact_digest or "",
+        card_hash=stored_card_hash(card),
+        evaluation_run_id=evaluation_run_id,
+        incumbent_version=incumbent,
+        policy=policy,
+        now=now,
+        kind=kind,
+        flow_run_id=flow_run_id,
+    )
+    if deadline is not None and deadline < request.expires_at:
+        request = request.model_copy(update={"expires_at": deadline})
+    tx.approvals.add_request(request, version_id=found.id)
+    if kind == "promotion":
+        details["flow_run_id"] = flow_run_id
+    audit_request_event(
+        tx,
+        "approval.requested",
+        request,
+        requester.name,
+        now,
+        kind=kind,
+        required=dict(request.required),
+        evidence=dict(request.evidence),
+        expires_at=request.expires_at.isoformat(),
+        requester_verified=requester.verified,
+        **details,
+    )
+    return request
 
 
 def refuse_second_request(tx: Transaction, version_id: int, ref: str, target: str) -> None:

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from governance.bootstrap import Governance
-from governance.domain import approvals as rules
 from governance.domain.approvals import ApprovalRequest
 from governance.domain.errors import BreakGlassRefused
-from governance.domain.identity import VerifiedActor, canonical_name
+from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion
 from governance.domain.policy import Policy
-from governance.services.approvals import (
-    audit_request_event,
-    incumbent_in,
-    refuse_second_request,
-    stored_card_hash,
-)
+from governance.services.approvals import incumbent_in, record_request, refuse_second_request
 from governance.services.registry import transition_in
 
 # What a retro-review's evidence names in place of an evaluation run.
@@ -81,34 +74,18 @@ def break_glass(
                 "roles": sorted(set(policy.roster[actor.name]) & set(policy.break_glass_roles)),
             },
         )
-        review = rules.open_request(
-            id=str(uuid.uuid4()),
-            model_name=model,
-            version=version,
-            target_stage=target,
+        review = record_request(
+            tx,
+            policy,
+            found=found,
             risk=registered.risk_level,
-            requested_by=actor.name,
-            version_created_by=canonical_name(found.created_by),
-            artifact_digest=found.artifact_digest or "",
-            card_hash=stored_card_hash(card),
+            card=card,
+            requester=actor,
+            target=target,
             evaluation_run_id=NO_EVALUATION,
-            incumbent_version=incumbent,
-            policy=policy,
+            incumbent=incumbent,
             now=now,
             kind="retro_review",
-        )
-        tx.approvals.add_request(review, version_id=found.id)
-        audit_request_event(
-            tx,
-            "approval.requested",
-            review,
-            actor.name,
-            now,
-            kind=review.kind,
             reason=reason,
-            required=dict(review.required),
-            evidence=dict(review.evidence),
-            expires_at=review.expires_at.isoformat(),
-            requester_verified=actor.verified,
         )
         return promoted, review
