@@ -214,12 +214,8 @@ def _recorded(gov: Governance, request_id: str, before: int, wait_seconds: float
                 "is the process serving promote-model running (`make up`)?"
             )
         time.sleep(0.2)
-    request = approvals.get_request(gov, request_id)
-    refused = approvals.refused_attempts(gov, request_id)
-    last_decided = max((a.decided_at for a in request.approvals), default=None)
-    if refused and (last_decided is None or refused[-1].attempted_at >= last_decided):
-        return Recorded(False, request, refused[-1].reason)
-    return Recorded(True, request)
+    reason = approval_queue.last_refusal(gov, request_id)
+    return Recorded(not reason, approvals.get_request(gov, request_id), reason)
 
 
 def raise_refusal(recorded: Recorded, gov: Governance) -> None:

@@ -76,11 +76,7 @@ def verify(
             + _anchor_summary(report)
         )
         return
-    gov = governance()
-    try:
-        report = audit.verify(gov, anchors, public_key=public_key)
-    finally:
-        gov.close()
+    report = audit.verify(governance(), anchors, public_key=public_key)
     console.print(
         f"audit trail intact: {report.chain.verified} events verified with their MACs, "
         f"{report.state_rows} state rows match the events, {_head(report)}"
@@ -96,11 +92,7 @@ def checkpoint(
     ] = None,
 ) -> None:
     """Sign the current chain head ({seq, head hash, time}); keep it outside the database."""
-    gov = governance()
-    try:
-        taken = audit.checkpoint(gov, now(), signing_key)
-    finally:
-        gov.close()
+    taken = audit.checkpoint(governance(), now(), signing_key)
     text = taken.model_dump_json()
     if out is None:
         print(text)
@@ -143,12 +135,10 @@ def export(
     try:
         stream = out.open("w", encoding="utf-8", newline="\n") if out else sys.stdout
     except OSError as exc:
-        gov.close()
         raise InvalidInput(f"cannot write --out {out}: {exc.strerror}") from None
     try:
         count = sum(stream.write(line + "\n") > 0 for line in audit.export_jsonl(gov))
     finally:
-        gov.close()
         if out:
             stream.close()
     if out:
@@ -175,17 +165,13 @@ def log(
     until: Annotated[str | None, typer.Option(help="ISO time, exclusive")] = None,
 ) -> None:
     """Events by type, model and time range."""
-    gov = governance()
-    try:
-        events = audit.history(
-            gov,
-            model=model,
-            event_type=type,
-            since=_when(since, "--since"),
-            until=_when(until, "--until"),
-        )
-    finally:
-        gov.close()
+    events = audit.history(
+        governance(),
+        model=model,
+        event_type=type,
+        since=_when(since, "--since"),
+        until=_when(until, "--until"),
+    )
     table = Table("seq", "time (UTC)", "event", "subject", "actor", "details", title="audit events")
     for e in events:
         subject = f"{e.model}@{e.version}" if e.version else (e.model or "-")

@@ -56,11 +56,8 @@ def enroll(
     than the one whose authenticator is replaced.
     """
     gov = governance()
-    try:
-        actor = _replacer(gov, name) if replace else acting_name(gov)
-        made = identity.enroll(gov, name, actor=actor, now=now(), replace=replace)
-    finally:
-        gov.close()
+    actor = _replacer(gov, name) if replace else acting_name(gov)
+    made = identity.enroll(gov, name, actor=actor, now=now(), replace=replace)
     qr = io.StringIO()
     segno.make(made.uri).terminal(out=qr, compact=True)
     again = " (the previous authenticator no longer works)" if replace else ""
@@ -74,11 +71,8 @@ def enroll(
 def list_people() -> None:
     """List the roster: roles, and who is enrolled since when."""
     gov = governance()
-    try:
-        records = identity.people(gov)
-        unverified = gov.policy.identity == "none"
-    finally:
-        gov.close()
+    records = identity.people(gov)
+    unverified = gov.policy.identity == "none"
     table = Table("name", "roles", "enrolled", "enrolled at", "enrolled by", title="people")
     for person in records:
         table.add_row(
@@ -103,17 +97,14 @@ def login(
     """Open a CLI session as NAME with a one-time code."""
     gov = governance()
     path = gov.settings.resolved_session_file
-    try:
-        # Before the code is spent, so an unwritable session file refuses with nothing changed.
-        prepare_session_dir(path)
-        when, previous = now(), session_token(path)
-        ticket = identity.login(gov, name, code, now=when, hours=hours)
-        save_session(path, ticket)
-        # The session this one replaces would otherwise stay live, unreachable, until it expires.
-        identity.logout(gov, previous, now=when)
-        unverified = gov.policy.identity == "none"
-    finally:
-        gov.close()
+    # Before the code is spent, so an unwritable session file refuses with nothing changed.
+    prepare_session_dir(path)
+    when, previous = now(), session_token(path)
+    ticket = identity.login(gov, name, code, now=when, hours=hours)
+    save_session(path, ticket)
+    # The session this one replaces would otherwise stay live, unreachable, until it expires.
+    identity.logout(gov, previous, now=when)
+    unverified = gov.policy.identity == "none"
     note = f" ({NOT_VERIFIED})" if unverified else ""
     console.print(f"logged in as {ticket.person} until {_at(ticket.expires_at)}{note}")
 
@@ -126,11 +117,9 @@ def logout() -> None:
         clear_session(path)
         console.print("not logged in")
         return
-    gov = governance()
     try:
-        person = identity.logout(gov, token, now=now())
+        person = identity.logout(governance(), token, now=now())
     finally:
-        gov.close()
         # The token exists nowhere else, so deleting the file ends the session even if the
         # database could not be told.
         clear_session(path)
