@@ -75,6 +75,18 @@ class CanaryDefaults(BaseModel):
     steps: list[int] = Field(default_factory=lambda: [5, 25, 50, 100], min_length=1)
     bake_minutes: float = Field(default=30, gt=0)
     max_error_rate_increase: Share = 0.02
+    # Split over the planned steps (Bonferroni), so repeated looks keep the overall level.
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    # Below these counts per variant a metric's verdict is "insufficient data", never a pass.
+    min_samples: int = Field(default=50, ge=1)
+    min_labels: int = Field(default=30, ge=1)
+    # Kayenta-style: a latency difference must also be this large (relative p95) to fail.
+    latency_min_effect: float = Field(default=0.2, ge=0)
+    max_accuracy_drop: Share = 0.05
+    # How many extra bakes insufficient data may buy before a human is asked.
+    max_extensions: int = Field(default=3, ge=0)
+    # The watchdog rolls back a canary whose run has been silent for bake time plus this.
+    watchdog_grace_minutes: float = Field(default=10, gt=0)
 
     @field_validator("steps")
     @classmethod
@@ -99,6 +111,25 @@ class RetirementDefaults(BaseModel):
     sunset_days: int = Field(default=30, gt=0)
 
 
+class BlueGreenDefaults(BaseModel):
+    """Blue/green: smoke-test rows and how long the old slot stays warm after a switch."""
+
+    model_config = _STRICT
+
+    smoke_rows: int = Field(default=20, ge=1)
+    scale_down_delay_minutes: float = Field(default=60, ge=0)
+
+
+class ExperimentDefaults(BaseModel):
+    """A/B test analysis: significance, the sample-ratio-mismatch level, minimum samples."""
+
+    model_config = _STRICT
+
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    srm_alpha: float = Field(default=0.001, gt=0, lt=1)
+    min_samples_per_variant: int = Field(default=100, ge=1)
+
+
 IdentityMode = Literal["totp", "none"]
 
 
@@ -117,6 +148,8 @@ class Policy(BaseModel):
     approval_timeout_hours: float = Field(default=72, gt=0)
     gates: GatesPolicy = Field(default_factory=GatesPolicy)
     canary: CanaryDefaults = Field(default_factory=CanaryDefaults)
+    blue_green: BlueGreenDefaults = Field(default_factory=BlueGreenDefaults)
+    experiments: ExperimentDefaults = Field(default_factory=ExperimentDefaults)
     retirement: RetirementDefaults = Field(default_factory=RetirementDefaults)
     version: str = ""
 

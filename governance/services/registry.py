@@ -34,6 +34,7 @@ from governance.domain.models import (
 )
 from governance.ml.artifacts import check_model_bytes
 from governance.services.artifact_staging import staged_artifact
+from governance.services.endpoints import follow_production
 from governance.store.cards import CardRevision
 from governance.store.unit_of_work import Transaction
 
@@ -285,6 +286,10 @@ def transition_in(
     tx.registry.set_stage(found.id, target, now, sunset)
     extra = {"reason": reason, **({"sunset_at": sunset.isoformat()} if sunset else {})}
     _stage_event(tx, found, target, actor, now, extra)
+    if target == LifecycleStage.production:
+        # Routing follows production in the same transaction: no endpoint serves a version
+        # the registry has archived, and no promotion commits without its routing change.
+        follow_production(tx, name, version, actor=actor, reason=f"{version} promoted", now=now)
     return found.model_copy(update={"stage": target, "stage_changed_at": now, "sunset_at": sunset})
 
 

@@ -10,6 +10,7 @@ from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion
 from governance.services.approvals import incumbent_in
 from governance.services.registry import transition_in
+from governance.store.unit_of_work import Transaction
 
 ROLLBACK_ROLE = "ml_lead"
 
@@ -30,29 +31,44 @@ def rollback(
     if not (reason or "").strip():
         raise InvalidInput("a rollback needs a reason (--reason TEXT); it is recorded")
     with gov.store.write() as tx:
-        found = tx.registry.get_version(model, version)
-        if found.stage != LifecycleStage.deprecated:
-            raise InvalidInput(
-                f"{found.ref} is {found.stage.value}: "
-                "only a deprecated version can be rolled back to"
-            )
-        replaced = incumbent_in(tx, model, version)
-        restored = transition_in(
-            tx,
-            model,
-            version,
-            LifecycleStage.production,
-            actor=actor.name,
-            now=now,
-            reason=f"rollback: {reason.strip()}",
-            sunset_days=policy.retirement.sunset_days,
+        return rollback_in(
+            tx, gov, model=model, version=version, actor=actor, reason=reason, now=now
         )
-        tx.audit.append(
-            "model.rolled_back",
-            actor=actor.name,
-            now=now,
-            model=model,
-            version=version,
-            details={"replaced": replaced, "reason": reason.strip(), "verified": actor.verified},
+
+
+def rollback_in(
+    tx: Transaction,
+    gov: Governance,
+    *,
+    model: str,
+    version: str,
+    actor: VerifiedActor,
+    reason: str,
+    now: datetime,
+) -> ModelVersion:
+    """The rollback inside an open transaction (an endpoint rollback bundles it with routing)."""
+    found = tx.registry.get_version(model, version)
+    if found.stage != LifecycleStage.deprecated:
+        raise InvalidInput(
+            f"{found.ref} is {found.stage.value}: only a deprecated version can be rolled back to"
         )
-        return restored
+    replaced = incumbent_in(tx, model, version)
+    restored = transition_in(
+        tx,
+        model,
+        version,
+        LifecycleStage.production,
+        actor=actor.name,
+        now=now,
+        reason=f"rollback: {reason.strip()}",
+        sunset_days=gov.policy.retirement.sunset_days,
+    )
+    tx.audit.append(
+        "model.rolled_back",
+        actor=actor.name,
+        now=now,
+        model=model,
+        version=version,
+        details={"replaced": replaced, "reason": reason.strip(), "verified": actor.verified},
+    )
+    return restored

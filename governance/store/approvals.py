@@ -116,6 +116,16 @@ class ApprovalRepository:
         ).first()
         return self._stored(row) if row else None
 
+    def approved_promotions(self, model: str, version: str) -> list[StoredRequest]:
+        """Approved promotion requests of a version (carried out or not), oldest first."""
+        stmt = sa.select(approval_requests).where(
+            q.model_name == model,
+            q.version == version,
+            q.kind == "promotion",
+            q.status == RequestStatus.approved.value,
+        )
+        return [self._stored(row) for row in self.conn.execute(stmt.order_by(q.status_changed_at))]
+
     def answers(self, request_id: str) -> int:
         """Decisions plus refused attempts recorded on a request: the approval round."""
         decided = sa.select(sa.func.count()).where(dc.request_id == request_id)

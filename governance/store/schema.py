@@ -63,7 +63,11 @@ def require_current(engine: Engine) -> None:
 
 # What the application may do to the audit trail (read, append) and to the schema revision
 # (read); every other table gets plain read/write rights.
-_LIMITED_RIGHTS = {"audit_events": "SELECT, INSERT", "alembic_version": "SELECT"}
+_LIMITED_RIGHTS = {
+    "audit_events": "SELECT, INSERT",
+    "routing_specs": "SELECT, INSERT",
+    "alembic_version": "SELECT",
+}
 
 
 def grant_app_role(conn: Connection, role: str) -> None:

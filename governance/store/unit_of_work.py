@@ -15,7 +15,9 @@ from governance.store.cards import CardRepository
 from governance.store.engine import WRITE_OPTION
 from governance.store.evaluation import EvaluationRepository
 from governance.store.people import PeopleRepository
+from governance.store.predictions import PredictionRepository
 from governance.store.registry import RegistryRepository
+from governance.store.routing import RoutingRepository
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Transaction:
     evaluation: EvaluationRepository = field(init=False)
     approvals: ApprovalRepository = field(init=False)
     people: PeopleRepository = field(init=False)
+    routing: RoutingRepository = field(init=False)
+    predictions: PredictionRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.registry = RegistryRepository(self.conn)
@@ -39,6 +43,8 @@ class Transaction:
         self.evaluation = EvaluationRepository(self.conn)
         self.approvals = ApprovalRepository(self.conn)
         self.people = PeopleRepository(self.conn)
+        self.routing = RoutingRepository(self.conn)
+        self.predictions = PredictionRepository(self.conn)
 
 
 class Store:

@@ -1,0 +1,88 @@
+"""Repository for the prediction log and outcomes joined to it by prediction id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from governance.store.tables import outcomes, predictions
+
+p, o = predictions.c, outcomes.c
+_OBSERVED = sa.select(
+    p.id, p.version, p.variant, p.status, p.latency_ms, p.output, o.label, o.metrics
+).select_from(predictions.outerjoin(outcomes, o.prediction_id == p.id))
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One logged prediction with its outcome, if one was recorded."""
+
+    id: str
+    version: str
+    variant: str
+    status: str
+    latency_ms: float
+    output: Any
+    label: Any
+    metrics: dict[str, float] | None
+
+
+class PredictionRepository:
+    """Appends to the prediction log, records outcomes, and reads windows for analysis."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def insert_many(self, records: Iterable[dict[str, Any]]) -> int:
+        """Append prediction records (dicts with the table's columns); skip ids already logged.
+
+        Skipping makes a drained spool idempotent: a batch written just before a crash and
+        replayed from the spool file is not counted twice.
+        """
+        rows = list(records)
+        if not rows:
+            return 0
+        ids = [row["id"] for row in rows]
+        known = set(self.conn.execute(sa.select(p.id).where(p.id.in_(ids))).scalars())
+        fresh = [row for row in rows if row["id"] not in known]
+        if fresh:
+            self.conn.execute(predictions.insert(), fresh)
+        return len(fresh)
+
+    def exists(self, prediction_id: str) -> bool:
+        """Whether the prediction id is in the log."""
+        found = self.conn.execute(sa.select(p.id).where(p.id == prediction_id)).first()
+        return found is not None
+
+    def record_outcome(
+        self, prediction_id: str, label: Any, metrics: dict[str, float], now: datetime
+    ) -> None:
+        """Record (or replace) the outcome of one prediction."""
+        self.conn.execute(sa.delete(outcomes).where(o.prediction_id == prediction_id))
+        self.conn.execute(
+            outcomes.insert().values(
+                prediction_id=prediction_id, label=label, metrics=metrics, recorded_at=now
+            )
+        )
+
+    def observations(
+        self, endpoint: str, since: datetime, until: datetime, variants: Iterable[str] = ()
+    ) -> list[Observation]:
+        """Predictions of `endpoint` in [since, until), with outcomes (some variants, or all)."""
+        query = _OBSERVED.where(p.endpoint == endpoint, p.created_at >= since, p.created_at < until)
+        wanted = list(variants)
+        if wanted:
+            query = query.where(p.variant.in_(wanted))
+        return [Observation(*row) for row in self.conn.execute(query)]
+
+    def count(self, endpoint: str | None = None) -> int:
+        """How many predictions are logged (for one endpoint, when given)."""
+        query = sa.select(sa.func.count()).select_from(predictions)
+        if endpoint is not None:
+            query = query.where(p.endpoint == endpoint)
+        return self.conn.execute(query).scalar_one()
