@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -20,6 +21,7 @@ from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 
 from flows.approval import request_approval
+from flows.rollout_steps import run_strategy
 from governance.bootstrap import Governance, open_governance
 from governance.domain.approvals import ApprovalRequest, RequestStatus, active_approvals
 from governance.domain.errors import (
@@ -32,7 +34,14 @@ from governance.domain.evaluation import gate_report_markdown
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion
 from governance.reports.approval_form import approval_form_markdown
-from governance.services import approval_queue, approvals, evaluation, promotion, registry
+from governance.services import (
+    approval_queue,
+    approvals,
+    evaluation,
+    promotion,
+    registry,
+    rollout,
+)
 from governance.services.evaluation import EvaluationRun
 
 # Evaluation run ids derive from the flow run id, so a re-executed run finds its own.
@@ -129,7 +138,8 @@ def promote_model(
     request_token: str = "",
     requested_by: str = "",
     target: Literal["staging", "production"] = "production",
-    strategy: Literal["direct"] = "direct",
+    strategy: Literal["direct", "canary", "blue_green"] = "direct",
+    endpoint: str | None = None,
     approval_timeout_seconds: float | None = None,
 ) -> State:
     """Gate, approve and promote one version; ends Promoted or in a named failure state.
@@ -157,9 +167,8 @@ def promote_model(
             message = f"requester not verified: {message}"
         return Failed(name="PreconditionFailed", message=message)
     try:
-        return _promote(
-            gov, run_id, requester, model, version, dataset, target, approval_timeout_seconds
-        )
+        plan = Plan(model, version, dataset, target, strategy, endpoint, approval_timeout_seconds)
+        return _promote(gov, run_id, requester, plan)
     except GovernanceError as exc:
         return _close(gov, run_id, exc)
     finally:
@@ -189,21 +198,27 @@ def _ended(request: ApprovalRequest, reason: str | None) -> State:
     return Failed(name=name, message=message)
 
 
-def _promote(
-    gov: Governance,
-    run_id: str,
-    requester: VerifiedActor,
-    model: str,
-    version: str,
-    dataset: str,
-    target: str,
-    timeout: float | None,
-) -> State:
+@dataclass(frozen=True)
+class Plan:
+    """What one promote-model run was asked to do."""
+
+    model: str
+    version: str
+    dataset: str
+    target: str
+    strategy: str
+    endpoint: str | None
+    timeout: float | None
+
+
+def _promote(gov: Governance, run_id: str, requester: VerifiedActor, plan: Plan) -> State:
+    model, version, target = plan.model, plan.version, plan.target
     stored = approval_queue.request_for_run(gov, run_id)
     if stored is None:
         check_preconditions(gov, model, version, target)
+        endpoint = rollout.check_strategy(gov, model, version, plan.strategy, plan.endpoint, target)
         eval_id = str(uuid.uuid5(_EVALUATION_IDS, run_id))
-        run = evaluation_gate(gov, model, version, dataset, requester.name, eval_id)
+        run = evaluation_gate(gov, model, version, plan.dataset, requester.name, eval_id)
         if not run.decision.passed:
             return Failed(name="GateFailed", message=run.decision.summary())
         request = approvals.open_approval(
@@ -215,7 +230,7 @@ def _promote(
             evaluation_run_id=run.id,
             now=_now(),
             flow_run_id=run_id,
-            timeout_seconds=timeout,
+            timeout_seconds=plan.timeout,
         )
         get_run_logger().info("approval request %s needs %s", request.id, dict(request.required))
     else:
@@ -224,10 +239,22 @@ def _promote(
             return Completed(name="Promoted", message=f"{model}@{version} is now {target}")
         if request.status == RequestStatus.open:
             check_preconditions(gov, model, version, target, own_request=request.id)
+        endpoint = plan.endpoint
         run = evaluation.get_run(gov, request.evidence["evaluation_run_id"])
     request = request_approval(gov, request, _form(gov, run))
     if request.status != RequestStatus.approved:
         return _ended(request, approval_queue.closed_reason(gov, request.id))
+    if plan.strategy != "direct":
+        ended = run_strategy(
+            gov,
+            request,
+            strategy=plan.strategy,
+            endpoint=endpoint,
+            dataset=plan.dataset,
+            flow_run_id=run_id,
+        )
+        if ended is not None:
+            return ended
     try:
         promoted = promote_and_archive(gov, request.id, requester.name)
     except EvidenceChanged as exc:

@@ -27,7 +27,7 @@ from governance.domain import errors
 from governance.domain.approvals import ApprovalRequest, missing_roles
 from governance.domain.errors import ApprovalError, InvalidInput, NotFound, NotPaused
 from governance.domain.identity import VerifiedActor
-from governance.services import approval_queue, approvals, identity, promotion
+from governance.services import approval_queue, approvals, identity, promotion, rollout
 
 DEPLOYMENT = "promote-model/promote-model"
 # How long `governance approve` waits for the flow to record the decision it was sent.
@@ -78,6 +78,18 @@ def submit_promotion(
         target=parameters["target"],
         now=now,
     )
+    # A canary or blue/green that cannot start is refused before anyone is asked to approve.
+    parameters = {
+        **parameters,
+        "endpoint": rollout.check_strategy(
+            gov,
+            parameters["model"],
+            parameters["version"],
+            parameters.get("strategy", "direct"),
+            parameters.get("endpoint"),
+            parameters["target"],
+        ),
+    }
     token = identity.mint_request_token(
         gov,
         actor,

@@ -29,6 +29,8 @@ class Strategy(StrEnum):
     """Rollout strategies."""
 
     direct = "direct"
+    canary = "canary"
+    blue_green = "blue_green"
 
 
 class Role(StrEnum):
@@ -53,6 +55,9 @@ def promote(
     dataset: Annotated[str | None, typer.Option(help="registered evaluation dataset")] = None,
     target: Annotated[Target, typer.Option(help="target stage")] = Target.production,
     strategy: Annotated[Strategy, typer.Option(help="rollout strategy")] = Strategy.direct,
+    endpoint: Annotated[
+        str | None, typer.Option(help="endpoint a canary or blue/green runs on")
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="wait for the end")] = True,
     timeout: Annotated[
         float | None, typer.Option(help="seconds the approvals may take (at most the policy's)")
@@ -80,6 +85,7 @@ def promote(
         "dataset": dataset,
         "target": target.value,
         "strategy": strategy.value,
+        "endpoint": endpoint,
         "approval_timeout_seconds": timeout,
     }
     run = promotion_runs.submit_promotion(gov, actor, parameters, now=now())

@@ -283,6 +283,8 @@ class Rollout(BaseModel):
     status: RolloutStatus = RolloutStatus.running
     heartbeat_at: datetime
     verdicts: list[dict] = Field(default_factory=list)
+    # Blue/green: set once the old slot has been emptied after the scale-down delay.
+    scaled_down: bool = False
 
     @property
     def weight(self) -> int:

@@ -20,6 +20,7 @@ from governance.domain.errors import (
 )
 from governance.domain.identity import VerifiedActor, canonical_name
 from governance.domain.models import LifecycleStage, ModelVersion, check_transition
+from governance.domain.rollout import ACTIVE_ROLLOUT, RolloutStatus
 from governance.services import identity
 from governance.services.approvals import (
     as_stage,
@@ -217,6 +218,12 @@ def _promote(
         sunset_days=gov.policy.retirement.sunset_days,
     )
     tx.approvals.mark_completed(request.id, now)
+    rollout = tx.routing.rollout_for_request(request.id)
+    if rollout is not None and rollout.status in ACTIVE_ROLLOUT:
+        # Completed with the promotion it carried, so the watchdog never rolls it back.
+        rollout.status = RolloutStatus.completed
+        rollout.heartbeat_at = now
+        tx.routing.save_rollout(rollout)
     approvers = [{"approver": a.approver, "role": a.role} for a in rules.active_approvals(request)]
     audit_request_event(
         tx,

@@ -28,6 +28,10 @@ LATEST_NUMBERS = (
 )
 
 
+def _endpoint(row) -> Endpoint:
+    return Endpoint.model_validate({k: v for k, v in row._asdict().items() if k != "id"})
+
+
 def _spec(row) -> SpecVersion:
     return SpecVersion(
         id=row.id,
@@ -51,14 +55,14 @@ class RoutingRepository:
     def find_endpoint(self, name: str) -> Endpoint | None:
         """The endpoint with this name, or None."""
         row = self.conn.execute(sa.select(endpoints).where(e.name == name)).first()
-        return None if row is None else Endpoint.model_validate(row._asdict())
+        return None if row is None else _endpoint(row)
 
     def endpoints(self, model_name: str | None = None) -> list[Endpoint]:
         """Every endpoint (of one model, when given), by name."""
         query = sa.select(endpoints).order_by(e.name)
         if model_name is not None:
             query = query.where(e.model_name == model_name)
-        return [Endpoint.model_validate(row._asdict()) for row in self.conn.execute(query)]
+        return [_endpoint(row) for row in self.conn.execute(query)]
 
     def insert_endpoint(self, endpoint: Endpoint) -> None:
         """Store a new endpoint."""
@@ -135,6 +139,11 @@ class RoutingRepository:
             .select_from(rollouts.join(endpoints, r.endpoint_id == e.id))
             .where(e.name == endpoint, r.status.in_([x.value for x in ACTIVE_ROLLOUT]))
         ).first()
+        return None if row is None else Rollout.model_validate(row.state)
+
+    def rollout_by_id(self, rollout_id: str) -> Rollout | None:
+        """One rollout by id, or None."""
+        row = self.conn.execute(sa.select(r.state).where(r.id == rollout_id)).first()
         return None if row is None else Rollout.model_validate(row.state)
 
     def rollout_for_request(self, request_id: str) -> Rollout | None:

@@ -1,0 +1,66 @@
+"""Blue/green smoke test: the idle slot, called through the gateway, must answer as offline."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from governance.bootstrap import Governance
+from governance.domain.rollout import Rollout
+
+
+def _rows(gov: Governance, rollout: Rollout, dataset: str) -> tuple[list[dict], list[Any]]:
+    """The first rows of the evaluation dataset and the version's offline predictions on them."""
+    from governance.ml.metrics import load_frame  # pandas and sklearn only when needed
+
+    with gov.store.read() as tx:
+        data = tx.evaluation.get_dataset(dataset)
+        version = tx.registry.get_version(rollout.model_name, rollout.version)
+    frame = load_frame(gov.artifacts.read_verified(data.digest), data.format)
+    frame = frame.head(gov.policy.blue_green.smoke_rows)
+    estimator = gov.artifacts.load_estimator(version.artifact_digest or "")
+    names = getattr(estimator, "feature_names_in_", None)
+    columns = (
+        [str(n) for n in names]
+        if names is not None
+        else [c for c in frame.columns if c != data.target and c not in data.group_columns]
+    )
+    features = frame[columns]
+    offline = estimator.predict(features if names is not None else features.to_numpy())
+    # JSON round trip turns numpy scalars into the plain values the gateway returns.
+    rows = json.loads(features.to_json(orient="records"))
+    return rows, json.loads(json.dumps([v.item() if hasattr(v, "item") else v for v in offline]))
+
+
+def smoke_test(gov: Governance, rollout: Rollout, dataset: str) -> str:
+    """'' when the idle slot's answers through the gateway equal offline ones, else why not."""
+    with gov.store.read() as tx:
+        spec = tx.routing.latest_spec(rollout.endpoint)
+    assert spec is not None
+    slot = next((s for s, held in spec.spec.slots.items() if held == rollout.version), None)
+    if slot is None or slot == spec.spec.active_slot:
+        return f"{rollout.version} is not in the idle slot of {rollout.endpoint}"
+    rows, offline = _rows(gov, rollout, dataset)
+    url = f"{gov.settings.gateway_url.rstrip('/')}/v1/endpoints/{rollout.endpoint}/predict"
+    body = {"rows": rows, "slot": slot, "targeting_key": f"smoke-{rollout.id}"}
+    try:
+        answer = httpx.post(url, json=body, timeout=30)
+    except httpx.TransportError as exc:
+        return f"gateway at {gov.settings.gateway_url} unreachable: {exc}"
+    if answer.status_code != 200:
+        return f"gateway answered {answer.status_code}: {answer.text[:300]}"
+    served = answer.json()
+    versions = {p["version"] for p in served["predictions"]}
+    online = [p["output"] for p in served["predictions"]]
+    if versions != {rollout.version}:
+        return f"the {slot} slot was served by {sorted(versions)}, not {rollout.version}"
+    mismatched = [i for i, (a, b) in enumerate(zip(online, offline, strict=True)) if a != b]
+    if mismatched:
+        return (
+            f"{len(mismatched)} of {len(rows)} smoke rows differ from the offline predictions "
+            f"(first at row {mismatched[0]}: gateway {online[mismatched[0]]!r}, "
+            f"offline {offline[mismatched[0]]!r})"
+        )
+    return ""
