@@ -1,0 +1,168 @@
+"""Rollout records on real SQLite and PostgreSQL: canary steps, refusals, rollback, watchdog."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from test_endpoints import ALICE, CAROL, PRODUCTION, routing_state
+
+from governance.domain.approvals import RequestStatus
+from governance.domain.errors import Conflict, InvalidInput
+from governance.domain.models import LifecycleStage as S
+from governance.domain.rollout import RolloutStatus, RoutingRefused
+from governance.services import (
+    approvals,
+    audit,
+    endpoint_rollback,
+    endpoints,
+    promotion,
+    registry,
+    rollout,
+)
+
+
+@pytest.fixture
+def approved(gov, staged_run, codes, now):
+    """churn-api on 1.0.0, and an approved (not yet carried out) production request of 1.1.0."""
+    endpoints.create(gov, "churn-api", model="churn", actor=ALICE, now=now)
+    request = approvals.open_approval(
+        gov,
+        model="churn",
+        version="1.1.0",
+        target=S.production,
+        requester=ALICE,
+        evaluation_run_id=staged_run.id,
+        now=now,
+    )
+    for person, role in PRODUCTION:
+        request = approvals.decide(
+            gov,
+            request_id=request.id,
+            approver=person,
+            role=role,
+            decision="approve",
+            code=codes(person, now),
+            now=now,
+        )
+    return request
+
+
+def start(gov, request, now, strategy="canary"):
+    return rollout.start(
+        gov, request, strategy=strategy, endpoint=None, flow_run_id="run-1", now=now
+    )
+
+
+def test_a_canary_climbs_its_steps_then_promotes_with_routing(gov, approved, now):
+    started = start(gov, approved, now)
+    assert (started.endpoint, started.steps, started.weight) == ("churn-api", [5, 25, 50, 100], 5)
+    spec = endpoints.show(gov, "churn-api").spec.spec
+    assert (spec.stable, spec.canary, spec.canary_weight) == ("1.0.0", "1.1.0", 5)
+    # A re-executed run finds the same rollout instead of starting a second one.
+    assert start(gov, approved, now + timedelta(seconds=5)).id == started.id
+    for weight in (5, 25, 50):
+        found = rollout.current(gov, started.id)
+        assert found.weight == weight and not rollout.ready_to_promote(found)
+        rollout.record_verdict(gov, found, [{"metric": "error_rate"}], "pass", now)
+    assert rollout.ready_to_promote(rollout.current(gov, started.id))
+    assert endpoints.show(gov, "churn-api").spec.spec.canary_weight == 50
+    promotion.complete_promotion(gov, request_id=approved.id, actor="alice", now=now)
+    spec = endpoints.show(gov, "churn-api").spec.spec
+    assert (spec.stable, spec.canary, spec.canary_weight) == ("1.1.0", None, 0)
+    assert rollout.current(gov, started.id).status == RolloutStatus.completed
+    verdicts = audit.history(gov, event_type="rollout.verdict", model="churn")
+    assert [(e.details["weight"], e.details["verdict"]) for e in verdicts] == [
+        (5, "pass"),
+        (25, "pass"),
+        (50, "pass"),
+    ]
+
+
+def test_a_failed_step_rolls_back_at_once_and_closes_the_request(gov, approved, now):
+    started = start(gov, approved, now)
+    rollout.record_verdict(gov, started, [{"metric": "error_rate"}], "fail", now)
+    ended = rollout.current(gov, started.id)
+    assert ended.status == RolloutStatus.rolled_back
+    spec = endpoints.show(gov, "churn-api").spec.spec
+    assert (spec.stable, spec.canary, spec.canary_weight) == ("1.0.0", None, 0)
+    assert registry.resolve(gov, "churn@1.1.0").stage == S.staging
+    stored = approvals.get_request(gov, approved.id)
+    assert stored.status == RequestStatus.cancelled
+    [event] = audit.history(gov, event_type="rollout.rolled_back", model="churn")
+    assert event.details["reason"] == "canary failed at 5%"
+
+
+def test_insufficient_data_extends_the_bake_then_holds(gov, approved, now):
+    started = start(gov, approved, now)
+    limit = gov.policy.canary.max_extensions
+    for extension in range(1, limit + 1):
+        found = rollout.record_verdict(gov, started, [], "insufficient data", now)
+        assert (found.status, found.extensions) == (RolloutStatus.running, extension)
+    held = rollout.record_verdict(gov, started, [], "insufficient data", now)
+    assert held.status == RolloutStatus.holding
+    moved = rollout.decide_hold(gov, held, "continue", "carol", now)
+    assert (moved.status, moved.weight, moved.extensions) == (RolloutStatus.running, 25, 0)
+    assert endpoints.show(gov, "churn-api").spec.spec.canary_weight == 25
+
+
+def test_strategies_that_cannot_start_are_refused_before_anything_changes(gov, approved, now):
+    before = routing_state(gov)
+    with pytest.raises(InvalidInput, match="strategy canary applies to production"):
+        rollout.check_strategy(gov, "churn", "1.1.0", "canary", None, "staging")
+    with pytest.raises(InvalidInput, match="unknown strategy 'big_bang'"):
+        rollout.check_strategy(gov, "churn", "1.1.0", "big_bang", None, "production")
+    assert routing_state(gov) == before
+    start(gov, approved, now)
+    with pytest.raises(Conflict) as refused:
+        rollout.check_strategy(gov, "churn", "1.2.0", "canary", "churn-api", "production")
+    assert "endpoint 'churn-api' already has a canary rollout of churn@1.1.0" in str(refused.value)
+
+
+def test_a_canary_on_an_endpoint_with_nothing_stable_is_refused(gov, staged_run, now):
+    registry.transition(
+        gov, "churn", "1.0.0", S.deprecated, actor="carol", now=now, reason="bad data"
+    )
+    endpoints.create(gov, "empty-api", model="churn", actor=ALICE, now=now)
+    with pytest.raises(RoutingRefused, match="endpoint 'empty-api' has no stable version"):
+        rollout.check_strategy(gov, "churn", "1.1.0", "canary", "empty-api", "production")
+
+
+def test_manual_rollback_stops_a_running_canary(gov, approved, now):
+    started = start(gov, approved, now)
+    spec = endpoint_rollback.rollback_endpoint(
+        gov, "churn-api", actor=CAROL, reason="pager", now=now
+    )
+    assert (spec.spec.stable, spec.spec.canary) == ("1.0.0", None)
+    assert rollout.current(gov, started.id).status == RolloutStatus.rolled_back
+
+
+def test_the_watchdog_rolls_back_a_canary_whose_run_went_silent(gov, approved, now):
+    started = start(gov, approved, now)
+    silence = timedelta(seconds=started.bake_seconds) + timedelta(
+        minutes=gov.policy.canary.watchdog_grace_minutes
+    )
+    assert rollout.abandon_stale(gov, now + silence - timedelta(seconds=1)) == []
+    [ended] = rollout.abandon_stale(gov, now + silence + timedelta(seconds=1))
+    assert ended.id == started.id
+    assert rollout.current(gov, started.id).status == RolloutStatus.abandoned
+    assert endpoints.show(gov, "churn-api").spec.spec.canary is None
+    [event] = audit.history(gov, event_type="rollout.abandoned", model="churn")
+    assert event.details["reason"].startswith("controlling run run-1 silent since")
+
+
+def test_blue_green_switches_slots_and_flips_back(gov, approved, now):
+    start(gov, approved, now, strategy="blue_green")
+    spec = endpoints.show(gov, "churn-api").spec.spec
+    assert (spec.slots, spec.active_slot, spec.stable) == (
+        {"blue": "1.0.0", "green": "1.1.0"},
+        "blue",
+        "1.0.0",
+    )
+    promotion.complete_promotion(gov, request_id=approved.id, actor="alice", now=now)
+    spec = endpoints.show(gov, "churn-api").spec.spec
+    assert (spec.active_slot, spec.stable) == ("green", "1.1.0")
+    flipped = endpoint_rollback.rollback_endpoint(gov, "churn-api", actor=CAROL, now=now)
+    assert (flipped.spec.active_slot, flipped.spec.stable) == ("blue", "1.0.0")
+    assert flipped.spec.slots == {"blue": "1.0.0", "green": "1.1.0"}
+    assert registry.resolve(gov, "churn@production").version == "1.0.0"
