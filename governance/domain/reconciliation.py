@@ -14,7 +14,8 @@ ignored, so new kinds of events never break verification. The rules (details key
 - `approval.approved|rejected|expired|voided|cancelled` {request_id}: the request's status
   (`approval.refused` changes nothing);
 - `model.promoted` {request_id}: the request is carried out (completed_at set);
-- `person.enrolled` {name}: a people row.
+- `person.enrolled` {name}: a people row;
+- `routing.changed` {endpoint, spec, spec_hash}: one routing spec of the endpoint.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class GovernedState:
     requests: dict[str, RequestFacts] = field(default_factory=dict)
     decisions: dict[str, list[Decision]] = field(default_factory=dict)
     people: set[str] = field(default_factory=set)
+    specs: dict[tuple[str, str], str] = field(default_factory=dict)  # (endpoint, number) -> hash
 
     def rows(self) -> int:
         """How many state rows this describes."""
@@ -75,6 +77,7 @@ class GovernedState:
             + len(self.requests)
             + sum(len(decided) for decided in self.decisions.values())
             + len(self.people)
+            + len(self.specs)
         )
 
 
@@ -99,6 +102,7 @@ class Replay:
             "approval.decided": self._decided,
             "model.promoted": self._promoted,
             "person.enrolled": self._enrolled,
+            "routing.changed": self._routed,
         }
         self.handlers |= {
             event_type: self._closed(status) for event_type, status in _CLOSING.items()
@@ -157,6 +161,10 @@ class Replay:
     def _enrolled(self, _model, _version, details_json) -> None:
         self.state.people.add(_loads(details_json)["name"])
 
+    def _routed(self, _model, _version, details_json) -> None:
+        details = _loads(details_json)
+        self.state.specs[(details["endpoint"], str(details["spec"]))] = details["spec_hash"]
+
 
 def differences(implied: GovernedState, actual: GovernedState) -> Iterator[str]:
     """Each row where the tables differ from what the events imply, naming the row."""
@@ -166,6 +174,7 @@ def differences(implied: GovernedState, actual: GovernedState) -> Iterator[str]:
     yield from _cards(implied.cards, actual.cards)
     yield from _requests(implied.requests, actual.requests)
     yield from _decisions(implied.decisions, actual.decisions)
+    yield from _by_key("routing_specs", implied.specs, actual.specs, _spec, "spec_hash is {a}")
     for name in sorted(actual.people - implied.people):
         yield f"people {name}: the table has a row that no person.enrolled event accounts for"
     for name in sorted(implied.people - actual.people):
@@ -179,6 +188,10 @@ def require_match(implied: GovernedState, actual: GovernedState) -> int:
         more = " (and more)" if len(found) > 5 else ""
         raise StateMismatch("; ".join(found[:5]) + more)
     return actual.rows()
+
+
+def _spec(key: tuple[str, str]) -> str:
+    return f"{key[0]} spec {key[1]}"
 
 
 def _at(key: tuple[str, str]) -> str:

@@ -9,11 +9,13 @@ from governance.domain.reconciliation import GovernedState, RequestFacts
 from governance.store.tables import (
     approval_decisions,
     approval_requests,
+    endpoints,
     model_aliases,
     model_cards,
     model_versions,
     people,
     registered_models,
+    routing_specs,
 )
 
 m, v, a, c = registered_models.c, model_versions.c, model_aliases.c, model_cards.c
@@ -36,6 +38,9 @@ _REQUESTS = sa.select(
 # Decisions in the order they were recorded, which is the order of their events.
 _DECISIONS = sa.select(d.request_id, d.approver, d.role, d.decision).order_by(d.id)
 _PEOPLE = sa.select(people.c.name)
+_SPECS = sa.select(endpoints.c.name, routing_specs.c.number, routing_specs.c.spec_hash).select_from(
+    routing_specs.join(endpoints, routing_specs.c.endpoint_id == endpoints.c.id)
+)
 
 
 def read_state(conn: Connection) -> GovernedState:
@@ -51,4 +56,5 @@ def read_state(conn: Connection) -> GovernedState:
     for request_id, approver, role, decision in conn.execute(_DECISIONS):
         state.decisions.setdefault(request_id, []).append((approver, role, decision))
     state.people = {name for (name,) in conn.execute(_PEOPLE)}
+    state.specs = {(name, str(n)): spec_hash for name, n, spec_hash in conn.execute(_SPECS)}
     return state

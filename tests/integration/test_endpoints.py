@@ -6,7 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from governance.domain.errors import Conflict, InvalidInput, RoleNotHeld, VersionNotFound
+from governance.domain.errors import (
+    Conflict,
+    InvalidInput,
+    RoleNotHeld,
+    StateMismatch,
+    VersionNotFound,
+)
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
 from governance.domain.rollout import FlagRule, RoutingRefused
@@ -183,3 +189,16 @@ def test_rollback_to_a_version_past_its_sunset_is_refused(api, codes, now):
     )
     assert routing_state(gov) == before
     assert registry.resolve(gov, "churn@production").version == "1.1.0"
+
+
+def test_audit_verify_covers_routing_specs(api, codes, now):
+    gov, run = api
+    promote(gov, run, codes, now)
+    assert audit.verify(gov).state_rows > 0
+    with gov.store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE routing_specs SET spec_hash = 'forged' WHERE number = 2")
+    with pytest.raises(StateMismatch) as found:
+        audit.verify(gov)
+    assert "routing_specs churn-api spec 2: spec_hash is forged but the events imply" in str(
+        found.value
+    )
