@@ -97,6 +97,23 @@ class LocalStack:
             time.sleep(0.5)
         raise RuntimeError(f"deployments were not served; see {self.home / 'serve.log'}")
 
+    def start_gateway(self, port: int, env: dict[str, str] | None = None, timeout: float = 60):
+        """Start `governance serve` on 127.0.0.1:`port` and wait until it is ready."""
+        argv = [sys.executable, "-m", "governance.cli", "serve", "--port", str(port)]
+        process = self._spawn(argv, {**self.env(), **(env or {})}, "gateway.log")
+        url = f"http://127.0.0.1:{port}/v2/health/ready"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"the gateway did not become ready; see {self.home / 'gateway.log'}")
+
     def _spawn(self, argv: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen:
         self.home.mkdir(parents=True, exist_ok=True)
         # Appended, so a restarted process (after a crash) keeps the earlier log.

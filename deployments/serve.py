@@ -7,12 +7,16 @@ from prefect import serve
 from flows.audit_anchor import audit_anchor
 from flows.promote_model import promote_model
 from flows.retire_deprecated import retire_deprecated
+from flows.rollback import rollback
+from flows.rollout_watchdog import rollout_watchdog
 
 # name -> (flow, cron schedule or None); the same deployments as prefect.yaml.
 DEPLOYMENTS = {
     "promote-model": (promote_model, None),
     "audit-anchor": (audit_anchor, "0 * * * *"),
     "retire-deprecated": (retire_deprecated, "30 1 * * *"),
+    "rollback": (rollback, None),
+    "rollout-watchdog": (rollout_watchdog, "*/5 * * * *"),
 }
 
 
