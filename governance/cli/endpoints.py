@@ -12,7 +12,7 @@ from rich.table import Table
 from governance.cli.context import console, current_actor, governance, now
 from governance.domain.errors import InvalidInput
 from governance.domain.rollout import FlagRule, RoutingSpec, SpecVersion
-from governance.services import endpoint_rollback, endpoints, provenance
+from governance.services import endpoint_rollback, endpoints, provenance, rollout
 
 app = typer.Typer(help="Endpoints: bind to a model, read routing and its history.")
 flags_app = typer.Typer(help="Feature flags: send matching requests to a promoted version.")
@@ -94,6 +94,32 @@ def history(name: str) -> None:
             spec.reason,
             _spec_line(spec.spec),
         )
+    console.print(table)
+
+
+@app.command("rollouts")
+def rollouts(name: str) -> None:
+    """The endpoint's rollouts: strategy, status, and every step's verdict with its figures."""
+    table = Table("rollout", "version", "strategy", "status", "step", "verdict", "figures")
+    for found in rollout.rollouts_of(governance(), name):
+        for verdict in found.verdicts or [{"weight": found.weight, "verdict": "-"}]:
+            figures = "; ".join(
+                f"{m['metric']} {m['verdict']}: canary {m.get('canary_value')} vs stable "
+                f"{m.get('stable_value')} (n={m.get('canary_n')}/{m.get('stable_n')}, "
+                f"p={m.get('p_value')})"
+                if "verdict" in m
+                else f"{m['metric']}: {m.get('detail', '')}"
+                for m in verdict.get("metrics", [])
+            )
+            table.add_row(
+                found.id[:8],
+                found.version,
+                found.strategy,
+                found.status.value,
+                f"{verdict.get('weight')}%",
+                str(verdict.get("verdict")),
+                figures,
+            )
     console.print(table)
 
 

@@ -152,6 +152,13 @@ def current(gov: Governance, rollout_id: str) -> Rollout:
     return found
 
 
+def rollouts_of(gov: Governance, endpoint: str) -> list[Rollout]:
+    """Every rollout on the endpoint, oldest first (unknown endpoint: EndpointNotFound)."""
+    with gov.store.read() as tx:
+        get_endpoint_in(tx, endpoint)
+        return tx.routing.rollouts_of(endpoint)
+
+
 def heartbeat(gov: Governance, rollout: Rollout, now: datetime) -> Rollout:
     """Record that the controlling run is alive (the watchdog reads this)."""
     with gov.store.write() as tx:

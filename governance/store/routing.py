@@ -156,6 +156,16 @@ class RoutingRepository:
         rows = self.conn.execute(sa.select(r.state).where(r.status.in_(statuses)))
         return [Rollout.model_validate(row.state) for row in rows]
 
+    def rollouts_of(self, endpoint: str) -> list[Rollout]:
+        """Every rollout on the endpoint, oldest first."""
+        rows = self.conn.execute(
+            sa.select(r.state)
+            .select_from(rollouts.join(endpoints, r.endpoint_id == e.id))
+            .where(e.name == endpoint)
+            .order_by(r.created_at)
+        )
+        return [Rollout.model_validate(row.state) for row in rows]
+
     def insert_rollout(self, rollout: Rollout, now: datetime) -> None:
         """Store a new rollout (the partial unique index allows one active per endpoint)."""
         self.conn.execute(

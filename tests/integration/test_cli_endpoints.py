@@ -1,0 +1,85 @@
+"""`governance endpoints|flags|rollback` on SQLite and PostgreSQL: lines users read, refusals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from test_cli import People, fails, prepare_workdir, seed
+from test_cli_governed import snapshot
+
+from governance.cli import run
+from governance.domain.models import LifecycleStage as S
+
+
+@pytest.fixture
+def people(capsys) -> People:
+    return People(capsys)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch, model_bytes, people, database_url, capsys) -> Path:
+    """churn 1.0.0 in production and 1.1.0 in development; alice is logged in."""
+    prepare_workdir(tmp_path, monkeypatch, model_bytes, people, database_url)
+    for version, artifact in (("1.0.0", "m1.skops"), ("1.1.0", "m2.skops")):
+        args = [version, "--artifact", artifact, "--card", f"card-{version}.yaml"]
+        assert run(["models", "register", "churn", *args]) == 0
+    seed("1.0.0", S.staging, S.production)
+    capsys.readouterr()
+    return tmp_path
+
+
+def test_create_show_history_and_at(workdir, capsys):
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    assert run(["endpoints", "create", "churn-api", "--model", "churn"]) == 0
+    out = capsys.readouterr().out
+    assert "churn-api spec 1 (" in out and "by alice: created): 1.0.0 100%" in out
+    assert run(["endpoints", "show", "churn-api", "--json"]) == 0
+    shown = capsys.readouterr().out
+    assert '"spec_number": 1' in shown and '"stable": "1.0.0"' in shown
+    assert run(["endpoints", "at", "churn-api", "--time", datetime.now(UTC).isoformat()]) == 0
+    answer = capsys.readouterr().out
+    assert "spec 1 (id " in answer
+    assert "│ 1.0.0   │ 100%   │ stable" in answer
+    error = fails(["endpoints", "at", "churn-api", "--time", before.isoformat()], capsys)
+    assert error.startswith(f"error: endpoint 'churn-api' did not exist at {before.isoformat()}")
+    error = fails(["endpoints", "at", "churn-api", "--time", "yesterday"], capsys)
+    assert error == "error: --time 'yesterday' is not an ISO 8601 time"
+
+
+def test_refusals_are_one_line_and_change_nothing(workdir, capsys, people):
+    assert run(["endpoints", "create", "churn-api", "--model", "churn"]) == 0
+    before = snapshot(workdir)
+    cases = {
+        ("endpoints", "create", "churn-api", "--model", "churn"): (
+            "error: endpoint 'churn-api' already exists"
+        ),
+        ("endpoints", "show", "nope"): (
+            "error: unknown endpoint 'nope': create it with `governance endpoints create`"
+        ),
+        ("flags", "set", "churn-api", "beta", "--version", "1.1.0", "--orgs", "acme"): (
+            "error: alice does not hold the role ml_lead: setting a flag refused"
+        ),
+        ("flags", "set", "churn-api", "beta", "--version", "1.1.0"): (
+            "error: flag 'beta': Value error, flag 'beta' needs a criterion: user ids, org ids, "
+            "attributes or a percentage"
+        ),
+        ("rollback", "churn-api"): "error: alice does not hold the role ml_lead: endpoint "
+        "rollback refused",
+    }
+    for argv, line in cases.items():
+        assert fails(list(argv), capsys) == line
+    assert snapshot(workdir) == before
+    people.login("carol")
+    before = snapshot(workdir)
+    error = fails(
+        ["flags", "set", "churn-api", "beta", "--version", "1.1.0", "--orgs", "a"], capsys
+    )
+    assert error == (
+        "error: churn@1.1.0 never passed a promotion to staging or production: "
+        "a flag may only target a promoted version"
+    )
+    error = fails(["rollback", "churn-api"], capsys)
+    assert error == "error: endpoint 'churn-api' has no previous spec to roll back to"
+    assert snapshot(workdir) == before
