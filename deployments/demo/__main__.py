@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from deployments.demo import audit_trail, promotion, registry
+from deployments.demo import audit_trail, promotion, registry, rollout
 from deployments.demo.stage import HOME, Authenticators, fresh_home
+from deployments.local_stack import free_port
 
 
 def main() -> None:
@@ -11,7 +12,13 @@ def main() -> None:
     fresh_home()
     people = Authenticators()
     registry.chapter(people)
-    promotion.chapter(people)
+    port = free_port()
+    stack = promotion.start_stack(port)
+    try:
+        promotion.chapter(people, stack)
+        rollout.chapter(people, f"http://127.0.0.1:{port}")
+    finally:
+        stack.stop()
     audit_trail.chapter()
     print(f"\ndemo state kept in {HOME}/ (GOVERNANCE_HOME={HOME} governance models list)")
 

@@ -21,13 +21,19 @@ STAGING = [("bob", "ml_engineer")]
 PRODUCTION = [("carol", "ml_lead"), ("dave", "risk_officer"), ("erin", "legal")]
 
 
-def start_stack() -> LocalStack:
-    """A private Prefect server (with UI) and the served deployments, on a free port."""
+def start_stack(gateway_port: int) -> LocalStack:
+    """A private Prefect server (with UI), the served deployments and the gateway."""
     stack = LocalStack(home=HOME.resolve() / "stack", port=free_port())
+    # Set before this process first imports Prefect (the CLI imports it lazily), and before
+    # the served flows start: blue/green smoke tests call this gateway.
+    os.environ.update(
+        PREFECT_API_URL=stack.api_url,
+        PREFECT_UI_URL=stack.ui_url,
+        GOVERNANCE_GATEWAY_URL=f"http://127.0.0.1:{gateway_port}",
+    )
     stack.start_server()
     stack.start_serve()
-    # Set before this process first imports Prefect (the CLI imports it lazily).
-    os.environ.update(PREFECT_API_URL=stack.api_url, PREFECT_UI_URL=stack.ui_url)
+    stack.start_gateway(gateway_port)
     return stack
 
 
@@ -178,28 +184,24 @@ def gate_failure_and_break_glass(people: Authenticators) -> None:
     governance("models", "list", "--name", MODEL)
 
 
-def chapter(people: Authenticators) -> None:
-    """Run the promotion chapter against a private Prefect server."""
-    step("6. start a local Prefect server (UI included) and serve the deployments")
-    stack = start_stack()
+def chapter(people: Authenticators, stack: LocalStack) -> None:
+    """Run the promotion chapter against the demo's private Prefect server."""
+    step("6. a local Prefect server (UI included) serves the deployments")
     print(f"Prefect UI at {stack.ui_url} (logs in {stack.home})")
-    try:
-        step("7. register the evaluation dataset; promote 1.0.0 through staging and production")
-        governance(
-            "datasets",
-            "register",
-            "holdout",
-            str(holdout_csv(WORK)),
-            "--target",
-            "label",
-            "--group",
-            "site",
-        )
-        promote(people, "1.0.0", "staging", STAGING)
-        promote(people, "1.0.0", "production", PRODUCTION)
-        step("8. 1.1.0 to staging (bob approves alice's request), then frank asks for production")
-        promote(people, "1.1.0", "staging", STAGING)
-        refusals_then_production(people)
-        gate_failure_and_break_glass(people)
-    finally:
-        stack.stop()
+    step("7. register the evaluation dataset; promote 1.0.0 through staging and production")
+    governance(
+        "datasets",
+        "register",
+        "holdout",
+        str(holdout_csv(WORK)),
+        "--target",
+        "label",
+        "--group",
+        "site",
+    )
+    promote(people, "1.0.0", "staging", STAGING)
+    promote(people, "1.0.0", "production", PRODUCTION)
+    step("8. 1.1.0 to staging (bob approves alice's request), then frank asks for production")
+    promote(people, "1.1.0", "staging", STAGING)
+    refusals_then_production(people)
+    gate_failure_and_break_glass(people)

@@ -100,13 +100,36 @@ def fresh_home() -> Path:
         os.environ.pop(key, None)
     os.environ.update(
         GOVERNANCE_HOME=str(HOME),
-        # Promotions refuse the shipped example policy unless it is named explicitly.
-        GOVERNANCE_POLICY_FILE=str(EXAMPLE_POLICY),
+        GOVERNANCE_POLICY_FILE=str(demo_policy()),
         GOVERNANCE_SESSION_FILE=str(HOME / "session.json"),
         GOVERNANCE_SIGNING_KEY_FILE=str(HOME / "keys" / "audit-signing.key"),
         GOVERNANCE_ANCHOR_DIR=str(HOME / "anchors"),
     )
     return WORK
+
+
+# The example policy with bake times a demo can wait for; the statistics are the same.
+DEMO_ROLLOUTS = {
+    "canary": {
+        "steps": [20, 50, 100],
+        "bake_minutes": 0.2,
+        "min_samples": 40,
+        "min_labels": 30,
+        "max_extensions": 4,
+        "watchdog_grace_minutes": 5,
+    },
+    "blue_green": {"smoke_rows": 20, "scale_down_delay_minutes": 10},
+    "experiments": {"min_samples_per_variant": 150},
+}
+
+
+def demo_policy() -> Path:
+    """The shipped example policy with the demo's short rollout bakes, in the demo home."""
+    policy = yaml.safe_load(EXAMPLE_POLICY.read_text())
+    policy.update(DEMO_ROLLOUTS)
+    path = HOME / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    return path
 
 
 def train(workdir: Path) -> list[tuple[str, Path, dict[str, float], dict]]:
