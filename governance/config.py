@@ -44,6 +44,16 @@ class Settings(BaseSettings):
         " what it needs, and no UPDATE, DELETE or TRUNCATE on audit_events",
     )
 
+    gateway_spool_dir: Path | None = Field(
+        default=None, description="gateway's prediction-log spool while the database is down"
+    )
+    gateway_max_body_bytes: int = Field(
+        default=1 << 20, gt=0, description="largest request body the gateway accepts"
+    )
+    gateway_poll_seconds: float = Field(
+        default=0.2, gt=0, le=5, description="how often the gateway checks for routing changes"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:
@@ -77,6 +87,11 @@ class Settings(BaseSettings):
     def resolved_anchor_dir(self) -> Path:
         """Where audit-anchor writes signed checkpoints, defaulting to `home/anchors`."""
         return self.anchor_dir or self.home / "anchors"
+
+    @property
+    def resolved_gateway_spool_dir(self) -> Path:
+        """The gateway's spool directory, defaulting to `home/spool`."""
+        return self.gateway_spool_dir or self.home / "spool"
 
     @property
     def resolved_session_file(self) -> Path:

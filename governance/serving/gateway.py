@@ -1,0 +1,201 @@
+"""What one prediction request does: route once, predict, log; and recording outcomes.
+
+The HTTP layer (app.py) only translates wire formats; the decisions live here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
+
+from governance.bootstrap import Governance
+from governance.domain.errors import InvalidInput, StoreUnavailable
+from governance.domain.rollout import Decision, NoRoute, Reason, bucket, route
+from governance.serving.errors import ModelFailed, UnknownPrediction
+from governance.serving.metrics import GatewayMetrics
+from governance.serving.model_cache import LoadedModel, ModelCache
+from governance.serving.oip import Batch, OutcomeRequest, plain
+from governance.serving.prediction_log import PredictionLog
+from governance.serving.routing_cache import LiveRoute, RoutingCache
+from governance.store.engine import WRITE_OPTION
+from governance.store.predictions import PredictionRepository
+
+SLOTS = ("blue", "green")
+
+
+def utc_now() -> datetime:
+    """The gateway is an entrypoint: it reads the clock for the log's timestamps."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One request's routing: the live route, the decision and the key it was made with."""
+
+    route: LiveRoute
+    decision: Decision
+    targeting_key: str
+    key_generated: bool
+
+    def describe(self) -> dict[str, Any]:
+        """The routing facts every answer carries."""
+        return {
+            "version": self.decision.version,
+            "variant": self.decision.variant,
+            "routing_reason": self.decision.reason.value,
+            "bucket": self.decision.bucket,
+            "spec": self.route.spec.number,
+            "targeting_key": self.targeting_key,
+            "targeting_key_generated": self.key_generated,
+        }
+
+
+@dataclass(frozen=True)
+class Served:
+    """The predictions of one request and the ids they were logged under."""
+
+    ids: list[str]
+    outputs: np.ndarray
+
+
+class Gateway:
+    """The routing cache, model cache, prediction log and metrics of one gateway process."""
+
+    def __init__(self, gov: Governance, clock: Callable[[], datetime] = utc_now) -> None:
+        self.gov = gov
+        self.clock = clock
+        self.models = ModelCache(gov)
+        self.routing = RoutingCache(
+            gov.store, gov.settings.gateway_poll_seconds, prepare=self._prepare
+        )
+        self.log = PredictionLog(gov.engine, gov.settings.resolved_gateway_spool_dir)
+        self.metrics = GatewayMetrics()
+
+    def start(self) -> None:
+        """Load the routing (and its models) once, then poll and write in the background."""
+        self.routing.refresh()
+        self.routing.start()
+        self.log.start()
+
+    def stop(self) -> None:
+        """Stop polling; flush the prediction log."""
+        self.routing.stop()
+        self.log.stop()
+
+    def _prepare(self, live: LiveRoute) -> None:
+        for version in live.spec.spec.versions():
+            self.models.get(live.endpoint.model_name, version)
+
+    # --- one request ----------------------------------------------------------------------
+
+    def assign(
+        self,
+        endpoint: str,
+        key: str | None,
+        attributes: dict[str, Any] | None,
+        slot: str | None = None,
+    ) -> Assignment:
+        """The one routing decision of a request (a fresh random key when none is given)."""
+        live = self.routing.get(endpoint)
+        generated = not key
+        key = key or uuid.uuid4().hex
+        attrs = {str(k): str(v) for k, v in (attributes or {}).items()}
+        seed, spec = live.endpoint.seed, live.spec.spec
+        if slot is None:
+            decision = route(endpoint, seed, spec, key, attrs)
+        elif slot not in SLOTS:
+            raise InvalidInput(f"unknown slot {slot!r}: use blue or green")
+        else:
+            held = spec.slots.get(slot)  # type: ignore[call-overload]
+            if held is None:
+                raise NoRoute(f"endpoint {endpoint!r} has no version in the {slot} slot")
+            decision = Decision(held, f"slot:{slot}", bucket(seed, key), Reason.static)
+        return Assignment(live, decision, key, generated)
+
+    def model_for(self, assignment: Assignment) -> LoadedModel:
+        """The loaded model of the assigned version (loaded now if the poll has not yet)."""
+        return self.models.get(assignment.route.endpoint.model_name, assignment.decision.version)
+
+    def predict(
+        self, assignment: Assignment, model: LoadedModel, batch: Batch, started: float
+    ) -> Served:
+        """Predict, then hand one record per row to the log (status error if the model raised)."""
+        ids = [str(uuid.uuid4()) for _ in batch.rows]
+        try:
+            outputs = model.predict(batch.matrix)
+            failure = None
+        except Exception as exc:  # the input passed every check: this is the model's failure
+            outputs, failure = None, exc
+        latency_ms = (time.perf_counter() - started) * 1000
+        values = [None] * len(ids) if outputs is None else plain(outputs)
+        decision, now = assignment.decision, self.clock()
+        self.log.submit(
+            {
+                "id": pid,
+                "endpoint": assignment.route.endpoint.name,
+                "version": decision.version,
+                "variant": decision.variant,
+                "bucket": decision.bucket,
+                "features": row,
+                "output": value,
+                "latency_ms": latency_ms,
+                "status": "ok" if failure is None else "error",
+                "created_at": now,
+            }
+            for pid, row, value in zip(ids, batch.rows, values, strict=True)
+        )
+        if failure is not None:
+            raise ModelFailed(
+                f"model {model.model}@{model.version} failed: {type(failure).__name__}: {failure}"
+            )
+        return Served(ids, outputs)
+
+    # --- outcomes -------------------------------------------------------------------------
+
+    def record_outcome(self, outcome: OutcomeRequest) -> None:
+        """Store the outcome of a logged (or still buffered) prediction."""
+        bad = [name for name, value in outcome.metrics.items() if not math.isfinite(value)]
+        if bad:
+            raise InvalidInput(f"outcome metric(s) {bad} must be finite numbers")
+        pid = outcome.prediction_id
+        if not self._known(pid):
+            # Another worker may hold it in its buffer: wait out one flush, then look again.
+            time.sleep(2 * self.log.flush_seconds)
+            if not self._known(pid):
+                raise UnknownPrediction(f"unknown prediction id {pid!r}: no such prediction")
+        self._write(
+            lambda repo: repo.record_outcome(pid, outcome.label, outcome.metrics, self.clock())
+        )
+
+    def _known(self, pid: str) -> bool:
+        return self.log.is_pending(pid) or self._read(lambda repo: repo.exists(pid))
+
+    def _read(self, work: Callable[[PredictionRepository], Any]) -> Any:
+        try:
+            with self.gov.engine.connect() as conn, conn.begin():
+                return work(PredictionRepository(conn))
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"governance database unreachable: {_first_line(exc)}") from None
+
+    def _write(self, work: Callable[[PredictionRepository], Any]) -> Any:
+        # Not Store.write: outcomes touch no audit event, so they need not queue on its lock.
+        try:
+            with self.gov.engine.connect() as conn:
+                conn.execution_options(**{WRITE_OPTION: True})
+                with conn.begin():
+                    return work(PredictionRepository(conn))
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"governance database unreachable: {_first_line(exc)}") from None
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return (str(orig) if orig else str(exc)).strip().splitlines()[0]
