@@ -187,7 +187,14 @@ def two_proportion(
 def welch(
     control: Sequence[float], variant: Sequence[float], alpha: float
 ) -> tuple[float, float, float, float]:
-    """(t, two-sided p, CI low, CI high) of mean(variant) - mean(control), Welch's t-test."""
+    """(t, two-sided p, CI low, CI high) of mean(variant) - mean(control), Welch's t-test.
+
+    Two constant samples have no variance to test against: t and p are NaN (never
+    significant) and the interval is the observed difference itself.
+    """
+    if len(set(control)) == 1 and len(set(variant)) == 1:
+        diff = variant[0] - control[0]
+        return math.nan, math.nan, diff, diff
     result = stats.ttest_ind(variant, control, equal_var=False)
     ci = result.confidence_interval(confidence_level=1 - alpha)
     return float(result.statistic), float(result.pvalue), float(ci.low), float(ci.high)

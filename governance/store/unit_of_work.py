@@ -14,6 +14,7 @@ from governance.store.audit_log import CHAIN_LOCK_KEY, AuditLog
 from governance.store.cards import CardRepository
 from governance.store.engine import WRITE_OPTION
 from governance.store.evaluation import EvaluationRepository
+from governance.store.experiments import ExperimentRepository
 from governance.store.people import PeopleRepository
 from governance.store.predictions import PredictionRepository
 from governance.store.registry import RegistryRepository
@@ -35,6 +36,7 @@ class Transaction:
     people: PeopleRepository = field(init=False)
     routing: RoutingRepository = field(init=False)
     predictions: PredictionRepository = field(init=False)
+    experiments: ExperimentRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.registry = RegistryRepository(self.conn)
@@ -45,6 +47,7 @@ class Transaction:
         self.people = PeopleRepository(self.conn)
         self.routing = RoutingRepository(self.conn)
         self.predictions = PredictionRepository(self.conn)
+        self.experiments = ExperimentRepository(self.conn)
 
 
 class Store:

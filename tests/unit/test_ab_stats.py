@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -171,3 +172,8 @@ def test_the_result_is_json_safe():
     data = result.to_json()
     assert data["verdict"] == result.verdict()
     assert data["variants"][0]["name"] == "A" and data["srm"]["failed"] is False
+
+
+def test_constant_metrics_are_not_tested():
+    t, p, low, high = welch([1.0, 1.0, 1.0], [2.0, 2.0], alpha=0.05)
+    assert math.isnan(t) and math.isnan(p) and (low, high) == (1.0, 1.0)

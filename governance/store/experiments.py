@@ -1,0 +1,98 @@
+"""Repository for A/B experiments: one row per experiment, at most one running per endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from governance.store.tables import endpoints, experiments
+
+x, e = experiments.c, endpoints.c
+RUNNING = "running"
+_ROWS = sa.select(
+    x.id,
+    e.name.label("endpoint"),
+    x.variants,
+    x.weights,
+    x.until_samples,
+    x.until_at,
+    x.status,
+    x.started_by,
+    x.started_at,
+    x.ended_at,
+    x.flow_run_id,
+    x.result,
+).select_from(experiments.join(endpoints, x.endpoint_id == e.id))
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One A/B experiment: its split, its stopping rule, who started it and how it ended."""
+
+    id: str
+    endpoint: str
+    variants: dict[str, str]
+    weights: dict[str, int]
+    until_samples: int | None
+    until_at: datetime | None
+    status: str
+    started_by: str
+    started_at: datetime
+    ended_at: datetime | None
+    flow_run_id: str | None
+    result: dict[str, Any] | None
+
+    @property
+    def running(self) -> bool:
+        """Whether the experiment still splits traffic."""
+        return self.status == RUNNING
+
+
+class ExperimentRepository:
+    """Reads and writes experiment rows in the caller's transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def insert(self, experiment: Experiment) -> None:
+        """Store a new experiment (the partial unique index allows one running per endpoint)."""
+        endpoint_id = self.conn.execute(
+            sa.select(e.id).where(e.name == experiment.endpoint)
+        ).scalar_one()
+        values = {k: v for k, v in experiment.__dict__.items() if k != "endpoint"}
+        self.conn.execute(experiments.insert().values(endpoint_id=endpoint_id, **values))
+
+    def get(self, experiment_id: str) -> Experiment | None:
+        """One experiment by id, or None."""
+        row = self.conn.execute(_ROWS.where(x.id == experiment_id)).first()
+        return None if row is None else Experiment(**row._asdict())
+
+    def running_on(self, endpoint: str) -> Experiment | None:
+        """The endpoint's running experiment, or None."""
+        row = self.conn.execute(_ROWS.where(e.name == endpoint, x.status == RUNNING)).first()
+        return None if row is None else Experiment(**row._asdict())
+
+    def all(self) -> list[Experiment]:
+        """Every experiment, newest first."""
+        rows = self.conn.execute(_ROWS.order_by(x.started_at.desc(), x.id))
+        return [Experiment(**row._asdict()) for row in rows]
+
+    def end(
+        self, experiment_id: str, status: str, result: dict[str, Any], ended_at: datetime
+    ) -> None:
+        """Record how the experiment ended."""
+        self.conn.execute(
+            experiments.update()
+            .where(x.id == experiment_id)
+            .values(status=status, result=result, ended_at=ended_at)
+        )
+
+    def set_flow_run(self, experiment_id: str, flow_run_id: str) -> None:
+        """Record the flow run that watches the experiment."""
+        self.conn.execute(
+            experiments.update().where(x.id == experiment_id).values(flow_run_id=flow_run_id)
+        )
