@@ -15,7 +15,7 @@ APP = "governance.serving.app:create_app"
 
 
 def serve(
-    port: int = typer.Option(8080, "--port", help="TCP port to listen on"),
+    port: int = typer.Option(8000, "--port", help="TCP port to listen on"),
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind (loopback by default)"),
     workers: int = typer.Option(1, "--workers", min=1, help="worker processes"),
 ) -> None:
