@@ -124,7 +124,8 @@ class SpecSource:
 class HttpSpecSource:
     """Live routing read from a gateway's `GET /v1/endpoints/{name}`, cached for a short TTL.
 
-    Expected body: {"endpoint": name, "seed": str, "spec_number": int, "spec": RoutingSpec}.
+    Expected body: {"endpoint": name, "seed": str, "spec_number": int, "spec": RoutingSpec},
+    or the same with the number under "spec" and the RoutingSpec under "routing".
     """
 
     def __init__(
@@ -157,16 +158,24 @@ class HttpSpecSource:
 
 
 def live_routing_from_json(endpoint: str, body: Any) -> LiveRouting:
-    """Parse a gateway's routing body; ParseError naming what is wrong with it."""
+    """Parse a gateway's routing body; ParseError naming what is wrong with it.
+
+    Two shapes are read: {"seed", "spec_number", "spec": RoutingSpec} and the gateway's
+    {"seed", "spec": number, "routing": RoutingSpec}; both need the endpoint's seed.
+    """
     try:
         if not isinstance(body, Mapping) or body.get("endpoint") != endpoint:
             raise ValueError(f"expected the routing of {endpoint!r}")
-        seed, number = body["seed"], body["spec_number"]
+        if "routing" in body:
+            number, spec = body["spec"], body["routing"]
+        else:
+            number, spec = body["spec_number"], body["spec"]
+        seed = body["seed"]
         if not isinstance(seed, str) or not isinstance(number, int):
-            raise ValueError("seed must be a string and spec_number an integer")
-        return LiveRouting(endpoint, seed, number, RoutingSpec.model_validate(body["spec"]))
+            raise ValueError("the seed must be a string and the spec number an integer")
+        return LiveRouting(endpoint, seed, number, RoutingSpec.model_validate(spec))
     except (KeyError, ValueError, ValidationError) as exc:
-        raise ParseError(f"routing of {endpoint!r} from the gateway: {exc}") from None
+        raise ParseError(f"routing of {endpoint!r} from the gateway: {exc!r}") from None
 
 
 def endpoint_of(flag_key: str) -> str:

@@ -13,14 +13,19 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
-from openfeature.exception import ErrorCode
+from openfeature.exception import ErrorCode, ParseError
 from openfeature.flag_evaluation import Reason
 
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
 from governance.domain.rollout import FlagRule, route
 from governance.services import approvals, endpoints, evaluation, promotion
-from governance.serving.flags_provider import GovernanceProvider, HttpSpecSource, SpecSource
+from governance.serving.flags_provider import (
+    GovernanceProvider,
+    HttpSpecSource,
+    SpecSource,
+    live_routing_from_json,
+)
 
 ALICE, CAROL = VerifiedActor(name="alice"), VerifiedActor(name="carol")
 FLAG = "churn-api.version"
@@ -222,8 +227,8 @@ def test_a_routing_change_is_answered_once_the_ttl_passes(api_endpoint, client_f
 # --- the HTTP source against a real server -----------------------------------------------
 
 
-def routing_app(gov) -> FastAPI:
-    """A stand-in for the gateway's GET /v1/endpoints/{name}, in the shape the source reads."""
+def routing_app(gov, shape: str = "spec_number") -> FastAPI:
+    """A stand-in for the gateway's GET /v1/endpoints/{name}, in a shape the source reads."""
     app = FastAPI()
 
     @app.get("/v1/endpoints/{name}")
@@ -233,14 +238,12 @@ def routing_app(gov) -> FastAPI:
             latest = tx.routing.latest_spec(name) if found else None
         if found is None or latest is None:
             return JSONResponse({"detail": f"unknown endpoint {name!r}"}, status_code=404)
-        return JSONResponse(
-            {
-                "endpoint": name,
-                "seed": found.seed,
-                "spec_number": latest.number,
-                "spec": latest.spec.model_dump(mode="json"),
-            }
-        )
+        spec = latest.spec.model_dump(mode="json")
+        if shape == "spec_number":
+            body = {"spec_number": latest.number, "spec": spec}
+        else:  # the gateway's own field names (governance/serving/app.py), plus the seed
+            body = {"model": found.model_name, "spec": latest.number, "routing": spec}
+        return JSONResponse({"endpoint": name, "seed": found.seed, **body})
 
     return app
 
@@ -274,10 +277,10 @@ class Served:
         self.thread.join(timeout=10)
 
 
-@pytest.fixture
-def gateway(api_endpoint):
-    """A real HTTP server answering the endpoint's live routing."""
-    served = Served(routing_app(api_endpoint))
+@pytest.fixture(params=["spec_number", "routing"])
+def gateway(request, api_endpoint):
+    """A real HTTP server answering the endpoint's live routing (in either body shape)."""
+    served = Served(routing_app(api_endpoint, request.param))
     yield served
     served.stop()
 
@@ -313,3 +316,12 @@ def test_the_http_source_keeps_the_last_routing_when_the_gateway_goes_away(
     # An endpoint never read before has nothing to fall back on: an error, and the default.
     fresh = client.get_string_details("other.version", "fallback", EvaluationContext("u"))
     assert (fresh.value, fresh.error_code) == ("fallback", ErrorCode.GENERAL)
+
+
+def test_a_routing_body_without_the_seed_is_a_parse_error():
+    # Assignments hash with the endpoint's seed: without it no answer could match route().
+    body = {"endpoint": "churn-api", "spec": 3, "routing": {"stable": "1.0.0"}}
+    with pytest.raises(ParseError, match="seed"):
+        live_routing_from_json("churn-api", body)
+    with pytest.raises(ParseError, match="expected the routing of 'churn-api'"):
+        live_routing_from_json("churn-api", {**body, "endpoint": "other", "seed": "s"})
