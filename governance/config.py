@@ -44,6 +44,10 @@ class Settings(BaseSettings):
         " what it needs, and no UPDATE, DELETE or TRUNCATE on audit_events",
     )
 
+    gateway_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="the serving gateway promote-model's blue/green smoke test calls",
+    )
     gateway_spool_dir: Path | None = Field(
         default=None, description="gateway's prediction-log spool while the database is down"
     )
