@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import serve
 
+from flows.ab_test import ab_test
 from flows.audit_anchor import audit_anchor
 from flows.promote_model import promote_model
 from flows.retire_deprecated import retire_deprecated
@@ -15,6 +16,7 @@ DEPLOYMENTS = {
     "promote-model": (promote_model, None),
     "audit-anchor": (audit_anchor, "0 * * * *"),
     "retire-deprecated": (retire_deprecated, "30 1 * * *"),
+    "ab-test": (ab_test, None),
     "rollback": (rollback, None),
     "rollout-watchdog": (rollout_watchdog, "*/5 * * * *"),
 }

@@ -36,6 +36,8 @@ class VariantMetrics:
     accuracy: float | None
     means: dict[str, float]
     counts: dict[str, int]
+    # metric (accuracy included) -> (low, high): the variant's own interval, for error bars.
+    intervals: dict[str, tuple[float, float]]
 
 
 @dataclass(frozen=True)
@@ -145,11 +147,30 @@ def metric_values(sample: Sequence[Observation], metric: str) -> list[float]:
     ]
 
 
-def summarise(name: str, version: str, sample: Sequence[Observation]) -> VariantMetrics:
+def interval(values: Sequence[float], alpha: float, proportion: bool) -> tuple[float, float]:
+    """The mean's confidence interval: Wald for a proportion, Student's t for a mean."""
+    n = len(values)
+    mean = sum(values) / n if n else math.nan
+    if n < 2:
+        return mean, mean
+    if proportion:
+        half = float(stats.norm.ppf(1 - alpha / 2)) * math.sqrt(mean * (1 - mean) / n)
+    else:
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+        half = float(stats.t.ppf(1 - alpha / 2, n - 1)) * sd / math.sqrt(n)
+    return mean - half, mean + half
+
+
+def summarise(
+    name: str, version: str, sample: Sequence[Observation], alpha: float = 0.05
+) -> VariantMetrics:
     """n, accuracy on labelled outcomes, and the mean of every numeric outcome metric."""
     hits = metric_values(sample, ACCURACY)
     names = sorted({k for o in sample if o.metrics for k, v in o.metrics.items() if _numeric(v)})
     values = {metric: metric_values(sample, metric) for metric in names}
+    intervals = {m: interval(v, alpha, proportion=False) for m, v in values.items()}
+    if hits:
+        intervals[ACCURACY] = interval(hits, alpha, proportion=True)
     return VariantMetrics(
         name=name,
         version=version,
@@ -159,6 +180,7 @@ def summarise(name: str, version: str, sample: Sequence[Observation]) -> Variant
         accuracy=sum(hits) / len(hits) if hits else None,
         means={m: sum(v) / len(v) for m, v in values.items()},
         counts={m: len(v) for m, v in values.items()},
+        intervals=intervals,
     )
 
 
@@ -272,7 +294,7 @@ def analyse(
     control = names[0]
     alpha = defaults.alpha / max(1, len(names) - 1)
     samples = variant_samples(observations, variants)
-    metrics = tuple(summarise(n, variants[n], samples[n]) for n in names)
+    metrics = tuple(summarise(n, variants[n], samples[n], alpha) for n in names)
     srm = sample_ratio({m.name: m.n for m in metrics}, weights, defaults.srm_alpha)
     every = sorted({m for v in metrics for m in v.means})
     comparisons = tuple(
