@@ -9,7 +9,17 @@ import httpx
 import typer
 from sqlalchemy.exc import OperationalError
 
-from governance.cli import audit, datasets, endpoints, models, people, promotion, serve, setup
+from governance.cli import (
+    audit,
+    datasets,
+    endpoints,
+    experiments,
+    models,
+    people,
+    promotion,
+    serve,
+    setup,
+)
 from governance.cli.context import close_opened
 from governance.domain.errors import GovernanceError
 
@@ -31,6 +41,7 @@ app.command("approve")(promotion.approve)
 app.add_typer(promotion.approvals_app, name="approvals")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(endpoints.flags_app, name="flags")
+app.add_typer(experiments.app, name="experiments")
 app.command("rollback")(endpoints.rollback)
 app.command("serve")(serve.serve)
 

@@ -99,6 +99,51 @@ def _check_variant(tx: Transaction, model: str, name: str, version: str) -> None
         raise RoutingRefused(f"variant {name}: {found.ref} is retired and cannot serve traffic")
 
 
+def _check_start(
+    gov: Governance,
+    tx: Transaction,
+    endpoint: str,
+    variants: dict[str, str],
+    split: dict[str, int],
+    until: tuple[int | None, datetime | None],
+    actor: VerifiedActor,
+    now: datetime,
+) -> str:
+    """Every refusal `start` can give, in its order; the endpoint's model."""
+    require_role(gov, actor, LEAD_ROLE, "starting an experiment")
+    _check_split(variants, split)
+    _check_stop_rule(*until, now)
+    found = get_endpoint_in(tx, endpoint)
+    running = tx.experiments.running_on(endpoint)
+    if running is not None:
+        raise Conflict(f"experiment {running.id} is already running on {endpoint!r}")
+    current = tx.routing.latest_spec(endpoint)
+    assert current is not None, "every endpoint is created with spec 1"
+    if current.spec.canary is not None:
+        raise Conflict(f"a canary of {current.spec.canary} is active on {endpoint!r}")
+    rollout = tx.routing.active_rollout(endpoint)
+    if rollout is not None:
+        raise Conflict(f"a {rollout.strategy} rollout of {rollout.version} is on {endpoint!r}")
+    for name, version in variants.items():
+        _check_variant(tx, found.model_name, name, version)
+    return found.model_name
+
+
+def check_start(
+    gov: Governance,
+    endpoint: str,
+    variants: dict[str, str],
+    split: dict[str, int],
+    until_samples: int | None,
+    until_at: datetime | None,
+    actor: VerifiedActor,
+    now: datetime,
+) -> None:
+    """Refuse what `start` would refuse, writing nothing (the CLI checks before submitting)."""
+    with gov.store.read() as tx:
+        _check_start(gov, tx, endpoint, variants, split, (until_samples, until_at), actor, now)
+
+
 def start(
     gov: Governance,
     endpoint: str,
@@ -111,23 +156,10 @@ def start(
     flow_run_id: str | None = None,
 ) -> Experiment:
     """Put an A/B split on the endpoint's routing and record the experiment, audited."""
-    require_role(gov, actor, LEAD_ROLE, "starting an experiment")
-    _check_split(variants, split)
-    _check_stop_rule(until_samples, until_at, now)
     with gov.store.write() as tx:
-        found = get_endpoint_in(tx, endpoint)
-        running = tx.experiments.running_on(endpoint)
-        if running is not None:
-            raise Conflict(f"experiment {running.id} is already running on {endpoint!r}")
-        current = tx.routing.latest_spec(endpoint)
-        assert current is not None, "every endpoint is created with spec 1"
-        if current.spec.canary is not None:
-            raise Conflict(f"a canary of {current.spec.canary} is active on {endpoint!r}")
-        rollout = tx.routing.active_rollout(endpoint)
-        if rollout is not None:
-            raise Conflict(f"a {rollout.strategy} rollout of {rollout.version} is on {endpoint!r}")
-        for name, version in variants.items():
-            _check_variant(tx, found.model_name, name, version)
+        model = _check_start(
+            gov, tx, endpoint, variants, split, (until_samples, until_at), actor, now
+        )
         experiment = Experiment(
             id=str(uuid.uuid4()),
             endpoint=endpoint,
@@ -156,7 +188,7 @@ def start(
             "experiment.started",
             actor=actor.name,
             now=now,
-            model=found.model_name,
+            model=model,
             details={
                 "endpoint": endpoint,
                 "experiment": experiment.id,
