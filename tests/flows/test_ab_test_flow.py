@@ -141,3 +141,40 @@ def test_an_experiment_concludes_with_the_right_winner(world, example_card, trai
     again = wait_final(ab_test.submit(ended, poll_seconds=0.5).id, timeout=120)
     assert (again.name, again.message) == ("Concluded", state.message)
     assert len(audit.history(w.gov, event_type="experiment.ended", model=w.churn)) == 1
+
+
+def test_a_sample_ratio_mismatch_ends_invalid_with_no_winner(world, example_card, trained):
+    w = world
+    promoted_to_staging(w, example_card, trained, "1.3.0", "good1.0", "bob")
+    promoted_to_staging(w, example_card, trained, "1.4.0", "good0.5", "jack")
+    endpoint = f"{w.churn}-api"
+    endpoints.create(w.gov, endpoint, model=w.churn, actor=actor("alice"), now=now())
+    found = experiments.start(
+        w.gov,
+        endpoint,
+        {"A": "1.3.0", "B": "1.4.0"},
+        {"A": 50, "B": 50},
+        until_samples=450,
+        until_at=None,
+        actor=actor("carol"),
+        now=now(),
+    )
+    # B looks far better, but a 50/50 split delivered 300/150: the assignment is broken.
+    log(w, endpoint, "A", "1.3.0", 300, 150)
+    log(w, endpoint, "B", "1.4.0", 150, 140)
+    state = wait_final(ab_test.submit(found, poll_seconds=0.5).id, timeout=120)
+    assert (state.name, state.type.value) == ("Invalid", "FAILED")
+    assert state.message.startswith(
+        "no winner: sample ratio mismatch: observed {'A': 300, 'B': 150} against the split "
+        "{'A': 50, 'B': 50}"
+    )
+    ended = experiments.get(w.gov, found.id)
+    assert (ended.status, ended.result["winner"], ended.result["valid"]) == ("ended", None, False)
+    assert endpoints.show(w.gov, endpoint).spec.spec.ab is None
+    [srm] = [r for r in rows_of(found.id) if r["kind"] == "srm" and r["variant"] == "A"]
+    assert srm["note"] == "expected 225.0; MISMATCH"
+
+
+def rows_of(experiment_id):
+    [table] = artifacts(f"ab-test-{experiment_id}")
+    return json.loads(table.data) if isinstance(table.data, str) else table.data
