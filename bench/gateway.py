@@ -5,7 +5,17 @@ that calls the same model's predict (no routing, no logging, no metrics), both m
 this run with the same client; throughput of both; the in-process routing decision time;
 how long a routing change committed in PostgreSQL takes to be obeyed by two gateway
 processes; and how many logged predictions are lost when the PostgreSQL postmaster is
-killed with SIGKILL under load and restarted. See bench/README.md.
+killed with SIGKILL under load and restarted.
+
+Keys: overhead_p50_ms / overhead_p99_ms (gateway minus bare, sequential requests from one
+client, alternating blocks), rps / bare_rps / rps_ratio (`--requests` requests from
+`--concurrency` concurrent callers on one asyncio httpx client), routing_decision_p99_us
+(in-process `route()` on a spec with two flag rules and a canary), propagation_ms (worst of
+`--trials` changes: commit returned -> the last of two `governance serve` processes serving
+the new version; models load before the swap, so a load is counted), log_records_lost
+(answered prediction ids missing from the table after SIGKILL of the postmaster, a 3 s
+outage under load and a restart). Everything runs on a private PostgreSQL cluster on a free
+port and is stopped by PID at the end.
 
     .venv/bin/python bench/gateway.py                       # ~1.5 min
     .venv/bin/python bench/gateway.py --requests 3000 --concurrency 16

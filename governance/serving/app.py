@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, gov: Governance | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        """Build and start the Gateway; on shutdown stop polling and flush the log."""
         opened = gov or open_governance(settings)
         gateway = Gateway(opened)
         await run_in_threadpool(gateway.start)
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, gov: Governance | None = None) 
 
 def _errors(app: FastAPI, holder: dict[str, Gateway]) -> None:
     def counted(request: Request, status: int) -> None:
+        """Count an error answer (unknown endpoint names share one label)."""
         gateway, name = holder.get("gateway"), request.path_params.get("endpoint")
         if gateway is not None and name is not None:
             known = name if name in gateway.routing.routes else "unknown"
@@ -82,12 +84,14 @@ def _errors(app: FastAPI, holder: dict[str, Gateway]) -> None:
 
     @app.exception_handler(GovernanceError)
     async def refused(request: Request, exc: GovernanceError) -> JSONResponse:
+        """A typed refusal, with the status its type maps to."""
         status = status_for(exc)
         counted(request, status)
         return JSONResponse({"error": str(exc)}, status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """A body that does not fit the schema: 400 naming the first fields at fault."""
         counted(request, 400)
         problems = [
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
@@ -97,11 +101,13 @@ def _errors(app: FastAPI, holder: dict[str, Gateway]) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        """Starlette's own errors (unknown path, wrong method) in the same shape."""
         return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
 
 
 def _routes(app: FastAPI, holder: dict[str, Gateway]) -> None:
     def gateway() -> Gateway:
+        """The started Gateway, or NotReady while the app is starting."""
         found = holder.get("gateway")
         if found is None:
             raise NotReady("the gateway is starting")

@@ -45,6 +45,7 @@ class BodyLimit:
         body, replayed = b"".join(chunks), False
 
         async def replay():
+            """The buffered body once, then whatever the server sends next."""
             nonlocal replayed
             if replayed:
                 return await receive()
