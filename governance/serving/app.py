@@ -234,6 +234,8 @@ def _routes(app: FastAPI, holder: dict[str, Gateway]) -> None:
             {
                 "endpoint": endpoint,
                 "model": live.endpoint.model_name,
+                # The seed lets an OpenFeature client assign exactly as this gateway does.
+                "seed": live.endpoint.seed,
                 "spec": spec.number,
                 "routing": spec.spec.model_dump(mode="json"),
                 "versions": spec.spec.versions(),

@@ -180,7 +180,7 @@ def decode_tensors(inputs: list[RequestInput], features: tuple[str, ...]) -> Bat
 
 
 def decode_rows(rows: list[dict[str, Any]], features: tuple[str, ...]) -> Batch:
-    """Rows of {feature: number}; each must hold exactly the model's features."""
+    """Rows of {feature: number or null}; each must hold exactly the model's features."""
     wanted = set(features)
     for i, row in enumerate(rows):
         missing = [name for name in features if name not in row]
@@ -190,8 +190,14 @@ def decode_rows(rows: list[dict[str, Any]], features: tuple[str, ...]) -> Batch:
         if unexpected:
             raise BadTensor(f"row {i} has unexpected feature(s) {unexpected}")
         for name in features:
-            _number(row[name], "FP64", f"row {i}, feature {name!r}")
-    matrix = np.asarray([[row[name] for name in features] for row in rows], dtype=np.float64)
+            # null is a missing value: the model sees NaN, as pandas would give it, and a
+            # model without an imputer fails on it (logged as the model's error, status 500).
+            if row[name] is not None:
+                _number(row[name], "FP64", f"row {i}, feature {name!r}")
+    matrix = np.asarray(
+        [[np.nan if row[name] is None else row[name] for name in features] for row in rows],
+        dtype=np.float64,
+    )
     return Batch(matrix, rows)
 
 

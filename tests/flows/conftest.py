@@ -25,11 +25,13 @@ from flowkit import Authenticator
 from seeding import seed_stage
 from sklearn.datasets import load_breast_cancer
 from sklearn.dummy import DummyClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from deployments.local_stack import free_port
 from governance.bootstrap import Governance, open_governance
 from governance.config import EXAMPLE_POLICY, Settings
 from governance.domain.models import LifecycleStage, ModelKind, RegisteredModel, RiskLevel
@@ -46,6 +48,17 @@ EXTRA_PEOPLE = {
     "jack": ["ml_engineer"],
 }
 _names = itertools.count(1)
+# Rollouts a test can wait for: one analysed canary step of 3 s, small sample minimums.
+ROLLOUTS = {
+    "canary": {
+        "steps": [50, 100],
+        "bake_minutes": 0.05,
+        "min_samples": 15,
+        "min_labels": 10,
+        "max_extensions": 4,
+    },
+    "blue_green": {"smoke_rows": 10, "scale_down_delay_minutes": 5},
+}
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +73,12 @@ def trained(tmp_path_factory) -> dict[str, bytes | Path]:
         for c in (1.0, 0.5)
     }
     models["bad"] = sio.dumps(DummyClassifier(strategy="most_frequent").fit(x_train, y_train))
+    # With an imputer a missing value is filled in; the models above raise on one instead.
+    models["imputed"] = sio.dumps(
+        make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression()).fit(x_train, y_train)
+    )
+    models["rows"] = x_test.to_dict(orient="records")
+    models["labels"] = y_test.tolist()
     holdout = x_test.assign(label=y_test.to_numpy())
     holdout["site"] = np.where(np.arange(len(holdout)) % 2 == 0, "north", "south")
     path = tmp_path_factory.mktemp("data") / "holdout.csv"
@@ -73,6 +92,7 @@ def flow_settings(tmp_path_factory) -> Settings:
     home = tmp_path_factory.mktemp("flow-home")
     policy = yaml.safe_load(EXAMPLE_POLICY.read_text())
     policy["roster"].update(EXTRA_PEOPLE)
+    policy.update(ROLLOUTS)
     (home / "governance.yaml").write_text(yaml.safe_dump(policy))
     settings = Settings(
         home=home,
@@ -81,6 +101,7 @@ def flow_settings(tmp_path_factory) -> Settings:
         policy_file=home / "governance.yaml",
         secret_key_file=home / "secret.key",
         session_file=home / "session.json",
+        gateway_url=f"http://127.0.0.1:{free_port()}",
     )
     create_secret_key(settings.resolved_secret_key_file)
     bare = open_governance(settings, check_schema=False)
@@ -126,6 +147,7 @@ def flow_env(settings: Settings) -> dict[str, str]:
         "GOVERNANCE_POLICY_FILE": str(settings.resolved_policy_file),
         "GOVERNANCE_SECRET_KEY_FILE": str(settings.resolved_secret_key_file),
         "GOVERNANCE_SESSION_FILE": str(settings.resolved_session_file),
+        "GOVERNANCE_GATEWAY_URL": settings.gateway_url,
     }
 
 
@@ -164,6 +186,14 @@ def served(prefect_stack, flow_settings, flow_gov, codes) -> Served:
     served = Served(prefect_stack, flow_settings)
     served.restart()
     return served
+
+
+@pytest.fixture(scope="session")
+def gateway(prefect_stack, flow_settings, flow_gov) -> str:
+    """`governance serve` on the session's database; its URL."""
+    port = int(flow_settings.gateway_url.rsplit(":", 1)[1])
+    prefect_stack.start_gateway(port, env=flow_env(flow_settings))
+    return flow_settings.gateway_url
 
 
 @dataclass

@@ -81,11 +81,26 @@ def test_a_model_that_raises_is_a_500_logged_as_error_unlike_bad_input(gov, gate
     assert statuses == [("error", None), ("ok", fine.json()["predictions"][0]["output"])]
 
 
+def test_a_null_feature_reaches_the_model_as_nan(gov, gateway):
+    client, app = gateway
+    answer = client.post(
+        f"/v1/endpoints/{ENDPOINT}/predict", json={"rows": [{**ROW, "income": None}]}
+    )
+    # churn 1.0.0 has no imputer: the model, not the input check, refuses the missing value.
+    assert answer.status_code == 500
+    assert answer.json()["error"].startswith("model churn@1.0.0 failed: ValueError: Input X")
+    assert app.state.gateway.log.wait_flushed()
+    [record] = logged(gov)
+    assert (record["status"], record["features"]) == ("error", {**ROW, "income": None})
+
+
 def test_live_routing_and_metrics_count_requests_and_errors(gateway):
     client, _ = gateway
     live = client.get(f"/v1/endpoints/{ENDPOINT}").json()
     assert (live["spec"], live["model"], live["routing"]["stable"]) == (1, "churn", "1.0.0")
-    assert live["versions"] == {"1.0.0": 100} and "seed" not in live
+    assert live["versions"] == {"1.0.0": 100}
+    # The seed lets an OpenFeature client assign as the gateway does; it is no secret.
+    assert len(live["seed"]) == 16 and int(live["seed"], 16) >= 0
     for _ in range(3):
         client.post(f"/v1/endpoints/{ENDPOINT}/predict", json={"rows": [ROW]})
     client.post(f"/v1/endpoints/{ENDPOINT}/predict", json={"rows": [{"age": 1}]})
