@@ -11,6 +11,7 @@ import random
 import signal
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -71,6 +72,14 @@ class Traffic(threading.Thread):
     def __exit__(self, *_) -> None:
         self.halt.set()
         self.join(timeout=30)
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (Linux /proc)."""
+    found = []
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in listing.read_text().split()]
+    return found
 
 
 def bind(w) -> str:
@@ -204,6 +213,11 @@ def test_sigkill_during_a_bake_then_a_retry_resumes_at_the_same_step(
         while endpoints.show(w.gov, name).spec.spec.canary != "1.1.0":
             assert time.monotonic() < deadline, "the canary never started"
             time.sleep(0.1)
+        # The runner executes each flow run in a child process: kill both, the run first.
+        flow_processes = children(served.process.pid)
+        assert flow_processes, "the served runner has no flow-run process"
+        for pid in flow_processes:
+            os.kill(pid, signal.SIGKILL)
         os.kill(served.process.pid, signal.SIGKILL)
         assert served.process.wait(timeout=10) == -signal.SIGKILL
         [stuck] = rollout.rollouts_of(w.gov, name)
@@ -213,7 +227,7 @@ def test_sigkill_during_a_bake_then_a_retry_resumes_at_the_same_step(
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(run_id, Scheduled(), force=True)
         state = wait_final(run_id)
-    assert state.name == "Promoted"
+    assert (state.name, state.message) == ("Promoted", f"{w.churn}@1.1.0 is now production")
     [found] = rollout.rollouts_of(w.gov, name)
     assert found.id == stuck.id and found.status == RolloutStatus.completed
     assert len(audit.history(w.gov, event_type="rollout.started", model=w.churn)) == 1
