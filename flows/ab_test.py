@@ -118,7 +118,7 @@ def publish(gov: Governance, found: Experiment) -> None:
     report = result.get("report")
     if report:
         create_link_artifact(
-            link=gov.artifacts.path_for(report["digest"]).as_uri(),
+            link=gov.artifacts.path_for(report["digest"]).resolve().as_uri(),
             link_text=f"A/B report {report['uri']}",
             key=_key("ab-report", found.id),
             description=f"HTML report of A/B test {found.id} (content-addressed {report['uri']})",

@@ -20,16 +20,16 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from deployments.demo.promotion import PRODUCTION, RUN_ID, STAGING, approve, promote, suspended
-from deployments.demo.stage import (
-    MODEL,
-    WORK,
-    Authenticators,
+from deployments.demo.promotion import (
+    PRODUCTION,
+    RUN_ID,
+    STAGING,
+    approve,
     finished,
-    governance,
-    step,
-    write_card,
+    promote,
+    suspended,
 )
+from deployments.demo.stage import MODEL, WORK, Authenticators, governance, step, write_card
 
 ENDPOINT = "triage-api"
 ORGS = ("acme", "globex", "initech")
@@ -111,7 +111,7 @@ def _when_canary_runs(gateway: str, version: str) -> datetime:
     """Wait until the gateway routes a canary share to `version`; return that time."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        spec = httpx.get(f"{gateway}/v1/endpoints/{ENDPOINT}").json()["spec"]
+        spec = httpx.get(f"{gateway}/v1/endpoints/{ENDPOINT}").json()["routing"]
         if spec.get("canary") == version:
             return datetime.now(UTC)
         time.sleep(0.2)
@@ -130,7 +130,10 @@ def chapter(people: Authenticators, gateway: str) -> None:
     finally:
         traffic.stop.set()
         traffic.join(timeout=15)
-    print(f"traffic: {traffic.sent} requests, {traffic.failed} not answered with 200")
+    print(
+        f"traffic: {traffic.sent} requests; {traffic.failed} answered with a model error "
+        "(missing values on 1.2.0 before the imputer, and on the 1.4.0 canary)"
+    )
     print(f"served by version: {dict(sorted(traffic.served.items()))}")
 
 
@@ -168,6 +171,7 @@ def _rollouts(people: Authenticators, gateway: str, traffic: Traffic) -> None:
 
     step("18. a flag sends org acme to 1.5.0 (it passed staging); others stay on 1.3.0")
     governance("flags", "set", ENDPOINT, "acme-early", "--version", "1.5.0", "--orgs", "acme")
+    time.sleep(1.0)  # every gateway process obeys a routing change within a second
     for org in ("acme", "globex"):
         body = {"rows": [traffic.rows[0]], "targeting_key": "user-1", "attributes": {"org_id": org}}
         [answer] = httpx.post(f"{gateway}/v1/endpoints/{ENDPOINT}/predict", json=body).json()[
@@ -187,7 +191,7 @@ def _ab_test(people: Authenticators) -> None:
     people.login("carol")
     out = governance(
         "experiments", "start", ENDPOINT, "--variant", "A=1.3.0", "--variant", "B=1.5.0",
-        "--split", "50/50", "--until", "400",
+        "--split", "50/50", "--until", "400", "--poll-seconds", "2",
     )  # fmt: skip
     run_id = RUN_ID.search(out).group(1)
     finished(run_id, timeout=240)

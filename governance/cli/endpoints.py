@@ -103,14 +103,7 @@ def rollouts(name: str) -> None:
     table = Table("rollout", "version", "strategy", "status", "step", "verdict", "figures")
     for found in rollout.rollouts_of(governance(), name):
         for verdict in found.verdicts or [{"weight": found.weight, "verdict": "-"}]:
-            figures = "; ".join(
-                f"{m['metric']} {m['verdict']}: canary {m.get('canary_value')} vs stable "
-                f"{m.get('stable_value')} (n={m.get('canary_n')}/{m.get('stable_n')}, "
-                f"p={m.get('p_value')})"
-                if "verdict" in m
-                else f"{m['metric']}: {m.get('detail', '')}"
-                for m in verdict.get("metrics", [])
-            )
+            figures = "; ".join(_figures(m) for m in verdict.get("metrics", []))
             table.add_row(
                 found.id[:8],
                 found.version,
@@ -121,6 +114,22 @@ def rollouts(name: str) -> None:
                 figures,
             )
     console.print(table)
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _figures(metric: dict) -> str:
+    """One metric's verdict with canary and stable values, counts and p-value."""
+    if "verdict" not in metric:
+        return f"{metric['metric']}: {metric.get('detail', '')}"
+    return (
+        f"{metric['metric']} {metric['verdict']}: canary {_number(metric.get('canary_value'))} "
+        f"vs stable {_number(metric.get('stable_value'))} "
+        f"(n={metric.get('canary_n')}/{metric.get('stable_n')}, "
+        f"p={_number(metric.get('p_value'))})"
+    )
 
 
 def _parse_time(text: str) -> datetime:

@@ -83,8 +83,12 @@ def served_at(gov: Governance, name: str, when: datetime) -> ServedAt:
                     policy_version=stored.request.policy_version,
                     approved_at=stored.completed_at,
                 )
-                for stored in tx.approvals.approved_promotions(endpoint.model_name, version)
+                for stored in tx.approvals.approved_promotions(
+                    endpoint.model_name, version, also_cancelled=True
+                )
                 if stored.request.created_at <= when
             ]
+            # A request cancelled before any approval never stood behind what served.
+            approvals = [a for a in approvals if a.approvers]
             served.append(ServedVersion(version, weight, _roles(spec.spec, version), approvals))
         return ServedAt(name, endpoint.model_name, when, spec, served)

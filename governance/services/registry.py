@@ -258,6 +258,7 @@ def transition_in(
     now: datetime,
     reason: str = "",
     sunset_days: int = 30,
+    routing_reason: str | None = None,
 ) -> ModelVersion:
     """The transition inside an open transaction, so a flow can bundle it with other writes."""
     model = tx.registry.get_model(name)
@@ -289,7 +290,8 @@ def transition_in(
     if target == LifecycleStage.production:
         # Routing follows production in the same transaction: no endpoint serves a version
         # the registry has archived, and no promotion commits without its routing change.
-        follow_production(tx, name, version, actor=actor, reason=f"{version} promoted", now=now)
+        why = routing_reason or f"{version} promoted"
+        follow_production(tx, name, version, actor=actor, reason=why, now=now)
     return found.model_copy(update={"stage": target, "stage_changed_at": now, "sunset_at": sunset})
 
 

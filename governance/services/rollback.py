@@ -62,6 +62,7 @@ def rollback_in(
         now=now,
         reason=f"rollback: {reason.strip()}",
         sunset_days=gov.policy.retirement.sunset_days,
+        routing_reason=f"rollback to {version}: {reason.strip()}",
     )
     tx.audit.append(
         "model.rolled_back",

@@ -116,13 +116,22 @@ class ApprovalRepository:
         ).first()
         return self._stored(row) if row else None
 
-    def approved_promotions(self, model: str, version: str) -> list[StoredRequest]:
-        """Approved promotion requests of a version (carried out or not), oldest first."""
+    def approved_promotions(
+        self, model: str, version: str, *, also_cancelled: bool = False
+    ) -> list[StoredRequest]:
+        """Approved promotion requests of a version (carried out or not), oldest first.
+
+        `also_cancelled` adds requests closed after their approvals, such as a canary that
+        rolled back: at the time it served, it served on those approvals.
+        """
+        statuses = [RequestStatus.approved.value]
+        if also_cancelled:
+            statuses.append(RequestStatus.cancelled.value)
         stmt = sa.select(approval_requests).where(
             q.model_name == model,
             q.version == version,
             q.kind == "promotion",
-            q.status == RequestStatus.approved.value,
+            q.status.in_(statuses),
         )
         return [self._stored(row) for row in self.conn.execute(stmt.order_by(q.status_changed_at))]
 

@@ -17,6 +17,7 @@ from governance.services import (
     endpoint_rollback,
     endpoints,
     promotion,
+    provenance,
     registry,
     rollout,
 )
@@ -166,3 +167,21 @@ def test_blue_green_switches_slots_and_flips_back(gov, approved, now):
     assert (flipped.spec.active_slot, flipped.spec.stable) == ("blue", "1.0.0")
     assert flipped.spec.slots == {"blue": "1.0.0", "green": "1.1.0"}
     assert registry.resolve(gov, "churn@production").version == "1.0.0"
+
+
+def test_served_at_names_the_approvers_of_a_canary_that_later_rolled_back(gov, approved, now):
+    start(gov, approved, now)
+    later = now + timedelta(minutes=1)
+    rollout.record_verdict(gov, rollout.current(gov, approved_rollout(gov)), [], "fail", later)
+    during = provenance.served_at(gov, "churn-api", now + timedelta(seconds=30))
+    served = {v.version: v for v in during.versions}
+    assert (served["1.1.0"].weight, served["1.1.0"].roles) == (5, ["canary 5%"])
+    [approval] = served["1.1.0"].approvals
+    assert (approval.target_stage, approval.approvers) == ("production", PRODUCTION)
+    after = provenance.served_at(gov, "churn-api", later)
+    assert [(v.version, v.weight) for v in after.versions] == [("1.0.0", 100)]
+
+
+def approved_rollout(gov) -> str:
+    [found] = rollout.rollouts_of(gov, "churn-api")
+    return found.id
