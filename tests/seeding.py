@@ -40,3 +40,43 @@ def make_settings(tmp_path: Path, database_url: str) -> Settings:
         secret_key_file=tmp_path / "home" / "secret.key",
         session_file=tmp_path / "home" / "session.json",
     )
+
+
+PRODUCTION_APPROVERS = (("carol", "ml_lead"), ("dave", "risk_officer"), ("erin", "legal"))
+
+
+def approved_request(
+    gov: Governance,
+    codes,
+    now: datetime,
+    *,
+    version: str,
+    evaluation_run_id: str,
+    target: LifecycleStage = LifecycleStage.production,
+    approvers=PRODUCTION_APPROVERS,
+    model: str = "churn",
+):
+    """A request opened by alice and approved, each approver with their real one-time code."""
+    from governance.domain.identity import VerifiedActor
+    from governance.services import approvals
+
+    request = approvals.open_approval(
+        gov,
+        model=model,
+        version=version,
+        target=target,
+        requester=VerifiedActor(name="alice"),
+        evaluation_run_id=evaluation_run_id,
+        now=now,
+    )
+    for person, role in approvers:
+        request = approvals.decide(
+            gov,
+            request_id=request.id,
+            approver=person,
+            role=role,
+            decision="approve",
+            code=codes(person, now),
+            now=now,
+        )
+    return request

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from seeding import PRODUCTION_APPROVERS, approved_request
 
 from governance.domain.errors import (
     Conflict,
@@ -17,7 +18,6 @@ from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
 from governance.domain.rollout import FlagRule, RoutingRefused
 from governance.services import (
-    approvals,
     audit,
     endpoint_rollback,
     endpoints,
@@ -28,7 +28,7 @@ from governance.services import (
 from governance.services.endpoints import EndpointNotFound
 
 ALICE, CAROL = VerifiedActor(name="alice"), VerifiedActor(name="carol")
-PRODUCTION = [("carol", "ml_lead"), ("dave", "risk_officer"), ("erin", "legal")]
+PRODUCTION = list(PRODUCTION_APPROVERS)
 
 
 def routing_state(gov, name="churn-api"):
@@ -41,25 +41,7 @@ def routing_state(gov, name="churn-api"):
 
 def promote(gov, run, codes, now, version="1.1.0"):
     """Open, approve and carry out a production request for `version` (the governed path)."""
-    request = approvals.open_approval(
-        gov,
-        model="churn",
-        version=version,
-        target=S.production,
-        requester=ALICE,
-        evaluation_run_id=run.id,
-        now=now,
-    )
-    for person, role in PRODUCTION:
-        request = approvals.decide(
-            gov,
-            request_id=request.id,
-            approver=person,
-            role=role,
-            decision="approve",
-            code=codes(person, now),
-            now=now,
-        )
+    request = approved_request(gov, codes, now, version=version, evaluation_run_id=run.id)
     promotion.complete_promotion(gov, request_id=request.id, actor="alice", now=now)
     return request
 

@@ -7,12 +7,13 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from seeding import approved_request
 
 from governance.domain.errors import Conflict, InvalidInput, RoleNotHeld, VersionNotFound
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
 from governance.domain.rollout import RoutingRefused
-from governance.services import approvals, audit, endpoints, evaluation, experiments, promotion
+from governance.services import audit, endpoints, evaluation, experiments, promotion
 from governance.services.endpoints import EndpointNotFound, change_in, updated
 from governance.services.experiments import ExperimentNotFound
 from governance.store.tables import experiments as experiments_table
@@ -22,25 +23,10 @@ AB = {"A": "1.1.0", "B": "1.2.0"}
 
 
 def _carry_out(gov, codes, now, version, target, deciders, run_id):
-    request = approvals.open_approval(
-        gov,
-        model="churn",
-        version=version,
-        target=target,
-        requester=ALICE,
-        evaluation_run_id=run_id,
-        now=now,
-    )
-    for person, role in deciders:
-        request = approvals.decide(
-            gov,
-            request_id=request.id,
-            approver=person,
-            role=role,
-            decision="approve",
-            code=codes(person, now),
-            now=now,
-        )
+    request = approved_request(
+        gov, codes, now, version=version, evaluation_run_id=run_id, target=target,
+        approvers=deciders,
+    )  # fmt: skip
     promotion.complete_promotion(gov, request_id=request.id, actor="alice", now=now)
 
 

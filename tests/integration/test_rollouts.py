@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from seeding import approved_request
 from test_endpoints import ALICE, CAROL, PRODUCTION, routing_state
 
 from governance.domain.approvals import RequestStatus
@@ -27,26 +28,7 @@ from governance.services import (
 def approved(gov, staged_run, codes, now):
     """churn-api on 1.0.0, and an approved (not yet carried out) production request of 1.1.0."""
     endpoints.create(gov, "churn-api", model="churn", actor=ALICE, now=now)
-    request = approvals.open_approval(
-        gov,
-        model="churn",
-        version="1.1.0",
-        target=S.production,
-        requester=ALICE,
-        evaluation_run_id=staged_run.id,
-        now=now,
-    )
-    for person, role in PRODUCTION:
-        request = approvals.decide(
-            gov,
-            request_id=request.id,
-            approver=person,
-            role=role,
-            decision="approve",
-            code=codes(person, now),
-            now=now,
-        )
-    return request
+    return approved_request(gov, codes, now, version="1.1.0", evaluation_run_id=staged_run.id)
 
 
 def start(gov, request, now, strategy="canary"):
