@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO))
 ENDPOINT = "bench-api"
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TARGETS = {
+    "overhead_p99_ms": "< 1",
     "rps_ratio": ">= 0.7",
     "propagation_ms": "< 1000",
     "log_records_lost": "== 0",
@@ -503,6 +504,7 @@ def main(argv: list[str] | None = None) -> None:
             "log_records_lost": fault["log_records_lost"],
             "targets": TARGETS,
             "targets_met": {
+                "overhead_p99_ms": percentile(gw, 0.99) - percentile(base, 0.99) < 1,
                 "rps_ratio": rps / bare_rps >= 0.7,
                 "propagation_ms": max(propagation) < 1000,
                 "log_records_lost": fault["log_records_lost"] == 0,
