@@ -10,7 +10,6 @@ import time
 from datetime import UTC, datetime
 from typing import Literal
 
-from governance.ml.canary_analysis import analyse_step
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -24,6 +23,7 @@ from governance.domain.approvals import ApprovalRequest
 from governance.domain.errors import GovernanceError
 from governance.domain.identity import CODE_PATTERN, MAX_NAME, NAME_PATTERN
 from governance.domain.rollout import Rollout, RolloutStatus
+from governance.ml.canary_analysis import analyse_step
 from governance.services import identity, rollout
 from governance.services.endpoints import LEAD_ROLE, require_role
 from governance.services.smoke import smoke_test

@@ -18,6 +18,7 @@ import pytest
 from flowkit import actor, now, wait_final, wait_suspended
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
+from prefect.flow_runs import resume_flow_run
 from prefect.states import Scheduled
 from seeding import seed_stage
 
@@ -234,3 +235,40 @@ def test_sigkill_during_a_bake_then_a_retry_resumes_at_the_same_step(
     verdicts = audit.history(w.gov, event_type="rollout.verdict", model=w.churn)
     assert [(e.details["weight"], e.details["verdict"]) for e in verdicts] == [(50, "pass")]
     assert audit.verify(w.gov).state_rows > 0
+
+
+def test_insufficient_data_extends_the_bake_then_holds_for_a_verified_lead(world, gateway):
+    w = world
+    name = bind(w)
+    run_id = start(w, "1.1.0", "canary", name)  # no traffic at all: never enough data
+    approve_all(w, run_id)
+    extensions = 4  # ROLLOUTS["canary"]["max_extensions"]
+    assert wait_suspended(run_id, after_answers=extensions + 1).startswith("canary-hold-")
+    [held] = rollout.rollouts_of(w.gov, name)
+    assert held.status == RolloutStatus.holding
+    assert [v["verdict"] for v in held.verdicts] == ["insufficient data"] * (extensions + 1)
+    assert endpoints.show(w.gov, name).spec.spec.canary_weight == 50  # held, not rolled back
+
+    def answer(person: str, decision: str) -> None:
+        resume_flow_run(
+            run_id,
+            run_input={
+                "approver": person,
+                "decision": decision,
+                "code": w.codes.code(person),
+                "notes": "",
+            },
+        )
+
+    answer("bob", "continue")  # bob is no ml_lead: refused, recorded, asked again
+    wait_suspended(run_id, after_answers=extensions + 2)
+    [refused] = audit.history(w.gov, event_type="rollout.refused", model=w.churn)
+    assert (refused.details["by"], refused.details["reason"]) == (
+        "bob",
+        "bob does not hold the role ml_lead: a canary decision refused",
+    )
+    answer("carol", "continue")
+    state = wait_final(run_id)
+    assert (state.name, state.message) == ("Promoted", f"{w.churn}@1.1.0 is now production")
+    [decided] = audit.history(w.gov, event_type="rollout.decided", model=w.churn)
+    assert (decided.details["by"], decided.details["decision"]) == ("carol", "continue")
