@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from deployments.local_stack import LocalStack
@@ -17,6 +19,9 @@ def main() -> None:
     # The blue/green smoke test in promote-model calls the gateway started here.
     os.environ.setdefault("GOVERNANCE_GATEWAY_URL", gateway)
     try:
+        # The gateway serves from the governance database: create or upgrade it first
+        # (idempotent: an initialised home is left as it is, its secret key kept).
+        subprocess.run([sys.executable, "-m", "governance.cli", "init"], check=True)
         stack.start_server()
         stack.start_serve()
         stack.start_gateway(gateway_port)
