@@ -118,9 +118,9 @@ def _break_glass(gov, actor, name: str, version: str, target: Target, reason: st
 
 @approvals_app.command("pending")
 def pending() -> None:
-    """Suspended promotions and open break-glass retro-reviews, with what they wait for."""
+    """Suspended promotions, held canaries and open retro-reviews, with what they wait for."""
     from flows import promotion_runs
-    from governance.services import approval_queue
+    from governance.services import approval_queue, rollout
 
     gov = governance()
     table = Table(title="approvals pending")
@@ -155,6 +155,18 @@ def pending() -> None:
             "until closed",
             _identities(r),
         )
+    for held in rollout.held(gov):
+        table.add_row(
+            held.flow_run_id,
+            f"canary held at {held.weight}% (insufficient data)",
+            f"{held.model_name}@{held.version}",
+            f"production via {held.endpoint}",
+            "promote-model",
+            "ml_lead: continue or roll back",
+            "until decided",
+            "verified",
+        )
+        links.append(f"{held.flow_run_id}: {promotion_runs.ui_link(held.flow_run_id)}")
     console.print(table)
     for link in links:
         console.print(f"  {link}", soft_wrap=True)

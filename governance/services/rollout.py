@@ -159,6 +159,12 @@ def rollouts_of(gov: Governance, endpoint: str) -> list[Rollout]:
         return tx.routing.rollouts_of(endpoint)
 
 
+def held(gov: Governance) -> list[Rollout]:
+    """Canaries suspended for a lead's decision (insufficient data after every extension)."""
+    with gov.store.read() as tx:
+        return tx.routing.rollouts((RolloutStatus.holding.value,))
+
+
 def heartbeat(gov: Governance, rollout: Rollout, now: datetime) -> Rollout:
     """Record that the controlling run is alive (the watchdog reads this)."""
     with gov.store.write() as tx:

@@ -23,6 +23,7 @@ from prefect.states import Scheduled
 from seeding import seed_stage
 
 from flows import promotion_runs
+from governance.cli import run
 from governance.domain.approvals import RequestStatus
 from governance.domain.models import LifecycleStage, RiskLevel
 from governance.domain.rollout import RolloutStatus
@@ -237,7 +238,7 @@ def test_sigkill_during_a_bake_then_a_retry_resumes_at_the_same_step(
     assert audit.verify(w.gov).state_rows > 0
 
 
-def test_insufficient_data_extends_the_bake_then_holds_for_a_verified_lead(world, gateway):
+def test_insufficient_data_extends_the_bake_then_holds_for_a_verified_lead(world, gateway, capsys):
     w = world
     name = bind(w)
     run_id = start(w, "1.1.0", "canary", name)  # no traffic at all: never enough data
@@ -248,6 +249,10 @@ def test_insufficient_data_extends_the_bake_then_holds_for_a_verified_lead(world
     assert held.status == RolloutStatus.holding
     assert [v["verdict"] for v in held.verdicts] == ["insufficient data"] * (extensions + 1)
     assert endpoints.show(w.gov, name).spec.spec.canary_weight == 50  # held, not rolled back
+    capsys.readouterr()
+    assert run(["approvals", "pending"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if run_id in line]
+    assert "canary held at 50% (insufficient data)" in listed[0]
 
     def answer(person: str, decision: str) -> None:
         resume_flow_run(
