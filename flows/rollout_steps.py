@@ -45,13 +45,23 @@ class CanaryHoldInput(RunInput):
     """The form a held canary shows: a verified ml_lead continues it or rolls it back."""
 
     approver: str = Field(
-        title="Your name", min_length=1, max_length=MAX_NAME, pattern=NAME_PATTERN
+        title="Your name",
+        min_length=1,
+        max_length=MAX_NAME,
+        pattern=NAME_PATTERN,
+        description="Your name as it appears in the roster; you must hold ml_lead.",
     )
     decision: Literal["continue", "roll back"] = Field(
         title="Decision", description="Continue to the next weight step, or roll back now."
     )
-    code: str = Field(title="One-time code", pattern=CODE_PATTERN)
-    notes: str = Field(default="", title="Notes", max_length=4000)
+    code: str = Field(
+        title="One-time code",
+        pattern=CODE_PATTERN,
+        description="The 6-digit code your authenticator app shows now (each is accepted once).",
+    )
+    notes: str = Field(
+        default="", title="Notes", max_length=4000, description="Recorded in the audit trail."
+    )
 
 
 def run_strategy(
@@ -137,10 +147,13 @@ def _analyse(gov: Governance, found: Rollout) -> str:
 def _ask_lead(gov: Governance, found: Rollout) -> None:
     """Suspend for a verified ml_lead: continue to the next step, or roll back."""
     last = found.verdicts[-1] if found.verdicts else {}
+    following = found.steps[found.step_index + 1]
+    after = "promotion to production" if following == 100 else f"the {following}% step"
     description = (
-        f"## Canary held: {found.model_name}@{found.version} on {found.endpoint}\n\n"
+        f"## Canary held: {found.model_name} {found.version} on {found.endpoint}\n\n"
         f"At {found.weight}% the analysis had **insufficient data** after "
-        f"{found.extensions} extended bakes. Continue to the next step, or roll back.\n\n"
+        f"{found.extensions} extended bakes. Continue to {after}, or roll back "
+        "(weight 0; the version stays in staging).\n\n"
         + "\n".join(
             f"- {m['metric']}: {m['verdict']} (canary n={m['canary_n']}, stable n={m['stable_n']})"
             for m in last.get("metrics", [])
