@@ -181,6 +181,8 @@ def _close(gov: Governance, run_id: str, exc: GovernanceError) -> State:
     stored = approval_queue.request_for_run(gov, run_id)
     if stored is not None:
         approval_queue.cancel_request(gov, stored.request.id, f"{name}: {exc}", _now())
+        # A canary or idle slot this run put in routing must not outlive it.
+        rollout.stop_for_request(gov, stored.request.id, f"{name}: {exc}", _now())
     return Failed(name=name, message=str(exc))
 
 
@@ -258,6 +260,7 @@ def _promote(gov: Governance, run_id: str, requester: VerifiedActor, plan: Plan)
     try:
         promoted = promote_and_archive(gov, request.id, requester.name)
     except EvidenceChanged as exc:
+        rollout.stop_for_request(gov, request.id, f"Voided: {exc}", _now())
         return Failed(name="Voided", message=str(exc))
     _summary(request, promoted, run)
     return Completed(name="Promoted", message=f"{promoted.ref} is now {target}")

@@ -6,6 +6,7 @@ retry) picks up at the step it was on. A held canary suspends for a verified lea
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from typing import Literal
@@ -37,8 +38,8 @@ def _now() -> datetime:
 
 
 def _key(*parts: object) -> str:
-    """Prefect input keys allow only lower-case letters, digits and dashes."""
-    return "-".join(str(p) for p in parts).lower().replace("_", "-").replace(".", "-")
+    """Prefect keys allow only lower-case letters, digits and dashes (semver has '+' too)."""
+    return re.sub(r"[^a-z0-9-]+", "-", "-".join(str(p) for p in parts).lower()).strip("-")
 
 
 class CanaryHoldInput(RunInput):
@@ -74,9 +75,14 @@ def run_strategy(
     flow_run_id: str,
 ) -> State | None:
     """Drive the rollout; None when promote-and-archive may go ahead, else the end state."""
-    found = rollout.start(
-        gov, request, strategy=strategy, endpoint=endpoint, flow_run_id=flow_run_id, now=_now()
-    )
+    try:
+        found = rollout.start(
+            gov, request, strategy=strategy, endpoint=endpoint, flow_run_id=flow_run_id, now=_now()
+        )
+    except GovernanceError as exc:
+        # The routing moved while people decided: the approved request cannot be carried out.
+        rollout.close_request(gov, request.id, f"rollout could not start: {exc}", _now())
+        return Failed(name="PreconditionFailed", message=f"rollout could not start: {exc}")
     if strategy == "canary":
         return _canary(gov, found)
     return _blue_green(gov, found, dataset)

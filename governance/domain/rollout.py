@@ -283,6 +283,8 @@ class Rollout(BaseModel):
     status: RolloutStatus = RolloutStatus.running
     heartbeat_at: datetime
     verdicts: list[dict] = Field(default_factory=list)
+    # The stable version when the rollout began: blue/green scales down only its slot.
+    replaced: str | None = None
     # Blue/green: set once the old slot has been emptied after the scale-down delay.
     scaled_down: bool = False
 

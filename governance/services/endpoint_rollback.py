@@ -7,7 +7,7 @@ from datetime import datetime
 from governance.bootstrap import Governance
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
-from governance.domain.rollout import RolloutStatus, RoutingRefused, RoutingSpec, SpecVersion
+from governance.domain.rollout import RoutingRefused, RoutingSpec, SpecVersion
 from governance.services.endpoints import (
     LEAD_ROLE,
     change_in,
@@ -17,6 +17,7 @@ from governance.services.endpoints import (
     updated,
 )
 from governance.services.rollback import rollback_in
+from governance.services.rollout import stop_in
 from governance.store.unit_of_work import Transaction
 
 
@@ -31,8 +32,9 @@ def rollback_endpoint(
 ) -> SpecVersion:
     """Move the endpoint back at once; the registry's production version follows.
 
-    Without `to`: a running canary is stopped (weight 0, its rollout rolled back);
-    otherwise the previous spec is restored. With `to`: that deprecated version serves.
+    A rollout in flight is always stopped (its candidate leaves routing, its request
+    closes); without `to` that is the whole rollback. Otherwise, without `to`, the previous
+    spec's stable routing is restored; with `to`, that deprecated version serves.
     """
     require_role(gov, actor, LEAD_ROLE, "endpoint rollback")
     why = (reason or "").strip() or "rollback"
@@ -41,15 +43,14 @@ def rollback_endpoint(
         current = tx.routing.latest_spec(name)
         assert current is not None
         rollout = tx.routing.active_rollout(name)
-        if to is None and rollout is not None and current.spec.canary is not None:
-            rollout.status = RolloutStatus.rolled_back
-            rollout.verdicts.append({"step": rollout.weight, "verdict": "manual rollback"})
-            tx.routing.save_rollout(rollout)
-            target = updated(current.spec, canary=None, canary_weight=0)
-        elif to is None:
-            target = _previous(tx, name, current)
-        else:
-            target = promoted_spec(updated(current.spec, canary=None, canary_weight=0), to)
+        if rollout is not None:
+            # Any rollback ends a rollout in flight, so its run cannot promote afterwards.
+            stop_in(tx, rollout, now, f"rolled back by {actor.name}: {why}", actor=actor.name)
+            current = tx.routing.latest_spec(name)
+            assert current is not None
+            if to is None:
+                return current
+        target = _previous(tx, name, current) if to is None else promoted_spec(current.spec, to)
         if target.stable is None:
             raise RoutingRefused(f"spec {current.number - 1} of {name!r} serves no version")
         _registry_follows(tx, gov, endpoint.model_name, target.stable, actor, why, now)
@@ -67,7 +68,9 @@ def _previous(tx: Transaction, name: str, current: SpecVersion) -> RoutingSpec:
         raise RoutingRefused(f"endpoint {name!r} has no previous spec to roll back to")
     previous = tx.routing.spec_number(name, current.number - 1)
     assert previous is not None
-    return previous.spec
+    # A rollback restores what served stably (stable version, slots, flags), never a canary
+    # or an experiment that has since ended: no rollout or experiment would own it again.
+    return updated(previous.spec, canary=None, canary_weight=0, ab=None)
 
 
 def _registry_follows(

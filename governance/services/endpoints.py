@@ -147,8 +147,12 @@ def follow_production(
     On an endpoint that uses blue/green slots the version moves into its slot (or the idle
     one) and that slot becomes active, so the old slot stays warm for an instant flip back.
     """
+    # Imported here: the rollout service builds on this module's routing changes.
+    from governance.services.rollout import supersede_in
+
     changed = []
     for endpoint in tx.routing.endpoints(model):
+        supersede_in(tx, endpoint.name, version, actor, now)
         current = tx.routing.latest_spec(endpoint.name)
         if current is None or current.spec.stable == version:
             continue

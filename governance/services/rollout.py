@@ -59,20 +59,29 @@ def check_strategy(
         spec = tx.routing.latest_spec(name)
         active = tx.routing.active_rollout(name)
     assert spec is not None
+    _check_routing(name, version, spec.spec, active)
+    return name
+
+
+def _check_routing(name: str, version: str, spec, active: Rollout | None) -> None:
+    """Refuse a rollout the endpoint's routing cannot take now, naming what is in the way."""
     if active is not None and active.version != version:
         raise Conflict(
             f"endpoint {name!r} already has a {active.strategy} rollout of "
             f"{active.model_name}@{active.version} (rollout {active.id}): wait for it or roll back"
         )
-    if spec.spec.canary is not None and spec.spec.canary != version:
-        raise Conflict(f"endpoint {name!r} already has a canary of {spec.spec.canary}")
-    if spec.spec.stable is None:
+    if active is not None:
+        raise Conflict(
+            f"endpoint {name!r} already has a rollout of {version} (rollout {active.id})"
+        )
+    if spec.canary is not None:
+        raise Conflict(f"endpoint {name!r} already has a canary of {spec.canary}")
+    if spec.stable is None:
         raise RoutingRefused(
             f"endpoint {name!r} has no stable version to compare against: promote directly first"
         )
-    if spec.spec.ab is not None:
+    if spec.ab is not None:
         raise Conflict(f"endpoint {name!r} is running an A/B test: end it first")
-    return name
 
 
 def start(
@@ -105,8 +114,11 @@ def start(
             step_started_at=now,
             heartbeat_at=now,
         )
-        if tx.routing.active_rollout(endpoint) is not None:
-            raise Conflict(f"endpoint {endpoint!r} already has an active rollout")
+        # Checked again here: approvals may have taken days, and the routing moved meanwhile.
+        spec = tx.routing.latest_spec(endpoint)
+        assert spec is not None
+        _check_routing(endpoint, request.version, spec.spec, tx.routing.active_rollout(endpoint))
+        rollout.replaced = spec.spec.stable
         tx.routing.insert_rollout(rollout, now)
         version = request.version
         if strategy == "canary":
@@ -199,7 +211,7 @@ def record_verdict(gov: Governance, rollout: Rollout, rows: list[dict], verdict:
         if verdict == "pass":
             _advance(tx, stored, now)
         elif verdict == "fail":
-            _roll_back(tx, stored, now, f"canary failed at {stored.weight}%", "rollout.rolled_back")
+            stop_in(tx, stored, now, f"canary failed at {stored.weight}%", note=False)
         elif stored.extensions < gov.policy.canary.max_extensions:
             stored.extensions += 1
         else:
@@ -241,39 +253,86 @@ def decide_hold(gov: Governance, rollout: Rollout, decision: str, person: str, n
     with gov.store.write() as tx:
         stored = tx.routing.rollout_by_id(rollout.id)
         assert stored is not None
+        if stored.status != RolloutStatus.holding:
+            return stored  # ended meanwhile (a rollback, the watchdog): nothing to decide
         _event(tx, "rollout.decided", stored, now, decision=decision, by=person)
         if decision == "continue":
             stored.verdicts.append({"weight": stored.weight, "verdict": f"continued by {person}"})
             _advance(tx, stored, now)
         else:
-            _roll_back(tx, stored, now, f"rolled back by {person}", "rollout.rolled_back")
+            stop_in(tx, stored, now, f"rolled back by {person}", actor=person)
         stored.heartbeat_at = now
         tx.routing.save_rollout(stored)
         return stored
 
 
-def _roll_back(tx: Transaction, rollout: Rollout, now: datetime, why: str, kind: str) -> None:
-    """Weight 0 (or the candidate out of its slot), rollout ended, the request closed."""
+def without_candidate(spec, version: str):
+    """`spec` with `version` out of its canary and out of the idle blue/green slot."""
+    if spec.canary == version:
+        spec = updated(spec, canary=None, canary_weight=0)
+    idle = spec.idle_slot()
+    if spec.active_slot is not None and spec.slots.get(idle) == version:
+        spec = updated(spec, slots={**spec.slots, idle: None})
+    return spec
+
+
+def stop_in(
+    tx: Transaction,
+    rollout: Rollout,
+    now: datetime,
+    why: str,
+    *,
+    kind: str = "rollout.rolled_back",
+    actor: str = "promote-model",
+    note: bool = True,
+) -> Rollout:
+    """End an active rollout: its candidate leaves routing, the record ends, the request closes.
+
+    `note` adds `why` to the verdicts (a failed analysis has already recorded its own).
+    """
     rollout.status = (
         RolloutStatus.abandoned if kind == "rollout.abandoned" else RolloutStatus.rolled_back
     )
-    version = rollout.version
-
-    def change(spec):
-        if spec.canary == version:
-            return updated(spec, canary=None, canary_weight=0)
-        idle = spec.idle_slot()
-        if spec.slots.get(idle) == version:
-            return updated(spec, slots={**spec.slots, idle: None})
-        return spec
-
-    change_in(tx, rollout.endpoint, change, actor="promote-model", reason=why, now=now)
-    _event(tx, kind, rollout, now, reason=why, weight=rollout.weight)
+    if note:
+        rollout.verdicts.append({"weight": rollout.weight, "verdict": why})
+    current = tx.routing.latest_spec(rollout.endpoint)
+    if current is not None:
+        cleared = without_candidate(current.spec, rollout.version)
+        if cleared != current.spec:
+            change_in(tx, rollout.endpoint, lambda _: cleared, actor=actor, reason=why, now=now)
+    _event(tx, kind, rollout, now, reason=why, weight=rollout.weight, by=actor)
     stored = tx.approvals.get(rollout.request_id)
     if stored.completed_at is None and stored.request.status == RequestStatus.approved:
         tx.approvals.set_status(rollout.request_id, RequestStatus.cancelled, now, why)
         closed = stored.request.model_copy(update={"status": RequestStatus.cancelled})
-        audit_request_event(tx, "approval.cancelled", closed, "promote-model", now, reason=why)
+        audit_request_event(tx, "approval.cancelled", closed, actor, now, reason=why)
+    tx.routing.save_rollout(rollout)
+    return rollout
+
+
+def close_request(gov: Governance, request_id: str, why: str, now: datetime) -> None:
+    """Close an approved request whose rollout could not start (it stays uncarried out)."""
+    with gov.store.write() as tx:
+        stored = tx.approvals.get(request_id)
+        if stored.completed_at is None and stored.request.status == RequestStatus.approved:
+            tx.approvals.set_status(request_id, RequestStatus.cancelled, now, why)
+            closed = stored.request.model_copy(update={"status": RequestStatus.cancelled})
+            audit_request_event(tx, "approval.cancelled", closed, "promote-model", now, reason=why)
+
+
+def stop_for_request(gov: Governance, request_id: str, why: str, now: datetime) -> None:
+    """End the request's rollout if it is still active (its run ended some other way)."""
+    with gov.store.write() as tx:
+        found = tx.routing.rollout_for_request(request_id)
+        if found is not None and found.status in (RolloutStatus.running, RolloutStatus.holding):
+            stop_in(tx, found, now, why)
+
+
+def supersede_in(tx: Transaction, endpoint: str, version: str, actor: str, now) -> None:
+    """A production move to `version` ends any other version's rollout on the endpoint."""
+    active = tx.routing.active_rollout(endpoint)
+    if active is not None and active.version != version:
+        stop_in(tx, active, now, f"superseded by the promotion of {version}", actor=actor)
 
 
 def abandon_stale(gov: Governance, now: datetime) -> list[Rollout]:
@@ -286,8 +345,7 @@ def abandon_stale(gov: Governance, now: datetime) -> list[Rollout]:
             if silent_since < now:
                 since = rollout.heartbeat_at.isoformat(timespec="seconds")
                 why = f"controlling run {rollout.flow_run_id} silent since {since}"
-                _roll_back(tx, rollout, now, why, "rollout.abandoned")
-                tx.routing.save_rollout(rollout)
+                stop_in(tx, rollout, now, why, kind="rollout.abandoned", actor="rollout-watchdog")
                 ended.append(rollout)
     return ended
 
@@ -304,7 +362,9 @@ def scale_down_idle(gov: Governance, now: datetime) -> list[str]:
                 continue
             spec = tx.routing.latest_spec(rollout.endpoint)
             idle = spec.spec.idle_slot() if spec else None
-            if spec is not None and idle and spec.spec.slots.get(idle):
+            # Only the version this switch replaced: a later rollout's candidate stays.
+            held = spec.spec.slots.get(idle) if spec and idle else None
+            if spec is not None and held is not None and held == rollout.replaced:
                 change_in(
                     tx,
                     rollout.endpoint,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from seeding import approved_request
+from seeding import approved_request, seed_stage
 from test_endpoints import ALICE, CAROL, PRODUCTION, routing_state
 
 from governance.domain.approvals import RequestStatus
@@ -17,6 +17,7 @@ from governance.services import (
     audit,
     endpoint_rollback,
     endpoints,
+    evaluation,
     promotion,
     provenance,
     registry,
@@ -118,6 +119,69 @@ def test_manual_rollback_stops_a_running_canary(gov, approved, now):
     )
     assert (spec.spec.stable, spec.spec.canary) == ("1.0.0", None)
     assert rollout.current(gov, started.id).status == RolloutStatus.rolled_back
+    [event] = audit.history(gov, event_type="rollout.rolled_back", model="churn")
+    assert (event.details["by"], event.details["reason"]) == (
+        "carol",
+        "rolled back by carol: pager",
+    )
+    assert approvals.get_request(gov, approved.id).status == RequestStatus.cancelled
+
+
+def test_a_rollback_to_a_version_also_ends_the_canary_in_flight(gov, approved, now):
+    started = start(gov, approved, now)
+    registry.transition(gov, "churn", "1.2.0", S.retired, actor="carol", now=now)
+    with pytest.raises(RoutingRefused, match=r"churn@1\.2\.0 is retired"):
+        endpoint_rollback.rollback_endpoint(gov, "churn-api", to="1.2.0", actor=CAROL, now=now)
+    # Refused as a whole: the rollout was not stopped either.
+    assert rollout.current(gov, started.id).status == RolloutStatus.running
+    endpoint_rollback.rollback_endpoint(gov, "churn-api", to="1.0.0", actor=CAROL, now=now)
+    assert rollout.current(gov, started.id).status == RolloutStatus.rolled_back
+    # Its run, analysing again, cannot promote: the verdict lands on an ended rollout.
+    ended = rollout.record_verdict(gov, rollout.current(gov, started.id), [], "pass", now)
+    assert ended.status == RolloutStatus.rolled_back and not rollout.ready_to_promote(ended)
+
+
+def test_a_rollback_never_reinstates_a_failed_canary(gov, approved, now):
+    started = start(gov, approved, now)
+    rollout.record_verdict(gov, started, [], "fail", now)
+    spec = endpoint_rollback.rollback_endpoint(gov, "churn-api", actor=CAROL, now=now)
+    assert (spec.spec.stable, spec.spec.canary, spec.spec.canary_weight) == ("1.0.0", None, 0)
+
+
+def test_a_direct_promotion_supersedes_another_versions_canary(gov, approved, codes, now):
+    started = start(gov, approved, now)
+    run = evaluation.evaluate(
+        gov, model="churn", version="1.2.0", dataset="holdout", actor="alice", now=now
+    )
+    seed_stage(gov, "churn", "1.2.0", S.staging, now=now)
+    later = now + timedelta(minutes=2)  # each approver's next one-time code
+    other = approved_request(gov, codes, later, version="1.2.0", evaluation_run_id=run.id)
+    promotion.complete_promotion(gov, request_id=other.id, actor="alice", now=later)
+    spec = endpoints.show(gov, "churn-api").spec.spec
+    assert (spec.stable, spec.canary) == ("1.2.0", None)
+    ended = rollout.current(gov, started.id)
+    assert (ended.status, ended.verdicts[-1]["verdict"]) == (
+        RolloutStatus.rolled_back,
+        "superseded by the promotion of 1.2.0",
+    )
+    assert approvals.get_request(gov, approved.id).status == RequestStatus.cancelled
+
+
+def test_a_rollout_does_not_start_on_routing_that_moved_since_approval(gov, approved, now):
+    with gov.store.write() as tx:
+        endpoints.change_in(
+            tx,
+            "churn-api",
+            lambda s: endpoints.updated(s, canary="1.2.0", canary_weight=10),
+            actor="carol",
+            reason="someone else's canary",
+            now=now,
+        )
+    before = routing_state(gov)
+    with pytest.raises(Conflict, match=r"endpoint 'churn-api' already has a canary of 1\.2\.0"):
+        start(gov, approved, now)
+    assert routing_state(gov) == before
+    assert rollout.rollouts_of(gov, "churn-api") == []
 
 
 def test_the_watchdog_rolls_back_a_canary_whose_run_went_silent(gov, approved, now):
