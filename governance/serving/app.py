@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from governance.bootstrap import Governance, open_governance
@@ -98,6 +99,14 @@ def _errors(app: FastAPI, holder: dict[str, Gateway]) -> None:
             for e in exc.errors()[:5]
         ]
         return JSONResponse({"error": "invalid request: " + "; ".join(problems)}, 400)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def unreachable(request: Request, exc: DBAPIError) -> JSONResponse:
+        """The database went away mid-request (e.g. loading a version not yet cached): 503."""
+        counted(request, 503)
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        return JSONResponse({"error": f"governance database unreachable: {reason}"}, 503)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

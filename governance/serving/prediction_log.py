@@ -52,9 +52,14 @@ class PredictionLog:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         # One spool file per process, locked while the process lives, so another process
         # drains it only once its owner is gone.
-        self.spool_path = self.spool_dir / f"predictions-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-        self._spool = open(self.spool_path, "a+b")  # noqa: SIM115 - held for the process's life
+        name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.spool_path = self.spool_dir / f"predictions-{name}.jsonl"
+        # Locked under a name no drainer lists, then renamed: another process can never see
+        # this spool unlocked and take it for an orphan.
+        starting = self.spool_dir / f".starting-{name}"
+        self._spool = open(starting, "a+b")  # noqa: SIM115 - held for the process's life
         fcntl.flock(self._spool, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(starting, self.spool_path)
         self.database_up = True
 
     # --- the request side -----------------------------------------------------------------
@@ -140,7 +145,7 @@ class PredictionLog:
 
     def _drain_spools(self) -> None:
         """Move every spool this process may drain (its own, orphans) into the database."""
-        if self.spool_path.stat().st_size and self._drain_file(self._spool):
+        if os.fstat(self._spool.fileno()).st_size and self._drain_file(self._spool):
             self._spool.truncate(0)
             self._spool.seek(0)
             os.fsync(self._spool.fileno())
