@@ -117,6 +117,8 @@ DEMO_ROLLOUTS = {
         "min_labels": 30,
         "max_extensions": 4,
         "watchdog_grace_minutes": 5,
+        # A p95 over a few hundred requests on a busy laptop is noisy: only a 50% rise fails.
+        "latency_min_effect": 0.5,
     },
     "blue_green": {"smoke_rows": 20, "scale_down_delay_minutes": 10},
     "experiments": {"min_samples_per_variant": 150},
