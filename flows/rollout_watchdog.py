@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from governance.bootstrap import open_governance
-from governance.services import rollout
+from governance.services import watchdog
 
 
 @flow(name="rollout-watchdog")
@@ -18,8 +18,8 @@ def rollout_watchdog() -> dict[str, int]:
     gov = open_governance()
     now = datetime.now(UTC)
     try:
-        abandoned = rollout.abandon_stale(gov, now)
-        emptied = rollout.scale_down_idle(gov, now)
+        abandoned = watchdog.abandon_stale(gov, now)
+        emptied = watchdog.scale_down_idle(gov, now)
     finally:
         gov.close()
     rows = [

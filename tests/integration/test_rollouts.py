@@ -22,6 +22,7 @@ from governance.services import (
     provenance,
     registry,
     rollout,
+    watchdog,
 )
 
 
@@ -189,8 +190,8 @@ def test_the_watchdog_rolls_back_a_canary_whose_run_went_silent(gov, approved, n
     silence = timedelta(seconds=started.bake_seconds) + timedelta(
         minutes=gov.policy.canary.watchdog_grace_minutes
     )
-    assert rollout.abandon_stale(gov, now + silence - timedelta(seconds=1)) == []
-    [ended] = rollout.abandon_stale(gov, now + silence + timedelta(seconds=1))
+    assert watchdog.abandon_stale(gov, now + silence - timedelta(seconds=1)) == []
+    [ended] = watchdog.abandon_stale(gov, now + silence + timedelta(seconds=1))
     assert ended.id == started.id
     assert rollout.current(gov, started.id).status == RolloutStatus.abandoned
     assert endpoints.show(gov, "churn-api").spec.spec.canary is None
@@ -231,3 +232,37 @@ def test_served_at_names_the_approvers_of_a_canary_that_later_rolled_back(gov, a
 def approved_rollout(gov) -> str:
     [found] = rollout.rollouts_of(gov, "churn-api")
     return found.id
+
+
+def test_the_watchdog_empties_only_the_slot_a_switch_replaced_after_its_delay(gov, approved, now):
+    start(gov, approved, now, strategy="blue_green")
+    promotion.complete_promotion(gov, request_id=approved.id, actor="alice", now=now)
+    delay = timedelta(minutes=gov.policy.blue_green.scale_down_delay_minutes)
+    assert watchdog.scale_down_idle(gov, now + delay - timedelta(seconds=1)) == []
+    assert endpoints.show(gov, "churn-api").spec.spec.slots == {"blue": "1.0.0", "green": "1.1.0"}
+    # A later rollout's candidate in the idle slot is not the version the switch replaced.
+    with gov.store.write() as tx:
+        endpoints.change_in(
+            tx,
+            "churn-api",
+            lambda s: endpoints.updated(s, slots={**s.slots, "blue": "1.2.0"}),
+            actor="carol",
+            reason="next candidate",
+            now=now,
+        )
+    assert watchdog.scale_down_idle(gov, now + delay) == []
+    assert endpoints.show(gov, "churn-api").spec.spec.slots["blue"] == "1.2.0"
+
+
+def test_the_watchdog_scales_down_the_warm_slot(gov, approved, now):
+    start(gov, approved, now, strategy="blue_green")
+    promotion.complete_promotion(gov, request_id=approved.id, actor="alice", now=now)
+    delay = timedelta(minutes=gov.policy.blue_green.scale_down_delay_minutes)
+    assert watchdog.scale_down_idle(gov, now + delay) == ["churn-api"]
+    spec = endpoints.show(gov, "churn-api").spec
+    assert (spec.spec.slots, spec.spec.active_slot, spec.actor) == (
+        {"blue": None, "green": "1.1.0"},
+        "green",
+        "rollout-watchdog",
+    )
+    assert watchdog.scale_down_idle(gov, now + 2 * delay) == []  # once
