@@ -90,8 +90,8 @@ def artifacts(key: str):
         )
 
 
-def test_an_experiment_concludes_with_the_right_winner(world, example_card, trained):
-    w = world
+def started(w, example_card, trained, *, until_samples: int):
+    """1.3.0 (A) and 1.4.0 (B) through staging, an endpoint, and a 50/50 experiment on it."""
     promoted_to_staging(w, example_card, trained, "1.3.0", "good1.0", "bob")
     promoted_to_staging(w, example_card, trained, "1.4.0", "good0.5", "jack")
     endpoint = f"{w.churn}-api"
@@ -101,11 +101,17 @@ def test_an_experiment_concludes_with_the_right_winner(world, example_card, trai
         endpoint,
         {"A": "1.3.0", "B": "1.4.0"},
         {"A": 50, "B": 50},
-        until_samples=400,
+        until_samples=until_samples,
         until_at=None,
         actor=actor("carol"),
         now=now(),
     )
+    return endpoint, found
+
+
+def test_an_experiment_concludes_with_the_right_winner(world, example_card, trained):
+    w = world
+    endpoint, found = started(w, example_card, trained, until_samples=400)
     run = ab_test.submit(found, poll_seconds=0.5)
     # Logged while the flow watches: it must wait for all 400 outcomes, then conclude.
     log(w, endpoint, "A", "1.3.0", 200, 140)
@@ -145,20 +151,7 @@ def test_an_experiment_concludes_with_the_right_winner(world, example_card, trai
 
 def test_a_sample_ratio_mismatch_ends_invalid_with_no_winner(world, example_card, trained):
     w = world
-    promoted_to_staging(w, example_card, trained, "1.3.0", "good1.0", "bob")
-    promoted_to_staging(w, example_card, trained, "1.4.0", "good0.5", "jack")
-    endpoint = f"{w.churn}-api"
-    endpoints.create(w.gov, endpoint, model=w.churn, actor=actor("alice"), now=now())
-    found = experiments.start(
-        w.gov,
-        endpoint,
-        {"A": "1.3.0", "B": "1.4.0"},
-        {"A": 50, "B": 50},
-        until_samples=450,
-        until_at=None,
-        actor=actor("carol"),
-        now=now(),
-    )
+    endpoint, found = started(w, example_card, trained, until_samples=450)
     # B looks far better, but a 50/50 split delivered 300/150: the assignment is broken.
     log(w, endpoint, "A", "1.3.0", 300, 150)
     log(w, endpoint, "B", "1.4.0", 150, 140)

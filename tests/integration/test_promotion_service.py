@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from seeding import approved_request
 
 from governance.config import EXAMPLE_POLICY
 from governance.domain.approvals import RequestStatus
@@ -49,7 +50,9 @@ def staged(staged_run):
 
 
 def open_request(gov, run, now, approve=True):
-    request = approvals.open_approval(
+    if approve:
+        return approved_request(gov, CODES["now"], now, version="1.1.0", evaluation_run_id=run.id)
+    return approvals.open_approval(
         gov,
         model="churn",
         version="1.1.0",
@@ -58,17 +61,6 @@ def open_request(gov, run, now, approve=True):
         evaluation_run_id=run.id,
         now=now,
     )
-    for person, role in APPROVERS if approve else ():
-        request = approvals.decide(
-            gov,
-            request_id=request.id,
-            approver=person,
-            role=role,
-            decision="approve",
-            code=code(person, now),
-            now=now,
-        )
-    return request
 
 
 def snapshot(gov, request_id=None):
