@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, f
 from governance.domain.audit import canonical_json
 from governance.domain.errors import IncompleteCard, InvalidVersion, MalformedCard
 from governance.domain.models import LifecycleStage, RiskLevel, parse_semver
+from governance.domain.monitoring import Metric
 
 _STRICT = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
 
@@ -58,24 +59,46 @@ class RetirementCriteria(BaseModel):
     min_accuracy: float | None = Field(default=None, ge=0.0, le=1.0)
     max_drift_share: float | None = Field(default=None, ge=0.0, le=1.0)
     notes: str = ""
+    # Which metric min_accuracy bounds (policy default when None), and for how many
+    # consecutive most-recent days it must stay below before that counts as a breach.
+    accuracy_metric: Metric | None = None
+    min_accuracy_days: int | None = Field(default=None, gt=0)
+    no_traffic_days: int | None = Field(default=None, gt=0)
 
     def has_threshold(self) -> bool:
         """True when at least one measurable threshold is set (notes alone do not count)."""
-        return any(
-            v is not None for v in (self.max_age_days, self.min_accuracy, self.max_drift_share)
+        thresholds = (
+            self.max_age_days,
+            self.min_accuracy,
+            self.max_drift_share,
+            self.min_accuracy_days,
+            self.no_traffic_days,
         )
+        return any(v is not None for v in thresholds)
 
     def describe(self) -> str:
         """One line naming each threshold, or 'none stated'."""
         parts = []
         if self.max_age_days is not None:
             parts.append(f"older than {self.max_age_days} days")
-        if self.min_accuracy is not None:
-            parts.append(f"accuracy below {self.min_accuracy:g}")
+        metric = self.accuracy_metric or "accuracy"
+        if self.min_accuracy is not None or self.min_accuracy_days is not None:
+            floor = "the policy minimum" if self.min_accuracy is None else f"{self.min_accuracy:g}"
+            days = self.min_accuracy_days
+            parts.append(
+                f"{metric} below {floor}" + (f" for {days} consecutive days" if days else "")
+            )
         if self.max_drift_share is not None:
             parts.append(f"drift share above {self.max_drift_share:g}")
+        if self.no_traffic_days is not None:
+            parts.append(f"no traffic for {self.no_traffic_days} days")
         text = "retire when " + ", or ".join(parts) if parts else "none stated"
         return f"{text} ({self.notes})" if self.notes else text
+
+
+# Criteria keys added after cards were first stored: left out of the hash while unset, so
+# every stored card (and each approval bound to its hash) keeps the hash it had before.
+_LATER_CRITERIA = ("accuracy_metric", "min_accuracy_days", "no_traffic_days")
 
 
 class ModelCard(BaseModel):
@@ -216,7 +239,12 @@ def require_complete(card: ModelCard, stage: LifecycleStage, risk: RiskLevel) ->
 
 def card_hash(card: ModelCard) -> str:
     """sha256 hex of the card's canonical JSON: stable across processes, moved by any edit."""
-    return hashlib.sha256(canonical_json(card.model_dump(mode="json")).encode()).hexdigest()
+    data = card.model_dump(mode="json")
+    criteria = data["retirement_criteria"]
+    for key in _LATER_CRITERIA:
+        if criteria[key] is None:
+            del criteria[key]
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 
 def with_identity(

@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 from governance.domain.errors import ConfigError
 from governance.domain.evaluation import GatePolicy
 from governance.domain.identity import canonical_name
+from governance.domain.monitoring import Metric
 
 Role = Literal["ml_engineer", "ml_lead", "risk_officer", "legal"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -109,6 +110,19 @@ class RetirementDefaults(BaseModel):
     min_accuracy: Share = 0.8
     max_drift_share: Share = 0.3
     sunset_days: int = Field(default=30, gt=0)
+    accuracy_metric: Metric = "accuracy"
+    # None: the metric over the whole window decides; N: N consecutive days below it do.
+    min_accuracy_days: int | None = Field(default=None, gt=0)
+    accuracy_window_days: int = Field(default=30, gt=0)
+    # Labels per day when a run length is used, per window otherwise.
+    min_labels: int = Field(default=50, ge=1)
+    drift_window_days: int = Field(default=7, gt=0)
+    min_drift_rows: int = Field(default=100, ge=1)
+    no_traffic_days: int = Field(default=30, gt=0)
+    # How long a rejected retirement keeps a version, and the period for unreadable schedules.
+    review_days: int = Field(default=90, gt=0)
+    reference_rows: int = Field(default=5000, ge=1)
+    roles: list[Role] = Field(default_factory=lambda: ["ml_lead", "risk_officer"], min_length=1)
 
 
 class BlueGreenDefaults(BaseModel):
@@ -276,7 +290,8 @@ def _describe(error: Any) -> str:
     loc = tuple(error["loc"])
     kind = error["type"]
     message = error["msg"]
-    if kind == "literal_error" and loc and loc[0] in ("roster", "approvals"):
+    # Every Literal in these sections is a role (retirement: the review's roles).
+    if kind == "literal_error" and loc and loc[0] in ("roster", "approvals", "retirement"):
         # The role value is in the message, so the list index or '[key]' marker adds nothing.
         while loc and (isinstance(loc[-1], int) or loc[-1] == "[key]"):
             loc = loc[:-1]

@@ -1,0 +1,180 @@
+"""Monitoring facts: drift per column and per dataset, accuracy series, the findings
+the retirement audit draws from them, and the per-version audit record they end in.
+
+Everything here is plain data and arithmetic over it: the statistical tests themselves run
+in `governance.ml.drift` (Evidently's own functions), and the rules that turn findings into
+a verdict live in `governance.domain.retirement`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from governance.domain.models import LifecycleStage
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class ColumnDrift(BaseModel):
+    """One column's drift test: the method Evidently's defaults choose, its score and verdict."""
+
+    model_config = _FROZEN
+
+    column: str
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+class DatasetDrift(BaseModel):
+    """Every column's drift test, the share drifted, and whether that share crosses the limit."""
+
+    model_config = _FROZEN
+
+    columns: list[ColumnDrift]
+    reference_rows: int
+    current_rows: int
+    max_share: float
+
+    @property
+    def share(self) -> float:
+        """The share of columns that drifted (0 when there are no columns)."""
+        if not self.columns:
+            return 0.0
+        return sum(c.drifted for c in self.columns) / len(self.columns)
+
+    @property
+    def drifting(self) -> bool:
+        """True when the drifted share is at or above the limit."""
+        return bool(self.columns) and self.share >= self.max_share
+
+    def drifted_columns(self) -> list[str]:
+        """The names of the columns that drifted, in column order."""
+        return [c.column for c in self.columns if c.drifted]
+
+
+class DailyScore(BaseModel):
+    """One day's metric on the outcomes labelled that day; `value` is None below the minimum."""
+
+    model_config = _FROZEN
+
+    day: date
+    labels: int
+    value: float | None
+
+
+class Check(StrEnum):
+    """What a finding is about."""
+
+    age = "age"
+    accuracy = "accuracy"
+    drift = "drift"
+    stale_card = "stale_card"
+    no_traffic = "no_traffic"
+    break_glass = "break_glass"
+    review = "review"
+    error = "error"
+
+
+class Status(StrEnum):
+    """How a check came out."""
+
+    ok = "ok"
+    breached = "breached"
+    insufficient = "insufficient"
+    error = "error"
+
+
+class Finding(BaseModel):
+    """One check on one version: its status, a sentence naming what was found, its figures."""
+
+    model_config = _FROZEN
+
+    check: Check
+    status: Status
+    message: str
+    figures: dict[str, Any] = Field(default_factory=dict)
+    # A hard criterion (age, accuracy, drift) may retire a version that has a successor.
+    hard: bool = False
+
+
+# The metrics a retirement criterion may name. Classifiers: accuracy, balanced_accuracy, f1,
+# precision, recall; regressors: r2. Higher is better for every one, so "below the minimum"
+# is always the bad direction and no per-metric direction needs stating.
+KNOWN_METRICS: tuple[str, ...] = (
+    "accuracy",
+    "balanced_accuracy",
+    "f1",
+    "precision",
+    "recall",
+    "r2",
+)
+
+
+def check_metric(name: str) -> str:
+    """Return `name` if it is in KNOWN_METRICS, else raise ValueError naming it and the list."""
+    # ValueError (not a GovernanceError) because pydantic validators call this: the card and
+    # policy parsers turn it into MalformedCard / ConfigError with the field path in front.
+    if name not in KNOWN_METRICS:
+        raise ValueError(f"unknown metric {name!r}; known metrics: {', '.join(KNOWN_METRICS)}")
+    return name
+
+
+# A metric name as a schema type: card and policy fields refuse unknown names when parsed.
+Metric = Annotated[str, AfterValidator(check_metric)]
+
+
+def trailing_run_below(series: list[DailyScore], threshold: float) -> int:
+    """Days in the most recent unbroken run of consecutive days scoring below `threshold`."""
+    run, previous = 0, None
+    for score in sorted(series, key=lambda s: s.day, reverse=True):
+        # a day without a score, or a missing calendar day, ends the run: no evidence
+        # that the metric stayed low is not evidence that it did
+        gap = previous is not None and (previous - score.day).days != 1
+        if gap or score.value is None or score.value >= threshold:
+            break
+        run, previous = run + 1, score.day
+    return run
+
+
+class Verdict(StrEnum):
+    """What the audit recommends for one version."""
+
+    retain = "retain"
+    revalidate = "re-validate"
+    retire = "retire"
+
+
+class VersionAudit(BaseModel):
+    """One version's audit: its verdict, the reason, and every finding behind it."""
+
+    model_config = _FROZEN
+
+    model: str
+    version: str
+    stage: LifecycleStage
+    verdict: Verdict
+    reason: str
+    successor: str | None
+    findings: list[Finding]
+    checked_at: datetime
+
+    def rows(self) -> list[dict[str, str]]:
+        """Flat table rows, one per finding (one 'none' row when there are no findings)."""
+        base = {
+            "model": self.model,
+            "version": self.version,
+            "stage": self.stage.value,
+            "verdict": self.verdict.value,
+        }
+        if not self.findings:
+            return [{**base, "check": "none", "status": "", "message": self.reason}]
+        return [
+            {**base, "check": f.check.value, "status": f.status.value, "message": f.message}
+            for f in self.findings
+        ]
