@@ -1,0 +1,286 @@
+"""Data drift with Evidently's own statistical tests: the only module that imports Evidently.
+
+A reference sample is profiled once when it is stored (`profile_reference`); the nightly audit
+then tests each column (`column_drift`, `dataset_drift`) by choosing the stat test exactly as
+Evidently's `DataDriftPreset` does and running Evidently's own StatTest objects, without the
+cost of a whole Report. `evidently_verdicts` runs the real Report so tests and the benchmark
+can prove parity, and `drift_report_html` renders a small Evidently report for a version
+found drifting.
+
+Evidently's telemetry (gated on DO_NOT_TRACK) is wired only into its UI service and collector;
+importing it and running Reports opens no connection, so there is nothing to switch off here.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from governance.domain.errors import InvalidInput
+from governance.domain.monitoring import ColumnDrift, DatasetDrift
+
+with warnings.catch_warnings():
+    # Importing Evidently 0.7 trips numpy's `numpy.core` DeprecationWarning (its legacy tests
+    # module) and litestar's (its bundled UI): not ours to fix, and they would fail any caller
+    # that runs with warnings as errors, as this project's tests do.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from evidently import Report
+    from evidently.core.datasets import infer_column_type
+    from evidently.legacy.calculations.stattests import (
+        StatTest,
+        chi_stat_test,
+        jensenshannon_stat_test,
+        ks_stat_test,
+        wasserstein_stat_test,
+        z_stat_test,
+    )
+    from evidently.legacy.core import ColumnType
+    from evidently.metrics import DriftedColumnsCount, ValueDrift
+    from evidently.presets import DataDriftPreset
+
+# Evidently's ColumnType values are already "num" and "cat"; only these two are drift-tested by
+# default without training a model (text drift fits a classifier per column, far too slow).
+_KINDS = {
+    ColumnType.Numerical.value: ColumnType.Numerical,
+    ColumnType.Categorical.value: ColumnType.Categorical,
+}
+# The cut-offs in evidently/legacy/calculations/stattests/registry.py `_get_default_stattest`.
+_SMALL_REFERENCE = 1000
+_FEW_VALUES = 5
+# A value new to current gives chi-square an expected count of 0, so scipy divides by zero
+# and returns p = 0 (drifted): that is Evidently's verdict, and numpy's warning about it is
+# noise (an error under warnings-as-errors). Scores that come out NaN still show as NaN.
+_quiet_floats = partial(np.errstate, divide="ignore", invalid="ignore")
+_BY_DISPLAY_NAME: dict[str, StatTest] = {
+    t.display_name: t
+    for t in (
+        ks_stat_test,
+        wasserstein_stat_test,
+        jensenshannon_stat_test,
+        chi_stat_test,
+        z_stat_test,
+    )
+}
+
+
+def profile_reference(frame: pd.DataFrame) -> dict:
+    """Per-column statistics of a reference sample, JSON-ready, computed once when it is stored."""
+    columns: dict[str, dict[str, Any]] = {}
+    # Columns Evidently types as text, datetime or unknown are not drift-tested; they are listed
+    # with their type so nobody mistakes them for monitored columns.
+    skipped: dict[str, str] = {}
+    for name in frame.columns:
+        if not isinstance(name, str):
+            raise InvalidInput(f"reference column names must be strings, got {name!r}")
+        series = frame[name]
+        # Evidently's own inference. Its Report types each column from *current*; the audit
+        # keeps the reference's type so one odd day (an int column gaining values or a NaN)
+        # cannot swap the test. Parity holds whenever current types the same way.
+        kind = infer_column_type(series).value
+        if kind not in _KINDS:
+            skipped[name] = kind
+            continue
+        clean = _clean(series)
+        if clean.empty:
+            raise InvalidInput(f"reference column {name!r} has no values")
+        uniques = clean.unique()
+        entry: dict[str, Any] = {
+            "kind": kind,
+            "count": len(clean),
+            # What Evidently drops before testing: NaN, None and ±inf.
+            "missing": len(series) - len(clean),
+            "n_unique": len(uniques),
+            # Stored only when few: the unique count over reference+current picks the test only
+            # when it can be <= 5, and the union needs the reference's values for that.
+            "values": _sorted_plain(uniques) if len(uniques) <= _FEW_VALUES else None,
+        }
+        if kind == ColumnType.Numerical.value:
+            entry.update(_numeric_summary(clean.to_numpy(dtype=float)))
+        else:
+            top = clean.value_counts().head(10)
+            entry["top"] = {str(_plain(k)): int(v) for k, v in top.items()}
+        columns[name] = entry
+    return {"rows": len(frame), "columns": columns, "skipped": skipped}
+
+
+def column_drift(reference: pd.Series, current: pd.Series, stats: dict) -> ColumnDrift:
+    """One column's drift, with the stat test DataDriftPreset would choose, run by Evidently."""
+    name = str(current.name if current.name is not None else reference.name)
+    feature_type = _KINDS[stats["kind"]]
+    # get_one_column_drift drops NaN and ±inf on both sides before choosing and running a test.
+    ref = _clean(reference)
+    cur = _clean(current)
+    if cur.empty:
+        raise InvalidInput(f"current column {name!r} has no values (all missing)")
+    if ref.empty:
+        raise InvalidInput(f"reference column {name!r} has no values")
+    if feature_type is ColumnType.Numerical and not pd.api.types.is_numeric_dtype(cur):
+        raise InvalidInput(f"current column {name!r} should hold numbers, got {cur.dtype}")
+    test = _choose_stattest(feature_type, len(ref), _unique_count(stats, cur))
+    # threshold None: the StatTest applies its own default, as the preset does.
+    with _quiet_floats():
+        result = test(ref, cur, feature_type, None)
+    return ColumnDrift(
+        column=name,
+        method=test.display_name,
+        score=float(result.drift_score),
+        threshold=float(result.actual_threshold),
+        drifted=bool(result.drifted),
+    )
+
+
+def dataset_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, profile: dict, max_share: float
+) -> DatasetDrift:
+    """Every profiled column's drift, in profile order, and the share limit they are held to."""
+    if not 0 < max_share <= 1:
+        raise InvalidInput(f"max_share must be in (0, 1], got {max_share}")
+    columns: dict[str, dict] = profile["columns"]
+    for side, frame in (("current", current), ("reference", reference)):
+        absent = [c for c in columns if c not in frame.columns]
+        if absent:
+            raise InvalidInput(f"{side} data lacks profiled column(s): {', '.join(absent)}")
+    return DatasetDrift(
+        columns=[column_drift(reference[c], current[c], s) for c, s in columns.items()],
+        reference_rows=len(reference),
+        current_rows=len(current),
+        max_share=max_share,
+    )
+
+
+def evidently_verdicts(reference: pd.DataFrame, current: pd.DataFrame) -> list[ColumnDrift]:
+    """Evidently's own DataDriftPreset verdict per column, in its column order (parity checks)."""
+    with _quiet_floats():
+        snapshot = Report([DataDriftPreset()], include_tests=True).run(current, reference)
+    data = snapshot.dict()
+    # Each ValueDrift's "drift" test FAILs exactly when Evidently's StatTest said drifted (note
+    # K-S drifts at p <= threshold, chi-square and Z at p < threshold, distances at >=).
+    status = {
+        t["metric_config"]["metric_id"]: t["status"] for t in data["tests"] if t["id"] == "drift"
+    }
+    verdicts = []
+    for metric in data["metrics"]:
+        config = metric["config"]
+        if not config["type"].endswith(":ValueDrift"):
+            continue
+        verdicts.append(
+            ColumnDrift(
+                column=config["column"],
+                method=config["method"],
+                score=float(metric["value"]),
+                threshold=float(config["threshold"]),
+                drifted=status[metric["id"]] == "FAIL",
+            )
+        )
+    return verdicts
+
+
+def drift_report_html(reference: pd.DataFrame, current: pd.DataFrame, drift: DatasetDrift) -> bytes:
+    """A small Evidently HTML report: the drifted-column count and each drifted column's plots."""
+    names = [c.column for c in drift.columns]
+    if not names:
+        raise InvalidInput("a drift report needs at least one tested column")
+    try:
+        tests = {c.column: _BY_DISPLAY_NAME[c.method] for c in drift.columns}
+    except KeyError as exc:
+        raise InvalidInput(f"no Evidently stat test is displayed as {exc.args[0]!r}") from exc
+    # Only the count and the drifted columns: the full preset plots every column (~1 s each
+    # version), this is ~0.2 s. Methods and thresholds are pinned to what column_drift used, so
+    # the page shows the verdict the audit recorded.
+    metrics: list[Any] = [
+        DriftedColumnsCount(
+            columns=names,
+            drift_share=drift.max_share,
+            # StatTest objects, not names: the registry refuses chi-square/Z by name for a
+            # numeric column although the default rule picks them for one with <= 5 values.
+            per_column_method=dict(tests),
+            per_column_threshold={c.column: c.threshold for c in drift.columns},
+        )
+    ]
+    for c in drift.columns:
+        if c.drifted:
+            test = tests[c.column]
+            # ValueDrift takes only a registered name; where that name is refused for the type
+            # Evidently infers, its automatic choice on the same data is that very test.
+            typed = infer_column_type(current[c.column])
+            method = test.name if typed in test.allowed_feature_types else None
+            metrics.append(ValueDrift(column=c.column, method=method, threshold=c.threshold))
+    with _quiet_floats():
+        snapshot = Report(metrics).run(current[names], reference[names])
+    # Not byte-stable: Evidently embeds fresh uuid4/uuid7 widget and dashboard ids in every
+    # render, so the same data hashes differently each time. Accepted; the HTML is not edited.
+    return snapshot.get_html_str(as_iframe=False).encode()
+
+
+def _choose_stattest(feature_type: ColumnType, reference_rows: int, n_values: int) -> StatTest:
+    """Evidently's default choice: by reference size, column type and values over both sides."""
+    numeric_spread = feature_type is ColumnType.Numerical and n_values > _FEW_VALUES
+    if reference_rows <= _SMALL_REFERENCE:
+        if numeric_spread:
+            return ks_stat_test
+        return chi_stat_test if n_values > 2 else z_stat_test
+    return wasserstein_stat_test if numeric_spread else jensenshannon_stat_test
+
+
+def _unique_count(stats: dict, current: pd.Series) -> int:
+    """Unique values over reference and current, exact whenever it can change the choice."""
+    if stats["values"] is None:
+        # More than 5 in the reference alone: above every cut-off (5 and 2), so current's
+        # values cannot change the choice and are not counted.
+        return int(stats["n_unique"])
+    # A set union, not Evidently's concat+nunique: same count (1 == 1.0 == True hash alike).
+    return len(set(stats["values"]).union(_plain(v) for v in current.unique()))
+
+
+def _clean(series: pd.Series) -> pd.Series:
+    """The series without NaN/None/±inf, as Evidently's column drift cleans it before testing."""
+    values = series.to_numpy()
+    if values.dtype.kind == "f":
+        # Same rows as `replace([-inf, inf], nan).dropna()`, without two copies per column.
+        keep = np.isfinite(values)
+        return series if keep.all() else series[keep]
+    if values.dtype.kind in "iub":
+        return series
+    return series.replace([-np.inf, np.inf], np.nan).dropna()
+
+
+def _numeric_summary(values: np.ndarray) -> dict[str, float | None]:
+    """Mean, sample std and five-number summary of finite numbers (None where undefined)."""
+    p25, p50, p75 = np.percentile(values, [25, 50, 75])
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return {
+        "mean": _finite(values.mean()),
+        "std": _finite(std),
+        "min": _finite(values.min()),
+        "p25": _finite(p25),
+        "p50": _finite(p50),
+        "p75": _finite(p75),
+        "max": _finite(values.max()),
+    }
+
+
+def _finite(x: float | None) -> float | None:
+    """A plain float, or None for a value JSON cannot hold (NaN, ±inf) or that is undefined."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the matching Python scalar, so it serialises to JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _sorted_plain(values: Any) -> list:
+    """Unique values as plain Python scalars, sorted (by text when types do not compare)."""
+    plain = [_plain(v) for v in values]
+    try:
+        return sorted(plain)
+    except TypeError:
+        return sorted(plain, key=repr)
