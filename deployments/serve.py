@@ -8,6 +8,8 @@ from flows.ab_test import ab_test
 from flows.audit_anchor import audit_anchor
 from flows.promote_model import promote_model
 from flows.retire_deprecated import retire_deprecated
+from flows.retirement_audit import retirement_audit_flow
+from flows.retirement_review import retirement_review_flow
 from flows.rollback import rollback
 from flows.rollout_watchdog import rollout_watchdog
 
@@ -19,6 +21,8 @@ DEPLOYMENTS = {
     "ab-test": (ab_test, None),
     "rollback": (rollback, None),
     "rollout-watchdog": (rollout_watchdog, "*/5 * * * *"),
+    "retirement-audit": (retirement_audit_flow, "0 2 * * *"),
+    "retirement-review": (retirement_review_flow, None),
 }
 
 

@@ -38,6 +38,7 @@ from governance.services import (
     approval_queue,
     approvals,
     evaluation,
+    monitoring,
     promotion,
     registry,
     rollout,
@@ -91,6 +92,13 @@ def evaluation_gate(
         key=artifact_key("gate", model, version),
         description=f"Evaluation gate for {model}@{version}: {run.decision.summary()}",
     )
+    if run.decision.passed:
+        # The data it passed on becomes the version's drift reference (once; a reference
+        # stored earlier, e.g. with `monitoring reference --set`, is kept).
+        found = registry.resolve(gov, f"{model}@{version}")
+        monitoring.reference_from_dataset(
+            gov, found=found, dataset=dataset, actor=actor, now=_now()
+        )
     return run
 
 

@@ -1,4 +1,5 @@
-"""retire-deprecated (daily): deprecated versions past their sunset are retired, approval
+"""retire-deprecated (daily): deprecated versions past their sunset are retired and removed
+from every routing spec (flags, idle blue/green slots, A/B arms included), approval
 requests past their deadline are expired with their suspended runs (no live process needed),
 and break-glass retro-reviews still open are listed until they are closed."""
 
@@ -15,10 +16,13 @@ from governance.services import approval_queue, registry
 
 
 @flow(name="retire-deprecated")
-def retire_deprecated() -> dict[str, int]:
-    """Retire what passed its sunset, expire overdue requests, list open retro-reviews."""
+def retire_deprecated(now: datetime | None = None) -> dict[str, int]:
+    """Retire what passed its sunset (and take it out of routing), expire overdue requests.
+
+    `now` defaults to the clock; passing a later time shows what the sweep will do then.
+    """
     gov = open_governance()
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     try:
         retired = registry.retire_past_sunset(gov, now=now)
         expired = expire_overdue(gov, now)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from governance.domain.errors import ConfigError
@@ -56,6 +57,21 @@ class Settings(BaseSettings):
     )
     gateway_poll_seconds: float = Field(
         default=0.2, gt=0, le=5, description="how often the gateway checks for routing changes"
+    )
+
+    task_runner: Literal["threads", "dask"] = Field(
+        default="threads", description="task runner of the retirement audit's fan-out"
+    )
+    task_workers: int = Field(
+        default=4, gt=0, le=64, description="threads (or local Dask workers) of the fan-out"
+    )
+    # Dask's own variable name, so an existing Dask deployment's setting is picked up as is.
+    dask_scheduler_address: str = Field(
+        default="",
+        validation_alias=AliasChoices(
+            "DASK_SCHEDULER_ADDRESS", "GOVERNANCE_DASK_SCHEDULER_ADDRESS"
+        ),
+        description="a running Dask scheduler (tcp://host:port); empty: a local cluster",
     )
 
     @field_validator("database_url")

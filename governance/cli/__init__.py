@@ -15,6 +15,7 @@ from governance.cli import (
     endpoints,
     experiments,
     models,
+    monitoring,
     people,
     promotion,
     serve,
@@ -44,6 +45,8 @@ app.add_typer(endpoints.flags_app, name="flags")
 app.add_typer(experiments.app, name="experiments")
 app.command("rollback")(endpoints.rollback)
 app.command("serve")(serve.serve)
+app.add_typer(monitoring.app, name="monitoring")
+app.command("audit-retirement")(monitoring.audit_retirement)
 
 
 def run(argv: list[str] | None = None) -> int:

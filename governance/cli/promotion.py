@@ -120,7 +120,7 @@ def _break_glass(gov, actor, name: str, version: str, target: Target, reason: st
 def pending() -> None:
     """Suspended promotions, held canaries and open retro-reviews, with what they wait for."""
     from flows import promotion_runs
-    from governance.services import approval_queue, rollout
+    from governance.services import approval_queue, retirement_review, rollout
 
     gov = governance()
     table = Table(title="approvals pending")
@@ -135,7 +135,7 @@ def pending() -> None:
         r = item.request
         table.add_row(
             str(item.flow_run.id),
-            "promotion run",
+            "retirement review run" if r.kind == "retirement" else "promotion run",
             f"{r.model_name}@{r.version}",
             r.target_stage.value,
             r.requested_by,
@@ -167,6 +167,17 @@ def pending() -> None:
             "verified",
         )
         links.append(f"{held.flow_run_id}: {promotion_runs.ui_link(held.flow_run_id)}")
+    for row in retirement_review.revalidations(gov):
+        table.add_row(
+            row.id,
+            "re-validate (retirement audit)",
+            f"{row.model_name}@{row.version}",
+            "-",
+            "retirement-audit",
+            f"the owner: {row.reason}",
+            "next audit",
+            "-",
+        )
     console.print(table)
     for link in links:
         console.print(f"  {link}", soft_wrap=True)

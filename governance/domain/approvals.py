@@ -34,7 +34,7 @@ EVIDENCE_FIELDS: tuple[str, ...] = (
 )
 # What `incumbent_version` holds when nothing is in production yet.
 NO_INCUMBENT = "none"
-RequestKind = Literal["promotion", "retro_review"]
+RequestKind = Literal["promotion", "retro_review", "retirement"]
 _HIGH_RISK = frozenset({RiskLevel.high, RiskLevel.critical})
 _PAST = {"approve": "approved", "reject": "rejected", "revoke": "revoked"}
 
@@ -110,6 +110,12 @@ def required_roles(
     return {role: rules.needed(role) for role in dict.fromkeys(roles)}
 
 
+def retirement_roles(policy: Policy) -> dict[Role, int]:
+    """Role -> how many distinct people of that role must approve retiring a version."""
+    rules = policy.approvals
+    return {role: rules.needed(role) for role in dict.fromkeys(policy.retirement.roles)}
+
+
 def evidence_parts(
     *,
     artifact_digest: str,
@@ -182,7 +188,11 @@ def open_request(
         target_stage=target_stage,
         requested_by=requested_by,
         version_created_by=version_created_by,
-        required=required_roles(policy, target_stage, risk),
+        required=(
+            retirement_roles(policy)
+            if kind == "retirement"
+            else required_roles(policy, target_stage, risk)
+        ),
         evidence=parts,
         evidence_digest=_digest_of(parts),
         policy_version=policy.version,

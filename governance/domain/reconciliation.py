@@ -13,7 +13,8 @@ ignored, so new kinds of events never break verification. The rules (details key
   and the request's status when the event carries it (a revoke can reopen a request);
 - `approval.approved|rejected|expired|voided|cancelled` {request_id}: the request's status
   (`approval.refused` changes nothing);
-- `model.promoted` {request_id}: the request is carried out (completed_at set);
+- `model.promoted` and `model.retirement_approved` {request_id}: the request is carried out
+  (completed_at set);
 - `person.enrolled` {name}: a people row;
 - `routing.changed` {endpoint, spec, spec_hash}: one routing spec of the endpoint.
 """
@@ -101,6 +102,7 @@ class Replay:
             "approval.requested": self._requested,
             "approval.decided": self._decided,
             "model.promoted": self._promoted,
+            "model.retirement_approved": self._promoted,
             "person.enrolled": self._enrolled,
             "routing.changed": self._routed,
         }

@@ -1,6 +1,6 @@
 """Data drift with Evidently's own statistical tests: the only module that imports Evidently.
 
-A reference sample is profiled once when it is stored (`profile_reference`); the nightly audit
+A reference sample is profiled once when it is stored (`ml/profile.py`); the nightly audit
 then tests each column (`column_drift`, `dataset_drift`) by choosing the stat test exactly as
 Evidently's `DataDriftPreset` does and running Evidently's own StatTest objects, without the
 cost of a whole Report. `evidently_verdicts` runs the real Report so tests and the benchmark
@@ -13,7 +13,6 @@ importing it and running Reports opens no connection, so there is nothing to swi
 
 from __future__ import annotations
 
-import math
 import warnings
 from functools import partial
 from typing import Any
@@ -23,6 +22,7 @@ import pandas as pd
 
 from governance.domain.errors import InvalidInput
 from governance.domain.monitoring import ColumnDrift, DatasetDrift
+from governance.ml.profile import FEW_VALUES, clean, plain
 
 with warnings.catch_warnings():
     # Importing Evidently 0.7 trips numpy's `numpy.core` DeprecationWarning (its legacy tests
@@ -51,7 +51,6 @@ _KINDS = {
 }
 # The cut-offs in evidently/legacy/calculations/stattests/registry.py `_get_default_stattest`.
 _SMALL_REFERENCE = 1000
-_FEW_VALUES = 5
 # A value new to current gives chi-square an expected count of 0, so scipy divides by zero
 # and returns p = 0 (drifted): that is Evidently's verdict, and numpy's warning about it is
 # noise (an error under warnings-as-errors). Scores that come out NaN still show as NaN.
@@ -68,53 +67,13 @@ _BY_DISPLAY_NAME: dict[str, StatTest] = {
 }
 
 
-def profile_reference(frame: pd.DataFrame) -> dict:
-    """Per-column statistics of a reference sample, JSON-ready, computed once when it is stored."""
-    columns: dict[str, dict[str, Any]] = {}
-    # Columns Evidently types as text, datetime or unknown are not drift-tested; they are listed
-    # with their type so nobody mistakes them for monitored columns.
-    skipped: dict[str, str] = {}
-    for name in frame.columns:
-        if not isinstance(name, str):
-            raise InvalidInput(f"reference column names must be strings, got {name!r}")
-        series = frame[name]
-        # Evidently's own inference. Its Report types each column from *current*; the audit
-        # keeps the reference's type so one odd day (an int column gaining values or a NaN)
-        # cannot swap the test. Parity holds whenever current types the same way.
-        kind = infer_column_type(series).value
-        if kind not in _KINDS:
-            skipped[name] = kind
-            continue
-        clean = _clean(series)
-        if clean.empty:
-            raise InvalidInput(f"reference column {name!r} has no values")
-        uniques = clean.unique()
-        entry: dict[str, Any] = {
-            "kind": kind,
-            "count": len(clean),
-            # What Evidently drops before testing: NaN, None and ±inf.
-            "missing": len(series) - len(clean),
-            "n_unique": len(uniques),
-            # Stored only when few: the unique count over reference+current picks the test only
-            # when it can be <= 5, and the union needs the reference's values for that.
-            "values": _sorted_plain(uniques) if len(uniques) <= _FEW_VALUES else None,
-        }
-        if kind == ColumnType.Numerical.value:
-            entry.update(_numeric_summary(clean.to_numpy(dtype=float)))
-        else:
-            top = clean.value_counts().head(10)
-            entry["top"] = {str(_plain(k)): int(v) for k, v in top.items()}
-        columns[name] = entry
-    return {"rows": len(frame), "columns": columns, "skipped": skipped}
-
-
 def column_drift(reference: pd.Series, current: pd.Series, stats: dict) -> ColumnDrift:
     """One column's drift, with the stat test DataDriftPreset would choose, run by Evidently."""
     name = str(current.name if current.name is not None else reference.name)
     feature_type = _KINDS[stats["kind"]]
     # get_one_column_drift drops NaN and ±inf on both sides before choosing and running a test.
-    ref = _clean(reference)
-    cur = _clean(current)
+    ref = clean(reference)
+    cur = clean(current)
     if cur.empty:
         raise InvalidInput(f"current column {name!r} has no values (all missing)")
     if ref.empty:
@@ -219,7 +178,7 @@ def drift_report_html(reference: pd.DataFrame, current: pd.DataFrame, drift: Dat
 
 def _choose_stattest(feature_type: ColumnType, reference_rows: int, n_values: int) -> StatTest:
     """Evidently's default choice: by reference size, column type and values over both sides."""
-    numeric_spread = feature_type is ColumnType.Numerical and n_values > _FEW_VALUES
+    numeric_spread = feature_type is ColumnType.Numerical and n_values > FEW_VALUES
     if reference_rows <= _SMALL_REFERENCE:
         if numeric_spread:
             return ks_stat_test
@@ -234,53 +193,6 @@ def _unique_count(stats: dict, current: pd.Series) -> int:
         # values cannot change the choice and are not counted.
         return int(stats["n_unique"])
     # A set union, not Evidently's concat+nunique: same count (1 == 1.0 == True hash alike).
-    return len(set(stats["values"]).union(_plain(v) for v in current.unique()))
+    return len(set(stats["values"]).union(plain(v) for v in current.unique()))
 
 
-def _clean(series: pd.Series) -> pd.Series:
-    """The series without NaN/None/±inf, as Evidently's column drift cleans it before testing."""
-    values = series.to_numpy()
-    if values.dtype.kind == "f":
-        # Same rows as `replace([-inf, inf], nan).dropna()`, without two copies per column.
-        keep = np.isfinite(values)
-        return series if keep.all() else series[keep]
-    if values.dtype.kind in "iub":
-        return series
-    return series.replace([-np.inf, np.inf], np.nan).dropna()
-
-
-def _numeric_summary(values: np.ndarray) -> dict[str, float | None]:
-    """Mean, sample std and five-number summary of finite numbers (None where undefined)."""
-    p25, p50, p75 = np.percentile(values, [25, 50, 75])
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else None
-    return {
-        "mean": _finite(values.mean()),
-        "std": _finite(std),
-        "min": _finite(values.min()),
-        "p25": _finite(p25),
-        "p50": _finite(p50),
-        "p75": _finite(p75),
-        "max": _finite(values.max()),
-    }
-
-
-def _finite(x: float | None) -> float | None:
-    """A plain float, or None for a value JSON cannot hold (NaN, ±inf) or that is undefined."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the matching Python scalar, so it serialises to JSON."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _sorted_plain(values: Any) -> list:
-    """Unique values as plain Python scalars, sorted (by text when types do not compare)."""
-    plain = [_plain(v) for v in values]
-    try:
-        return sorted(plain)
-    except TypeError:
-        return sorted(plain, key=repr)

@@ -77,7 +77,7 @@ def evaluate_estimator(
     groups = list(dict.fromkeys(group_columns))
     check_frame(frame, target, groups)
     task = _resolve_task(estimator, task)
-    features = _features(estimator, frame.drop(columns=[target, *groups]))
+    features = model_input(estimator, frame.drop(columns=[target, *groups]))
     y_true = frame[target].to_numpy()
     y_pred = estimator.predict(features)
     scores = _class_probabilities(estimator, features, task)
@@ -118,7 +118,7 @@ def _resolve_task(estimator: Any, task: str | None) -> str:
     return task
 
 
-def _features(estimator: Any, features: pd.DataFrame) -> pd.DataFrame | np.ndarray:
+def model_input(estimator: Any, features: pd.DataFrame) -> pd.DataFrame | np.ndarray:
     """The feature block in the shape the estimator was fit on, or InvalidInput naming the gap."""
     try:
         check_is_fitted(estimator)

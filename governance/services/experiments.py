@@ -331,3 +331,10 @@ def stop(
             "verified": actor.verified,
         }
         return _end(tx, found, "stopped", result, actor.name, now)
+
+
+def withdraw_in(tx: Transaction, experiment_id: str, why: str, actor: str, now: datetime) -> None:
+    """End a running experiment with no verdict because one of its versions left routing."""
+    found = _get(tx, experiment_id)
+    if found.running:
+        _end(tx, found, "stopped", {"verdict": f"no winner: {why}", "winner": None}, actor, now)

@@ -122,7 +122,7 @@ def complete_promotion(
     voided: EvidenceChanged | None = None
     with gov.store.write() as tx:
         stored = tx.approvals.get(request_id)
-        request = _approved(stored)
+        request = approved_request(stored)
         current = current_evidence_in(tx, policy, request)
         damaged = _damage(gov, tx, request)
         if damaged:
@@ -136,7 +136,7 @@ def complete_promotion(
                 if damaged
                 else exc
             )
-            _void(tx, request, current, actor, now, str(voided))
+            void_in(tx, request, current, actor, now, str(voided))
         else:
             promoted = _promote(gov, tx, request, actor, now)
     # Raised after the block so the void and its audit event are committed first.
@@ -157,7 +157,7 @@ def _damage(gov: Governance, tx: Transaction, request: ApprovalRequest) -> str:
     return ""
 
 
-def _approved(stored: StoredRequest) -> ApprovalRequest:
+def approved_request(stored: StoredRequest) -> ApprovalRequest:
     """The request if it is approved and not yet carried out, else RequestClosed."""
     request = stored.request
     if stored.completed_at is not None:
@@ -181,7 +181,7 @@ def _digest_or_blank(parts: dict[str, str]) -> str:
         return ""
 
 
-def _void(
+def void_in(
     tx: Transaction,
     request: ApprovalRequest,
     current: dict[str, str],
@@ -189,6 +189,7 @@ def _void(
     now: datetime,
     reason: str,
 ) -> None:
+    """Mark the request void because its evidence moved, naming the facts that changed."""
     changed = [f for f in rules.EVIDENCE_FIELDS if current.get(f) != request.evidence.get(f)]
     tx.approvals.set_status(request.id, RequestStatus.void, now)
     audit_request_event(

@@ -315,6 +315,8 @@ def _stage_event(
 
 def retire_past_sunset(gov: Governance, *, now: datetime) -> list[ModelVersion]:
     """Retire every deprecated version whose rollback grace period has ended; audited."""
+    from governance.services.withdrawal import withdraw_in  # withdrawal builds on endpoints
+
     with gov.store.write() as tx:
         due = [
             v
@@ -326,6 +328,8 @@ def retire_past_sunset(gov: Governance, *, now: datetime) -> list[ModelVersion]:
             _stage_event(
                 tx, version, LifecycleStage.retired, "system", now, {"reason": "sunset passed"}
             )
+            # A retired version serves nothing: not a flag, not an idle slot, not an A/B arm.
+            withdraw_in(tx, version, actor="system", reason="retired: sunset passed", now=now)
         return due
 
 

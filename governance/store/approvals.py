@@ -98,6 +98,12 @@ class ApprovalRepository:
         rows = self.conn.execute(stmt.order_by(q.created_at, q.id))
         return [self._stored(row).request for row in rows]
 
+    def with_status_kind(self, status: str, kind: str) -> list[ApprovalRequest]:
+        """Requests of one kind in a status, oldest first."""
+        stmt = sa.select(approval_requests).where(q.status == status, q.kind == kind)
+        rows = self.conn.execute(stmt.order_by(q.created_at, q.id))
+        return [self._stored(row).request for row in rows]
+
     def open_for(self, version_id: int, target: str, kind: str) -> ApprovalRequest | None:
         """The open request of this kind for a version and target, if any (at most one)."""
         stmt = sa.select(approval_requests).where(

@@ -66,6 +66,8 @@ def require_current(engine: Engine) -> None:
 _LIMITED_RIGHTS = {
     "audit_events": "SELECT, INSERT",
     "routing_specs": "SELECT, INSERT",
+    "reference_profiles": "SELECT, INSERT",
+    "retirement_audits": "SELECT, INSERT",
     "alembic_version": "SELECT",
 }
 

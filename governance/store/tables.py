@@ -169,7 +169,8 @@ approval_requests = sa.Table(
     sa.Column("status_changed_at", UTCDateTime, nullable=False),
     # Set once the approved move is carried out; after that no decision may change the request.
     sa.Column("completed_at", UTCDateTime),
-    # "promotion" (asked for by promote-model) or "retro_review" (after a break-glass).
+    # "promotion" (asked for by promote-model), "retro_review" (after a break-glass) or
+    # "retirement" (opened by the retirement audit).
     sa.Column("kind", sa.String(16), nullable=False, server_default="promotion"),
     # The promote-model run that owns the request, so a re-executed run finds it again.
     sa.Column("flow_run_id", sa.String(64)),
@@ -359,4 +360,61 @@ experiments = sa.Table(
         sqlite_where=sa.text("status = 'running'"),
         postgresql_where=sa.text("status = 'running'"),
     ),
+)
+
+# One per version: the reference sample (content-addressed parquet) and its column statistics.
+reference_profiles = sa.Table(
+    "reference_profiles",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "model_version_id",
+        sa.Integer,
+        sa.ForeignKey("model_versions.id"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("uri", sa.String(255), nullable=False),
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("stats", sa.JSON, nullable=False),
+    sa.Column("source", sa.String(255), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Batches scored outside the gateway: features, predictions and labels as one parquet file.
+monitoring_batches = sa.Table(
+    "monitoring_batches",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("model_version_id", sa.Integer, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("uri", sa.String(255), nullable=False),
+    sa.Column("source_digest", sa.String(64), nullable=False),
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("n_labels", sa.Integer, nullable=False),
+    sa.Column("first_at", UTCDateTime, nullable=False),
+    sa.Column("last_at", UTCDateTime, nullable=False),
+    sa.Column("ingested_by", sa.String(128), nullable=False),
+    sa.Column("ingested_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("model_version_id", "source_digest", name="uq_batches_version_source"),
+    sa.Index("ix_batches_version_last", "model_version_id", "last_at"),
+)
+
+# One row per version per audit run: the verdict and every finding with its figures.
+retirement_audits = sa.Table(
+    "retirement_audits",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("audit_run", sa.String(64), nullable=False),
+    sa.Column("model_version_id", sa.Integer, sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("successor", sa.String(64)),
+    sa.Column("findings", sa.JSON, nullable=False),
+    sa.Column("report_digest", sa.String(64)),
+    sa.Column("checked_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("audit_run", "model_version_id", name="uq_audits_run_version"),
+    sa.Index("ix_audits_version_time", "model_version_id", "checked_at"),
 )

@@ -15,6 +15,7 @@ from governance.store.cards import CardRepository
 from governance.store.engine import WRITE_OPTION
 from governance.store.evaluation import EvaluationRepository
 from governance.store.experiments import ExperimentRepository
+from governance.store.monitoring import MonitoringRepository
 from governance.store.people import PeopleRepository
 from governance.store.predictions import PredictionRepository
 from governance.store.registry import RegistryRepository
@@ -37,6 +38,7 @@ class Transaction:
     routing: RoutingRepository = field(init=False)
     predictions: PredictionRepository = field(init=False)
     experiments: ExperimentRepository = field(init=False)
+    monitoring: MonitoringRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.registry = RegistryRepository(self.conn)
@@ -48,6 +50,7 @@ class Transaction:
         self.routing = RoutingRepository(self.conn)
         self.predictions = PredictionRepository(self.conn)
         self.experiments = ExperimentRepository(self.conn)
+        self.monitoring = MonitoringRepository(self.conn)
 
 
 class Store:

@@ -18,8 +18,8 @@ from governance.ml.drift import (
     dataset_drift,
     drift_report_html,
     evidently_verdicts,
-    profile_reference,
 )
+from governance.ml.profile import column_kind, profile_reference
 
 KS = "K-S p_value"
 WASSERSTEIN = "Wasserstein distance (normed)"
@@ -295,3 +295,28 @@ def test_the_profile_is_json_and_types_columns_as_evidently_does():
     assert profile["columns"]["real"]["values"] is None
     assert (blowup["count"], blowup["missing"]) == (n - 2, 2)
     assert blowup["min"] > -10 and blowup["max"] < 10  # the infinity did not reach the stats
+
+
+@pytest.mark.parametrize(
+    "series",
+    [
+        pd.Series([0.5, 1.5, np.nan]),
+        pd.Series(range(10)),
+        pd.Series(range(11)),
+        pd.Series(["a", "b", "a", "a"]),
+        pd.Series(["a", "b", "c", "d"]),
+        pd.Series(["a", "b", "a", "a"], dtype="string"),
+        pd.Series([None, None], dtype=object),
+        pd.Series([[1], [2]]),
+        pd.Series([1, "a"], dtype=object),
+        pd.Series([True, False]),
+        pd.Series(["x", "y"], dtype="category"),
+        pd.Series(pd.to_datetime(["2026-01-01", "2026-01-02"])),
+    ],
+    ids=lambda s: f"{s.dtype}-{len(s)}",
+)
+def test_column_kind_is_evidentlys_inference(series):
+    """ml/profile.py mirrors Evidently's column typing so a promotion need not import it."""
+    from evidently.core.datasets import infer_column_type
+
+    assert column_kind(series) == infer_column_type(series).value

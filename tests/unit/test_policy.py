@@ -66,7 +66,11 @@ CANONICAL_DEFAULTS = (
     '"gates":{"default":{"max_fairness_gap":null,"max_latency_p95_ms":null,'
     '"regression_tolerance":0.02,"thresholds":[]},"per_model":{}},'
     '"identity":"totp",'
-    '"retirement":{"max_age_days":90,"max_drift_share":0.3,"min_accuracy":0.8,"sunset_days":30},'
+    '"retirement":{"accuracy_metric":"accuracy","accuracy_window_days":30,'
+    '"drift_window_days":7,"max_age_days":90,"max_drift_share":0.3,"min_accuracy":0.8,'
+    '"min_accuracy_days":null,"min_drift_rows":100,"min_labels":50,"no_traffic_days":30,'
+    '"reference_rows":5000,"review_days":90,"roles":["ml_lead","risk_officer"],'
+    '"sunset_days":30},'
     '"roster":{"alice":["ml_engineer"],"bob":["ml_engineer"],"carol":["ml_lead"],'
     '"dave":["risk_officer"],"erin":["legal"]}}'
 )

@@ -1,0 +1,154 @@
+"""retirement-audit (nightly, 02:00 UTC): every production version and every version serving
+traffic is checked for age, accuracy, drift, a stale card, no traffic and open break-glass
+reviews, and gets a verdict: retain, re-validate or retire.
+
+The checks fan out one task per model on the configured task runner (threads, or Dask).
+Each version's verdict is recorded once per run with its audit event, so a run killed
+half-way and run again checks only what it had not recorded. A `retire` verdict starts a
+retirement-review run, which waits for the policy's approvers.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+from prefect.deployments import run_deployment
+from prefect.states import Completed, Failed, State
+
+from flows.task_runners import task_runner_for
+from governance.bootstrap import Governance, open_governance
+from governance.config import load_settings
+from governance.domain.errors import ConfigError, GovernanceError
+from governance.services import retirement_audit
+from governance.store.monitoring import AuditRow
+
+REVIEW_DEPLOYMENT = "retirement-review/retirement-review"
+_OPEN: dict[str, Governance] = {}
+_LOCK = threading.Lock()
+
+
+def _governance() -> Governance:
+    """One Governance per process and configuration: thread and Dask workers share it."""
+    settings = load_settings()
+    key = settings.model_dump_json()
+    with _LOCK:
+        if key not in _OPEN:
+            _OPEN[key] = open_governance(settings)
+        return _OPEN[key]
+
+
+@task(name="audit-model", cache_policy=NO_CACHE)
+def audit_model(model: str, versions: list[str], audit_run: str, now: datetime) -> list[dict]:
+    """Audit every listed version of one model; a version that fails is a finding, not a crash."""
+    gov = _governance()
+    rows = []
+    for version in versions:
+        try:
+            row, _ = retirement_audit.audit_version(
+                gov, model, version, audit_run=audit_run, now=now
+            )
+        except Exception as exc:
+            row = retirement_audit.record_failure(
+                gov, model, version, audit_run=audit_run, exc=exc, now=now
+            )
+        rows.append(row.model_dump(mode="json"))
+    return rows
+
+
+@flow(name="retirement-audit-fan-out")
+def fan_out(targets: dict[str, list[str]], audit_run: str, now: datetime) -> list[dict]:
+    """One audit-model task per model on this flow's task runner."""
+    futures = [audit_model.submit(m, v, audit_run, now) for m, v in targets.items()]
+    return [row for future in futures for row in future.result()]
+
+
+@flow(name="retirement-audit")
+def retirement_audit_flow(now: datetime | None = None, models: list[str] | None = None) -> State:
+    """Check every serving version, write the findings, and ask for reviews of retire verdicts."""
+    now = now or datetime.now(UTC)
+    run_id = str(FlowRunContext.get().flow_run.id)
+    try:
+        gov = _governance()
+        runner = task_runner_for(gov.settings)
+        targets = retirement_audit.audit_targets(gov, models)
+    except ConfigError as exc:
+        return Failed(name="BadConfiguration", message=str(exc))
+    except GovernanceError as exc:
+        return Failed(name="PreconditionFailed", message=str(exc))
+    rows = [
+        AuditRow.model_validate(r)
+        for r in fan_out.with_options(task_runner=runner)(targets, run_id, now)
+    ]
+    _artifacts(gov, rows)
+    reviews = _start_reviews(rows, run_id)
+    counts = {v: sum(r.verdict == v for r in rows) for v in ("retain", "re-validate", "retire")}
+    summary = f"{len(rows)} versions checked: " + ", ".join(f"{n} {v}" for v, n in counts.items())
+    get_run_logger().info("%s; %d reviews started", summary, len(reviews))
+    return Completed(name="Audited", message=summary, data={"rows": len(rows), **counts})
+
+
+def _artifacts(gov: Governance, rows: list[AuditRow]) -> None:
+    """The findings table, and a link to each drifting version's Evidently report."""
+    if not rows:
+        return
+    create_table_artifact(
+        [_table_row(r) for r in rows],
+        key="retirement-findings",
+        description="retirement audit: one row per version checked",
+    )
+    for row in rows:
+        if row.report_digest:
+            path = gov.artifacts.path_for(row.report_digest)
+            create_link_artifact(
+                link=path.resolve().as_uri(),
+                link_text=f"Evidently drift report: {row.model_name}@{row.version}",
+                key=_key(f"drift-report-{row.model_name}-{row.version}"),
+                description=row.reason,
+            )
+
+
+def _table_row(row: AuditRow) -> dict[str, Any]:
+    findings = {f["check"]: f for f in row.findings}
+    cells = {check: f"{f['status']}: {f['message']}" for check, f in findings.items()}
+    return {
+        "model": row.model_name,
+        "version": row.version,
+        "verdict": row.verdict,
+        "reason": row.reason,
+        **cells,
+    }
+
+
+def _key(text: str) -> str:
+    """An artifact key: Prefect allows lower-case letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+
+
+def _start_reviews(rows: list[AuditRow], audit_run: str) -> list[str]:
+    """Start one retirement-review run per retire verdict (once, even if this run is retried)."""
+    started = []
+    for row in rows:
+        if row.verdict != "retire":
+            continue
+        try:
+            run = run_deployment(
+                REVIEW_DEPLOYMENT,
+                parameters={"model": row.model_name, "version": row.version, "audit_id": row.id},
+                timeout=0,
+                idempotency_key=f"{audit_run}:{row.model_name}@{row.version}",
+                as_subflow=False,
+            )
+        except Exception as exc:
+            get_run_logger().warning(
+                "retirement review of %s@%s not started: %s", row.model_name, row.version, exc
+            )
+            continue
+        started.append(str(run.id))
+    return started
