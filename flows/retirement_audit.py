@@ -22,11 +22,11 @@ from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 from prefect.states import Completed, Failed, State
 
-from flows.task_runners import task_runner_for
+from flows.task_runners import describe, task_runner_for
 from governance.bootstrap import Governance, open_governance
 from governance.config import load_settings
 from governance.domain.errors import ConfigError, GovernanceError
-from governance.services import retirement_audit
+from governance.services import retirement_audit, retirement_review
 from governance.store.monitoring import AuditRow
 
 REVIEW_DEPLOYMENT = "retirement-review/retirement-review"
@@ -82,10 +82,9 @@ def retirement_audit_flow(now: datetime | None = None, models: list[str] | None 
         return Failed(name="BadConfiguration", message=str(exc))
     except GovernanceError as exc:
         return Failed(name="PreconditionFailed", message=str(exc))
-    rows = [
-        AuditRow.model_validate(r)
-        for r in fan_out.with_options(task_runner=runner)(targets, run_id, now)
-    ]
+    get_run_logger().info("fan-out on %s", describe(runner))
+    audited = fan_out.with_options(task_runner=runner)(targets, run_id, now)
+    rows = [AuditRow.model_validate(r) for r in audited]
     _artifacts(gov, rows)
     reviews = _start_reviews(rows, run_id)
     counts = {v: sum(r.verdict == v for r in rows) for v in ("retain", "re-validate", "retire")}
@@ -134,9 +133,10 @@ def _key(text: str) -> str:
 def _start_reviews(rows: list[AuditRow], audit_run: str) -> list[str]:
     """Start one retirement-review run per retire verdict (once, even if this run is retried)."""
     started = []
+    under_review = retirement_review.open_reviews_by_version(_governance())
     for row in rows:
-        if row.verdict != "retire":
-            continue
+        if row.verdict != "retire" or (row.model_name, row.version) in under_review:
+            continue  # an earlier night's review is still waiting for its approvers
         try:
             run = run_deployment(
                 REVIEW_DEPLOYMENT,
@@ -147,7 +147,7 @@ def _start_reviews(rows: list[AuditRow], audit_run: str) -> list[str]:
             )
         except Exception as exc:
             get_run_logger().warning(
-                "retirement review of %s@%s not started: %s", row.model_name, row.version, exc
+                "retirement review of %s@%s not started: %r", row.model_name, row.version, exc
             )
             continue
         started.append(str(run.id))

@@ -55,3 +55,12 @@ def check_reachable(address: str, timeout: float = 3.0) -> None:
             f"setting DASK_SCHEDULER_ADDRESS: the Dask scheduler at {address} is unreachable "
             f"({exc.strerror or exc})"
         ) from None
+
+
+def describe(runner) -> str:
+    """The runner as a log line names it: its class, and where Dask runs."""
+    name = type(runner).__name__
+    if name != "DaskTaskRunner":
+        return f"{name} ({getattr(runner, '_max_workers', '?')} threads)"
+    address = getattr(runner, "address", None)
+    return f"{name} ({'scheduler ' + address if address else 'local cluster'})"

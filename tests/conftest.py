@@ -16,6 +16,8 @@ from governance.bootstrap import Governance, open_governance
 from governance.keyring import create_secret_key
 from governance.store.schema import upgrade
 
+# monitorkit: the monitored-world fixture of the monitoring and retirement tests.
+pytest_plugins = ["monitorkit"]
 POSTGRES_URL = os.environ.get("GOVERNANCE_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgres"]
 

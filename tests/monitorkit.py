@@ -68,6 +68,8 @@ def monitored_world(gov, churn_model, example_card, model_bytes, now, tmp_path) 
     )
     for version in ("1.0.0", "1.1.0"):
         found = registry.resolve(gov, f"churn@{version}")
-        monitoring.reference_from_dataset(gov, found=found, dataset="holdout", actor="alice", now=now)
+        monitoring.reference_from_dataset(
+            gov, found=found, dataset="holdout", actor="alice", now=now
+        )
     endpoints.create(gov, "churn-api", model="churn", actor=VerifiedActor(name="alice"), now=now)
     return MonitoredWorld(gov, frame)

@@ -194,5 +194,3 @@ def _unique_count(stats: dict, current: pd.Series) -> int:
         return int(stats["n_unique"])
     # A set union, not Evidently's concat+nunique: same count (1 == 1.0 == True hash alike).
     return len(set(stats["values"]).union(plain(v) for v in current.unique()))
-
-

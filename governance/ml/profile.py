@@ -93,7 +93,6 @@ def profile_reference(frame: pd.DataFrame) -> dict:
     return {"rows": len(frame), "columns": columns, "skipped": skipped}
 
 
-
 def clean(series: pd.Series) -> pd.Series:
     """The series without NaN/None/±inf, as Evidently's column drift cleans it before testing."""
     values = series.to_numpy()

@@ -237,18 +237,14 @@ def check_labels(found: ModelVersion, estimator: Any, labels: pd.Series) -> pd.S
     values = pd.to_numeric(present, errors="coerce") if numeric else present
     known = None if classes is None else {_plain(c) for c in classes}
     for index, value in values.items():
+        label = f"label {_plain(present[index])!r} at row {index}"
         if pd.isna(value):
             kind = (
                 "a regressor" if classes is None else f"a classifier with classes {_shown(known)}"
             )
-            raise InvalidInput(
-                f"label {_plain(present[index])!r} at row {index} is not numeric: {found.ref} is {kind}"
-            )
+            raise InvalidInput(f"{label} is not numeric: {found.ref} is {kind}")
         if known is not None and _plain(value) not in known:
-            raise InvalidInput(
-                f"label {_plain(present[index])!r} at row {index} is not one of the classes of "
-                f"{found.ref}: {_shown(known)}"
-            )
+            raise InvalidInput(f"{label} is not one of the classes of {found.ref}: {_shown(known)}")
     converted = pd.to_numeric(labels, errors="coerce") if numeric else labels
     return converted.astype(object)
 

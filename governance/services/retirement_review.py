@@ -182,3 +182,8 @@ def latest_findings(
             tx.registry.get_model(model)
         rows = tx.monitoring.latest_audits(model)
     return [r for r in rows if version is None or r.version == version]
+
+
+def open_reviews_by_version(gov: Governance) -> set[tuple[str, str]]:
+    """(model, version) of every retirement review still open."""
+    return {(r.model_name, r.version) for r in reviews(gov)}

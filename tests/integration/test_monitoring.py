@@ -8,7 +8,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from monitorkit import FEATURES, batch_frame, monitored_world  # noqa: F401 - fixture
+from monitorkit import FEATURES, batch_frame
 
 from governance.domain.errors import Conflict, InvalidInput, NotFound
 from governance.services import audit, monitoring
@@ -50,16 +50,24 @@ def test_a_version_without_a_reference_is_named(monitored_world):
 
 def _bad_batches(frame: pd.DataFrame, path):
     good = batch_frame(frame, rows=60, labels=True)
-    yield "columns", good.drop(columns=["mean radius"]).assign(extra=1), (
-        r"batch bad.csv does not match the reference columns: missing mean radius; "
-        r"unexpected extra"
+    yield (
+        "columns",
+        good.drop(columns=["mean radius"]).assign(extra=1),
+        (
+            r"batch bad.csv does not match the reference columns: missing mean radius; "
+            r"unexpected extra"
+        ),
     )
     yield "empty", good.iloc[0:0], r"batch bad.csv is empty: no rows to monitor"
-    yield "word label", good.assign(label=["yes"] + [1] * 59), (
-        r"label 'yes' at row 0 is not numeric: churn@1.0.0 is a classifier with classes \[0, 1\]"
+    yield (
+        "word label",
+        good.assign(label=["yes"] + [1] * 59),
+        (r"label 'yes' at row 0 is not numeric: churn@1.0.0 is a classifier with classes \[0, 1\]"),
     )
-    yield "unknown class", good.assign(label=[7] + [1] * 59), (
-        r"label 7 at row 0 is not one of the classes of churn@1.0.0: \[0, 1\]"
+    yield (
+        "unknown class",
+        good.assign(label=[7] + [1] * 59),
+        (r"label 7 at row 0 is not one of the classes of churn@1.0.0: \[0, 1\]"),
     )
     yield "bad time", good.assign(when=["soon"] * 60), r"time column 'when' is not readable"
 

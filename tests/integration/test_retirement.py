@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from monitorkit import batch_frame, monitored_world  # noqa: F401 - fixture
+from monitorkit import batch_frame
 from seeding import approved_request
 
 from governance.domain.approvals import RequestStatus
@@ -63,9 +63,7 @@ def test_a_drifting_production_version_without_successor_is_revalidated(
     }
     assert report is not None and b"mean radius" in report
     assert w.gov.artifacts.read_verified(row.report_digest) == report
-    again, second = retirement_audit.audit_version(
-        w.gov, "churn", "1.0.0", audit_run="r1", now=now
-    )
+    again, second = retirement_audit.audit_version(w.gov, "churn", "1.0.0", audit_run="r1", now=now)
     assert (again.id, second) == (row.id, None)  # recorded once per audit run
     [event] = audit.history(w.gov, event_type="retirement.checked", model="churn")
     assert (event.version, event.details["verdict"], event.details["audit_id"]) == (

@@ -1,0 +1,291 @@
+"""retirement-audit and retirement-review as real Prefect runs: threads and a local Dask
+cluster, bad runner settings, a SIGKILL mid-audit, and a review approved through its pauses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from flowkit import now, wait_final, wait_suspended
+from prefect.client.orchestration import get_client
+from seeding import PRODUCTION_APPROVERS, approved_request
+
+from flows import promotion_runs
+from flows.retirement_audit import retirement_audit_flow
+from governance.domain.models import LifecycleStage as S
+from governance.domain.rollout import FlagRule
+from governance.services import (
+    audit,
+    endpoints,
+    evaluation,
+    monitoring,
+    promotion,
+    registry,
+    retirement_review,
+)
+
+pytestmark = pytest.mark.sqlite_only
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def drifted(w, model, version, tmp_path, trained, rows=200):
+    """Store the reference from the holdout, then ingest a batch with 12 features moved."""
+    found = registry.resolve(w.gov, f"{model}@{version}")
+    monitoring.reference_from_dataset(
+        w.gov, found=found, dataset="holdout", actor="alice", now=now()
+    )
+    frame = pd.DataFrame(trained["rows"]).sample(n=rows, replace=True, random_state=1)
+    for column in frame.columns[:12]:
+        frame[column] = frame[column] * 3 + frame[column].std() * 2
+    frame["label"] = trained["labels"][0]
+    path = tmp_path / f"{model}-{version}.csv"
+    frame.to_csv(path, index=False)
+    monitoring.ingest(
+        w.gov, model=model, version=version, path=path, labels="label", actor="bob", now=now()
+    )
+
+
+def verdicts(w, *models):
+    rows = retirement_review.latest_findings(w.gov)
+    return {(r.model_name, r.version): r.verdict for r in rows if r.model_name in models}
+
+
+def test_the_audit_fans_out_on_threads_and_writes_its_artifacts(world, tmp_path, trained):
+    w = world
+    drifted(w, w.churn, "1.0.0", tmp_path, trained)
+    state = retirement_audit_flow(models=[w.churn, w.triage], return_state=True)
+    assert (state.name, state.message) == (
+        "Audited",
+        "1 versions checked: 0 retain, 1 re-validate, 0 retire",
+    )
+    [row] = retirement_review.latest_findings(w.gov, w.churn)
+    assert row.report_digest and w.gov.artifacts.exists(row.report_digest)
+    run_id = state.state_details.flow_run_id
+    [table] = [a for a in artifacts("retirement-findings") if a.flow_run_id == run_id]
+    assert [(r["model"], r["version"], r["verdict"]) for r in _json(table.data)] == [
+        (w.churn, "1.0.0", "re-validate")
+    ]
+    [link] = [a for a in artifacts(f"drift-report-{w.churn}-1-0-0") if a.flow_run_id == run_id]
+    path = w.gov.artifacts.path_for(row.report_digest).resolve()
+    assert link.data == f"[Evidently drift report: {w.churn}@1.0.0]({path.as_uri()})"
+
+
+def artifacts(key: str):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+        )
+
+
+def _json(data):
+    import json
+
+    return json.loads(data) if isinstance(data, str) else data
+
+
+def test_the_fan_out_runs_on_a_local_dask_cluster(world, tmp_path, trained, monkeypatch):
+    w = world
+    drifted(w, w.churn, "1.0.0", tmp_path, trained)
+    registry_events = len(audit.history(w.gov, event_type="retirement.checked", model=w.churn))
+    monkeypatch.setenv("GOVERNANCE_TASK_RUNNER", "dask")
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    state = retirement_audit_flow(models=[w.churn], return_state=True)
+    assert state.name == "Audited", state.message
+    assert verdicts(w, w.churn) == {(w.churn, "1.0.0"): "re-validate"}
+    events = audit.history(w.gov, event_type="retirement.checked", model=w.churn)
+    assert len(events) == registry_events + 1
+    task_runs = _task_runs_of(state)
+    assert [t.name.split("-")[:2] for t in task_runs] == [["audit", "model"]]
+    assert all(t.state.name == "Completed" for t in task_runs)
+    assert "fan-out on DaskTaskRunner (local cluster)" in _logs(state)
+
+
+def _logs(state) -> str:
+    """Every log line of the audit run and its fan-out, once the handler has sent them."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    ids = [state.state_details.flow_run_id, *{t.flow_run_id for t in _task_runs_of(state)}]
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
+    return "\n".join(log.message for log in logs)
+
+
+def _task_runs_of(state):
+    """The audit-model task runs of one audit (its fan-out sub-flow's tasks)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    with get_client(sync_client=True) as client:
+        children = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(
+                    any_=[state.state_details.flow_run_id]
+                )
+            )
+        )
+        ids = {c.id for c in children}
+        return [t for t in client.read_task_runs() if t.flow_run_id in ids]
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        (
+            {"GOVERNANCE_TASK_RUNNER": "ray"},
+            "setting GOVERNANCE_TASK_RUNNER: Input should be 'threads' or 'dask'",
+        ),
+        (
+            {"GOVERNANCE_TASK_RUNNER": "dask", "DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:9"},
+            "setting DASK_SCHEDULER_ADDRESS: the Dask scheduler at tcp://127.0.0.1:9 is "
+            "unreachable",
+        ),
+        (
+            {"GOVERNANCE_TASK_RUNNER": "dask", "DASK_SCHEDULER_ADDRESS": "scheduler"},
+            "setting DASK_SCHEDULER_ADDRESS: 'scheduler' is not a scheduler address",
+        ),
+    ],
+)
+def test_a_bad_runner_setting_ends_the_audit_named_and_changes_nothing(
+    world, monkeypatch, env, words
+):
+    w = world
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    before = len(audit.history(w.gov, event_type="retirement.checked"))
+    state = retirement_audit_flow(models=[w.churn], return_state=True)
+    assert state.name == "BadConfiguration"
+    assert state.message.startswith(words)
+    assert len(audit.history(w.gov, event_type="retirement.checked")) == before
+
+
+def run_audit(models: list[str]) -> subprocess.Popen:
+    """The audit in its own process, as a worker would run it."""
+    code = (
+        "from flows.retirement_audit import retirement_audit_flow as f; "
+        f"print(f(models={models!r}, return_state=True).name)"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "GOVERNANCE_TASK_WORKERS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("delay", [5.0])
+def test_sigkill_mid_audit_leaves_whole_rows_and_a_rerun_checks_everything(
+    world, tmp_path, trained, delay
+):
+    w = world
+    models = [w.churn, w.triage]
+    drifted(w, w.churn, "1.0.0", tmp_path, trained)
+    before = {e.id for e in audit.history(w.gov, event_type="retirement.checked")}
+    process = run_audit(models)
+    time.sleep(delay)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    process.stdout.close()
+    # Every verdict the killed run recorded has its event, and the chain and tables agree.
+    assert audit.verify(w.gov).chain.ok
+    written = [
+        e for e in audit.history(w.gov, event_type="retirement.checked") if e.id not in before
+    ]
+    with w.gov.store.read() as tx:
+        for event in written:
+            assert tx.monitoring.audit_by_id(event.details["audit_id"]) is not None
+    again = run_audit(models)
+    out, _ = again.communicate(timeout=180)
+    assert again.returncode == 0 and out.strip().endswith("Audited"), out
+    assert verdicts(w, *models) == {(w.churn, "1.0.0"): "re-validate"}
+
+
+def test_a_retire_verdict_is_reviewed_through_its_pauses_and_deprecates(world, tmp_path, trained):
+    """1.0.0 is archived by 1.1.0's promotion but still serves acme by a flag, and drifts."""
+    w = world
+    run = evaluation.evaluate(
+        w.gov, model=w.churn, version="1.1.0", dataset="holdout", actor="alice", now=now()
+    )
+    request = approved_request(
+        w.gov,
+        lambda name, _at=None: w.codes.code(name),
+        now(),
+        version="1.1.0",
+        evaluation_run_id=run.id,
+        model=w.churn,
+        approvers=PRODUCTION_APPROVERS[:2],  # churn is medium risk: no legal
+    )
+    promotion.complete_promotion(w.gov, request_id=request.id, actor="alice", now=now())
+    endpoints.create(w.gov, f"{w.churn}-api", model=w.churn, actor=_alice(), now=now())
+    with w.gov.store.write() as tx:
+        endpoints.change_in(
+            tx,
+            f"{w.churn}-api",
+            lambda s: endpoints.updated(
+                s, flags=[FlagRule(name="acme", version="1.0.0", org_ids=["acme"])]
+            ),
+            actor="alice",
+            reason="set-up",
+            now=now(),
+        )
+    drifted(w, w.churn, "1.0.0", tmp_path, trained)
+    state = retirement_audit_flow(models=[w.churn], return_state=True)
+    assert state.message.endswith("1 retire"), state.message
+    [review] = _review_runs(w.churn)
+    wait_suspended(review.id)
+    for person, role in (("carol", "ml_lead"), ("dave", "risk_officer")):
+        wait_suspended(review.id)
+        decided = promotion_runs.resume_with_decision(
+            w.gov,
+            str(review.id),
+            approver=person,
+            role=role,
+            decision="approve",
+            notes="",
+            code=w.codes.code(person),
+        )
+        assert decided.accepted, decided
+    final = wait_final(review.id)
+    assert (final.name, final.message.split(",")[0]) == (
+        "Deprecated",
+        f"{w.churn}@1.0.0 is deprecated",
+    )
+    assert registry.resolve(w.gov, f"{w.churn}@1.0.0").stage == S.deprecated
+    assert endpoints.show(w.gov, f"{w.churn}-api").spec.spec.flags == []
+
+
+def _alice():
+    from flowkit import actor
+
+    return actor("alice")
+
+
+def _review_runs(model: str):
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    deadline = time.monotonic() + 60
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            runs = [
+                r
+                for r in client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(
+                        name=DeploymentFilterName(any_=["retirement-review"])
+                    )
+                )
+                if r.parameters.get("model") == model
+            ]
+            if runs:
+                return runs
+            time.sleep(0.2)
+    raise AssertionError(f"no retirement-review run for {model} within 60 s")
