@@ -104,7 +104,7 @@ def _artifacts(gov: Governance, rows: list[AuditRow]) -> None:
     )
     for row in rows:
         if row.report_digest:
-            path = gov.artifacts.path_for(row.report_digest)
+            path = retirement_audit.report_path(gov, row.report_digest)
             create_link_artifact(
                 link=path.resolve().as_uri(),
                 link_text=f"Evidently drift report: {row.model_name}@{row.version}",

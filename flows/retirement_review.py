@@ -16,7 +16,7 @@ from governance.bootstrap import open_governance
 from governance.domain.approvals import ApprovalRequest, RequestStatus
 from governance.domain.errors import EvidenceChanged, GovernanceError
 from governance.reports.retirement_form import retirement_form_markdown
-from governance.services import approval_queue, retirement_review
+from governance.services import approval_queue, retirement_audit, retirement_review
 
 _ENDED = {
     RequestStatus.rejected: "Rejected",
@@ -42,7 +42,11 @@ def retirement_review_flow(model: str, version: str, audit_id: str) -> State:
         policy = gov.policy.retirement
 
         def form(current: ApprovalRequest, refusal: str) -> str:
-            report = gov.artifacts.path_for(audit.report_digest) if audit.report_digest else None
+            report = (
+                retirement_audit.report_path(gov, audit.report_digest)
+                if audit.report_digest
+                else None
+            )
             return retirement_form_markdown(
                 current,
                 audit,

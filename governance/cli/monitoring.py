@@ -158,9 +158,10 @@ def report(model: str, version: str) -> None:
             f"{model}@{version} has no drift report: its latest audit "
             f"({rows[0].checked_at:%Y-%m-%d %H:%M}) found no drift"
         )
-    path = gov.artifacts.path_for(rows[0].report_digest)
+    from governance.services.retirement_audit import report_path
+
     gov.artifacts.read_verified(rows[0].report_digest)  # the file is the one the audit wrote
-    console.print(str(path.resolve()))
+    console.print(str(report_path(gov, rows[0].report_digest).resolve()))
 
 
 def audit_retirement(

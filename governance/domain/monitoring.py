@@ -8,12 +8,15 @@ a verdict live in `governance.domain.retirement`.
 
 from __future__ import annotations
 
+import hashlib
+import math
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from governance.domain.audit import canonical_json
 from governance.domain.models import LifecycleStage
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -178,3 +181,19 @@ class VersionAudit(BaseModel):
             {**base, "check": f.check.value, "status": f.status.value, "message": f.message}
             for f in self.findings
         ]
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every NaN or infinity replaced by None: JSON columns cannot hold them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def findings_digest(findings: list[dict[str, Any]]) -> str:
+    """sha256 of the canonical JSON of recorded findings, as the audit event carries it."""
+    return hashlib.sha256(canonical_json(findings).encode()).hexdigest()

@@ -16,7 +16,9 @@ ignored, so new kinds of events never break verification. The rules (details key
 - `model.promoted` and `model.retirement_approved` {request_id}: the request is carried out
   (completed_at set);
 - `person.enrolled` {name}: a people row;
-- `routing.changed` {endpoint, spec, spec_hash}: one routing spec of the endpoint.
+- `routing.changed` {endpoint, spec, spec_hash}: one routing spec of the endpoint;
+- `retirement.checked` {audit_id, verdict, findings_digest}: one retirement-audit row;
+- `monitoring.reference_stored` {digest}: the version's reference profile.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ class GovernedState:
     decisions: dict[str, list[Decision]] = field(default_factory=dict)
     people: set[str] = field(default_factory=set)
     specs: dict[tuple[str, str], str] = field(default_factory=dict)  # (endpoint, number) -> hash
+    # audit id -> "model@version verdict findings-digest"
+    audits: dict[str, str] = field(default_factory=dict)
+    references: dict[tuple[str, str], str] = field(default_factory=dict)  # -> sample digest
 
     def rows(self) -> int:
         """How many state rows this describes."""
@@ -79,6 +84,8 @@ class GovernedState:
             + sum(len(decided) for decided in self.decisions.values())
             + len(self.people)
             + len(self.specs)
+            + len(self.audits)
+            + len(self.references)
         )
 
 
@@ -105,6 +112,8 @@ class Replay:
             "model.retirement_approved": self._promoted,
             "person.enrolled": self._enrolled,
             "routing.changed": self._routed,
+            "retirement.checked": self._checked,
+            "monitoring.reference_stored": self._reference,
         }
         self.handlers |= {
             event_type: self._closed(status) for event_type, status in _CLOSING.items()
@@ -163,9 +172,22 @@ class Replay:
     def _enrolled(self, _model, _version, details_json) -> None:
         self.state.people.add(_loads(details_json)["name"])
 
+    def _checked(self, model, version, details_json) -> None:
+        details = _loads(details_json)
+        fact = audit_fact(model, version, details["verdict"], details["findings_digest"])
+        self.state.audits[details["audit_id"]] = fact
+
+    def _reference(self, model, version, details_json) -> None:
+        self.state.references[(model, version)] = _loads(details_json)["digest"]
+
     def _routed(self, _model, _version, details_json) -> None:
         details = _loads(details_json)
         self.state.specs[(details["endpoint"], str(details["spec"]))] = details["spec_hash"]
+
+
+def audit_fact(model: str, version: str, verdict: str, digest: str) -> str:
+    """One retirement-audit row as the replay and the table reading both describe it."""
+    return f"{model}@{version} {verdict} {digest}"
 
 
 def differences(implied: GovernedState, actual: GovernedState) -> Iterator[str]:
@@ -177,6 +199,10 @@ def differences(implied: GovernedState, actual: GovernedState) -> Iterator[str]:
     yield from _requests(implied.requests, actual.requests)
     yield from _decisions(implied.decisions, actual.decisions)
     yield from _by_key("routing_specs", implied.specs, actual.specs, _spec, "spec_hash is {a}")
+    yield from _by_key("retirement_audits", implied.audits, actual.audits, str, "it says {a}")
+    yield from _by_key(
+        "reference_profiles", implied.references, actual.references, _at, "digest is {a}"
+    )
     for name in sorted(actual.people - implied.people):
         yield f"people {name}: the table has a row that no person.enrolled event accounts for"
     for name in sorted(implied.people - actual.people):

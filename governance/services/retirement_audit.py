@@ -7,15 +7,18 @@ the audit of the others. A version is recorded once per audit run: a re-run of t
 
 from __future__ import annotations
 
+import contextlib
+import os
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from governance.bootstrap import Governance
 from governance.domain import retirement as rules
 from governance.domain.cards import ModelCard
 from governance.domain.models import LifecycleStage, ModelVersion
-from governance.domain.monitoring import Check, Finding
+from governance.domain.monitoring import Check, Finding, findings_digest, json_safe
 from governance.domain.withdrawal import serving_versions
 from governance.services.monitoring import load_stored_frame, utc
 from governance.services.monitoring_window import Window, current_window
@@ -100,7 +103,7 @@ def audit_version(
     )
     if facts.retained_until is not None and facts.retained_until > now:
         reason = f"{reason} (retirement rejected by {facts.rejection})"
-    digest = gov.artifacts.put_bytes(report).digest if report else None
+    digest = store_report(gov, report) if report else None
     row = _record(
         gov, found, audit_run, verdict.value, reason, facts.successor, findings, digest, now
     )
@@ -212,7 +215,7 @@ def _record(
     now: datetime,
 ) -> AuditRow:
     """Store the verdict and its audit event together."""
-    dumped = [f.model_dump(mode="json") for f in findings]
+    dumped = json_safe([f.model_dump(mode="json") for f in findings])
     row = {
         "id": str(uuid.uuid4()),
         "audit_run": audit_run,
@@ -242,6 +245,7 @@ def _record(
                 "reason": reason,
                 "successor": successor,
                 "findings": {f.check.value: f.status.value for f in findings},
+                "findings_digest": findings_digest(dumped),
                 "report_digest": digest,
             },
         )
@@ -257,3 +261,21 @@ def record_failure(
     finding = rules.error_finding(Check.error, exc)
     verdict, reason = rules.decide([finding], successor=None, retained_until=None, now=now)
     return _record(gov, found, audit_run, verdict.value, reason, None, [finding], None, now)
+
+
+def store_report(gov: Governance, html: bytes) -> str:
+    """Store an HTML report content-addressed, with a `.html` twin a browser opens; its digest."""
+    digest = gov.artifacts.put_bytes(html).digest
+    report_path(gov, digest)
+    return digest
+
+
+def report_path(gov: Governance, digest: str) -> Path:
+    """The report's `.html` name: a hard link to the content-addressed file, made once."""
+    stored = gov.artifacts.path_for(digest)
+    named = stored.with_suffix(".html")
+    if not named.exists():
+        # another audit worker may link it first
+        with contextlib.suppress(FileExistsError):
+            os.link(stored, named)
+    return named

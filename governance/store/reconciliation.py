@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from governance.domain.reconciliation import GovernedState, RequestFacts
+from governance.domain.monitoring import findings_digest
+from governance.domain.reconciliation import GovernedState, RequestFacts, audit_fact
 from governance.store.tables import (
     approval_decisions,
     approval_requests,
@@ -14,7 +15,9 @@ from governance.store.tables import (
     model_cards,
     model_versions,
     people,
+    reference_profiles,
     registered_models,
+    retirement_audits,
     routing_specs,
 )
 
@@ -42,6 +45,17 @@ _SPECS = sa.select(endpoints.c.name, routing_specs.c.number, routing_specs.c.spe
     routing_specs.join(endpoints, routing_specs.c.endpoint_id == endpoints.c.id)
 )
 
+_AUDITS = sa.select(
+    retirement_audits.c.id,
+    m.name,
+    v.version,
+    retirement_audits.c.verdict,
+    retirement_audits.c.findings,
+).select_from(retirement_audits.join(_VERSIONS, retirement_audits.c.model_version_id == v.id))
+_REFERENCES = sa.select(m.name, v.version, reference_profiles.c.digest).select_from(
+    reference_profiles.join(_VERSIONS, reference_profiles.c.model_version_id == v.id)
+)
+
 
 def read_state(conn: Connection) -> GovernedState:
     """The governed state as the tables hold it now (read inside the caller's snapshot)."""
@@ -57,4 +71,9 @@ def read_state(conn: Connection) -> GovernedState:
         state.decisions.setdefault(request_id, []).append((approver, role, decision))
     state.people = {name for (name,) in conn.execute(_PEOPLE)}
     state.specs = {(name, str(n)): spec_hash for name, n, spec_hash in conn.execute(_SPECS)}
+    state.audits = {
+        audit_id: audit_fact(name, version, verdict, findings_digest(findings))
+        for audit_id, name, version, verdict, findings in conn.execute(_AUDITS)
+    }
+    state.references = {(n, ver): digest for n, ver, digest in conn.execute(_REFERENCES)}
     return state

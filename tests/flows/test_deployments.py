@@ -1,4 +1,5 @@
-"""prefect.yaml deploys for real on a process work pool, and a worker runs promote-model."""
+"""prefect.yaml deploys for real on a process work pool, and a worker runs promote-model and
+the nightly retirement-audit."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from prefect.deployments import run_deployment
 
 from deployments.serve import DEPLOYMENTS
 from governance.domain.models import LifecycleStage
-from governance.services import registry
+from governance.services import registry, retirement_review
 
 pytestmark = pytest.mark.sqlite_only
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,3 +77,22 @@ def test_prefect_yaml_deploys_and_a_process_worker_runs_the_flow(world, prefect_
         "(start it with `governance promote`)",
     )
     assert registry.resolve(world.gov, f"{world.churn}@1.1.0").stage == LifecycleStage.staging
+
+    # The nightly audit, as its cron would start it, run by the same pool's worker.
+    [audit] = [d for d in manifest["deployments"] if d["name"] == "retirement-audit"]
+    assert audit["schedules"] == [{"cron": "0 2 * * *", "timezone": "UTC"}]
+    run = run_deployment(
+        "retirement-audit/retirement-audit", timeout=0, parameters={"models": [world.churn]}
+    )
+    worked = prefect_cli("worker", "start", "--pool", pool, "--run-once", env=env)
+    assert worked.returncode == 0, worked.stdout + worked.stderr
+    with get_client(sync_client=True) as client:
+        final = client.read_flow_run(run.id).state
+    assert (final.name, final.message) == (
+        "Audited",
+        "1 versions checked: 0 retain, 1 re-validate, 0 retire",
+    ), worked.stdout + worked.stderr
+    [row] = retirement_review.latest_findings(world.gov, world.churn)
+    assert (row.version, row.audit_run) == ("1.0.0", str(run.id))
+    # seeded without a promotion: no reference sample yet, which the verdict says
+    assert "drift" in row.reason

@@ -72,7 +72,8 @@ def test_the_audit_fans_out_on_threads_and_writes_its_artifacts(world, tmp_path,
         (w.churn, "1.0.0", "re-validate")
     ]
     [link] = [a for a in artifacts(f"drift-report-{w.churn}-1-0-0") if a.flow_run_id == run_id]
-    path = w.gov.artifacts.path_for(row.report_digest).resolve()
+    path = w.gov.artifacts.path_for(row.report_digest).with_suffix(".html").resolve()
+    assert path.read_bytes() == w.gov.artifacts.read_verified(row.report_digest)
     assert link.data == f"[Evidently drift report: {w.churn}@1.0.0]({path.as_uri()})"
 
 

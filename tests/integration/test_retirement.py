@@ -229,3 +229,36 @@ def test_retirement_takes_a_version_out_of_idle_slots_and_flags(monitored_world,
     )
     [change] = audit.history(w.gov, event_type="routing.changed", model="churn")[-1:]
     assert change.details["reason"] == "churn@1.0.0 retired: sunset passed"
+
+
+@pytest.mark.parametrize(
+    ("statement", "words"),
+    [
+        (
+            "UPDATE retirement_audits SET verdict = 'retain'",
+            "retirement_audits {id}: it says churn@1.0.0 retain ",
+        ),
+        (
+            "UPDATE retirement_audits SET findings = '[]'",
+            "retirement_audits {id}: it says churn@1.0.0 re-validate ",
+        ),
+        (
+            "UPDATE reference_profiles SET digest = '" + "0" * 64 + "'",
+            "reference_profiles churn@1.0.0: digest is " + "0" * 64,
+        ),
+    ],
+)
+def test_an_edited_verdict_or_reference_is_named_by_audit_verify(
+    monitored_world, now, tmp_path, statement, words
+):
+    from governance.domain.errors import StateMismatch
+
+    w = monitored_world
+    ingest(w, "1.0.0", tmp_path, now)
+    row, _ = retirement_audit.audit_version(w.gov, "churn", "1.0.0", audit_run="r1", now=now)
+    assert audit.verify(w.gov).chain.ok
+    with w.gov.engine.begin() as conn:
+        conn.exec_driver_sql(statement)
+    with pytest.raises(StateMismatch) as info:
+        audit.verify(w.gov)
+    assert words.format(id=row.id) in str(info.value)
