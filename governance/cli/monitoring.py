@@ -174,8 +174,11 @@ def audit_retirement(
     """Run the retirement audit on demand, and print its findings table."""
     if not run_now:
         raise InvalidInput("audit-retirement runs only with --now (the nightly run is scheduled)")
+    from flows.promotion_runs import require_server
     from flows.retirement_audit import retirement_audit_flow
 
+    # Reviews of retire verdicts are runs on a real server, where approvers resume them.
+    require_server()
     when = at or now()
     state = retirement_audit_flow(now=when, models=model or None, return_state=True)
     if state.is_failed():

@@ -118,7 +118,8 @@ def _break_glass(gov, actor, name: str, version: str, target: Target, reason: st
 
 @approvals_app.command("pending")
 def pending() -> None:
-    """Suspended promotions, held canaries and open retro-reviews, with what they wait for."""
+    """Suspended promotions and retirement reviews, held canaries, open retro-reviews, and
+    versions the retirement audit asks their owners to re-validate."""
     from flows import promotion_runs
     from governance.services import approval_queue, retirement_review, rollout
 
