@@ -18,6 +18,7 @@ import pandas as pd
 from governance.bootstrap import Governance
 from governance.domain.errors import Conflict, InvalidInput, NotFound
 from governance.domain.models import LifecycleStage, ModelVersion
+from governance.ml.labels import label_problem
 from governance.ml.profile import profile_reference
 from governance.store.monitoring import MonitoringBatch, ReferenceProfile
 from governance.store.unit_of_work import Transaction
@@ -230,27 +231,18 @@ def _store_batch(
 
 
 def check_labels(found: ModelVersion, estimator: Any, labels: pd.Series) -> pd.Series:
-    """Labels the model can have; InvalidInput naming the first one it cannot."""
+    """Labels the model can have, as numbers where its classes are; InvalidInput names the first
+    one it cannot have."""
     classes = getattr(estimator, "classes_", None)
-    present = labels.dropna()
     numeric = classes is None or pd.api.types.is_numeric_dtype(pd.Series(classes))
-    values = pd.to_numeric(present, errors="coerce") if numeric else present
-    known = None if classes is None else {_plain(c) for c in classes}
-    for index, value in values.items():
-        label = f"label {_plain(present[index])!r} at row {index}"
-        if pd.isna(value):
-            kind = (
-                "a regressor" if classes is None else f"a classifier with classes {_shown(known)}"
-            )
-            raise InvalidInput(f"{label} is not numeric: {found.ref} is {kind}")
-        if known is not None and _plain(value) not in known:
-            raise InvalidInput(f"{label} is not one of the classes of {found.ref}: {_shown(known)}")
+    # A file's "1" is the class 1: files carry text, unlike the gateway's JSON.
     converted = pd.to_numeric(labels, errors="coerce") if numeric else labels
+    for index, raw in labels.dropna().items():
+        value = converted[index] if not pd.isna(converted[index]) else raw
+        problem = label_problem(classes, _plain(value))
+        if problem:
+            raise InvalidInput(f"{found.ref}: label {_plain(raw)!r} at row {index} {problem}")
     return converted.astype(object)
-
-
-def _shown(known: set | None) -> str:
-    return str(sorted(known or (), key=str))
 
 
 def _plain(value: Any) -> Any:

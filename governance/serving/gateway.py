@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from governance.bootstrap import Governance
 from governance.domain.errors import InvalidInput, StoreUnavailable
 from governance.domain.rollout import Decision, NoRoute, Reason, bucket, route
+from governance.ml.labels import label_problem
 from governance.serving.errors import ModelFailed, UnknownPrediction
 from governance.serving.metrics import GatewayMetrics
 from governance.serving.model_cache import LoadedModel, ModelCache
@@ -171,9 +172,26 @@ class Gateway:
             time.sleep(2 * self.log.flush_seconds)
             if not self._known(pid):
                 raise UnknownPrediction(f"unknown prediction id {pid!r}: no such prediction")
+        self._check_label(pid, outcome.label)
         self._write(
             lambda repo: repo.record_outcome(pid, outcome.label, outcome.metrics, self.clock())
         )
+
+    def _check_label(self, pid: str, label: Any) -> None:
+        """Refuse a label the predicting model cannot have (accuracy would count it wrong)."""
+        if label is None:
+            return
+        pending = self.log.pending_source(pid)
+        if pending is not None:  # still in this worker's buffer
+            made_by = (self.routing.get(pending[0]).endpoint.model_name, pending[1])
+        else:
+            made_by = self._read(lambda repo: repo.made_by(pid))
+        if made_by is None:
+            return
+        estimator = self.models.get(*made_by).estimator
+        problem = label_problem(getattr(estimator, "classes_", None), label)
+        if problem:
+            raise InvalidInput(f"label {label!r} of prediction {pid} {problem}")
 
     def _known(self, pid: str) -> bool:
         return self.log.is_pending(pid) or self._read(lambda repo: repo.exists(pid))

@@ -42,7 +42,8 @@ class PredictionLog:
         self.flush_seconds = flush_seconds
         self._buffer: list[dict[str, Any]] = []
         # Ids handed in but not yet known to be in the database (buffered or spooled).
-        self._pending: set[str] = set()
+        # id -> (endpoint, version) of records not yet in the database
+        self._pending: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -69,11 +70,15 @@ class PredictionLog:
         with self._lock:
             for record in records:
                 self._buffer.append(record)
-                self._pending.add(record["id"])
+                self._pending[record["id"]] = (record["endpoint"], record["version"])
 
     def is_pending(self, prediction_id: str) -> bool:
         """Whether the id was accepted here and has not reached the database yet."""
         return prediction_id in self._pending
+
+    def pending_source(self, prediction_id: str) -> tuple[str, str] | None:
+        """(endpoint, version) of a record accepted here and not yet in the database."""
+        return self._pending.get(prediction_id)
 
     # --- the writer thread ----------------------------------------------------------------
 
@@ -133,7 +138,8 @@ class PredictionLog:
             return False
         self.database_up = True
         with self._lock:
-            self._pending.difference_update(record["id"] for record in batch)
+            for record in batch:
+                self._pending.pop(record["id"], None)
         return True
 
     def _spool_batch(self, batch: list[dict[str, Any]]) -> None:

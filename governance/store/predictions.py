@@ -54,6 +54,17 @@ class PredictionRepository:
             self.conn.execute(predictions.insert(), fresh)
         return len(fresh)
 
+    def made_by(self, prediction_id: str) -> tuple[str, str] | None:
+        """(model, version) that made a logged prediction, or None if it is not logged."""
+        from governance.store.tables import endpoints
+
+        found = self.conn.execute(
+            sa.select(endpoints.c.model_name, p.version)
+            .select_from(predictions.join(endpoints, endpoints.c.name == p.endpoint))
+            .where(p.id == prediction_id)
+        ).first()
+        return None if found is None else (found[0], found[1])
+
     def exists(self, prediction_id: str) -> bool:
         """Whether the prediction id is in the log."""
         found = self.conn.execute(sa.select(p.id).where(p.id == prediction_id)).first()

@@ -55,8 +55,8 @@ def test_reference_ingest_and_refusals(workdir, capsys):
             "error: batch empty.csv is empty: no rows to monitor"
         ),
         ("monitoring", "ingest", "churn", "1.0.0", "words.csv", "--labels", "label"): (
-            "error: label 'spam' at row 0 is not numeric: churn@1.0.0 is a classifier with "
-            "classes [0, 1]"
+            "error: churn@1.0.0: label 'spam' at row 0 is not numeric: the model is a classifier "
+            "with classes [0, 1]"
         ),
         ("monitoring", "ingest", "churn", "9.9.9", "batch.csv"): (
             "error: model 'churn' has no version '9.9.9'"

@@ -120,3 +120,30 @@ def _until(check, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_an_outcome_label_the_model_cannot_have_is_refused(gov, gateway):
+    client, app = gateway
+    answer = client.post(f"/v1/endpoints/{ENDPOINT}/predict", json={"rows": [ROW, ROW]})
+    first, second = (p["prediction_id"] for p in answer.json()["predictions"])
+    # the first while still buffered, the second after the log reached the database
+    word = client.post("/v1/outcomes", json={"prediction_id": first, "label": "churned"})
+    assert (word.status_code, word.json()) == (
+        400,
+        {
+            "error": f"label 'churned' of prediction {first} is not numeric: the model is a "
+            "classifier with classes [0, 1]"
+        },
+    )
+    assert app.state.gateway.log.wait_flushed()
+    seven = client.post("/v1/outcomes", json={"prediction_id": second, "label": 7})
+    assert (seven.status_code, seven.json()) == (
+        400,
+        {"error": f"label 7 of prediction {second} is not one of the model's classes [0, 1]"},
+    )
+    with gov.engine.connect() as conn:
+        assert conn.execute(outcomes.select()).all() == []
+    text = client.post("/v1/outcomes", json={"prediction_id": second, "label": "1"})
+    assert text.status_code == 400  # stored as text it would never equal the output 1
+    fine = client.post("/v1/outcomes", json={"prediction_id": second, "label": 1})
+    assert fine.status_code == 200, fine.text

@@ -62,12 +62,15 @@ def _bad_batches(frame: pd.DataFrame, path):
     yield (
         "word label",
         good.assign(label=["yes"] + [1] * 59),
-        (r"label 'yes' at row 0 is not numeric: churn@1.0.0 is a classifier with classes \[0, 1\]"),
+        (
+            r"churn@1.0.0: label 'yes' at row 0 is not numeric: the model is a classifier with "
+            r"classes \[0, 1\]"
+        ),
     )
     yield (
         "unknown class",
         good.assign(label=[7] + [1] * 59),
-        (r"label 7 at row 0 is not one of the classes of churn@1.0.0: \[0, 1\]"),
+        (r"churn@1.0.0: label 7 at row 0 is not one of the model's classes \[0, 1\]"),
     )
     yield "bad time", good.assign(when=["soon"] * 60), r"time column 'when' is not readable"
 
@@ -138,7 +141,7 @@ def test_outcomes_name_unknown_ids_and_record_all_or_nothing(monitored_world, no
     pd.DataFrame({"prediction_id": ids, "label": [1, "spam", 0]}).to_csv(
         tmp_path / "o.csv", index=False
     )
-    with pytest.raises(InvalidInput, match="label 'spam' at row 1 is not numeric"):
+    with pytest.raises(InvalidInput, match=r"churn@1\.0\.0: label 'spam' at row 1 is not numeric"):
         monitoring.record_outcomes(w.gov, **record, actor="bob", now=now)
     assert state(w.gov) == before
     pd.DataFrame({"prediction_id": ids, "label": [1, 0, 0]}).to_csv(tmp_path / "o.csv", index=False)
