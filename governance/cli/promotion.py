@@ -168,14 +168,14 @@ def pending() -> None:
             "verified",
         )
         links.append(f"{held.flow_run_id}: {promotion_runs.ui_link(held.flow_run_id)}")
-    for row in retirement_review.revalidations(gov):
+    for row, owner in retirement_review.revalidations(gov):
         table.add_row(
             row.id,
             "re-validate (retirement audit)",
             f"{row.model_name}@{row.version}",
             "-",
             "retirement-audit",
-            f"the owner: {row.reason}",
+            f"its owner {owner}: {row.reason}",
             "next audit",
             "-",
         )

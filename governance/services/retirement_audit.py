@@ -68,10 +68,12 @@ class _Facts:
             for r in tx.approvals.with_status_kind("open", "retro_review")
             if (r.model_name, r.version) == (found.model_name, found.version)
         ]
-        self.retained_until, self.rejection = _retained(tx, gov, found)
+        # A rejected review keeps the version until its card's next review is due.
+        period = rules.review_period_days(self.card.review_schedule) or self.criteria.review_days
+        self.retained_until, self.rejection = _retained(tx, found, period)
 
 
-def _retained(tx: Transaction, gov: Governance, found: ModelVersion):
+def _retained(tx: Transaction, found: ModelVersion, days: int):
     """Until when a rejected retirement review keeps the version, and the rejection's reason."""
     rejected = [
         r
@@ -84,7 +86,7 @@ def _retained(tx: Transaction, gov: Governance, found: ModelVersion):
     no = [a for a in last.approvals if a.decision == "reject"]
     when = utc(no[-1].decided_at if no else last.created_at)
     reason = f"{no[-1].approver}: {no[-1].notes}" if no else "rejected"
-    return when + timedelta(days=gov.policy.retirement.review_days), reason
+    return when + timedelta(days=days), reason
 
 
 def audit_version(

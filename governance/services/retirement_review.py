@@ -157,10 +157,12 @@ def reviews(gov: Governance, status: RequestStatus = RequestStatus.open) -> list
         return tx.approvals.with_status_kind(status.value, "retirement")
 
 
-def revalidations(gov: Governance) -> list[AuditRow]:
-    """Each version whose latest audit verdict is re-validate: work for its owner."""
+def revalidations(gov: Governance) -> list[tuple[AuditRow, str]]:
+    """Each version whose latest audit verdict is re-validate, with its model's owner."""
     with gov.store.read() as tx:
-        return [r for r in tx.monitoring.latest_audits() if r.verdict == "re-validate"]
+        owners = {m.name: m.owner for m in tx.registry.list_models()}
+        rows = [r for r in tx.monitoring.latest_audits() if r.verdict == "re-validate"]
+    return [(row, owners.get(row.model_name, "")) for row in rows]
 
 
 def audit_for(gov: Governance, request: ApprovalRequest) -> AuditRow:

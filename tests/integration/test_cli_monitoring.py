@@ -97,4 +97,7 @@ def test_the_audit_on_demand_prints_findings_and_the_report(workdir, capsys, pre
     assert b"<html" in path.read_bytes()[:2000].lower()
     assert run(["approvals", "pending"]) == 0
     pending = capsys.readouterr().out
-    assert "re-validate (retirement audit)" in pending and "churn@1.0.0" in pending
+    row = table_row(pending, next(line.split("│")[1].strip() for line in pending.splitlines()
+                                  if "re-validate (retirement audit)" in line))  # fmt: skip
+    assert row[1:4] == ["re-validate (retirement audit)", "churn@1.0.0", "-"]
+    assert row[5].startswith("its owner maria.okafor: age and accuracy and drift")

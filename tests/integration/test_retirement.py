@@ -71,7 +71,9 @@ def test_a_drifting_production_version_without_successor_is_revalidated(
         "re-validate",
         row.id,
     )
-    assert [r.id for r in retirement_review.revalidations(w.gov)] == [row.id]
+    assert [(r.id, owner) for r, owner in retirement_review.revalidations(w.gov)] == [
+        (row.id, "alice")
+    ]
 
 
 def test_too_few_labels_is_insufficient_not_a_number(monitored_world, now, tmp_path):
@@ -193,8 +195,8 @@ def test_a_rejected_review_retains_the_version_until_its_next_review(
     row, _ = retirement_audit.audit_version(w.gov, "churn", "1.0.0", audit_run="r2", now=now)
     assert row.verdict == "retain"
     assert "acme's contract needs it until March" in row.reason
-    assert "2027-02-21" in row.reason  # 90 days on
-    later = now + timedelta(days=91)
+    assert "2027-02-22" in row.reason  # the card's next (quarterly: 91-day) review
+    later = now + timedelta(days=92)
     row, _ = retirement_audit.audit_version(w.gov, "churn", "1.0.0", audit_run="r3", now=later)
     assert row.verdict != "retain"
 
