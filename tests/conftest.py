@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from seeding import make_settings, seed_stage
+from seeding import make_settings, register_holdout, seed_stage
 
 from governance.bootstrap import Governance, open_governance
 from governance.keyring import create_secret_key
@@ -226,9 +226,6 @@ def register_churn(gov, churn_model, example_card, now):
 @pytest.fixture
 def staged_run(gov, tmp_path, now, model_bytes, register_churn):
     """churn 1.0.0 in production, 1.1.0 in staging, 1.2.0 in development; a passed run of 1.1.0."""
-    import numpy as np
-    from sklearn.datasets import load_breast_cancer
-
     from governance.domain.models import LifecycleStage
     from governance.services import evaluation
 
@@ -237,19 +234,7 @@ def staged_run(gov, tmp_path, now, model_bytes, register_churn):
     for version in ("1.0.0", "1.1.0"):
         seed_stage(gov, "churn", version, LifecycleStage.staging, now=now)
     seed_stage(gov, "churn", "1.0.0", LifecycleStage.production, now=now)
-    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
-    frame = features.assign(label=target.to_numpy())
-    frame["site"] = np.where(np.arange(len(frame)) % 3 == 0, "clinic", "hospital")
-    frame.to_csv(tmp_path / "holdout.csv", index=False)
-    evaluation.register_dataset(
-        gov,
-        name="holdout",
-        path=tmp_path / "holdout.csv",
-        target="label",
-        group_columns=["site"],
-        actor="alice",
-        now=now,
-    )
+    register_holdout(gov, tmp_path, now)
     return evaluation.evaluate(
         gov, model="churn", version="1.1.0", dataset="holdout", actor="alice", now=now
     )

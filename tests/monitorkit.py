@@ -8,13 +8,13 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from seeding import seed_stage
+from seeding import register_holdout, seed_stage
 from sklearn.datasets import load_breast_cancer
 
 from governance.bootstrap import Governance
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
-from governance.services import endpoints, evaluation, monitoring, registry
+from governance.services import endpoints, monitoring, registry
 from governance.services.registry import VersionSpec
 
 FEATURES = list(load_breast_cancer(as_frame=True).feature_names)
@@ -53,19 +53,7 @@ def monitored_world(gov, churn_model, example_card, model_bytes, now, tmp_path) 
     for version in ("1.0.0", "1.1.0"):
         seed_stage(gov, "churn", version, LifecycleStage.staging, now=now)
     seed_stage(gov, "churn", "1.0.0", LifecycleStage.production, now=now)
-    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
-    frame = features.assign(label=target.to_numpy())
-    frame["site"] = np.where(np.arange(len(frame)) % 3 == 0, "clinic", "hospital")
-    frame.to_csv(tmp_path / "holdout.csv", index=False)
-    evaluation.register_dataset(
-        gov,
-        name="holdout",
-        path=tmp_path / "holdout.csv",
-        target="label",
-        group_columns=["site"],
-        actor="alice",
-        now=now,
-    )
+    frame = register_holdout(gov, tmp_path, now)
     for version in ("1.0.0", "1.1.0"):
         found = registry.resolve(gov, f"churn@{version}")
         monitoring.reference_from_dataset(

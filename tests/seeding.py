@@ -80,3 +80,26 @@ def approved_request(
             now=now,
         )
     return request
+
+
+def register_holdout(gov: Governance, directory: Path, now: datetime):
+    """The breast-cancer data with a site group column, registered as dataset `holdout`."""
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+
+    from governance.services import evaluation
+
+    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
+    frame = features.assign(label=target.to_numpy())
+    frame["site"] = np.where(np.arange(len(frame)) % 3 == 0, "clinic", "hospital")
+    frame.to_csv(directory / "holdout.csv", index=False)
+    evaluation.register_dataset(
+        gov,
+        name="holdout",
+        path=directory / "holdout.csv",
+        target="label",
+        group_columns=["site"],
+        actor="alice",
+        now=now,
+    )
+    return frame
