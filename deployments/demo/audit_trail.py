@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sqlite3
 import uuid
 
@@ -16,8 +15,13 @@ def forge_on_a_copy() -> None:
     """Append an event to a copy of the database with the published hash rule, but no key."""
     copy = HOME / "forged" / "governance.db"
     copy.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(HOME / "governance.db", copy)
+    copy.unlink(missing_ok=True)
+    # SQLite's online backup, not a file copy: the newest events may still be in the WAL file
+    # (chapter 5's in-process audit keeps a connection open, so nothing checkpointed them).
+    live = sqlite3.connect(HOME / "governance.db")
     db = sqlite3.connect(copy)
+    live.backup(db)
+    live.close()
     seq, prev = db.execute(
         "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
     ).fetchone()
@@ -66,13 +70,13 @@ def forge_on_a_copy() -> None:
 
 def chapter() -> None:
     """Run the audit chapter."""
-    step("21. the whole audit trail of the model")
+    step("27. the whole audit trail of the model")
     governance("audit", "log", "--model", MODEL)
-    step("22. sign the chain head with an Ed25519 key kept outside the database")
+    step("28. sign the chain head with an Ed25519 key kept outside the database")
     (HOME / "anchors").mkdir(parents=True, exist_ok=True)
     governance("audit", "keygen")
     governance("audit", "checkpoint", "--out", str(HOME / "anchors" / "head.json"))
     governance("audit", "verify", "--checkpoints", str(HOME / "anchors"))
-    step("23. a forged row, appended with the published hash rule, is caught (on a copy)")
+    step("29. a forged row, appended with the published hash rule, is caught (on a copy)")
     forge_on_a_copy()
     governance("audit", "verify")
