@@ -19,12 +19,14 @@ from governance.services import approval_queue, registry
 def retire_deprecated(now: datetime | None = None) -> dict[str, int]:
     """Retire what passed its sunset (and take it out of routing), expire overdue requests.
 
-    `now` defaults to the clock; passing a later time shows what the sweep will do then.
+    `now` is the clock the sunset rule reads (default: the real one); a later time does now
+    what the sweep would do then. The audit trail still records when it really happened.
     """
     gov = open_governance()
-    now = now or datetime.now(UTC)
+    wall = datetime.now(UTC)
+    now = now or wall
     try:
-        retired = registry.retire_past_sunset(gov, now=now)
+        retired = registry.retire_past_sunset(gov, now=wall, as_of=now)
         expired = expire_overdue(gov, now)
         reviews = approval_queue.open_retro_reviews(gov)
     finally:

@@ -44,6 +44,13 @@ def _governance() -> Governance:
         return _OPEN[key]
 
 
+def close_cached() -> None:
+    """Close the Governance instances this process opened for the audit."""
+    with _LOCK:
+        while _OPEN:
+            _OPEN.popitem()[1].close()
+
+
 @task(name="audit-model", cache_policy=NO_CACHE)
 def audit_model(model: str, versions: list[str], audit_run: str, now: datetime) -> list[dict]:
     """Audit every listed version of one model; a version that fails is a finding, not a crash."""

@@ -5,7 +5,7 @@ findings of each version and its Evidently drift report; `governance audit-retir
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -164,23 +164,34 @@ def report(model: str, version: str) -> None:
     console.print(str(report_path(gov, rows[0].report_digest).resolve()))
 
 
+def _utc(value: datetime) -> datetime:
+    """A command-line time: naive means UTC, as everywhere else in the trail."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def audit_retirement(
     run_now: Annotated[bool, typer.Option("--now", help="run the audit now")] = False,
     model: Annotated[list[str] | None, typer.Option(help="only these models")] = None,
     at: Annotated[
-        datetime | None, typer.Option("--at", help="audit as of this time (default: now)")
+        datetime | None,
+        typer.Option(
+            "--at", help="audit as of this time, UTC unless it names a zone (default: now)"
+        ),
     ] = None,
 ) -> None:
     """Run the retirement audit on demand, and print its findings table."""
     if not run_now:
         raise InvalidInput("audit-retirement runs only with --now (the nightly run is scheduled)")
     from flows.promotion_runs import require_server
-    from flows.retirement_audit import retirement_audit_flow
+    from flows.retirement_audit import close_cached, retirement_audit_flow
 
     # Reviews of retire verdicts are runs on a real server, where approvers resume them.
     require_server()
-    when = at or now()
-    state = retirement_audit_flow(now=when, models=model or None, return_state=True)
+    when = _utc(at) if at else now()
+    try:
+        state = retirement_audit_flow(now=when, models=model or None, return_state=True)
+    finally:
+        close_cached()  # this process lives on: release the audit's database connections
     if state.is_failed():
         raise InvalidInput(f"retirement audit ended {state.name}: {state.message}")
     from governance.services.retirement_review import latest_findings

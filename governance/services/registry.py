@@ -313,21 +313,27 @@ def _stage_event(
     )
 
 
-def retire_past_sunset(gov: Governance, *, now: datetime) -> list[ModelVersion]:
-    """Retire every deprecated version whose rollback grace period has ended; audited."""
+def retire_past_sunset(
+    gov: Governance, *, now: datetime, as_of: datetime | None = None
+) -> list[ModelVersion]:
+    """Retire every deprecated version whose grace period has ended by `as_of`; audited at `now`.
+
+    `as_of` (default `now`) lets a sweep act as if later than it is; its events still carry
+    the time they were written, and name the time the rule was read at.
+    """
     from governance.services.withdrawal import withdraw_in  # withdrawal builds on endpoints
 
+    as_of = as_of or now
     with gov.store.write() as tx:
         due = [
             v
             for v in tx.registry.search(stage=LifecycleStage.deprecated)
-            if v.sunset_at is not None and now >= v.sunset_at
+            if v.sunset_at is not None and as_of >= v.sunset_at
         ]
+        why = {"reason": "sunset passed", **({"as_of": as_of.isoformat()} if as_of != now else {})}
         for version in due:
             tx.registry.set_stage(version.id, LifecycleStage.retired, now, None)
-            _stage_event(
-                tx, version, LifecycleStage.retired, "system", now, {"reason": "sunset passed"}
-            )
+            _stage_event(tx, version, LifecycleStage.retired, "system", now, why)
             # A retired version serves nothing: not a flag, not an idle slot, not an A/B arm.
             withdraw_in(tx, version, actor="system", reason="retired: sunset passed", now=now)
         return due

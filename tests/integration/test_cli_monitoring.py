@@ -89,8 +89,11 @@ def test_the_audit_on_demand_prints_findings_and_the_report(workdir, capsys, pre
     assert "1 versions checked: 0 retain, 1 re-validate, 0 retire" in out
     row = table_row(out, "churn@1.0.0")
     assert row[1].startswith("re-validate")
+    assert run(["audit-retirement", "--now", "--at", "2026-11-30T00:00:00"]) == 0
+    capsys.readouterr()
     assert run(["monitoring", "status", "churn"]) == 0
-    assert table_row(capsys.readouterr().out, "churn@1.0.0")[1].startswith("re-validate")
+    row = table_row(capsys.readouterr().out, "churn@1.0.0")
+    assert row[1].startswith("re-validate") and row[-1] == "2026-11-30 00:00"  # naive is UTC
     assert run(["monitoring", "report", "churn", "1.0.0"]) == 0
     path = Path(capsys.readouterr().out.strip())
     assert path.suffix == ".html" and path.is_file()

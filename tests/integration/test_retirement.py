@@ -7,7 +7,7 @@ review deprecates and withdraws the version, and retire-deprecated takes it out 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from monitorkit import batch_frame
@@ -171,9 +171,14 @@ def test_an_approved_review_deprecates_withdraws_and_the_sweep_retires(
     [approved] = audit.history(w.gov, event_type="model.retirement_approved", model="churn")
     assert [a["approver"] for a in approved.details["approvers"]] == ["carol", "dave"]
     assert audit.verify(w.gov).chain.ok
-    retired = registry.retire_past_sunset(w.gov, now=later + timedelta(days=30))
+    assert registry.retire_past_sunset(w.gov, now=later, as_of=later + timedelta(days=29)) == []
+    as_of = later + timedelta(days=30)
+    retired = registry.retire_past_sunset(w.gov, now=later, as_of=as_of)
     assert [v.ref for v in retired] == ["churn@1.0.0"]
     assert registry.resolve(w.gov, "churn@1.0.0").stage == S.retired
+    [event] = audit.history(w.gov, event_type="model.stage_changed", model="churn")[-1:]
+    # the rule read the simulated clock; the trail records when it really happened
+    assert (datetime.fromisoformat(event.ts), event.details["as_of"]) == (later, as_of.isoformat())
 
 
 def test_a_rejected_review_retains_the_version_until_its_next_review(
