@@ -10,6 +10,7 @@ retirement-review run, which waits for the policy's approvers.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 from prefect.states import Completed, Failed, State
 
+from flows.report_renderer import renderer, report_process
 from flows.task_runners import describe, task_runner_for
 from governance.bootstrap import Governance, open_governance
 from governance.config import load_settings
@@ -59,7 +61,7 @@ def audit_model(model: str, versions: list[str], audit_run: str, now: datetime) 
     for version in versions:
         try:
             row, _ = retirement_audit.audit_version(
-                gov, model, version, audit_run=audit_run, now=now
+                gov, model, version, audit_run=audit_run, now=now, render=renderer()
             )
         except Exception as exc:
             row = retirement_audit.record_failure(
@@ -90,7 +92,10 @@ def retirement_audit_flow(now: datetime | None = None, models: list[str] | None 
     except GovernanceError as exc:
         return Failed(name="PreconditionFailed", message=str(exc))
     get_run_logger().info("fan-out on %s", describe(runner))
-    audited = fan_out.with_options(task_runner=runner)(targets, run_id, now)
+    # On threads, drift reports render in a process of their own (Dask workers render inline).
+    threads = gov.settings.task_runner == "threads"
+    with report_process() if threads else contextlib.nullcontext():
+        audited = fan_out.with_options(task_runner=runner)(targets, run_id, now)
     rows = [AuditRow.model_validate(r) for r in audited]
     _artifacts(gov, rows)
     reviews = _start_reviews(rows, run_id)

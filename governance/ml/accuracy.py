@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
+import pandas as pd
 from sklearn import metrics as skm
 
 from governance.domain.errors import InvalidInput
@@ -21,7 +21,6 @@ SCORERS = {
     "recall": lambda y, p: skm.recall_score(y, p, average="macro", zero_division=0),
     "r2": skm.r2_score,
 }
-CLASSIFICATION_METRICS = frozenset(SCORERS) - {"r2"}
 
 
 def score(metric: str, y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
@@ -34,27 +33,29 @@ def score(metric: str, y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
 
 def scores(
     metric: str,
-    labelled: Sequence[tuple[datetime, Any, Any]],
+    labelled: pd.DataFrame,
     *,
     min_labels: int,
     since: datetime,
     until: datetime,
 ) -> tuple[list[DailyScore], float | None, int]:
-    """(daily series, window figure, window label count) for (time, label, prediction) rows.
-
-    Days and the window below `min_labels` labels carry no figure: None, never a number
-    computed on too few labels.
-    """
-    rows = [(t, y, p) for t, y, p in labelled if since <= t <= until]
-    by_day: dict[date, list[tuple[Any, Any]]] = defaultdict(list)
-    for t, y, p in rows:
-        by_day[t.date()].append((y, p))
-    series = []
-    for day in sorted(by_day):
-        pairs = by_day[day]
-        value = score(metric, *zip(*pairs, strict=True)) if len(pairs) >= min_labels else None
-        series.append(DailyScore(day=day, labels=len(pairs), value=value))
+    """(daily series, window figure, window label count) of labelled rows (time, label,
+    prediction). Days and a window below `min_labels` labels carry no figure: None, never
+    a number computed on too few labels."""
+    times = pd.to_datetime(labelled["time"], utc=True)
+    rows = labelled[(times >= pd.Timestamp(since)) & (times <= pd.Timestamp(until))]
+    days = pd.to_datetime(rows["time"], utc=True).dt.date
+    series = [
+        DailyScore(
+            day=day,
+            labels=len(group),
+            value=score(metric, group["label"], group["prediction"])
+            if len(group) >= min_labels
+            else None,
+        )
+        for day, group in rows.groupby(days, sort=True)
+    ]
     window = None
-    if rows and len(rows) >= min_labels:
-        window = score(metric, [y for _, y, _ in rows], [p for _, _, p in rows])
+    if len(rows) and len(rows) >= min_labels:
+        window = score(metric, rows["label"], rows["prediction"])
     return series, window, len(rows)

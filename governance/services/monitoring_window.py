@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import pandas as pd
 
 from governance.bootstrap import Governance
 from governance.domain.models import ModelVersion
-from governance.services.monitoring import LABEL, PREDICTION, TIME, load_stored_frame, utc
+from governance.services.monitoring import LABEL, PREDICTION, TIME, load_stored_frame
 from governance.store.monitoring import ReferenceProfile
+
+# The labelled rows' columns: when, the true label, what the version predicted.
+LABELLED = ["time", "label", "prediction"]
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,7 @@ class Window:
     """Features seen in the drift window, and (time, label, prediction) in the accuracy window."""
 
     features: pd.DataFrame
-    labelled: list[tuple[datetime, Any, Any]]
+    labelled: pd.DataFrame
 
 
 def current_window(
@@ -33,35 +35,48 @@ def current_window(
 ) -> Window:
     """Gateway predictions and batch rows of the version, cut to each check's window."""
     since = now - timedelta(days=max(drift_days, accuracy_days))
-    drift_since = now - timedelta(days=drift_days)
-    accuracy_since = now - timedelta(days=accuracy_days)
     with gov.store.read() as tx:
         served = tx.monitoring.served_rows(found.model_name, found.version, since, now)
         batches = tx.monitoring.batches(found.id, since, now)
     columns = profile.columns if profile is not None else []
-    frames: list[pd.DataFrame] = []
-    labelled: list[tuple[datetime, Any, Any]] = []
-    if served:
-        rows = [(utc(t), features, output, label) for t, features, output, label in served]
-        recent = [features for t, features, _, _ in rows if t >= drift_since]
-        if recent and columns:
-            frames.append(pd.DataFrame.from_records(recent, columns=columns))
-        labelled += [(t, label, out) for t, _, out, label in rows if label is not None]
-        labelled = [row for row in labelled if row[0] >= accuracy_since]
-    for batch in batches:
-        frame = load_stored_frame(gov, batch.digest)
-        times = pd.to_datetime(frame[TIME], utc=True)
-        if columns:
-            frames.append(frame.loc[(times >= drift_since) & (times <= now), columns])
-        if batch.n_labels:
-            keep = frame[LABEL].notna() & (times >= accuracy_since) & (times <= now)
-            labelled += list(
-                zip(
-                    (t.to_pydatetime() for t in times[keep]),
-                    frame.loc[keep, LABEL],
-                    frame.loc[keep, PREDICTION],
-                    strict=True,
-                )
-            )
-    features = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-    return Window(features=features, labelled=labelled)
+    parts = [_served(served, columns)]
+    parts += [_batch(load_stored_frame(gov, b.digest), columns) for b in batches]
+    drift_since = pd.Timestamp(now - timedelta(days=drift_days))
+    accuracy_since = pd.Timestamp(now - timedelta(days=accuracy_days))
+    features = [f.loc[(t >= drift_since) & (t <= pd.Timestamp(now)), columns] for t, f, _ in parts]
+    labelled = [
+        rows.loc[(rows["time"] >= accuracy_since) & (rows["time"] <= pd.Timestamp(now))]
+        for _, _, rows in parts
+    ]
+    return Window(features=_joined(features, columns), labelled=_joined(labelled, LABELLED))
+
+
+def _joined(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """The non-empty frames one after another (pandas will not type a concat of empty ones)."""
+    kept = [f for f in frames if len(f)]
+    return pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=columns)
+
+
+def _served(served: list, columns: list[str]) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
+    """Gateway rows as (times, features, labelled rows)."""
+    times = pd.to_datetime(pd.Series([row[0] for row in served], dtype=object), utc=True)
+    features = pd.DataFrame.from_records([row[1] for row in served], columns=columns)
+    labelled = pd.DataFrame(
+        {
+            "time": times,
+            "label": [row[3] for row in served],
+            "prediction": [row[2] for row in served],
+        }
+    )
+    return times, features, labelled[labelled["label"].notna()]
+
+
+def _batch(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
+    """A stored batch as (times, features, labelled rows)."""
+    times = pd.to_datetime(frame[TIME], utc=True)
+    labelled = pd.DataFrame({"time": times, "label": frame[LABEL], "prediction": frame[PREDICTION]})
+    return (
+        times,
+        frame[columns] if columns else frame.iloc[:, :0],
+        labelled[labelled["label"].notna()],
+    )

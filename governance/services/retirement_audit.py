@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from governance.bootstrap import Governance
 from governance.domain import retirement as rules
@@ -89,8 +90,18 @@ def _retained(tx: Transaction, found: ModelVersion, days: int):
     return when + timedelta(days=days), reason
 
 
+# Renders a drifting version's HTML report: (reference, current, drift) -> bytes.
+Render = Callable[[Any, Any, Any], bytes]
+
+
 def audit_version(
-    gov: Governance, model: str, version: str, *, audit_run: str, now: datetime
+    gov: Governance,
+    model: str,
+    version: str,
+    *,
+    audit_run: str,
+    now: datetime,
+    render: Render | None = None,
 ) -> tuple[AuditRow, bytes | None]:
     """Check one version, record its verdict once per audit run; the HTML report if drifting."""
     with gov.store.read() as tx:
@@ -99,7 +110,7 @@ def audit_version(
         if done is not None:
             return done, None
         facts = _Facts(tx, gov, found, now)
-    findings, report = _checks(gov, facts, now)
+    findings, report = _checks(gov, facts, now, render)
     verdict, reason = rules.decide(
         findings, successor=facts.successor, retained_until=facts.retained_until, now=now
     )
@@ -112,7 +123,9 @@ def audit_version(
     return row, report
 
 
-def _checks(gov: Governance, facts: _Facts, now: datetime) -> tuple[list[Finding], bytes | None]:
+def _checks(
+    gov: Governance, facts: _Facts, now: datetime, render: Render | None
+) -> tuple[list[Finding], bytes | None]:
     """Every check in turn; one that raises becomes an error finding and the rest still run."""
     c, found = facts.criteria, facts.found
     window: list[Window] = []
@@ -135,7 +148,7 @@ def _checks(gov: Governance, facts: _Facts, now: datetime) -> tuple[list[Finding
     checks: list[tuple[Check, Callable[[], Finding]]] = [
         (Check.age, lambda: _age(facts, now)),
         (Check.accuracy, lambda: _accuracy(facts, data(), now)),
-        (Check.drift, lambda: _drift(gov, facts, data(), report)),
+        (Check.drift, lambda: _drift(gov, facts, data(), report, render)),
         (
             Check.stale_card,
             lambda: rules.stale_card_finding(
@@ -191,7 +204,9 @@ def _accuracy(facts: _Facts, window: Window, now: datetime) -> Finding:
     )
 
 
-def _drift(gov: Governance, facts: _Facts, window: Window, report: list[bytes]) -> Finding:
+def _drift(
+    gov: Governance, facts: _Facts, window: Window, report: list[bytes], render: Render | None
+) -> Finding:
     from governance.ml import drift
 
     profile: ReferenceProfile | None = facts.profile
@@ -201,7 +216,7 @@ def _drift(gov: Governance, facts: _Facts, window: Window, report: list[bytes]) 
     reference = load_stored_frame(gov, profile.digest)
     result = drift.dataset_drift(reference, window.features, profile.stats, c.max_drift_share)
     if result.drifting:
-        report.append(drift.drift_report_html(reference, window.features, result))
+        report.append((render or drift.drift_report_html)(reference, window.features, result))
     return rules.drift_finding(result, current_rows=len(window.features), criteria=c)
 
 

@@ -258,6 +258,10 @@ def test_the_html_report_names_the_drifted_columns():
     assert isinstance(html, bytes)
     assert html.lstrip().lower().startswith(b"<!doctype html") or b"<html" in html[:500]
     assert b"drifting_income" in html and b"drifting_levels" in html
+    assert b"calm_column" not in html  # only drifted columns are plotted
+    calm = drift.model_copy(update={"columns": [drift.columns[0]]})
+    with pytest.raises(InvalidInput, match="a drift report needs at least one drifted column"):
+        drift_report_html(reference, current, calm)
 
 
 def test_the_profile_is_json_and_types_columns_as_evidently_does():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from governance.domain.monitoring import KNOWN_METRICS, DailyScore
@@ -87,7 +88,7 @@ def test_the_scorers_are_the_metrics_a_card_may_name():
 def test_daily_scores_leave_thin_days_without_a_figure():
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
     rows = [(now - timedelta(days=1), 1, 1)] * 3 + [(now - timedelta(days=1), 1, 0)]
-    rows += [(now, 0, 0)]
+    rows = pd.DataFrame([*rows, (now, 0, 0)], columns=["time", "label", "prediction"])
     series, window, labels = accuracy.scores(
         "accuracy", rows, min_labels=2, since=now - timedelta(days=2), until=now
     )
