@@ -42,12 +42,14 @@ def scores(
     """(daily series, window figure, window label count) of labelled rows (time, label,
     prediction). Days and a window below `min_labels` labels carry no figure: None, never
     a number computed on too few labels."""
-    times = pd.to_datetime(labelled["time"], utc=True)
-    rows = labelled[(times >= pd.Timestamp(since)) & (times <= pd.Timestamp(until))]
-    days = pd.to_datetime(rows["time"], utc=True).dt.date
+    times = labelled["time"]
+    if not isinstance(times.dtype, pd.DatetimeTZDtype):
+        times = pd.to_datetime(times, utc=True, cache=False)
+    keep = (times >= pd.Timestamp(since)) & (times <= pd.Timestamp(until))
+    rows, days = labelled[keep], times[keep].dt.tz_convert("UTC").dt.normalize()
     series = [
         DailyScore(
-            day=day,
+            day=day.date(),
             labels=len(group),
             value=score(metric, group["label"], group["prediction"])
             if len(group) >= min_labels

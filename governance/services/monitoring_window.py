@@ -57,9 +57,16 @@ def _joined(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=columns)
 
 
+def utc_times(values: pd.Series) -> pd.Series:
+    """Timestamps as UTC; a column stored as UTC already is used as it is (no per-row pass)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC")
+    return pd.to_datetime(values, utc=True, cache=False)
+
+
 def _served(served: list, columns: list[str]) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
     """Gateway rows as (times, features, labelled rows)."""
-    times = pd.to_datetime(pd.Series([row[0] for row in served], dtype=object), utc=True)
+    times = utc_times(pd.Series([row[0] for row in served], dtype=object))
     features = pd.DataFrame.from_records([row[1] for row in served], columns=columns)
     labelled = pd.DataFrame(
         {
@@ -73,7 +80,7 @@ def _served(served: list, columns: list[str]) -> tuple[pd.Series, pd.DataFrame, 
 
 def _batch(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
     """A stored batch as (times, features, labelled rows)."""
-    times = pd.to_datetime(frame[TIME], utc=True)
+    times = utc_times(frame[TIME])
     labelled = pd.DataFrame({"time": times, "label": frame[LABEL], "prediction": frame[PREDICTION]})
     return (
         times,
