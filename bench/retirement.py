@@ -127,7 +127,7 @@ def populate(root: Path, models: int, now: datetime) -> dict[str, float]:
     from governance.domain.models import LifecycleStage, ModelKind, RegisteredModel, RiskLevel
     from governance.keyring import create_secret_key
     from governance.reports.model_card import load_card_yaml
-    from governance.services import monitoring, registry
+    from governance.services import batches, monitoring, registry
     from governance.services.registry import VersionSpec, transition_in
     from governance.store.schema import upgrade
 
@@ -142,8 +142,8 @@ def populate(root: Path, models: int, now: datetime) -> dict[str, float]:
     # Trained a month ago and reviewed now: neither age nor a stale card decides a verdict.
     recent = (now - timedelta(days=30)).date()
     card = card.model_copy(update={"risk_level": RiskLevel.medium, "training_date": recent})
-    batches = root / "batches"
-    batches.mkdir()
+    batch_dir = root / "batches"
+    batch_dir.mkdir()
     gov = open_governance()
     try:
         began = time.perf_counter()
@@ -174,11 +174,11 @@ def populate(root: Path, models: int, now: datetime) -> dict[str, float]:
                     monitoring.store_reference_in(
                         tx, gov, found, frames[i][0], source="bench", actor="bench", now=now
                     )
-            paths += [batch_file(i, frames[i][1], estimator, batches) for i in chunk]
+            paths += [batch_file(i, frames[i][1], estimator, batch_dir) for i in chunk]
         spent["seed_and_reference_s"] = time.perf_counter() - began
         began = time.perf_counter()
         for i, path in enumerate(paths):
-            monitoring.ingest(
+            batches.ingest(
                 gov,
                 model=model_name(i),
                 version=VERSION,

@@ -63,7 +63,7 @@ def audit_model(model: str, versions: list[str], audit_run: str, now: datetime) 
             row, _ = retirement_audit.audit_version(
                 gov, model, version, audit_run=audit_run, now=now, render=renderer()
             )
-        except Exception as exc:
+        except Exception as exc:  # one broken version must not stop the audit of the others
             row = retirement_audit.record_failure(
                 gov, model, version, audit_run=audit_run, exc=exc, now=now
             )
@@ -157,7 +157,7 @@ def _start_reviews(rows: list[AuditRow], audit_run: str) -> list[str]:
                 idempotency_key=f"{audit_run}:{row.model_name}@{row.version}",
                 as_subflow=False,
             )
-        except Exception as exc:
+        except Exception as exc:  # the verdict stays recorded, and the next audit tries again
             get_run_logger().warning(
                 "retirement review of %s@%s not started: %r", row.model_name, row.version, exc
             )

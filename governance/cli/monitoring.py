@@ -14,7 +14,7 @@ from rich.table import Table
 
 from governance.cli.context import console, current_actor, governance, now
 from governance.domain.errors import InvalidInput, NotFound
-from governance.services import monitoring
+from governance.services import batches, monitoring
 
 app = typer.Typer(help="Monitoring data, findings and drift reports.", no_args_is_help=True)
 
@@ -35,7 +35,7 @@ def ingest(
     """Store a batch content-addressed and audited, as the logged-in person."""
     gov = governance()
     actor = current_actor(gov)
-    batch = monitoring.ingest(
+    batch = batches.ingest(
         gov,
         model=model,
         version=version,
@@ -61,7 +61,7 @@ def outcomes(
     """Record labels for logged predictions by id: all rows, or none on bad input."""
     gov = governance()
     actor = current_actor(gov)
-    count = monitoring.record_outcomes(
+    count = batches.record_outcomes(
         gov, path=file, id_column=id_column, label_column=label_column, actor=actor.name, now=now()
     )
     console.print(f"recorded {count} outcomes")

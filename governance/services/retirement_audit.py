@@ -173,7 +173,7 @@ def _checks(
     for check, run in checks:
         try:
             findings.append(run())
-        except Exception as exc:
+        except Exception as exc:  # whatever it was, it is this check's finding, not a crash
             findings.append(rules.error_finding(check, exc))
     return findings, (report[0] if report else None)
 

@@ -22,6 +22,7 @@ from governance.domain.models import LifecycleStage as S
 from governance.domain.rollout import FlagRule
 from governance.services import (
     audit,
+    batches,
     endpoints,
     evaluation,
     monitoring,
@@ -46,7 +47,7 @@ def drifted(w, model, version, tmp_path, trained, rows=200):
     frame["label"] = trained["labels"][0]
     path = tmp_path / f"{model}-{version}.csv"
     frame.to_csv(path, index=False)
-    monitoring.ingest(
+    batches.ingest(
         w.gov, model=model, version=version, path=path, labels="label", actor="bob", now=now()
     )
 

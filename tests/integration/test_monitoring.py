@@ -11,7 +11,7 @@ import pytest
 from monitorkit import FEATURES, batch_frame
 
 from governance.domain.errors import Conflict, InvalidInput, NotFound
-from governance.services import audit, monitoring
+from governance.services import audit, batches, monitoring
 
 
 def state(gov):
@@ -83,7 +83,7 @@ def test_bad_batches_are_refused_and_change_nothing(monitored_world, now, tmp_pa
     frame, words = cases[case]
     frame.to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(InvalidInput, match=words):
-        monitoring.ingest(
+        batches.ingest(
             w.gov,
             model="churn",
             version="1.0.0",
@@ -100,7 +100,7 @@ def test_a_batch_is_stored_content_addressed_and_audited_once(monitored_world, n
     w = monitored_world
     batch_frame(w.frame, rows=80, labels=True).to_parquet(tmp_path / "b.parquet")
     ingest = dict(model="churn", version="1.0.0", path=tmp_path / "b.parquet", labels="label")
-    batch = monitoring.ingest(w.gov, **ingest, actor="bob", now=now)
+    batch = batches.ingest(w.gov, **ingest, actor="bob", now=now)
     assert (batch.n_rows, batch.n_labels, batch.ingested_by) == (80, 80, "bob")
     stored = monitoring.load_stored_frame(w.gov, batch.digest)
     assert list(stored.columns) == [*FEATURES, "__prediction", "__label", "__time"]
@@ -108,7 +108,7 @@ def test_a_batch_is_stored_content_addressed_and_audited_once(monitored_world, n
     [event] = audit.history(w.gov, event_type="monitoring.ingested", model="churn")
     assert (event.actor, event.details["batch"], event.details["rows"]) == ("bob", batch.id, 80)
     with pytest.raises(Conflict, match=f"already ingested for churn@1.0.0 as batch {batch.id}"):
-        monitoring.ingest(w.gov, **ingest, actor="bob", now=now)
+        batches.ingest(w.gov, **ingest, actor="bob", now=now)
 
 
 def test_outcomes_name_unknown_ids_and_record_all_or_nothing(monitored_world, now, tmp_path):
@@ -137,15 +137,15 @@ def test_outcomes_name_unknown_ids_and_record_all_or_nothing(monitored_world, no
     )
     record = dict(path=tmp_path / "o.csv", id_column="prediction_id", label_column="label")
     with pytest.raises(InvalidInput, match=f"1 labels name unknown prediction ids: {ghost}"):
-        monitoring.record_outcomes(w.gov, **record, actor="bob", now=now)
+        batches.record_outcomes(w.gov, **record, actor="bob", now=now)
     pd.DataFrame({"prediction_id": ids, "label": [1, "spam", 0]}).to_csv(
         tmp_path / "o.csv", index=False
     )
     with pytest.raises(InvalidInput, match=r"churn@1\.0\.0: label 'spam' at row 1 is not numeric"):
-        monitoring.record_outcomes(w.gov, **record, actor="bob", now=now)
+        batches.record_outcomes(w.gov, **record, actor="bob", now=now)
     assert state(w.gov) == before
     pd.DataFrame({"prediction_id": ids, "label": [1, 0, 0]}).to_csv(tmp_path / "o.csv", index=False)
-    assert monitoring.record_outcomes(w.gov, **record, actor="bob", now=now) == 3
+    assert batches.record_outcomes(w.gov, **record, actor="bob", now=now) == 3
     with w.gov.store.read() as tx:
         rows = tx.monitoring.served_rows("churn", "1.0.0", now - timedelta(days=1), now)
     assert sorted(label for *_, label in rows) == [0, 0, 1]
@@ -156,7 +156,7 @@ def test_rows_carry_their_own_time_when_a_time_column_is_given(monitored_world, 
     frame = batch_frame(w.frame, rows=40, labels=True)
     frame["when"] = [(now - timedelta(days=int(d))).isoformat() for d in np.arange(40) % 10]
     frame.to_csv(tmp_path / "t.csv", index=False)
-    batch = monitoring.ingest(
+    batch = batches.ingest(
         w.gov,
         model="churn",
         version="1.0.0",
@@ -170,7 +170,7 @@ def test_rows_carry_their_own_time_when_a_time_column_is_given(monitored_world, 
     frame["when"] = (now + timedelta(days=1)).isoformat()
     frame.to_csv(tmp_path / "future.csv", index=False)
     with pytest.raises(InvalidInput, match="time column 'when' has empty or future timestamps"):
-        monitoring.ingest(
+        batches.ingest(
             w.gov,
             model="churn",
             version="1.0.0",

@@ -19,6 +19,7 @@ from governance.domain.rollout import FlagRule
 from governance.services import (
     approvals,
     audit,
+    batches,
     endpoints,
     evaluation,
     monitoring,
@@ -36,7 +37,7 @@ def ingest(w, version, tmp_path, now, *, shift=12, flip=0.4, rows=300):
     """A labelled batch for `version`: `shift` features moved, a share of labels wrong."""
     path = tmp_path / f"batch-{version}-{shift}-{flip}.csv"
     batch_frame(w.frame, rows=rows, labels=True, shift=shift, flip=flip).to_csv(path, index=False)
-    return monitoring.ingest(
+    return batches.ingest(
         w.gov, model="churn", version=version, path=path, labels="label", actor="bob", now=now
     )
 
@@ -84,7 +85,7 @@ def test_too_few_labels_is_insufficient_not_a_number(monitored_world, now, tmp_p
     row, _ = retirement_audit.audit_version(w.gov, "churn", "1.0.0", audit_run="r1", now=now)
     assert findings(row)["accuracy"]["status"] == "ok"
     later = now + timedelta(days=31)
-    monitoring.ingest(w.gov, model="churn", version="1.0.0", path=path, actor="bob", now=later)
+    batches.ingest(w.gov, model="churn", version="1.0.0", path=path, actor="bob", now=later)
     row, _ = retirement_audit.audit_version(w.gov, "churn", "1.0.0", audit_run="r2", now=later)
     accuracy = findings(row)["accuracy"]
     assert (accuracy["status"], accuracy["figures"].get("value")) == ("insufficient", None)
