@@ -40,6 +40,7 @@ def retirement_review_flow(model: str, version: str, audit_id: str) -> State:
             return Completed(name="Deprecated", message=f"{model}@{version} retirement carried out")
         audit = retirement_review.audit_for(gov, request)
         policy = gov.policy.retirement
+        retention = retirement_review.retention_days(gov, model, version)
 
         def form(current: ApprovalRequest, refusal: str) -> str:
             report = (
@@ -51,7 +52,7 @@ def retirement_review_flow(model: str, version: str, audit_id: str) -> State:
                 current,
                 audit,
                 sunset_days=policy.sunset_days,
-                review_days=policy.review_days,
+                review_days=retention,
                 report=report,
                 refusal=refusal,
             )

@@ -69,7 +69,8 @@ class _Facts:
             for r in tx.approvals.with_status_kind("open", "retro_review")
             if (r.model_name, r.version) == (found.model_name, found.version)
         ]
-        # A rejected review keeps the version until its card's next review is due.
+        # A rejected review keeps the version until its card's next review is due (as the
+        # review form told its approvers: retirement_review.retention_days).
         period = rules.review_period_days(self.card.review_schedule) or self.criteria.review_days
         self.retained_until, self.rejection = _retained(tx, found, period)
 

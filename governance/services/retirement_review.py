@@ -189,3 +189,14 @@ def latest_findings(
 def open_reviews_by_version(gov: Governance) -> set[tuple[str, str]]:
     """(model, version) of every retirement review still open."""
     return {(r.model_name, r.version) for r in reviews(gov)}
+
+
+def retention_days(gov: Governance, model: str, version: str) -> int:
+    """How long a rejected review keeps the version: until its card's next review is due."""
+    from governance.domain.retirement import review_period_days
+
+    with gov.store.read() as tx:
+        found = tx.registry.get_version(model, version)
+        revision = tx.cards.latest(found.id)
+    schedule = revision.card.review_schedule if revision else ""
+    return review_period_days(schedule) or gov.policy.retirement.review_days
