@@ -8,6 +8,9 @@ own; the auditing thread waits for its report without holding the lock.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -15,6 +18,17 @@ from contextlib import contextmanager
 from typing import Any
 
 _POOL: ProcessPoolExecutor | None = None
+
+
+def _exit_with(parent: int) -> None:
+    """In the worker: exit when the audit process that spawned it is gone (even SIGKILLed)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)  # orphaned: nobody will ever ask for another report
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _render_here(reference: Any, current: Any, drift: Any) -> bytes:
@@ -43,7 +57,12 @@ def renderer() -> Any:
 def report_process() -> Iterator[None]:
     """Run one spawned report worker for the duration (spawn: the audit's threads are live)."""
     global _POOL
-    _POOL = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    _POOL = ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_exit_with,
+        initargs=(os.getpid(),),
+    )
     try:
         yield
     finally:

@@ -185,19 +185,52 @@ def run_audit(models: list[str]) -> subprocess.Popen:
     )
 
 
-@pytest.mark.parametrize("delay", [5.0])
-def test_sigkill_mid_audit_leaves_whole_rows_and_a_rerun_checks_everything(
-    world, tmp_path, trained, delay
+def children_of(pid: int) -> set[int]:
+    """The live processes whose parent is `pid` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of `pids` still running (a zombie has ended)."""
+    running = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            running.add(pid)
+    return running
+
+
+def test_sigkill_while_a_report_renders_leaves_whole_rows_no_orphan_and_a_rerun_finishes(
+    world, tmp_path, trained
 ):
     w = world
     models = [w.churn, w.triage]
     drifted(w, w.churn, "1.0.0", tmp_path, trained)
     before = {e.id for e in audit.history(w.gov, event_type="retirement.checked")}
     process = run_audit(models)
-    time.sleep(delay)
+    # Killed once its report worker runs: mid-audit, with a process of its own to leave behind.
+    deadline = time.monotonic() + 60
+    while not (spawned := children_of(process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert spawned, "the audit never started its report worker"
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
     process.stdout.close()
+    deadline = time.monotonic() + 10
+    while alive(spawned) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(spawned), f"orphaned by the killed audit: {alive(spawned)}"
     # Every verdict the killed run recorded has its event, and the chain and tables agree.
     assert audit.verify(w.gov).chain.ok
     written = [
@@ -291,3 +324,42 @@ def _review_runs(model: str):
                 return runs
             time.sleep(0.2)
     raise AssertionError(f"no retirement-review run for {model} within 60 s")
+
+
+RENDER_THEN_WAIT = """
+import time
+import numpy as np, pandas as pd
+from flows.report_renderer import render, report_process
+from governance.ml.drift import dataset_drift
+from governance.ml.profile import profile_reference
+
+rng = np.random.default_rng(0)
+reference = pd.DataFrame({"x": rng.normal(0, 1, 300), "y": rng.normal(0, 1, 300)})
+current = pd.DataFrame({"x": rng.normal(2, 1, 300), "y": rng.normal(0, 1, 300)})
+drift = dataset_drift(reference, current, profile_reference(reference), 0.5)
+with report_process():
+    assert b"<html" in render(reference, current, drift)[:2000].lower()
+    print("rendered", flush=True)
+    time.sleep(120)  # the audit goes on; it is killed here
+"""
+
+
+def test_the_report_worker_exits_when_its_audit_is_killed():
+    """A SIGKILLed audit cannot shut its pool down: the worker must notice and go."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", RENDER_THEN_WAIT],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline().strip() == "rendered"
+    workers = children_of(process.pid)
+    assert workers, "no report worker process"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    process.stdout.close()
+    deadline = time.monotonic() + 10
+    while alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(workers), f"orphaned by the killed audit: {alive(workers)}"
