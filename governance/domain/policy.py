@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -182,7 +182,7 @@ class Policy(BaseModel):
 
     @model_validator(mode="after")
     def _roster_can_fill_approvals(self) -> Policy:
-        problem = roster_shortfall(self.roster, self.approvals)
+        problem = roster_shortfall(self.roster, self.approvals, self.retirement.roles)
         if problem:
             raise PydanticCustomError("roster_shortfall", "{detail}", {"detail": problem})
         return self
@@ -202,9 +202,13 @@ class Policy(BaseModel):
         return sorted(person for person, roles in self.roster.items() if role in roles)
 
 
-def roster_shortfall(roster: Mapping[str, list[str]], rules: ApprovalRules) -> str | None:
-    """Describe why the roster cannot staff the approval rules, or None if it can."""
+def roster_shortfall(
+    roster: Mapping[str, list[str]], rules: ApprovalRules, retirement: Sequence[str] = ()
+) -> str | None:
+    """Describe why the roster cannot staff the approval rules (promotions and retirement
+    reviews), or None if it can."""
     every_role = {*rules.staging, *rules.production, *rules.production_high_risk_extra}
+    every_role |= set(retirement)
     for role in sorted(every_role | set(rules.quorum)):
         held_by = sorted(person for person, roles in roster.items() if role in roles)
         if len(held_by) < rules.needed(role):
@@ -216,6 +220,7 @@ def roster_shortfall(roster: Mapping[str, list[str]], rules: ApprovalRules) -> s
         "staging": rules.staging,
         "production": rules.production,
         "production at high risk": [*rules.production, *rules.production_high_risk_extra],
+        "a retirement review": list(retirement),
     }
     for stage, roles in stages.items():
         slots = [role for role in dict.fromkeys(roles) for _ in range(rules.needed(role))]

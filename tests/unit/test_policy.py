@@ -312,3 +312,17 @@ def test_a_named_policy_file_is_accepted(no_policy_env):
     settings = Settings(policy_file=no_policy_env / "mine.yaml")
     assert settings.policy_is_implicit_example is False
     require_configured_policy(settings)
+
+
+def test_retirement_roles_the_roster_cannot_fill_are_refused():
+    """A retire verdict nobody may approve would only ever expire."""
+    roster = {person: roles for person, roles in ROSTER.items() if person != "erin"}
+    policy = {
+        "roster": roster,
+        "approvals": {"production_high_risk_extra": []},
+        "retirement": {"roles": ["ml_lead", "legal"]},
+    }
+    message = config_error(policy)
+    assert "approvals: role legal needs 1 approver(s) but the roster gives it to 0 (nobody)" in (
+        message
+    )
