@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from flowkit import now, wait_final, wait_suspended
+from flowkit import actor, now, wait_final, wait_suspended
 from prefect.client.orchestration import get_client
-from seeding import PRODUCTION_APPROVERS, approved_request
 
 from flows import promotion_runs
 from flows.retirement_audit import retirement_audit_flow
 from governance.domain.models import LifecycleStage as S
 from governance.domain.rollout import FlagRule
 from governance.services import (
+    approvals,
     audit,
     batches,
     endpoints,
@@ -244,17 +244,28 @@ def test_a_retire_verdict_is_reviewed_through_its_pauses_and_deprecates(world, t
     run = evaluation.evaluate(
         w.gov, model=w.churn, version="1.1.0", dataset="holdout", actor="alice", now=now()
     )
-    request = approved_request(
+    request = approvals.open_approval(
         w.gov,
-        lambda name, _at=None: w.codes.code(name),
-        now(),
-        version="1.1.0",
-        evaluation_run_id=run.id,
         model=w.churn,
-        approvers=PRODUCTION_APPROVERS[:2],  # churn is medium risk: no legal
+        version="1.1.0",
+        target=S.production,
+        requester=actor("alice"),
+        evaluation_run_id=run.id,
+        now=now(),
     )
+    for person, role in (("carol", "ml_lead"), ("dave", "risk_officer")):  # medium risk
+        code = w.codes.code(person)  # may wait for a fresh step: the time is read after it
+        approvals.decide(
+            w.gov,
+            request_id=request.id,
+            approver=person,
+            role=role,
+            decision="approve",
+            code=code,
+            now=now(),
+        )
     promotion.complete_promotion(w.gov, request_id=request.id, actor="alice", now=now())
-    endpoints.create(w.gov, f"{w.churn}-api", model=w.churn, actor=_alice(), now=now())
+    endpoints.create(w.gov, f"{w.churn}-api", model=w.churn, actor=actor("alice"), now=now())
     with w.gov.store.write() as tx:
         endpoints.change_in(
             tx,
@@ -290,12 +301,6 @@ def test_a_retire_verdict_is_reviewed_through_its_pauses_and_deprecates(world, t
     )
     assert registry.resolve(w.gov, f"{w.churn}@1.0.0").stage == S.deprecated
     assert endpoints.show(w.gov, f"{w.churn}-api").spec.spec.flags == []
-
-
-def _alice():
-    from flowkit import actor
-
-    return actor("alice")
 
 
 def _review_runs(model: str):
