@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
+from governance.ml.profile import plain
 
 
 def label_problem(classes: Any, label: Any) -> str | None:
     """Why a model with these classes (None: a regressor) cannot have `label`; else None."""
     if classes is None:
         return None if _number(label) is not None else "is not numeric: the model is a regressor"
-    known = sorted({_plain(c) for c in classes}, key=str)
+    known = sorted({plain(c) for c in classes}, key=str)
     numeric = all(isinstance(c, int | float) and not isinstance(c, bool) for c in known)
     value = _number(label) if numeric else label
     if value is None:
@@ -31,7 +31,3 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value

@@ -19,6 +19,7 @@ from governance.bootstrap import Governance
 from governance.domain.errors import Conflict, InvalidInput
 from governance.domain.models import LifecycleStage, ModelVersion
 from governance.ml.labels import label_problem
+from governance.ml.profile import plain
 from governance.services.monitoring import (
     LABEL,
     PREDICTION,
@@ -118,15 +119,10 @@ def check_labels(found: ModelVersion, estimator: Any, labels: pd.Series) -> pd.S
     converted = pd.to_numeric(labels, errors="coerce") if numeric else labels
     for index, raw in labels.dropna().items():
         value = converted[index] if not pd.isna(converted[index]) else raw
-        problem = label_problem(classes, _plain(value))
+        problem = label_problem(classes, plain(value))
         if problem:
-            raise InvalidInput(f"{found.ref}: label {_plain(raw)!r} at row {index} {problem}")
+            raise InvalidInput(f"{found.ref}: label {plain(raw)!r} at row {index} {problem}")
     return converted.astype(object)
-
-
-def _plain(value: Any) -> Any:
-    """A class label as a plain Python value (numpy scalars and 1.0 == 1 compare equal)."""
-    return value.item() if hasattr(value, "item") else value
 
 
 def record_outcomes(
@@ -146,7 +142,7 @@ def record_outcomes(
             raise InvalidInput(f"{len(unknown)} labels name unknown prediction ids: {shown}")
         checked = _checked_by_version(gov, tx, frame, ids, known, label_column)
         for prediction_id, label in zip(ids, checked, strict=True):
-            tx.predictions.record_outcome(prediction_id, _plain(label), {}, now)
+            tx.predictions.record_outcome(prediction_id, plain(label), {}, now)
         tx.audit.append(
             "monitoring.outcomes_recorded",
             actor=actor,

@@ -69,10 +69,15 @@ class _Facts:
             for r in tx.approvals.with_status_kind("open", "retro_review")
             if (r.model_name, r.version) == (found.model_name, found.version)
         ]
-        # A rejected review keeps the version until its card's next review is due (as the
-        # review form told its approvers: retirement_review.retention_days).
-        period = rules.review_period_days(self.card.review_schedule) or self.criteria.review_days
+        # A rejected review keeps the version until its card's next review is due, as the
+        # review form told its approvers.
+        period = retention_period(self.card, gov.policy.retirement.review_days)
         self.retained_until, self.rejection = _retained(tx, found, period)
+
+
+def retention_period(card: ModelCard, default_days: int) -> int:
+    """Days a rejected retirement keeps a version: its card's review period, else the default."""
+    return rules.review_period_days(card.review_schedule) or default_days
 
 
 def _retained(tx: Transaction, found: ModelVersion, days: int):

@@ -193,10 +193,11 @@ def open_reviews_by_version(gov: Governance) -> set[tuple[str, str]]:
 
 def retention_days(gov: Governance, model: str, version: str) -> int:
     """How long a rejected review keeps the version: until its card's next review is due."""
-    from governance.domain.retirement import review_period_days
+    from governance.domain.cards import ModelCard
+    from governance.services.retirement_audit import retention_period
 
     with gov.store.read() as tx:
         found = tx.registry.get_version(model, version)
         revision = tx.cards.latest(found.id)
-    schedule = revision.card.review_schedule if revision else ""
-    return review_period_days(schedule) or gov.policy.retirement.review_days
+    card = revision.card if revision else ModelCard()
+    return retention_period(card, gov.policy.retirement.review_days)
