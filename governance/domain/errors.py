@@ -216,3 +216,7 @@ class StateMismatch(AuditError):
 
 class StoreUnavailable(GovernanceError):
     """The governance database cannot be reached."""
+
+
+class TargetError(GovernanceError):
+    """A prompt target is misconfigured or cannot be called."""

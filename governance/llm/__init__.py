@@ -1,0 +1,1 @@
+"""Adapters to the libraries the prompt gate uses: Jinja2, rapidfuzz, jsonschema, httpx."""
