@@ -92,9 +92,14 @@ def retirement_audit_flow(now: datetime | None = None, models: list[str] | None 
     except GovernanceError as exc:
         return Failed(name="PreconditionFailed", message=str(exc))
     get_run_logger().info("fan-out on %s", describe(runner))
-    # On threads, drift reports render in a process of their own (Dask workers render inline).
-    threads = gov.settings.task_runner == "threads"
-    with report_process() if threads else contextlib.nullcontext():
+    # On threads, a large audit's drift reports render in a process of their own; a small
+    # one renders inline rather than wait seconds for the worker (Dask workers render inline).
+    versions = sum(len(v) for v in targets.values())
+    worker = (
+        gov.settings.task_runner == "threads"
+        and versions >= gov.settings.report_worker_min_versions
+    )
+    with report_process() if worker else contextlib.nullcontext():
         audited = fan_out.with_options(task_runner=runner)(targets, run_id, now)
     rows = [AuditRow.model_validate(r) for r in audited]
     _artifacts(gov, rows)

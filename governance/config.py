@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     task_workers: int = Field(
         default=4, gt=0, le=64, description="threads (or local Dask workers) of the fan-out"
     )
+    report_worker_min_versions: int = Field(
+        default=20,
+        ge=0,
+        description="on threads, audits of at least this many versions render drift reports in"
+        " a spawned worker process; smaller ones render inline (a worker costs seconds to start)",
+    )
     # Dask's own variable name, so an existing Dask deployment's setting is picked up as is.
     dask_scheduler_address: str = Field(
         default="",

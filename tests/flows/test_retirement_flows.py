@@ -170,7 +170,7 @@ def test_a_bad_runner_setting_ends_the_audit_named_and_changes_nothing(
 
 
 def run_audit(models: list[str]) -> subprocess.Popen:
-    """The audit in its own process, as a worker would run it."""
+    """The audit in its own process, as a worker would run it (reports on the report worker)."""
     code = (
         "from flows.retirement_audit import retirement_audit_flow as f; "
         f"print(f(models={models!r}, return_state=True).name)"
@@ -178,7 +178,13 @@ def run_audit(models: list[str]) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "GOVERNANCE_TASK_WORKERS": "1"},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "GOVERNANCE_TASK_WORKERS": "1",
+            # A two-model audit would render inline: the SIGKILL must land with a worker up.
+            "GOVERNANCE_REPORT_WORKER_MIN_VERSIONS": "0",
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
