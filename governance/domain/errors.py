@@ -57,6 +57,10 @@ class InvalidVersion(InvalidInput):
     """A version string is not a semantic version."""
 
 
+class InvalidTemplate(InvalidInput):
+    """A prompt template does not parse, escapes the sandbox, or misdeclares its variables."""
+
+
 class MalformedCard(InvalidInput):
     """A model card does not parse or has values of the wrong type."""
 
@@ -95,6 +99,10 @@ class DatasetNotFound(NotFound):
     """No evaluation dataset has this name."""
 
 
+class PromptNotFound(NotFound):
+    """No prompt, prompt version or registered suite has this name."""
+
+
 class Conflict(GovernanceError):
     """The request clashes with what is already recorded."""
 
@@ -109,6 +117,10 @@ class DuplicateVersion(Conflict):
 
 class OpenRequestExists(Conflict):
     """A promotion of this version to this stage is already waiting on approvals."""
+
+
+class DuplicateContent(Conflict):
+    """The new prompt version is identical to the latest one."""
 
 
 class ImmutableFact(Conflict):
@@ -220,3 +232,7 @@ class StoreUnavailable(GovernanceError):
 
 class TargetError(GovernanceError):
     """A prompt target is misconfigured or cannot be called."""
+
+
+class InvalidSuite(InvalidInput):
+    """A prompt suite does not parse or holds an unknown assertion or a bad pattern."""

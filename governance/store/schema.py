@@ -68,6 +68,8 @@ _LIMITED_RIGHTS = {
     "routing_specs": "SELECT, INSERT",
     "reference_profiles": "SELECT, INSERT",
     "retirement_audits": "SELECT, INSERT",
+    "prompt_pointer_moves": "SELECT, INSERT",
+    "prompt_evaluations": "SELECT, INSERT",
     "alembic_version": "SELECT",
 }
 

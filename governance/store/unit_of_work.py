@@ -18,6 +18,7 @@ from governance.store.experiments import ExperimentRepository
 from governance.store.monitoring import MonitoringRepository
 from governance.store.people import PeopleRepository
 from governance.store.predictions import PredictionRepository
+from governance.store.prompts import PromptRepository
 from governance.store.registry import RegistryRepository
 from governance.store.routing import RoutingRepository
 
@@ -39,6 +40,7 @@ class Transaction:
     predictions: PredictionRepository = field(init=False)
     experiments: ExperimentRepository = field(init=False)
     monitoring: MonitoringRepository = field(init=False)
+    prompts: PromptRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.registry = RegistryRepository(self.conn)
@@ -51,6 +53,7 @@ class Transaction:
         self.predictions = PredictionRepository(self.conn)
         self.experiments = ExperimentRepository(self.conn)
         self.monitoring = MonitoringRepository(self.conn)
+        self.prompts = PromptRepository(self.conn)
 
 
 class Store:
