@@ -30,6 +30,11 @@ RESERVED_PARAMS = ("model", "messages", "stream")
 OPENAI_PROVIDERS = ("openai", "openai-compatible", "vllm")
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 EXCERPT_CHARS = 200
+# Keys of an LLM model version's configuration that carry over to its target as they are.
+FROM_LLM_CONFIG = (
+    *("base_url", "api_key_env", "concurrency", "timeout_s", "retries", "backoff_s"),
+    *("price_per_1k_prompt", "price_per_1k_completion"),
+)
 
 
 @dataclass(frozen=True)
@@ -79,10 +84,7 @@ class TargetConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_kind(self) -> TargetConfig:
-        if self.kind == "openai":
-            _check_openai(self)
-        else:
-            _check_callable(self)
+        (_check_openai if self.kind == "openai" else _check_callable)(self)
         return self
 
     def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
@@ -137,26 +139,17 @@ def resolve_function(spec: str) -> Callable[..., Any]:
 def target_from_llm_config(config: dict[str, Any]) -> TargetConfig:
     """The target for a registered LLM model version's configuration."""
     provider = str(config.get("provider", ""))
-    common = {k: config[k] for k in ("concurrency", "timeout_s", "retries") if k in config}
+    fields = {k: config[k] for k in FROM_LLM_CONFIG if k in config}
     if provider == "callable":
-        return TargetConfig(kind="callable", function=config.get("function"), **common)
+        return TargetConfig(kind="callable", function=config.get("function"), **fields)
     if provider not in OPENAI_PROVIDERS:
         raise TargetError(
             f"provider {provider!r} cannot be called by the prompt gate; "
             f"use one of {', '.join(OPENAI_PROVIDERS)} or callable"
         )
-    priced = ("price_per_1k_prompt", "price_per_1k_completion")
-    prices = {k: config[k] for k in priced if k in config}
-    default_url = OPENAI_BASE_URL if provider == "openai" else None
-    return TargetConfig(
-        kind="openai",
-        base_url=config.get("base_url", default_url),
-        model=config.get("base_model"),
-        api_key_env=config.get("api_key_env", "OPENAI_API_KEY"),
-        params=dict(config.get("parameters", config.get("params")) or {}),
-        **common,
-        **prices,
-    )
+    fields.setdefault("base_url", OPENAI_BASE_URL if provider == "openai" else None)
+    params = dict(config.get("parameters", config.get("params")) or {})
+    return TargetConfig(kind="openai", model=config.get("base_model"), params=params, **fields)
 
 
 def complete_all(config: TargetConfig, conversations: list[Messages]) -> list[Completion]:
@@ -173,119 +166,133 @@ def _complete_callable(config: TargetConfig, conversations: list[Messages]) -> l
         return list(pool.map(lambda m: _call_function(config, function, m), conversations))
 
 
-def _call_function(config: TargetConfig, function: Callable[..., Any], messages: Messages):
+def _call_function(
+    config: TargetConfig, function: Callable[..., Any], messages: Messages
+) -> Completion:
     """One call of a callable target; an exception or odd return becomes the error."""
     start = time.perf_counter()
     try:
         answer = function(messages, **config.params)
     except Exception as exc:  # the target's own failure is this case's result, not ours
-        return Completion("", _ms(start), error=f"{config.function} raised {_named(exc)}")
+        detail = f": {exc}" if str(exc) else ""
+        error = f"{config.function} raised {type(exc).__name__}{detail}"
+        return Completion("", _ms(start), error=error)
     latency = _ms(start)
     if isinstance(answer, str):
         return Completion(answer, latency)
     if isinstance(answer, dict) and isinstance(answer.get("text"), str):
-        tokens = (answer.get("prompt_tokens"), answer.get("completion_tokens"))
+        tokens = (_int(answer.get("prompt_tokens")), _int(answer.get("completion_tokens")))
         return Completion(answer["text"], latency, *tokens, cost=config.cost(*tokens))
     kind = type(answer).__name__
     error = f"{config.function} returned {kind}, expected str or a dict with 'text'"
     return Completion("", latency, error=error)
 
 
-async def _complete_openai(config: TargetConfig, conversations: list[Messages]):
+async def _complete_openai(config: TargetConfig, conversations: list[Messages]) -> list[Completion]:
     """All conversations through one client, gated by a semaphore."""
     key = os.environ.get(config.api_key_env)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    limits = httpx.Limits(max_connections=config.concurrency)
+    limits = httpx.Limits(
+        max_connections=config.concurrency, max_keepalive_connections=config.concurrency
+    )
     client = httpx.AsyncClient(timeout=config.timeout_s, limits=limits, headers=headers)
     async with client:
         caller = _ChatCaller(config, client, asyncio.Semaphore(config.concurrency))
-        return await asyncio.gather(*(caller.complete(m) for m in conversations))
+        return list(await asyncio.gather(*(caller.complete(m) for m in conversations)))
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Why one attempt failed, whether another could succeed, and the wait it asked for."""
+
+    reason: str
+    retryable: bool = True
+    retry_after: float | None = None
 
 
 class _ChatCaller:
     """POSTs one conversation to /chat/completions with retries and backoff."""
 
     def __init__(self, config: TargetConfig, client: httpx.AsyncClient, gate: asyncio.Semaphore):
-        self.config = config
-        self.client = client
-        self.gate = gate
+        self.config, self.client, self.gate = config, client, gate
         self.base_url = (config.base_url or "").rstrip("/")
         self.url = f"{self.base_url}/chat/completions"
 
     async def complete(self, messages: Messages) -> Completion:
         """The completion, or the reason the last attempt failed."""
         body = {"model": self.config.model, "messages": messages, **self.config.params}
-        async with self.gate:
-            start, wait = time.perf_counter(), None
-            for attempt in range(1, self.config.retries + 2):
-                if attempt > 1:
-                    await asyncio.sleep(self._delay(attempt, wait))
-                outcome, wait = await self._attempt(body, attempt)
-                if isinstance(outcome, Completion):
-                    return outcome
-                if wait is False:  # an answer that retrying cannot change
-                    break
-            return Completion("", _ms(start), error=outcome)
+        async with self.gate:  # held through backoff too, so retries never exceed the limit
+            start, attempt = time.perf_counter(), 1
+            while isinstance(outcome := await self._attempt(body, attempt), _Failure):
+                if not outcome.retryable or attempt > self.config.retries:
+                    return Completion("", _ms(start), error=outcome.reason)
+                await asyncio.sleep(self._delay(attempt, outcome.retry_after))
+                attempt += 1
+            return outcome
 
-    async def _attempt(self, body: dict[str, Any], attempt: int):
-        """(Completion, None) on success, else (reason, seconds to wait | None | False)."""
-        tries = f"after {attempt} attempt{'s' if attempt > 1 else ''}"
+    async def _attempt(self, body: dict[str, Any], attempt: int) -> Completion | _Failure:
+        """One POST and what came of it."""
+        tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
         start = time.perf_counter()
         try:
-            response = await self.client.post(self.url, json=body)
-        except httpx.TimeoutException:
-            return f"{self.url} timed out after {self.config.timeout_s:g} s ({tries})", None
+            async with asyncio.timeout(self.config.timeout_s):  # httpx's is per phase, not total
+                response = await self.client.post(self.url, json=body)
+        except (httpx.TimeoutException, TimeoutError):
+            return _Failure(f"{self.url} timed out after {self.config.timeout_s:g} s ({tries})")
         except httpx.TransportError as exc:
-            return f"cannot reach {self.base_url}: {_reason(exc)} ({tries})", None
+            return _Failure(f"cannot reach {self.base_url}: {_reason(exc)} ({tries})")
         latency = _ms(start)
         status = response.status_code
         if status == 200:
             return self._parse(response, latency)
-        reason = f"{self.url} answered {status} {tries}: {_excerpt(response.text)}"
+        reason = f"{self.url} answered {status} after {tries}: {_excerpt(response.text)}"
         if status == 429 or status >= 500:
-            return reason, _retry_after(response)
-        return reason, False
+            return _Failure(reason, retry_after=_retry_after(response))
+        return _Failure(reason, retryable=False)
 
-    def _parse(self, response: httpx.Response, latency: float):
-        """The completion from a 200 body, or a reason naming what the body lacked."""
+    def _parse(self, response: httpx.Response, latency: float) -> Completion | _Failure:
+        """The completion from a 200 body, or why the body is not one."""
         try:
             payload = response.json()
             text = payload["choices"][0]["message"]["content"] or ""
         except (ValueError, LookupError, TypeError):
-            return f"{self.url} answered 200 without choices: {_excerpt(response.text)}", False
-        usage = payload.get("usage") or {}
+            reason = f"{self.url} answered 200 without choices: {_excerpt(response.text)}"
+            return _Failure(reason, retryable=False)
+        usage = payload.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
         tokens = (_int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")))
-        return Completion(str(text), latency, *tokens, cost=self.config.cost(*tokens)), None
+        return Completion(str(text), latency, *tokens, cost=self.config.cost(*tokens))
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Retry-After when the server gave one (capped), else jittered exponential backoff."""
         if retry_after is not None:
             return min(retry_after, self.config.max_retry_after_s)
-        base = self.config.backoff_s * 2 ** (attempt - 2)
+        base = self.config.backoff_s * 2 ** (attempt - 1)
         return base * random.uniform(0.5, 1.5)  # jitter keeps parallel retries apart
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a Retry-After header (delta or HTTP date), None when absent or bad."""
+    """Seconds from a Retry-After header (delay or HTTP date), None when absent or bad."""
     value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
 
 
-def _reason(exc: Exception) -> str:
-    """A transport error in words: 'connection refused' rather than '[Errno 111] ...'."""
-    text = str(exc) or type(exc).__name__
-    if "refused" in text.lower():
-        return "connection refused"
-    return text.split("] ", 1)[-1].lower()
+def _reason(exc: BaseException) -> str:
+    """A transport error in words, from the root of its cause chain: 'connection refused'."""
+    root: BaseException = exc
+    for _ in range(10):  # httpx wraps anyio's OSError, which wraps the socket's own error
+        if isinstance(root, ConnectionRefusedError):
+            return "connection refused"
+        if (inner := root.__cause__ or root.__context__) is None:
+            break
+        root = inner
+    text = str(root) or type(root).__name__
+    return text.split("] ", 1)[-1].lower()  # '[Errno -2] Name or service not known'
 
 
 def _excerpt(text: str) -> str:
@@ -297,11 +304,6 @@ def _excerpt(text: str) -> str:
 def _int(value: Any) -> int | None:
     """A token count, or None when the provider gave none."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _named(exc: Exception) -> str:
-    """'ValueError: message'."""
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _ms(start: float) -> float:
