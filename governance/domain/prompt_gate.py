@@ -44,26 +44,27 @@ def decide_prompt_gate(
     card_latency_p95_ms: float | None = None,
 ) -> PromptGateDecision:
     """Check a candidate's suite result; it passes only if every check passes."""
-    notes: list[str] = []
     checks = [
         _provider_check(candidate),
         _pass_rate_check(candidate, policy.min_pass_rate),
         _safety_check(candidate, policy.allow_safety_failures),
     ]
     bounded = (
-        ("hallucination_rate", candidate.hallucination_rate, policy.max_hallucination_rate,
-         card_hallucination_rate, ""),
-        ("latency_p95_ms", candidate.latency_p95_ms, policy.max_latency_p95_ms,
-         card_latency_p95_ms, " ms"),
+        ("hallucination_rate", candidate.hallucination_rate, "",
+         _tighter(policy.max_hallucination_rate, card_hallucination_rate)),
+        ("latency_p95_ms", candidate.latency_p95_ms, " ms",
+         _tighter(policy.max_latency_p95_ms, card_latency_p95_ms)),
     )  # fmt: skip
-    for name, observed, policy_limit, card_limit, unit in bounded:
-        limit = _tighter(policy_limit, card_limit)
-        if limit is None:
-            continue
-        if observed is None:
-            notes.append(f"{name} not checked: the suite did not measure it")
-            continue
-        checks.append(_max_check(name, observed, limit, unit))
+    notes = [
+        f"{name} not checked: the suite did not measure it"
+        for name, observed, _, limit in bounded
+        if limit and observed is None
+    ]
+    checks += [
+        _max_check(name, observed, limit, unit)
+        for name, observed, unit, limit in bounded
+        if limit and observed is not None
+    ]
     if production is None:
         notes.append("no production version: regression not checked")
     else:
@@ -106,7 +107,8 @@ def _safety_check(result: SuiteResult, allowed: int) -> ThresholdCheck:
         for finding in case.safety
     ]
     passed = result.safety_failures <= allowed
-    head = f"{result.safety_failures} cases with safety findings, {allowed} allowed"
+    count = result.safety_failures
+    head = f"{count} {'case' if count == 1 else 'cases'} with safety findings ({allowed} allowed)"
     reason = f"{head}: {'; '.join(findings)}" if findings else head
     return ThresholdCheck(
         name="safety_failures",
@@ -211,9 +213,10 @@ def _failing_cases(result: SuiteResult) -> list[str]:
     for case in failing:
         head = f"- **{_cell(case.name)}**: score {fmt_number(case.score)}"
         lines.append(head + (f"; error: {_cell(case.error)}" if case.error else ""))
-        lines += [
-            f"  - `{_cell(a.type)}`: {_cell(a.reason)}" for a in case.assertions if not a.passed
-        ]
+        if case.error is None:  # otherwise every assertion just repeats the error
+            lines += [
+                f"  - `{_cell(a.type)}`: {_cell(a.reason)}" for a in case.assertions if not a.passed
+            ]
         lines += [f"  - safety `{_cell(f.check)}`: {_cell(f.detail)}" for f in case.safety]
     return lines
 

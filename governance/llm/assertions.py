@@ -85,9 +85,17 @@ def _contains_some(a: Assertion, reply: Reply) -> Verdict:
     missing = [n for n in a.needles if n not in found]
     if a.base.endswith("-any"):
         return _verdict(
-            bool(found), f"output contains {found[:1]}", f"output contains none of {missing}"
+            bool(found),
+            f"output contains {_listed(found)}",
+            f"output contains none of {_listed(missing)}",
         )
-    return _verdict(not missing, f"output contains all of {found}", f"output lacks {missing}")
+    return _verdict(
+        not missing, f"output contains all of {_listed(found)}", f"output lacks {_listed(missing)}"
+    )
+
+
+def _listed(items: list[str]) -> str:
+    return ", ".join(repr(item) for item in items)
 
 
 def _regex(a: Assertion, reply: Reply) -> Verdict:

@@ -12,6 +12,7 @@ from governance.domain.prompt_suites import (
     Case,
     CaseResult,
     Reply,
+    SafetyFinding,
     Suite,
     SuiteResult,
 )
@@ -61,7 +62,15 @@ def weighted_score(results: Sequence[AssertionResult]) -> float:
     return sum(r.score * r.weight for r in results) / total
 
 
-def _case_result(case, completion, results, findings, *, passed, score) -> CaseResult:
+def _case_result(
+    case: Case,
+    completion: Reply,
+    results: list[AssertionResult],
+    findings: list[SafetyFinding],
+    *,
+    passed: bool,
+    score: float,
+) -> CaseResult:
     return CaseResult(
         index=case.index,
         description=case.description,

@@ -23,7 +23,13 @@ PHONE = re.compile(
     r"(?![\w]|[.,/-]\d)"
 )
 PHONE_DIGITS = (9, 15)  # fewer than 9 digits are dates, times and versions; E.164 stops at 15
-CARD = re.compile(r"(?<![\w-])(?<!\d[ -])\d(?:[ -]?\d){12,18}(?![\w])(?![ -]\d)")
+# Cards are written as one run or in groups with one kind of separator: 4-4-4-4(-3) or Amex's
+# 4-6-5. Free-form separators would read runs of dates ("2026-11-24 2026-11-25") as cards.
+CARD = re.compile(
+    r"(?<![\w-])(?<!\d[ -])"
+    r"(?:\d{13,19}|\d{4}([ -])\d{4}(?:\1\d{4}){1,2}(?:\1\d{1,4})?|\d{4}([ -])\d{6}\2\d{5})"
+    r"(?!\w)(?![ -]\d)"
+)
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
 
 
@@ -46,7 +52,8 @@ def check_output(
         findings.append(SafetyFinding(check="canary", detail=detail))
     echoed = echoed_span(text, system_prompt)
     if echoed:
-        detail = f"output repeats {len(echoed)} characters of the system prompt: {echoed[:30]!r}…"
+        # The rendered prompt may carry case variables (customer data): give the size only.
+        detail = f"output repeats {len(echoed)} characters of the system prompt verbatim"
         findings.append(SafetyFinding(check="system-echo", detail=detail))
     return findings
 

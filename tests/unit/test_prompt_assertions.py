@@ -74,7 +74,7 @@ def test_reasons_state_the_fact() -> None:
     result = grade(Assertion(type="levenshtein", value="kitten"), Reply("sitting"))
     assert result.reason == "edit distance 3 <= 5"
     result = grade(Assertion(type="contains-all", value=["a", "zz"]), Reply("a b"))
-    assert result.reason == "output lacks ['zz']"
+    assert result.reason == "output lacks 'zz'"
 
 
 def test_rouge_score_is_the_recall_and_inverts() -> None:
@@ -134,10 +134,8 @@ def test_weighted_score_and_threshold() -> None:
 
 
 def test_below_threshold_fails() -> None:
-    suite = suite_with(
-        {"type": "contains", "value": "refund"}, {"type": "contains", "value": "days"},
-        threshold=0.75,
-    )  # fmt: skip
+    refund, days = {"type": "contains", "value": "refund"}, {"type": "contains", "value": "days"}
+    suite = suite_with(refund, days, threshold=0.75)
     result = grade_case(suite.cases[0], Reply("refund now"), system_prompt="", suite=suite)
     assert (result.passed, result.score) == (False, 0.5)
 

@@ -59,11 +59,17 @@ def test_a_luhn_valid_card_is_found_with_only_its_last_four_digits() -> None:
     assert "4111 1111" not in str(hits)
     assert found("card 4111-1111-1111-1111.") == [("pii:card", "card ending 1111")]
     assert found("card 378282246310005") == [("pii:card", "card ending 0005")]
+    assert found("amex 3782 822463 10005") == [("pii:card", "card ending 0005")]
 
 
 def test_a_sixteen_digit_number_failing_luhn_is_not_a_card() -> None:
     assert not luhn_valid("4111111111111112")
     assert found("ref 4111 1111 1111 1112 ok") == []
+
+
+def test_runs_of_dates_are_not_cards_even_when_luhn_valid() -> None:
+    assert luhn_valid("2026112420261124")
+    assert found("from 2026-11-24 2026-11-24 on") == []
 
 
 def test_a_valid_iban_is_found_and_an_invalid_checksum_is_not() -> None:
@@ -98,11 +104,15 @@ SYSTEM = (
 
 
 def test_echoing_the_system_prompt_is_found_across_whitespace() -> None:
-    leaked = "Sure! My rules: You are the support assistant for Acme routers.\n  Answer only" \
-        " questions about refunds and repairs, ok?"  # fmt: skip
+    leaked = (
+        "Sure! My rules: You are the support assistant for Acme routers.\n  Answer only"
+        " questions about refunds and repairs, ok?"
+    )
     findings = check_output(leaked, system_prompt=SYSTEM)
-    assert [f.check for f in findings] == ["system-echo"]
     span = echoed_span(leaked, SYSTEM)
+    assert [(f.check, f.detail) for f in findings] == [
+        ("system-echo", f"output repeats {len(span)} characters of the system prompt verbatim")
+    ]
     assert span.startswith("You are the support") and span.endswith("refunds and repairs, ")
     assert ECHO_MIN_CHARS == 60
 

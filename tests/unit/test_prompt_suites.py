@@ -7,8 +7,20 @@ import hashlib
 import pytest
 
 from governance.domain.errors import InvalidInput, InvalidSuite
-from governance.domain.prompt_gate import PromptGatePolicy, decide_prompt_gate, prompt_gate_markdown
-from governance.domain.prompt_suites import AssertionResult, CaseResult, SafetyFinding, Suite
+from governance.domain.evaluation import ThresholdCheck
+from governance.domain.prompt_gate import (
+    PromptGateDecision,
+    PromptGatePolicy,
+    decide_prompt_gate,
+    prompt_gate_markdown,
+)
+from governance.domain.prompt_suites import (
+    AssertionResult,
+    CaseResult,
+    SafetyFinding,
+    Suite,
+    SuiteResult,
+)
 from governance.llm.grading import nearest_rank, summarise
 from governance.llm.suite_files import load_suite, suite_digest
 
@@ -48,9 +60,8 @@ def test_a_suite_loads_with_tests_alias_defaults_and_vars() -> None:
     first = suite.cases[0]
     assert first.vars == {"product": "router", "n": 3, "urgent": True, "tags": ["a", "b"]}
     assert first.input == "How do I get a refund?"
-    assert [a.type for a in suite.assertions_for(first)] == [
-        "latency", "icontains", "not-contains", "contains-json"
-    ]  # fmt: skip
+    kinds = [a.type for a in suite.assertions_for(first)]
+    assert kinds == ["latency", "icontains", "not-contains", "contains-json"]
     assert suite.cases[1].assertions[0].limit == 0.75
     assert suite_digest(SUITE) == hashlib.sha256(SUITE).hexdigest()
 
@@ -137,8 +148,8 @@ def test_bad_suites_are_refused_with_specific_words(text: str, words: str) -> No
 def result(index: int, passed: bool, latency: float, **extra: object) -> CaseResult:
     fields = {"output": "ok", "cost": 0.01, "prompt_tokens": 10, "completion_tokens": 4}
     fields |= extra
-    return CaseResult(index=index, passed=passed, score=1.0 if passed else 0.0,
-                      latency_ms=latency, **fields)  # fmt: skip
+    score = 1.0 if passed else 0.0
+    return CaseResult(index=index, passed=passed, score=score, latency_ms=latency, **fields)
 
 
 def outcome(kind: str, passed: bool, metric: str | None = None) -> AssertionResult:
@@ -213,12 +224,12 @@ def test_nearest_rank_p95() -> None:
     assert nearest_rank([], 95) is None
 
 
-def rated(passed: int, total: int = 10, **extra: object):
+def rated(passed: int, total: int = 10, **extra: object) -> SuiteResult:
     cases = [result(i, i <= passed, 100.0 * i) for i in range(1, total + 1)]
     return summarise(ONE_CASE, cases).model_copy(update=extra)
 
 
-def by_name(decision) -> dict:
+def by_name(decision: PromptGateDecision) -> dict[str, ThresholdCheck]:
     return {c.name: c for c in decision.checks}
 
 
@@ -241,7 +252,9 @@ def test_safety_failures_list_the_cases_and_checks() -> None:
     summary = summarise(ONE_CASE, hand_made()[:4])
     check = by_name(decide_prompt_gate(summary, None, PromptGatePolicy()))["safety_failures"]
     assert not check.passed
-    assert check.reason.endswith(": case 3 (refund): pii:email j***@example.com")
+    assert check.reason == (
+        "1 case with safety findings (0 allowed): case 3 (refund): pii:email j***@example.com"
+    )
     allowed = PromptGatePolicy(allow_safety_failures=1)
     assert by_name(decide_prompt_gate(summary, None, allowed))["safety_failures"].passed
 
