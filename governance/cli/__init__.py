@@ -18,6 +18,7 @@ from governance.cli import (
     monitoring,
     people,
     promotion,
+    prompts,
     serve,
     setup,
 )
@@ -43,6 +44,7 @@ app.add_typer(promotion.approvals_app, name="approvals")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(endpoints.flags_app, name="flags")
 app.add_typer(experiments.app, name="experiments")
+app.add_typer(prompts.app, name="prompts")
 app.command("rollback")(endpoints.rollback)
 app.command("serve")(serve.serve)
 app.add_typer(monitoring.app, name="monitoring")
