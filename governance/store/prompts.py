@@ -192,6 +192,10 @@ class PromptRepository:
         running = PromptRolloutStatus.running.value
         return self._rollout_where(pr.prompt_id == prompt_id, pr.status == running)
 
+    def rollout_by_id(self, rollout_id: str) -> PromptRollout | None:
+        """A canary by its id, or None."""
+        return self._rollout_where(pr.id == rollout_id)
+
     def rollout_for_request(self, request_id: str) -> PromptRollout | None:
         """The canary an approval request carried, or None."""
         return self._rollout_where(pr.request_id == request_id)
