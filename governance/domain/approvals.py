@@ -34,7 +34,17 @@ EVIDENCE_FIELDS: tuple[str, ...] = (
 )
 # What `incumbent_version` holds when nothing is in production yet.
 NO_INCUMBENT = "none"
-RequestKind = Literal["promotion", "retro_review", "retirement"]
+# What a prompt promotion's approvals are bound to: the template text, the suite it passed,
+# that evaluation, the production version it replaces, the policy and the target.
+PROMPT_EVIDENCE_FIELDS: tuple[str, ...] = (
+    "template_digest",
+    "suite_digest",
+    "evaluation_run_id",
+    "incumbent_version",
+    "policy_version",
+    "target_stage",
+)
+RequestKind = Literal["promotion", "retro_review", "retirement", "prompt"]
 _HIGH_RISK = frozenset({RiskLevel.high, RiskLevel.critical})
 _PAST = {"approve": "approved", "reject": "rejected", "revoke": "revoked"}
 
@@ -142,7 +152,54 @@ def evidence_parts(
 
 def evidence_digest(**facts: str) -> str:
     """sha256 hex over the canonical JSON (sorted keys, compact) of the six evidence facts."""
+    if "template_digest" in facts:
+        return _digest_of(prompt_evidence_parts(**facts))
     return _digest_of(evidence_parts(**facts))
+
+
+def prompt_evidence_parts(**facts: str) -> dict[str, str]:
+    """The six facts a prompt promotion's approvals are bound to; InvalidInput if one is empty."""
+    parts = {name: str(facts.get(name) or "") for name in PROMPT_EVIDENCE_FIELDS}
+    unknown = sorted(set(facts) - set(PROMPT_EVIDENCE_FIELDS))
+    empty = [name for name, value in parts.items() if not value]
+    if unknown or empty:
+        raise InvalidInput(f"evidence incomplete: {', '.join(empty + unknown)} is empty or unknown")
+    return parts
+
+
+def open_prompt_request(
+    *,
+    id: str,
+    prompt_id: str,
+    version: str,
+    requested_by: str,
+    version_created_by: str,
+    evidence: dict[str, str],
+    policy: Policy,
+    now: datetime,
+    flow_run_id: str | None = None,
+) -> ApprovalRequest:
+    """A new open request to put a prompt version in production, roles from `prompts.roles`."""
+    parts = prompt_evidence_parts(**evidence)
+    return ApprovalRequest(
+        kind="prompt",
+        flow_run_id=flow_run_id,
+        identity=policy.identity,
+        id=id,
+        model_name=prompt_id,
+        version=version,
+        target_stage=LifecycleStage.production,
+        requested_by=requested_by,
+        version_created_by=version_created_by,
+        required={
+            role: policy.approvals.needed(role) for role in dict.fromkeys(policy.prompts.roles)
+        },
+        evidence=parts,
+        evidence_digest=_digest_of(parts),
+        policy_version=policy.version,
+        created_at=now,
+        expires_at=now + timedelta(seconds=policy.approval_timeout_seconds),
+    )
 
 
 def _digest_of(parts: Mapping[str, str]) -> str:
@@ -350,7 +407,8 @@ def check_evidence(
         return
     approved = request.evidence if approved_parts is None else approved_parts
     current = current_parts or {}
-    changed = [name for name in EVIDENCE_FIELDS if current.get(name) != approved.get(name)]
+    fields = PROMPT_EVIDENCE_FIELDS if request.kind == "prompt" else EVIDENCE_FIELDS
+    changed = [name for name in fields if current.get(name) != approved.get(name)]
     what = ", ".join(changed) if current_parts and changed else "the evidence"
     raise EvidenceChanged(
         f"approvals void: {what} changed since approval "

@@ -15,6 +15,7 @@ from governance.domain.errors import ConfigError
 from governance.domain.evaluation import GatePolicy
 from governance.domain.identity import canonical_name
 from governance.domain.monitoring import Metric
+from governance.domain.prompt_gate import PromptGatePolicy
 
 Role = Literal["ml_engineer", "ml_lead", "risk_officer", "legal"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -144,6 +145,35 @@ class ExperimentDefaults(BaseModel):
     min_samples_per_variant: int = Field(default=100, ge=1)
 
 
+class PromptCanaryDefaults(BaseModel):
+    """A prompt canary: the candidate's share of targeting keys per step and the bake."""
+
+    model_config = _STRICT
+
+    steps: list[int] = Field(default_factory=lambda: [10, 50, 100], min_length=1)
+    bake_minutes: float = Field(default=30, gt=0)
+    # Renders with a reported outcome each variant needs before a step can pass.
+    min_samples: int = Field(default=50, ge=1)
+    # The candidate's failure rate may exceed stable's by this much.
+    max_error_rate_increase: Share = 0.02
+    latency_min_effect: float = Field(default=0.2, ge=0)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    # How many extra bakes insufficient data may buy before the canary is rolled back.
+    max_extensions: int = Field(default=3, ge=0)
+
+    _steps = field_validator("steps")(CanaryDefaults._steps_climb_to_full.__func__)
+
+
+class PromptDefaults(BaseModel):
+    """Prompt promotion: the gate, the roles that approve a pointer move, the canary."""
+
+    model_config = _STRICT
+
+    gate: PromptGatePolicy = Field(default_factory=PromptGatePolicy)
+    roles: list[Role] = Field(default_factory=lambda: ["ml_lead", "risk_officer"], min_length=1)
+    canary: PromptCanaryDefaults = Field(default_factory=PromptCanaryDefaults)
+
+
 IdentityMode = Literal["totp", "none"]
 
 
@@ -165,6 +195,7 @@ class Policy(BaseModel):
     blue_green: BlueGreenDefaults = Field(default_factory=BlueGreenDefaults)
     experiments: ExperimentDefaults = Field(default_factory=ExperimentDefaults)
     retirement: RetirementDefaults = Field(default_factory=RetirementDefaults)
+    prompts: PromptDefaults = Field(default_factory=PromptDefaults)
     version: str = ""
 
     @field_validator("roster", mode="before")
@@ -182,7 +213,9 @@ class Policy(BaseModel):
 
     @model_validator(mode="after")
     def _roster_can_fill_approvals(self) -> Policy:
-        problem = roster_shortfall(self.roster, self.approvals, self.retirement.roles)
+        problem = roster_shortfall(
+            self.roster, self.approvals, self.retirement.roles, self.prompts.roles
+        )
         if problem:
             raise PydanticCustomError("roster_shortfall", "{detail}", {"detail": problem})
         return self
@@ -203,12 +236,15 @@ class Policy(BaseModel):
 
 
 def roster_shortfall(
-    roster: Mapping[str, list[str]], rules: ApprovalRules, retirement: Sequence[str] = ()
+    roster: Mapping[str, list[str]],
+    rules: ApprovalRules,
+    retirement: Sequence[str] = (),
+    prompts: Sequence[str] = (),
 ) -> str | None:
-    """Describe why the roster cannot staff the approval rules (promotions and retirement
-    reviews), or None if it can."""
+    """Describe why the roster cannot staff the approval rules (promotions, retirement
+    reviews and prompt promotions), or None if it can."""
     every_role = {*rules.staging, *rules.production, *rules.production_high_risk_extra}
-    every_role |= set(retirement)
+    every_role |= set(retirement) | set(prompts)
     for role in sorted(every_role | set(rules.quorum)):
         held_by = sorted(person for person, roles in roster.items() if role in roles)
         if len(held_by) < rules.needed(role):
@@ -221,6 +257,7 @@ def roster_shortfall(
         "production": rules.production,
         "production at high risk": [*rules.production, *rules.production_high_risk_extra],
         "a retirement review": list(retirement),
+        "a prompt promotion": list(prompts),
     }
     for stage, roles in stages.items():
         slots = [role for role in dict.fromkeys(roles) for _ in range(rules.needed(role))]
@@ -296,7 +333,11 @@ def _describe(error: Any) -> str:
     kind = error["type"]
     message = error["msg"]
     # Every Literal in these sections is a role (retirement: the review's roles).
-    if kind == "literal_error" and loc and loc[0] in ("roster", "approvals", "retirement"):
+    if (
+        kind == "literal_error"
+        and loc
+        and loc[0] in ("roster", "approvals", "retirement", "prompts")
+    ):
         # The role value is in the message, so the list index or '[key]' marker adds nothing.
         while loc and (isinstance(loc[-1], int) or loc[-1] == "[key]"):
             loc = loc[:-1]

@@ -375,6 +375,11 @@ def current_evidence_in(
     tx: Transaction, policy: Policy, request: ApprovalRequest
 ) -> dict[str, str]:
     """current_evidence inside an open transaction, so a promotion can act on what it read."""
+    if request.kind == "prompt":
+        # Imported here: the prompt promotion service builds on this module.
+        from governance.services.prompt_promotion import evidence_in
+
+        return evidence_in(tx, policy, request)
     found = tx.registry.get_version(request.model_name, request.version)
     card = tx.cards.latest(found.id)
     run_id = request.evidence.get("evaluation_run_id", "")

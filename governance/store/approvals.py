@@ -36,7 +36,9 @@ class StoredRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     request: ApprovalRequest
-    version_id: int
+    # The model version, or None for a prompt request (then prompt_version_id is set).
+    version_id: int | None
+    prompt_version_id: int | None = None
     completed_at: datetime | None = None
 
 
@@ -51,12 +53,19 @@ class ApprovalRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def add_request(self, request: ApprovalRequest, *, version_id: int) -> ApprovalRequest:
+    def add_request(
+        self,
+        request: ApprovalRequest,
+        *,
+        version_id: int | None = None,
+        prompt_version_id: int | None = None,
+    ) -> ApprovalRequest:
         """Insert a new request (its decisions, if any, are added with add_decision)."""
         self.conn.execute(
             approval_requests.insert().values(
                 id=request.id,
                 version_id=version_id,
+                prompt_version_id=prompt_version_id,
                 evaluation_run_id=request.evidence["evaluation_run_id"]
                 if request.kind == "promotion"
                 else None,
@@ -111,6 +120,14 @@ class ApprovalRepository:
             q.target_stage == target,
             q.kind == kind,
             q.status == RequestStatus.open.value,
+        )
+        row = self.conn.execute(stmt).first()
+        return self._stored(row).request if row else None
+
+    def open_for_prompt(self, prompt_version_id: int) -> ApprovalRequest | None:
+        """The open prompt-promotion request of a prompt version, if any (at most one)."""
+        stmt = sa.select(approval_requests).where(
+            q.prompt_version_id == prompt_version_id, q.status == RequestStatus.open.value
         )
         row = self.conn.execute(stmt).first()
         return self._stored(row).request if row else None
@@ -210,5 +227,8 @@ class ApprovalRepository:
             identity=row.identity,
         )
         return StoredRequest(
-            request=request, version_id=row.version_id, completed_at=row.completed_at
+            request=request,
+            version_id=row.version_id,
+            prompt_version_id=row.prompt_version_id,
+            completed_at=row.completed_at,
         )
