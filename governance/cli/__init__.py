@@ -18,6 +18,7 @@ from governance.cli import (
     monitoring,
     people,
     promotion,
+    prompt_promotion,
     prompts,
     serve,
     setup,
@@ -44,6 +45,8 @@ app.add_typer(promotion.approvals_app, name="approvals")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(endpoints.flags_app, name="flags")
 app.add_typer(experiments.app, name="experiments")
+prompts.app.command("promote")(prompt_promotion.promote)
+prompts.app.add_typer(prompt_promotion.suites_app, name="suites")
 app.add_typer(prompts.app, name="prompts")
 app.command("rollback")(endpoints.rollback)
 app.command("serve")(serve.serve)
@@ -69,10 +72,11 @@ def run(argv: list[str] | None = None) -> int:
     except OperationalError as exc:
         print(f"error: {_database_problem(exc)}", file=sys.stderr)
         return 1
-    except click.exceptions.ClickException as exc:
+    # Typer 0.29 vendors its own click: its usage errors are not click's classes.
+    except (click.exceptions.ClickException, typer.TyperException) as exc:
         exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
+        return getattr(exc, "exit_code", 2)
+    except (click.exceptions.Abort, typer.Abort):
         print("aborted", file=sys.stderr)
         return 130
     return result if isinstance(result, int) else 0

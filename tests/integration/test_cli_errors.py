@@ -140,3 +140,12 @@ def test_an_unreachable_prefect_api_is_named(registered, argv):
     assert done.stderr.splitlines() == [
         f"error: cannot reach the Prefect API at {api}: [Errno 111] Connection refused"
     ]
+
+
+def test_a_usage_error_is_click_s_message_not_a_traceback(capsys):
+    from governance.cli import run
+
+    assert run(["promote", "churn"]) == 2
+    err = capsys.readouterr().err
+    assert "Error: Missing argument 'version'." in err
+    assert "Traceback" not in err
