@@ -7,6 +7,7 @@ from prefect import serve
 from flows.ab_test import ab_test
 from flows.audit_anchor import audit_anchor
 from flows.promote_model import promote_model
+from flows.promote_prompt import promote_prompt
 from flows.retire_deprecated import retire_deprecated
 from flows.retirement_audit import retirement_audit_flow
 from flows.retirement_review import retirement_review_flow
@@ -16,6 +17,7 @@ from flows.rollout_watchdog import rollout_watchdog
 # name -> (flow, cron schedule or None); the same deployments as prefect.yaml.
 DEPLOYMENTS = {
     "promote-model": (promote_model, None),
+    "promote-prompt": (promote_prompt, None),
     "audit-anchor": (audit_anchor, "0 * * * *"),
     "retire-deprecated": (retire_deprecated, "30 1 * * *"),
     "ab-test": (ab_test, None),

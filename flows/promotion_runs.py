@@ -27,9 +27,18 @@ from governance.domain import errors
 from governance.domain.approvals import ApprovalRequest, missing_roles
 from governance.domain.errors import ApprovalError, InvalidInput, NotFound, NotPaused
 from governance.domain.identity import VerifiedActor
-from governance.services import approval_queue, approvals, identity, promotion, rollout
+from governance.services import (
+    approval_queue,
+    approvals,
+    identity,
+    promotion,
+    prompt_evaluation,
+    prompt_promotion,
+    rollout,
+)
 
 DEPLOYMENT = "promote-model/promote-model"
+PROMPT_DEPLOYMENT = "promote-prompt/promote-prompt"
 # How long `governance approve` waits for the flow to record the decision it was sent.
 RECORD_WAIT_SECONDS = 180.0
 
@@ -107,6 +116,37 @@ def submit_promotion(
     except ObjectNotFound:
         raise NotFound(
             f"deployment {DEPLOYMENT} not found on the Prefect server: start it with `make up`"
+        ) from None
+
+
+def submit_prompt_promotion(
+    gov: Governance, actor: VerifiedActor, parameters: dict, *, now: datetime
+) -> FlowRun:
+    """Check the prompt, suite and target here, mint the requester's token, create the run."""
+    require_server()
+    prompt_id, version = parameters["prompt_id"], parameters["version"]
+    prompt_promotion.check_preconditions(
+        gov, prompt_id=prompt_id, version=version, suite=parameters["suite"]
+    )
+    prompt_evaluation.resolve_target(gov, parameters.get("target"), parameters.get("llm_model"))
+    token = identity.mint_request_token(
+        gov,
+        actor,
+        model=prompt_promotion.token_subject(prompt_id),
+        version=version,
+        target=prompt_promotion.TARGET,
+        now=now,
+    )
+    try:
+        return run_deployment(
+            PROMPT_DEPLOYMENT,
+            parameters={**parameters, "request_token": token, "requested_by": actor.name},
+            timeout=0,
+        )
+    except ObjectNotFound:
+        raise NotFound(
+            f"deployment {PROMPT_DEPLOYMENT} not found on the Prefect server: start it with "
+            "`make up`"
         ) from None
 
 

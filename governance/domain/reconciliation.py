@@ -18,7 +18,13 @@ ignored, so new kinds of events never break verification. The rules (details key
 - `person.enrolled` {name}: a people row;
 - `routing.changed` {endpoint, spec, spec_hash}: one routing spec of the endpoint;
 - `retirement.checked` {audit_id, verdict, findings_digest}: one retirement-audit row;
-- `monitoring.reference_stored` {digest}: the version's reference profile.
+- `monitoring.reference_stored` {digest}: the version's reference profile;
+- `prompt.registered` {template_digest}: a draft prompt version with that template;
+  `prompt.submitted`: in review; `prompt.canary_started`: approved (it serves users);
+  `prompt.canary_rolled_back`: deprecated;
+- `prompt.promoted` {request_id} and `prompt.rolled_back`: one more move of the prompt's
+  production pointer, to the event's version; a promotion also approves the version and
+  carries out its request.
 """
 
 from __future__ import annotations
@@ -72,6 +78,10 @@ class GovernedState:
     # audit id -> "model@version verdict findings-digest"
     audits: dict[str, str] = field(default_factory=dict)
     references: dict[tuple[str, str], str] = field(default_factory=dict)  # -> sample digest
+    # (prompt, version) -> "status template-digest"
+    prompts: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (prompt, move number from 1) -> the version the move put in production
+    pointer_moves: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def rows(self) -> int:
         """How many state rows this describes."""
@@ -86,6 +96,8 @@ class GovernedState:
             + len(self.specs)
             + len(self.audits)
             + len(self.references)
+            + len(self.prompts)
+            + len(self.pointer_moves)
         )
 
 
@@ -114,6 +126,12 @@ class Replay:
             "routing.changed": self._routed,
             "retirement.checked": self._checked,
             "monitoring.reference_stored": self._reference,
+            "prompt.registered": self._prompt_registered,
+            "prompt.submitted": self._prompt_status("review"),
+            "prompt.canary_started": self._prompt_status("approved"),
+            "prompt.canary_rolled_back": self._prompt_status("deprecated"),
+            "prompt.promoted": self._pointer_moved,
+            "prompt.rolled_back": self._pointer_moved,
         }
         self.handlers |= {
             event_type: self._closed(status) for event_type, status in _CLOSING.items()
@@ -180,6 +198,25 @@ class Replay:
     def _reference(self, model, version, details_json) -> None:
         self.state.references[(model, version)] = _loads(details_json)["digest"]
 
+    def _prompt_registered(self, prompt, version, details_json) -> None:
+        digest = _loads(details_json)["template_digest"]
+        self.state.prompts[(prompt, version)] = prompt_fact("draft", digest)
+
+    def _prompt_status(self, status: str) -> Callable[[str | None, str | None, str], None]:
+        def change(prompt, version, _details_json) -> None:
+            digest = self.state.prompts[(prompt, version)].split(" ", 1)[1]
+            self.state.prompts[(prompt, version)] = prompt_fact(status, digest)
+
+        return change
+
+    def _pointer_moved(self, prompt, version, details_json) -> None:
+        moves = sum(1 for key in self.state.pointer_moves if key[0] == prompt)
+        self.state.pointer_moves[(prompt, str(moves + 1))] = version
+        request_id = _loads(details_json).get("request_id")
+        if request_id:
+            self._prompt_status("approved")(prompt, version, details_json)
+            self._request(request_id).completed = True
+
     def _routed(self, _model, _version, details_json) -> None:
         details = _loads(details_json)
         self.state.specs[(details["endpoint"], str(details["spec"]))] = details["spec_hash"]
@@ -188,6 +225,11 @@ class Replay:
 def audit_fact(model: str, version: str, verdict: str, digest: str) -> str:
     """One retirement-audit row as the replay and the table reading both describe it."""
     return f"{model}@{version} {verdict} {digest}"
+
+
+def prompt_fact(status: str, template_digest: str) -> str:
+    """One prompt version as the replay and the table reading both describe it."""
+    return f"{status} {template_digest}"
 
 
 def differences(implied: GovernedState, actual: GovernedState) -> Iterator[str]:
@@ -203,6 +245,11 @@ def differences(implied: GovernedState, actual: GovernedState) -> Iterator[str]:
     yield from _by_key(
         "reference_profiles", implied.references, actual.references, _at, "digest is {a}"
     )
+    yield from _by_key("prompt_versions", implied.prompts, actual.prompts, _at, "it is {a}")
+    yield from _by_key(
+        "prompt_pointer_moves", implied.pointer_moves, actual.pointer_moves,
+        lambda key: f"{key[0]} move {key[1]}", "it moved to {a}",
+    )  # fmt: skip
     for name in sorted(actual.people - implied.people):
         yield f"people {name}: the table has a row that no person.enrolled event accounts for"
     for name in sorted(implied.people - actual.people):
@@ -277,7 +324,11 @@ def _requests(implied: dict[str, RequestFacts], actual: dict[str, RequestFacts])
             said = "set" if theirs.completed else "not set"
             yield (
                 f"{label}: completed_at is {said} but the events imply it is "
-                + ("set (model.promoted)" if mine.completed else "not set (no model.promoted)")
+                + (
+                    "set (model.promoted or prompt.promoted)"
+                    if mine.completed
+                    else "not set (no model.promoted or prompt.promoted)"
+                )
             )
 
 

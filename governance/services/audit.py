@@ -163,9 +163,9 @@ def history(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[AuditEvent]:
-    """Events for a subject, type and time range, in chain order."""
+    """Events for a subject (a model or a prompt), type and time range, in chain order."""
     with gov.store.read() as tx:
-        if model is not None:
+        if model is not None and not tx.prompts.versions(model):
             tx.registry.get_model(model)
         return tx.audit.query(
             model=model, version=version, event_type=event_type, since=since, until=until

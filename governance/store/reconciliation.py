@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from governance.domain.monitoring import findings_digest
-from governance.domain.reconciliation import GovernedState, RequestFacts, audit_fact
+from governance.domain.reconciliation import GovernedState, RequestFacts, audit_fact, prompt_fact
 from governance.store.tables import (
     approval_decisions,
     approval_requests,
@@ -15,6 +15,8 @@ from governance.store.tables import (
     model_cards,
     model_versions,
     people,
+    prompt_pointer_moves,
+    prompt_versions,
     reference_profiles,
     registered_models,
     retirement_audits,
@@ -57,6 +59,29 @@ _REFERENCES = sa.select(m.name, v.version, reference_profiles.c.digest).select_f
 )
 
 
+_PROMPTS = sa.select(
+    prompt_versions.c.prompt_id,
+    prompt_versions.c.version,
+    prompt_versions.c.status,
+    prompt_versions.c.template_digest,
+)
+_MOVES = sa.select(prompt_pointer_moves.c.prompt_id, prompt_pointer_moves.c.version).order_by(
+    prompt_pointer_moves.c.id
+)
+
+
+def _prompt_state(conn: Connection, state: GovernedState) -> None:
+    """Prompt versions and the pointer's moves as the tables hold them."""
+    state.prompts = {
+        (pid, version): prompt_fact(status, digest)
+        for pid, version, status, digest in conn.execute(_PROMPTS)
+    }
+    counts: dict[str, int] = {}
+    for pid, version in conn.execute(_MOVES):
+        counts[pid] = counts.get(pid, 0) + 1
+        state.pointer_moves[(pid, str(counts[pid]))] = version
+
+
 def read_state(conn: Connection) -> GovernedState:
     """The governed state as the tables hold it now (read inside the caller's snapshot)."""
     state = GovernedState()
@@ -76,4 +101,5 @@ def read_state(conn: Connection) -> GovernedState:
         for audit_id, name, version, verdict, findings in conn.execute(_AUDITS)
     }
     state.references = {(n, ver): digest for n, ver, digest in conn.execute(_REFERENCES)}
+    _prompt_state(conn, state)
     return state

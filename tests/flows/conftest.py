@@ -61,6 +61,15 @@ ROLLOUTS = {
         "latency_min_effect": 1.0,
     },
     "blue_green": {"smoke_rows": 10, "scale_down_delay_minutes": 5},
+    "prompts": {
+        "canary": {
+            "steps": [50, 100],
+            "bake_minutes": 0.05,
+            "min_samples": 15,
+            "max_extensions": 4,
+            "latency_min_effect": 1.0,
+        }
+    },
 }
 
 

@@ -173,3 +173,53 @@ def test_at_answers_which_version_served(gov, now):
         "prompt.promoted",
         "prompt.rolled_back",
     ]
+
+
+@pytest.mark.parametrize(
+    ("statement", "words"),
+    [
+        (
+            "UPDATE prompt_versions SET status = 'approved' WHERE version = '1.0.1'",
+            "prompt_versions support@1.0.1: it is approved ",
+        ),
+        (
+            f"UPDATE prompt_versions SET template_digest = '{'e' * 64}' WHERE version = '1.0.0'",
+            f"prompt_versions support@1.0.0: it is approved {'e' * 64} but the events imply",
+        ),
+        (
+            "UPDATE prompt_pointer_moves SET version = '1.0.1'",
+            "prompt_pointer_moves support move 1: it moved to 1.0.1 but the events imply 1.0.0",
+        ),
+        (
+            "DELETE FROM prompt_pointer_moves",
+            "prompt_pointer_moves support move 1: the events imply a row but the table has none",
+        ),
+    ],
+)
+def test_audit_verify_names_a_prompt_row_edited_behind_the_trail(gov, now, statement, words):
+    from governance.domain.errors import StateMismatch
+    from governance.services import audit
+
+    v1 = prompts.register(gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now)
+    prompts.register(gov, prompt_id="support", template=TEMPLATE + "x\n", actor=ALICE, now=now)
+    prompts.submit(gov, "support@1.0.1", actor=ALICE, now=now)
+    with gov.store.write() as tx:
+        tx.prompts.set_status("support", "1.0.0", PromptStatus.review, now)
+        tx.audit.append(
+            "prompt.submitted", actor="alice", now=now, model="support", version="1.0.0"
+        )
+        tx.prompts.set_status("support", "1.0.0", PromptStatus.approved, now)
+        prompts.move_pointer_in(
+            tx, v1, kind="promotion", actor="system", now=now, reason="r", request_id=None
+        )
+    # A promotion without a request does not approve in the replay: mark it as the flow does.
+    with gov.store.write() as tx:
+        tx.audit.append(
+            "prompt.canary_started", actor="system", now=now, model="support", version="1.0.0"
+        )
+    assert audit.verify(gov).state_rows > 0
+    with gov.engine.begin() as conn:
+        conn.exec_driver_sql(statement)
+    with pytest.raises(StateMismatch) as info:
+        audit.verify(gov)
+    assert words in str(info.value)
