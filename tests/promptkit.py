@@ -67,10 +67,18 @@ def request_for(gov: Governance, version: PromptVersion, now: datetime) -> Appro
 
 def start_canary(gov: Governance, now: datetime) -> tuple[ApprovalRequest, PromptRollout]:
     """support 1.0.0 in production and a canary of 1.0.1 at the first weight."""
-    stable = in_production(gov, now)
-    version = candidate(gov, now)
+    in_production(gov, now)
+    return canary_of(gov, candidate(gov, now), now)
+
+
+def canary_of(
+    gov: Governance, version: PromptVersion, now: datetime
+) -> tuple[ApprovalRequest, PromptRollout]:
+    """A request for `version` and its canary against production, at the first weight."""
     request = request_for(gov, version, now)
     with gov.store.write() as tx:
+        stable = tx.prompts.production(version.prompt_id)
+        assert stable is not None
         rollout = prompt_canary.start_in(tx, request, version, stable.version, gov.policy, now)
     return request, rollout
 
@@ -96,3 +104,11 @@ def log_outcomes(
         )  # fmt: skip
         for rid, (success, latency) in zip(ids, outcomes, strict=True):
             assert tx.prompts.set_outcome(rid, success, latency, at)
+
+
+def logged_renders(gov: Governance) -> list[dict]:
+    """Every row of the render log."""
+    from governance.store.tables import prompt_renders
+
+    with gov.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(prompt_renders.select())]

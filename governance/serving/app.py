@@ -35,6 +35,8 @@ from governance.serving.oip import (
     output_datatype,
     plain,
 )
+from governance.serving.prompt_routes import PromptServing
+from governance.serving.prompt_routes import router as prompt_router
 from governance.serving.size_limit import BodyLimit
 
 ERROR = {"description": "What was wrong", "content": {"application/json": {}}}
@@ -55,14 +57,17 @@ def create_app(settings: Settings | None = None, gov: Governance | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        """Build and start the Gateway; on shutdown stop polling and flush the log."""
+        """Build and start the Gateway and prompt serving; on shutdown stop and flush them."""
         opened = gov or open_governance(settings)
         gateway = Gateway(opened)
         await run_in_threadpool(gateway.start)
+        prompts = app.state.prompts = PromptServing(opened, gateway.clock)
+        prompts.start()
         holder["gateway"] = app.state.gateway = gateway
         try:
             yield
         finally:
+            await run_in_threadpool(prompts.stop)
             await run_in_threadpool(gateway.stop)
             if gov is None:
                 opened.close()
@@ -71,6 +76,7 @@ def create_app(settings: Settings | None = None, gov: Governance | None = None) 
     app.add_middleware(BodyLimit, limit=settings.gateway_max_body_bytes)
     _errors(app, holder)
     _routes(app, holder)
+    app.include_router(prompt_router)
     return app
 
 

@@ -1,0 +1,1 @@
+"""Client libraries for applications that call the serving gateway."""
