@@ -217,7 +217,8 @@ def _bake(gov: Governance, rollout: PromptRollout) -> bool:
     deadline = time.time() + gov.policy.prompts.canary.bake_minutes * 60
     while (left := deadline - time.time()) > 0:
         time.sleep(min(left, HEARTBEAT_SECONDS))
-        if prompt_canary.current(gov, rollout.id).status != PromptRolloutStatus.running:
+        # The watchdog rolls back a canary whose run stops beating (killed, lost).
+        if prompt_canary.heartbeat(gov, rollout.id, _now()).status != PromptRolloutStatus.running:
             return False
     return True
 

@@ -19,6 +19,7 @@ def rollout_watchdog() -> dict[str, int]:
     now = datetime.now(UTC)
     try:
         abandoned = watchdog.abandon_stale(gov, now)
+        prompts = watchdog.abandon_stale_prompts(gov, now)
         emptied = watchdog.scale_down_idle(gov, now)
     finally:
         gov.close()
@@ -30,11 +31,25 @@ def rollout_watchdog() -> dict[str, int]:
             }
             for r in abandoned
         ),
+        *(
+            {
+                "what": "prompt canary abandoned, rolled back",
+                "subject": f"{r.prompt_id}@{r.candidate_version} (request {r.request_id})",
+            }
+            for r in prompts
+        ),
         *({"what": "idle slot scaled down", "subject": name} for name in emptied),
     ]
     if rows:
         create_table_artifact(rows, key="rollout-watchdog", description="rollout watchdog sweep")
     get_run_logger().info(
-        "%d canaries abandoned, %d slots scaled down", len(abandoned), len(emptied)
+        "%d canaries and %d prompt canaries abandoned, %d slots scaled down",
+        len(abandoned),
+        len(prompts),
+        len(emptied),
     )
-    return {"abandoned": len(abandoned), "scaled_down": len(emptied)}
+    return {
+        "abandoned": len(abandoned),
+        "prompts_abandoned": len(prompts),
+        "scaled_down": len(emptied),
+    }

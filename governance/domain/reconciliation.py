@@ -24,7 +24,7 @@ ignored, so new kinds of events never break verification. The rules (details key
   `prompt.canary_rolled_back`: deprecated;
 - `prompt.promoted` {request_id} and `prompt.rolled_back`: one more move of the prompt's
   production pointer, to the event's version; a promotion also approves the version and
-  carries out its request.
+  carries out its request, if it names one.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class Replay:
             "prompt.submitted": self._prompt_status("review"),
             "prompt.canary_started": self._prompt_status("approved"),
             "prompt.canary_rolled_back": self._prompt_status("deprecated"),
-            "prompt.promoted": self._pointer_moved,
+            "prompt.promoted": self._prompt_promoted,
             "prompt.rolled_back": self._pointer_moved,
         }
         self.handlers |= {
@@ -209,12 +209,15 @@ class Replay:
 
         return change
 
-    def _pointer_moved(self, prompt, version, details_json) -> None:
+    def _pointer_moved(self, prompt, version, _details_json) -> None:
         moves = sum(1 for key in self.state.pointer_moves if key[0] == prompt)
         self.state.pointer_moves[(prompt, str(moves + 1))] = version
+
+    def _prompt_promoted(self, prompt, version, details_json) -> None:
+        self._pointer_moved(prompt, version, details_json)
+        self._prompt_status("approved")(prompt, version, details_json)
         request_id = _loads(details_json).get("request_id")
         if request_id:
-            self._prompt_status("approved")(prompt, version, details_json)
             self._request(request_id).completed = True
 
     def _routed(self, _model, _version, details_json) -> None:

@@ -342,3 +342,10 @@ def _event(
             **details,
         },
     )
+
+
+def heartbeat(gov: Governance, rollout_id: str, now: datetime) -> PromptRollout:
+    """Mark the controlling run alive and return the canary as stored now."""
+    with gov.store.write() as tx:
+        tx.prompts.touch(rollout_id, now)
+        return _stored(tx, rollout_id)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from governance.bootstrap import Governance
+from governance.domain.prompt_rollout import PromptRollout
 from governance.domain.rollout import Rollout, RolloutStatus
+from governance.services import prompt_canary
 from governance.services.endpoints import change_in, updated
 from governance.services.rollout import stop_in
 
@@ -21,6 +23,21 @@ def abandon_stale(gov: Governance, now: datetime) -> list[Rollout]:
                 since = rollout.heartbeat_at.isoformat(timespec="seconds")
                 why = f"controlling run {rollout.flow_run_id} silent since {since}"
                 stop_in(tx, rollout, now, why, kind="rollout.abandoned", actor="rollout-watchdog")
+                ended.append(rollout)
+    return ended
+
+
+def abandon_stale_prompts(gov: Governance, now: datetime) -> list[PromptRollout]:
+    """Roll back prompt canaries whose run has been silent past a bake plus the grace."""
+    bake = timedelta(minutes=gov.policy.prompts.canary.bake_minutes)
+    grace = timedelta(minutes=gov.policy.canary.watchdog_grace_minutes)
+    ended = []
+    with gov.store.write() as tx:
+        for rollout in tx.prompts.running_rollouts():
+            if rollout.updated_at + bake + grace < now:
+                since = rollout.updated_at.isoformat(timespec="seconds")
+                why = f"abandoned: its promote-prompt run has been silent since {since}"
+                prompt_canary.stop_in(tx, rollout, now, why, "rollout-watchdog")
                 ended.append(rollout)
     return ended
 

@@ -165,6 +165,11 @@ class PromptRepository:
         suite = self.suite_by_id(row.suite_id)
         return PromptEvaluation.model_validate({**data, "suite": suite, "subject": subject})
 
+    def evaluated_model_version(self, evaluation_id: str) -> int | None:
+        """The id of the LLM model version an evaluation ran on, or None (a prompt's, or none)."""
+        stmt = sa.select(pe.model_version_id).where(pe.id == evaluation_id)
+        return self.conn.execute(stmt).scalar()
+
     def evaluation_for_run(self, flow_run_id: str) -> str | None:
         """The id of the evaluation a flow run recorded, so a re-run does not evaluate twice."""
         stmt = sa.select(pe.id).where(pe.flow_run_id == flow_run_id).limit(1)
@@ -228,3 +233,15 @@ class PromptRepository:
         return [
             (r.variant, bool(r.success), float(r.latency_ms or 0)) for r in self.conn.execute(stmt)
         ]
+
+    def running_rollouts(self) -> list[PromptRollout]:
+        """Every running prompt canary."""
+        running = PromptRolloutStatus.running.value
+        rows = self.conn.execute(sa.select(prompt_rollouts).where(pr.status == running))
+        return [PromptRollout.model_validate(_row(r, "weight")) for r in rows]
+
+    def touch(self, rollout_id: str, now: datetime) -> None:
+        """Record that the canary's controlling run is alive (the watchdog reads it)."""
+        self.conn.execute(
+            prompt_rollouts.update().where(pr.id == rollout_id).values(updated_at=now)
+        )

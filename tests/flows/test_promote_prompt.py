@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import time
+from datetime import timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 from flowkit import actor, now, wait_final, wait_suspended
 
 from deployments.chat_stub import start_stub
 from flows import promotion_runs
 from governance.domain.approvals import RequestStatus
+from governance.domain.prompt_rollout import PromptRolloutStatus
 from governance.domain.prompts import PromptStatus
-from governance.services import audit, prompt_evaluation, prompts
+from governance.services import (
+    approvals,
+    audit,
+    prompt_canary,
+    prompt_evaluation,
+    prompts,
+    watchdog,
+)
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -118,3 +131,82 @@ def test_a_leaked_email_stops_the_prompt_at_the_gate(world, chat, prompt):
     ]
     assert evaluated.details["baseline_version"] == "1.0.0"
     assert audit.history(w.gov, event_type="approval.requested", model=prompt) == []
+
+
+def _until(check, what, timeout=60.0):
+    """Poll `check` until it is truthy; fail the test naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _kill(served):
+    """SIGKILL the serve process and the flow-run processes it started, by PID."""
+    children = psutil.Process(served.process.pid).children(recursive=True)
+    assert children, "the served flow run has no process of its own to kill"
+    for child in children:
+        os.kill(child.pid, signal.SIGKILL)
+    os.kill(served.process.pid, signal.SIGKILL)
+    assert served.process.wait(timeout=10) == -signal.SIGKILL
+    psutil.wait_procs(children, timeout=10)
+
+
+def test_sigkill_in_the_gate_leaves_the_old_state_and_a_new_run_promotes(
+    world, chat, prompt, served
+):
+    w = world
+    chat.configure(latency_ms=4000)
+    try:
+        start(w, chat, prompt, "1.0.0")
+        _until(lambda: chat.usage()["in_flight"] > 0, "the gate's first chat call")
+        _kill(served)
+    finally:
+        chat.configure(latency_ms=0)
+    # Old state: nothing evaluated, nothing requested, still in review, no production.
+    assert audit.history(w.gov, event_type="prompt.evaluated", model=prompt) == []
+    assert audit.history(w.gov, event_type="approval.requested", model=prompt) == []
+    assert prompts.resolve(w.gov, f"{prompt}@1.0.0").status == PromptStatus.review
+    assert prompts.history(w.gov, prompt) == []
+    served.restart()
+    run_id = start(w, chat, prompt, "1.0.0")
+    answer(w, run_id, "carol", "ml_lead")
+    answer(w, run_id, "dave", "risk_officer")
+    assert wait_final(run_id).name == "Promoted"
+    assert len(audit.history(w.gov, event_type="prompt.evaluated", model=prompt)) == 1
+    assert audit.verify(w.gov).state_rows > 0
+
+
+def test_sigkill_in_a_canary_bake_is_rolled_back_by_the_watchdog(world, chat, prompt, served):
+    w = world
+    with w.gov.store.write() as tx:
+        first = tx.prompts.get_version(prompt, "1.0.0")
+        tx.prompts.set_status(prompt, "1.0.0", PromptStatus.approved, now())
+        prompts.move_pointer_in(tx, first, kind="promotion", actor="seed", now=now(), reason="seed")
+    # 1.0.2 passes the gate (no escalation contact, so no leak).
+    made = prompts.register(
+        w.gov, prompt_id=prompt, template=V1 + "Be brief.\n", actor=actor("alice"), now=now()
+    )
+    prompts.submit(w.gov, made.ref, actor=actor("alice"), now=now())
+    run_id = start(w, chat, prompt, made.version, strategy="canary")
+    answer(w, run_id, "carol", "ml_lead")
+    answer(w, run_id, "dave", "risk_officer")
+    rollout = _until(lambda: prompt_canary.running(w.gov, prompt), "the canary to start")
+    _kill(served)
+    assert prompts.resolve(w.gov, made.ref).status == PromptStatus.approved
+    # Nothing drives the canary now; the watchdog's next sweep after bake + grace ends it.
+    later = now() + timedelta(hours=1)
+    [ended] = watchdog.abandon_stale_prompts(w.gov, later)
+    assert ended.id == rollout.id
+    assert prompt_canary.current(w.gov, rollout.id).status == PromptRolloutStatus.rolled_back
+    assert prompts.resolve(w.gov, f"{prompt}@production").version == "1.0.0"
+    assert prompts.resolve(w.gov, made.ref).status == PromptStatus.deprecated
+    [rolled] = audit.history(w.gov, event_type="prompt.canary_rolled_back", model=prompt)
+    assert rolled.actor == "rollout-watchdog" and "silent since" in rolled.details["reason"]
+    [request] = [r for r in approvals.pending_requests(w.gov) if r.model_name == prompt] or [None]
+    assert request is None
+    served.restart()
+    assert audit.verify(w.gov).state_rows > 0

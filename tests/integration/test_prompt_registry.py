@@ -204,19 +204,8 @@ def test_audit_verify_names_a_prompt_row_edited_behind_the_trail(gov, now, state
     prompts.register(gov, prompt_id="support", template=TEMPLATE + "x\n", actor=ALICE, now=now)
     prompts.submit(gov, "support@1.0.1", actor=ALICE, now=now)
     with gov.store.write() as tx:
-        tx.prompts.set_status("support", "1.0.0", PromptStatus.review, now)
-        tx.audit.append(
-            "prompt.submitted", actor="alice", now=now, model="support", version="1.0.0"
-        )
         tx.prompts.set_status("support", "1.0.0", PromptStatus.approved, now)
-        prompts.move_pointer_in(
-            tx, v1, kind="promotion", actor="system", now=now, reason="r", request_id=None
-        )
-    # A promotion without a request does not approve in the replay: mark it as the flow does.
-    with gov.store.write() as tx:
-        tx.audit.append(
-            "prompt.canary_started", actor="system", now=now, model="support", version="1.0.0"
-        )
+        prompts.move_pointer_in(tx, v1, kind="promotion", actor="system", now=now, reason="r")
     assert audit.verify(gov).state_rows > 0
     with gov.engine.begin() as conn:
         conn.exec_driver_sql(statement)
