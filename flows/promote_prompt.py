@@ -260,7 +260,8 @@ def _rolled_back(rollout: PromptRollout) -> State:
         name="RolledBack",
         message=(
             f"{rollout.prompt_id}@{rollout.candidate_version} rolled back at {rollout.weight}%: "
-            f"{last.get('verdict', 'stopped')}; production stays {rollout.stable_version}"
+            f"{last.get('reason') or last.get('verdict', 'stopped')}; "
+            f"production stays {rollout.stable_version}"
         ),
     )
 

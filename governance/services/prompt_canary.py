@@ -225,7 +225,8 @@ def record_verdict(
         if step.verdict == PASS:
             _advance_in(tx, stored, now, rows)
         elif step.verdict == FAIL:
-            stop_in(tx, stored, now, f"canary failed at {stored.weight}%", ACTOR)
+            failed = "; ".join(f"{m['metric']} {m['detail']}" for m in rows if m["verdict"] == FAIL)
+            stop_in(tx, stored, now, f"canary failed at {stored.weight}%: {failed}", ACTOR)
         elif used < max_extensions:
             _event(
                 tx, "prompt.canary_extended", stored, now, ACTOR, weight=stored.weight,

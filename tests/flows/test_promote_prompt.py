@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 from flowkit import actor, now, wait_final, wait_suspended
@@ -209,4 +211,76 @@ def test_sigkill_in_a_canary_bake_is_rolled_back_by_the_watchdog(world, chat, pr
     [request] = [r for r in approvals.pending_requests(w.gov) if r.model_name == prompt] or [None]
     assert request is None
     served.restart()
+    assert audit.verify(w.gov).state_rows > 0
+
+
+def _traffic(gateway, pid, candidate_fails, stop):
+    """Clients through the gateway's prompt route, reporting outcomes until `stop` is set."""
+    with httpx.Client(base_url=gateway, timeout=5) as client:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            reply = client.get(
+                f"/v1/prompts/{pid}", params={"targeting_key": f"user-{n}", "var.product": "Router"}
+            )
+            body = reply.json() if reply.status_code == 200 else {}
+            if body.get("render_id"):
+                ok = not (candidate_fails and body["variant"] == "candidate")
+                client.post(
+                    "/v1/prompts/outcomes",
+                    json={"render_id": body["render_id"], "success": ok, "latency_ms": 80.0},
+                )
+            time.sleep(0.01)
+
+
+@pytest.mark.parametrize(("candidate_fails", "end"), [(False, "Promoted"), (True, "RolledBack")])
+def test_a_canary_through_the_gateway_promotes_or_rolls_back(
+    world, chat, prompt, gateway, candidate_fails, end
+):
+    w = world
+    with w.gov.store.write() as tx:
+        first = tx.prompts.get_version(prompt, "1.0.0")
+        tx.prompts.set_status(prompt, "1.0.0", PromptStatus.approved, now())
+        prompts.move_pointer_in(tx, first, kind="promotion", actor="seed", now=now(), reason="seed")
+    made = prompts.register(
+        w.gov, prompt_id=prompt, template=V1 + "Be brief.\n", actor=actor("alice"), now=now()
+    )
+    prompts.submit(w.gov, made.ref, actor=actor("alice"), now=now())
+    run_id = start(w, chat, prompt, made.version, strategy="canary")
+    answer(w, run_id, "carol", "ml_lead")
+    answer(w, run_id, "dave", "risk_officer")
+    stop = threading.Event()
+    clients = threading.Thread(target=_traffic, args=(gateway, prompt, candidate_fails, stop))
+    clients.start()
+    try:
+        state = wait_final(run_id)
+    finally:
+        stop.set()
+        clients.join(timeout=10)
+    assert state.name == end, state.message
+    production = prompts.resolve(w.gov, f"{prompt}@production").version
+    canary_events = [
+        e.event_type
+        for e in audit.history(w.gov, model=prompt)
+        if e.event_type.startswith("prompt.canary")
+    ]
+    if end == "Promoted":
+        assert production == made.version
+        assert canary_events == [
+            "prompt.canary_started",
+            "prompt.canary_advanced",
+            "prompt.canary_completed",
+        ]
+        assert prompts.history(w.gov, prompt)[-1].approvers == [
+            {"approver": "carol", "role": "ml_lead"},
+            {"approver": "dave", "role": "risk_officer"},
+        ]
+    else:
+        assert production == "1.0.0"
+        assert canary_events == ["prompt.canary_started", "prompt.canary_rolled_back"]
+        assert state.message.startswith(
+            f"{prompt}@{made.version} rolled back at 50%: canary failed at 50%: error_rate "
+        )
+        assert state.message.endswith("production stays 1.0.0")
+        assert prompts.resolve(w.gov, made.ref).status == PromptStatus.deprecated
     assert audit.verify(w.gov).state_rows > 0
