@@ -160,7 +160,12 @@ def test_a_failing_candidate_is_rolled_back_deprecated_and_its_request_cancelled
     assert prompt_canary.running(gov, PROMPT) is None
     assert _status(gov, "1.0.1") == PromptStatus.deprecated
     assert _status(gov, "1.0.0") == PromptStatus.approved
-    assert _request(gov, request.id) == (RequestStatus.cancelled, "canary failed at 10%")
+    reason = (
+        "canary failed at 10%: error_rate error rate 50.00% (30/60) vs 0.00% (0/60), "
+        "tolerated increase 2.0%"
+    )
+    status, closed = _request(gov, request.id)
+    assert status == RequestStatus.cancelled and closed.startswith(reason)
     assert _events(gov)[1:] == [
         "prompt.canary_started",
         "prompt.canary_rolled_back",
@@ -168,7 +173,7 @@ def test_a_failing_candidate_is_rolled_back_deprecated_and_its_request_cancelled
     ]
     with gov.store.read() as tx:
         event = tx.audit.query(event_type="prompt.canary_rolled_back")[0]
-    assert event.details["reason"] == "canary failed at 10%"
+    assert event.details["reason"] == closed
     assert event.details["last_verdict"]["verdict"] == "fail"
     assert event.details["status"] == "deprecated"
     with pytest.raises(IllegalTransition, match="is rolled_back, not running"):
