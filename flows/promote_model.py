@@ -2,8 +2,10 @@
 
 The one door to staging and production. Waits on people suspend the run (no process is
 held); after each resume the flow runs again from the top and finds its evaluation run and
-approval request again instead of making new ones. Every refusal ends the run in a state
-an automation can match: Promoted, PreconditionFailed, GateFailed, Rejected, Expired, Voided.
+approval request again instead of making new ones. An LLM version's gate runs the prompt
+suite `dataset` names against its configured provider (services/llm_evaluation.py). Every
+refusal ends the run in a state an automation can match: Promoted, PreconditionFailed,
+GateFailed, Rejected, Expired, Voided.
 """
 
 from __future__ import annotations
@@ -33,17 +35,21 @@ from governance.domain.errors import (
 from governance.domain.evaluation import gate_report_markdown
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion
+from governance.domain.prompt_gate import prompt_gate_markdown
 from governance.reports.approval_form import approval_form_markdown
+from governance.reports.llm_form import llm_form_markdown
 from governance.services import (
     approval_queue,
     approvals,
     evaluation,
+    llm_evaluation,
     monitoring,
     promotion,
     registry,
     rollout,
 )
 from governance.services.evaluation import EvaluationRun
+from governance.services.llm_evaluation import LlmGateRun
 
 # Evaluation run ids derive from the flow run id, so a re-executed run finds its own.
 _EVALUATION_IDS = uuid.UUID("8d5c1f0e-4a57-4f3e-9d39-5b0c6f1e2a77")
@@ -102,6 +108,22 @@ def evaluation_gate(
     return run
 
 
+@task(name="llm-evaluation-gate", cache_policy=NO_CACHE)
+def llm_evaluation_gate(
+    gov: Governance, model: str, version: str, suite: str, actor: str, run_id: str
+) -> LlmGateRun:
+    """Run an LLM version's prompt suite on its provider and gate it; publish the gate report."""
+    run = llm_evaluation.evaluate(
+        gov, model=model, version=version, suite=suite, actor=actor, now=_now(), flow_run_id=run_id
+    )
+    create_markdown_artifact(
+        prompt_gate_markdown(run.decision, run.candidate, run.production),
+        key=artifact_key("gate", model, version),
+        description=f"Prompt gate for {model}@{version}: {run.decision.summary()}",
+    )
+    return run
+
+
 @task(name="promote-and-archive", cache_policy=NO_CACHE)
 def promote_and_archive(gov: Governance, request_id: str, actor: str) -> ModelVersion:
     """Re-check the evidence, then promote and archive the incumbent in one transaction."""
@@ -109,8 +131,10 @@ def promote_and_archive(gov: Governance, request_id: str, actor: str) -> ModelVe
     return promotion.complete_promotion(gov, request_id=request_id, actor=actor, now=_now())
 
 
-def _form(gov: Governance, run: EvaluationRun):
+def _form(gov: Governance, run: EvaluationRun | LlmGateRun):
     view = registry.show(gov, f"{run.model}@{run.version}")
+    if isinstance(run, LlmGateRun):
+        return _llm_form(view, run)
 
     def render(request: ApprovalRequest, refusal: str) -> str:
         return approval_form_markdown(
@@ -120,7 +144,21 @@ def _form(gov: Governance, run: EvaluationRun):
     return render
 
 
-def _summary(request: ApprovalRequest, promoted: ModelVersion, run: EvaluationRun) -> None:
+def _llm_form(view: registry.VersionView, run: LlmGateRun):
+    gate = (run.decision, run.candidate, run.production)
+    config = view.version.llm_config or {}
+
+    def render(request: ApprovalRequest, refusal: str) -> str:
+        return llm_form_markdown(
+            request, view.model, view.card.card, config, gate, suite=run.suite.ref, refusal=refusal
+        )
+
+    return render
+
+
+def _summary(
+    request: ApprovalRequest, promoted: ModelVersion, run: EvaluationRun | LlmGateRun
+) -> None:
     approved = active_approvals(request)
     rows = [
         {"fact": "version", "value": promoted.ref},
@@ -225,10 +263,10 @@ def _promote(gov: Governance, run_id: str, requester: VerifiedActor, plan: Plan)
     model, version, target = plan.model, plan.version, plan.target
     stored = approval_queue.request_for_run(gov, run_id)
     if stored is None:
-        check_preconditions(gov, model, version, target)
+        found = check_preconditions(gov, model, version, target)
+        llm_evaluation.refuse_rollout(found, plan.strategy)
         endpoint = rollout.check_strategy(gov, model, version, plan.strategy, plan.endpoint, target)
-        eval_id = str(uuid.uuid5(_EVALUATION_IDS, run_id))
-        run = evaluation_gate(gov, model, version, plan.dataset, requester.name, eval_id)
+        run = _gate(gov, found, plan, requester.name, run_id)
         if not run.decision.passed:
             return Failed(name="GateFailed", message=run.decision.summary())
         request = approvals.open_approval(
@@ -250,7 +288,7 @@ def _promote(gov: Governance, run_id: str, requester: VerifiedActor, plan: Plan)
         if request.status == RequestStatus.open:
             check_preconditions(gov, model, version, target, own_request=request.id)
         endpoint = plan.endpoint
-        run = evaluation.get_run(gov, request.evidence["evaluation_run_id"])
+        run = _stored_run(gov, request)
     request = request_approval(gov, request, _form(gov, run))
     if request.status != RequestStatus.approved:
         return _ended(request, approval_queue.closed_reason(gov, request.id))
@@ -272,3 +310,22 @@ def _promote(gov: Governance, run_id: str, requester: VerifiedActor, plan: Plan)
         return Failed(name="Voided", message=str(exc))
     _summary(request, promoted, run)
     return Completed(name="Promoted", message=f"{promoted.ref} is now {target}")
+
+
+def _gate(
+    gov: Governance, found: ModelVersion, plan: Plan, actor: str, run_id: str
+) -> EvaluationRun | LlmGateRun:
+    """The gate of the version's kind: a dataset for scikit-learn, a prompt suite for an LLM."""
+    if llm_evaluation.is_llm(found):
+        return llm_evaluation_gate(gov, plan.model, plan.version, plan.dataset, actor, run_id)
+    eval_id = str(uuid.uuid5(_EVALUATION_IDS, run_id))
+    return evaluation_gate(gov, plan.model, plan.version, plan.dataset, actor, eval_id)
+
+
+def _stored_run(gov: Governance, request: ApprovalRequest) -> EvaluationRun | LlmGateRun:
+    """The evaluation a re-executed run's request is bound to, found again by the version's kind."""
+    found = registry.resolve(gov, f"{request.model_name}@{request.version}")
+    run_id = request.evidence["evaluation_run_id"]
+    if llm_evaluation.is_llm(found):
+        return llm_evaluation.get_run(gov, found.model_name, found.version, run_id)
+    return evaluation.get_run(gov, run_id)

@@ -29,6 +29,10 @@ Additions by risk level:
     critical               performance_by_group already from staging
     =====================  ==========================================================
 
+LLM models (kind `llm`) add, from staging (and for deprecated) on, the facts of an LLM
+card: base_model, data_volume, pii_handling, hallucination_rate (a fraction, in the prompt
+gate's terms) and latency_p95_ms. The prompt gate holds an LLM version to the last two.
+
 `model_id` is filled from the registry and `approved_by` / `approval_date` by the
 approval process, so none of them is ever required for a promotion. Hyperparameters
 are not required either: a model trained on library defaults has none to state.
@@ -44,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, f
 
 from governance.domain.audit import canonical_json
 from governance.domain.errors import IncompleteCard, InvalidVersion, MalformedCard
-from governance.domain.models import LifecycleStage, RiskLevel, parse_semver
+from governance.domain.models import LifecycleStage, ModelKind, RiskLevel, parse_semver
 from governance.domain.monitoring import Metric
 
 _STRICT = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
@@ -99,6 +103,8 @@ class RetirementCriteria(BaseModel):
 # Criteria keys added after cards were first stored: left out of the hash while unset, so
 # every stored card (and each approval bound to its hash) keeps the hash it had before.
 _LATER_CRITERIA = ("accuracy_metric", "min_accuracy_days", "no_traffic_days")
+# The LLM card's facts, added later too: likewise left out of the hash while unset.
+LLM_FIELDS = ("base_model", "data_volume", "pii_handling", "hallucination_rate", "latency_p95_ms")
 
 
 class ModelCard(BaseModel):
@@ -112,6 +118,7 @@ class ModelCard(BaseModel):
     model_id: str | None = None
     owner: str = ""
     team: str = ""
+    base_model: str = ""  # LLM: the foundation model the version configures
     # purpose
     intended_use: str = ""
     out_of_scope_uses: list[str] = Field(default_factory=list)
@@ -121,12 +128,17 @@ class ModelCard(BaseModel):
     training_data_version: str = ""
     training_date: date | None = None
     training_pipeline: str = ""
+    data_volume: str = ""  # e.g. "500K examples"
+    pii_handling: str = ""
     # JSON values only, so the card hashes and round-trips through JSON without loss
     hyperparameters: dict[str, JsonValue] = Field(default_factory=dict)
     # performance
     evaluation_metrics: dict[str, float] = Field(default_factory=dict)
     performance_by_group: dict[str, dict[str, float]] = Field(default_factory=dict)
     known_limitations: list[str] = Field(default_factory=list)
+    # LLM: the claims the prompt gate holds a version to (a fraction; milliseconds)
+    hallucination_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    latency_p95_ms: float | None = Field(default=None, gt=0.0)
     # risk and ethics
     risk_level: RiskLevel | None = None
     ethical_considerations: str = ""
@@ -197,14 +209,18 @@ def _at_least(risk: RiskLevel, floor: RiskLevel) -> bool:
     return _RISK_ORDER.index(risk) >= _RISK_ORDER.index(floor)
 
 
-def required_fields(stage: LifecycleStage, risk: RiskLevel) -> list[str]:
-    """The card fields a version must fill to enter `stage` at `risk`, in card order."""
-    stage, risk = LifecycleStage(stage), RiskLevel(risk)
+def required_fields(
+    stage: LifecycleStage, risk: RiskLevel, kind: ModelKind = ModelKind.sklearn
+) -> list[str]:
+    """The card fields a version of `kind` must fill to enter `stage` at `risk`, in card order."""
+    stage, risk, kind = LifecycleStage(stage), RiskLevel(risk), ModelKind(kind)
     if stage == LifecycleStage.retired:
         return []
     wanted = set(_DEVELOPMENT)
     if stage != LifecycleStage.development:
         wanted.update(_STAGING)
+        if kind == ModelKind.llm:
+            wanted.update(LLM_FIELDS)
         if risk == RiskLevel.critical:
             wanted.add("performance_by_group")
     if stage in (LifecycleStage.production, LifecycleStage.deprecated):
@@ -224,14 +240,19 @@ def _is_empty(value: Any) -> bool:
     return value is None or (isinstance(value, (list, dict)) and not value)
 
 
-def missing_fields(card: ModelCard, stage: LifecycleStage, risk: RiskLevel) -> list[str]:
+def missing_fields(
+    card: ModelCard, stage: LifecycleStage, risk: RiskLevel, kind: ModelKind = ModelKind.sklearn
+) -> list[str]:
     """The required fields that the card leaves empty, in card order."""
-    return [name for name in required_fields(stage, risk) if _is_empty(getattr(card, name))]
+    wanted = required_fields(stage, risk, kind)
+    return [name for name in wanted if _is_empty(getattr(card, name))]
 
 
-def require_complete(card: ModelCard, stage: LifecycleStage, risk: RiskLevel) -> ModelCard:
+def require_complete(
+    card: ModelCard, stage: LifecycleStage, risk: RiskLevel, kind: ModelKind = ModelKind.sklearn
+) -> ModelCard:
     """Return the card if it is complete for `stage` at `risk`, else raise IncompleteCard."""
-    missing = missing_fields(card, stage, risk)
+    missing = missing_fields(card, stage, risk, kind)
     if missing:
         raise IncompleteCard(missing, LifecycleStage(stage).value, RiskLevel(risk).value)
     return card
@@ -244,6 +265,9 @@ def card_hash(card: ModelCard) -> str:
     for key in _LATER_CRITERIA:
         if criteria[key] is None:
             del criteria[key]
+    for key in LLM_FIELDS:
+        if data[key] in ("", None):
+            del data[key]
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -9,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from governance.domain.audit import canonical_json
 from governance.domain.errors import (
     IllegalTransition,
     InvalidInput,
@@ -170,6 +172,28 @@ def check_payload(
         missing = [key for key in LLM_REQUIRED_KEYS if not str(llm_config.get(key) or "").strip()]
         if missing:
             raise InvalidInput(f"LLM config for {model.name} lacks {', '.join(missing)}")
+
+
+# What marks an evidence `artifact_digest` as taken over an LLM configuration, not a file.
+CONFIG_DIGEST_PREFIX = "config:"
+
+
+def config_digest(config: dict[str, Any]) -> str:
+    """`config:<sha256>` of an LLM configuration's canonical JSON (sorted keys, compact)."""
+    digest = hashlib.sha256(canonical_json(config).encode()).hexdigest()
+    return f"{CONFIG_DIGEST_PREFIX}{digest}"
+
+
+def payload_digest(version: ModelVersion) -> str:
+    """What approvals bind a version's payload by: its artifact's sha256 or its config digest.
+
+    Registered facts are immutable, so for either kind the value never moves.
+    """
+    if version.artifact_digest:
+        return version.artifact_digest
+    if version.llm_config is not None:
+        return config_digest(version.llm_config)
+    return ""
 
 
 def sunset_after(now: datetime, days: int = DEFAULT_SUNSET_DAYS) -> datetime:

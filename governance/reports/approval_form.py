@@ -29,6 +29,20 @@ def approval_form_markdown(
     refusal: str = "",
 ) -> str:
     """Everything an approver needs before deciding, most important first."""
+    lines = [
+        *form_head(request, model, refusal=refusal),
+        *card_highlight_lines(card),
+        "",
+        gate_report_markdown(decision, result),
+        "Approving binds your decision to the evidence digest above: if the artifact, card, "
+        "evaluation, production version or policy changes before deployment, every approval "
+        "is void.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def form_head(request: ApprovalRequest, model: RegisteredModel, *, refusal: str = "") -> list[str]:
+    """The question, how to answer, and the request's facts: the top of every model's form."""
     needed = ", ".join(f"{role} ({n})" for role, n in missing_roles(request).items()) or "none"
     done = ", ".join(f"{a.approver} as {a.role}" for a in active_approvals(request)) or "none yet"
     unverified = request.identity == "none"
@@ -39,7 +53,7 @@ def approval_form_markdown(
         else "Type your roster name and the current 6-digit one-time code from your "
         "authenticator app; each code is accepted once."
     )
-    lines = [
+    return [
         f"# Approve {request.model_name} {request.version} for {request.target_stage.value}?",
         "",
         *([warning, ""] if unverified else []),
@@ -59,15 +73,15 @@ def approval_form_markdown(
         f"| Production now | {_cell(request.evidence.get('incumbent_version', 'none'))} |",
         f"| Policy version | `{request.policy_version[:12]}` |",
         "",
+    ]
+
+
+def card_highlight_lines(card: ModelCard) -> list[str]:
+    """The card's highlights as a two-column table under its heading."""
+    return [
         "## Model card highlights",
         "",
         "| | |",
         "| --- | --- |",
         *(f"| {label} | {_cell(text)} |" for label, text in card_highlights(card).items()),
-        "",
-        gate_report_markdown(decision, result),
-        "Approving binds your decision to the evidence digest above: if the artifact, card, "
-        "evaluation, production version or policy changes before deployment, every approval "
-        "is void.",
     ]
-    return "\n".join(lines) + "\n"

@@ -85,9 +85,15 @@ def _section(title: str, *blocks: Block) -> Section:
     return Section(title, blocks)
 
 
+def _stated(facts: dict[str, Any]) -> dict[str, Any]:
+    """The LLM facts a card states; an ML card states none, so its rendering stays as it was."""
+    return {label: value for label, value in facts.items() if value not in ("", None)}
+
+
 def _identity(card: ModelCard) -> Section:
     facts = {"Name": card.name, "Version": card.version, "Model id": card.model_id}
-    return _section("Identity", _facts({**facts, "Owner": card.owner, "Team": card.team}))
+    facts |= {"Owner": card.owner, "Team": card.team, **_stated({"Base model": card.base_model})}
+    return _section("Identity", _facts(facts))
 
 
 def _purpose(card: ModelCard) -> Section:
@@ -105,6 +111,7 @@ def _training(card: ModelCard) -> Section:
         "Data version": card.training_data_version,
         "Training date": card.training_date,
         "Pipeline": card.training_pipeline,
+        **_stated({"Data volume": card.data_volume, "PII handling": card.pii_handling}),
     }
     params = tuple((k, _plain(v)) for k, v in sorted(card.hyperparameters.items()))
     hyperparameters = Block("table", "Hyperparameters", header=("Name", "Value"), rows=params)
@@ -115,7 +122,16 @@ def _performance(card: ModelCard) -> Section:
     rows = tuple((k, _number(v)) for k, v in sorted(card.evaluation_metrics.items()))
     metrics = Block("table", "Evaluation metrics", header=("Metric", "Value"), rows=rows)
     limitations = _bullets("Known limitations", card.known_limitations)
-    return _section("Performance", metrics, _group_table(card), limitations)
+    llm = _stated(_llm_figures(card))
+    blocks = (metrics, _group_table(card), *([_facts(llm)] if llm else []), limitations)
+    return _section("Performance", *blocks)
+
+
+def _llm_figures(card: ModelCard) -> dict[str, Any]:
+    return {
+        "Hallucination rate": card.hallucination_rate,
+        "Latency p95 (ms)": card.latency_p95_ms,
+    }
 
 
 def _risk(card: ModelCard) -> Section:
@@ -233,7 +249,9 @@ def _performance_metrics(card: ModelCard) -> list[dict[str, str]]:
         for group, values in sorted(card.performance_by_group.items())
         for metric, value in sorted(values.items())
     ]
-    return overall + sliced
+    figures = {"hallucination_rate": card.hallucination_rate, "latency_p95_ms": card.latency_p95_ms}
+    llm = [{"type": k, "value": _number(v)} for k, v in figures.items() if v is not None]
+    return overall + sliced + llm
 
 
 def _considerations(card: ModelCard) -> dict[str, Any]:
@@ -258,6 +276,9 @@ def _properties(card: ModelCard, digest: str) -> list[dict[str, str]]:
         ("governance:model_id", card.model_id or ""),
         ("governance:risk_level", card.risk_level.value if card.risk_level else ""),
         ("governance:team", card.team),
+        ("governance:base_model", card.base_model),
+        ("governance:data_volume", card.data_volume),
+        ("governance:pii_handling", card.pii_handling),
         ("governance:training_pipeline", card.training_pipeline),
         ("governance:review_schedule", card.review_schedule),
         ("governance:retirement_criteria", card.retirement_criteria.describe()),

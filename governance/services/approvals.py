@@ -20,9 +20,15 @@ from governance.domain.errors import (
     RequestClosed,
 )
 from governance.domain.identity import VerifiedActor, canonical_name
-from governance.domain.models import LifecycleStage, ModelVersion, RiskLevel, check_transition
+from governance.domain.models import (
+    LifecycleStage,
+    ModelVersion,
+    RiskLevel,
+    check_transition,
+    payload_digest,
+)
 from governance.domain.policy import Policy
-from governance.services import identity
+from governance.services import identity, llm_evaluation
 from governance.store.approvals import RefusedAttempt, StoredRequest
 from governance.store.cards import CardRevision
 from governance.store.unit_of_work import Transaction
@@ -61,11 +67,12 @@ def open_approval(
     with gov.store.write() as tx:
         registered = tx.registry.get_model(model)
         found = tx.registry.get_version(model, version)
-        _check_run(tx, evaluation_run_id, model, version)
+        _check_run(tx, evaluation_run_id, found)
         check_transition(found, target, now)
         refuse_second_request(tx, found.id, found.ref, target)
         card = tx.cards.latest(found.id)
-        require_complete(card.card if card else ModelCard(), target, registered.risk_level)
+        risk, kind = registered.risk_level, registered.kind
+        require_complete(card.card if card else ModelCard(), target, risk, kind)
         deadline = None if timeout_seconds is None else now + timedelta(seconds=timeout_seconds)
         return record_request(
             tx,
@@ -112,7 +119,7 @@ def record_request(
         risk=risk,
         requested_by=requester.name,
         version_created_by=canonical_name(found.created_by),
-        artifact_digest=found.artifact_digest or "",
+        artifact_digest=payload_digest(found),
         card_hash=stored_card_hash(card),
         evaluation_run_id=evaluation_run_id,
         incumbent_version=incumbent,
@@ -123,7 +130,8 @@ def record_request(
     )
     if deadline is not None and deadline < request.expires_at:
         request = request.model_copy(update={"expires_at": deadline})
-    tx.approvals.add_request(request, version_id=found.id)
+    linked = not llm_evaluation.is_llm(found)
+    tx.approvals.add_request(request, version_id=found.id, evaluation_run=linked)
     if kind == "promotion":
         details["flow_run_id"] = flow_run_id
     audit_request_event(
@@ -165,8 +173,12 @@ def stored_card_hash(card: CardRevision | None) -> str:
     return card_hash(card.card) if card else ""
 
 
-def _check_run(tx: Transaction, run_id: str, model: str, version: str) -> None:
+def _check_run(tx: Transaction, run_id: str, found: ModelVersion) -> None:
     """Refuse a run of another version, or one whose gate failed."""
+    if llm_evaluation.is_llm(found):
+        llm_evaluation.require_passed_in(tx, run_id, found)
+        return
+    model, version = found.model_name, found.version
     run = tx.evaluation.get_run(run_id)
     if (run.model, run.version) != (model, version):
         raise InvalidInput(
@@ -383,9 +395,12 @@ def current_evidence_in(
     found = tx.registry.get_version(request.model_name, request.version)
     card = tx.cards.latest(found.id)
     run_id = request.evidence.get("evaluation_run_id", "")
-    run = tx.evaluation.find_run(run_id)
+    if llm_evaluation.is_llm(found):
+        run = llm_evaluation.evaluation_of_in(tx, run_id, found)
+    else:
+        run = tx.evaluation.find_run(run_id)
     return {
-        "artifact_digest": found.artifact_digest or "",
+        "artifact_digest": payload_digest(found),
         "card_hash": stored_card_hash(card),
         "evaluation_run_id": run.id if run else "",
         "incumbent_version": incumbent_in(tx, request.model_name, request.version),

@@ -55,7 +55,9 @@ def check_preconditions(
         if own_request is None:
             refuse_second_request(tx, found.id, found.ref, target)
         card = tx.cards.latest(found.id)
-        require_complete(card.card if card else ModelCard(), target, registered.risk_level)
+        risk, kind = registered.risk_level, registered.kind
+        require_complete(card.card if card else ModelCard(), target, risk, kind)
+    # An LLM version has no artifact: its configuration is a registered, immutable fact.
     if found.artifact_digest is not None:
         gov.artifacts.read_verified(found.artifact_digest)
     return found
@@ -146,7 +148,10 @@ def complete_promotion(
 
 
 def _damage(gov: Governance, tx: Transaction, request: ApprovalRequest) -> str:
-    """'' when the artifact bytes still match the registered digest, else why not."""
+    """'' when the artifact bytes still match the registered digest, else why not.
+
+    An LLM version has no artifact file; its config digest is recomputed with the evidence.
+    """
     found = tx.registry.get_version(request.model_name, request.version)
     if found.artifact_digest is None:
         return ""

@@ -193,7 +193,7 @@ def revise_card(
         model = tx.registry.get_model(name)
         found = tx.registry.get_version(name, version)
         card = _bind_card(card, model, version)
-        require_complete(card, found.stage, model.risk_level)
+        require_complete(card, found.stage, model.risk_level, model.kind)
         revision = tx.cards.add(found.id, card, card_hash(card), actor, now)
         tx.audit.append(
             "model.card_revised",

@@ -15,7 +15,7 @@ from governance.domain import approvals as rules
 from governance.domain.approvals import ApprovalRequest, RequestStatus
 from governance.domain.errors import Conflict, EvidenceChanged, InvalidInput
 from governance.domain.identity import VerifiedActor
-from governance.domain.models import LifecycleStage, ModelVersion, sunset_after
+from governance.domain.models import LifecycleStage, ModelVersion, payload_digest, sunset_after
 from governance.services.approvals import audit_request_event, record_request, stored_card_hash
 from governance.services.promotion import approved_request, void_in
 from governance.services.registry import transition_in
@@ -72,7 +72,7 @@ def evidence_now(tx: Transaction, gov: Governance, request: ApprovalRequest) -> 
     """The review's evidence as it stands now: a new card, successor or policy voids it."""
     found = tx.registry.get_version(request.model_name, request.version)
     return {
-        "artifact_digest": found.artifact_digest or "",
+        "artifact_digest": payload_digest(found),
         "card_hash": stored_card_hash(tx.cards.latest(found.id)),
         "evaluation_run_id": request.evidence["evaluation_run_id"],
         "incumbent_version": successor_in(tx, found) or NONE,

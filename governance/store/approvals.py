@@ -59,16 +59,20 @@ class ApprovalRepository:
         *,
         version_id: int | None = None,
         prompt_version_id: int | None = None,
+        evaluation_run: bool = True,
     ) -> ApprovalRequest:
-        """Insert a new request (its decisions, if any, are added with add_decision)."""
+        """Insert a new request (its decisions, if any, are added with add_decision).
+
+        `evaluation_run=False` when its evaluation is no evaluation_runs row (an LLM version's
+        prompt-suite evaluation): the evidence names it, the foreign key stays empty.
+        """
+        linked = request.kind == "promotion" and evaluation_run
         self.conn.execute(
             approval_requests.insert().values(
                 id=request.id,
                 version_id=version_id,
                 prompt_version_id=prompt_version_id,
-                evaluation_run_id=request.evidence["evaluation_run_id"]
-                if request.kind == "promotion"
-                else None,
+                evaluation_run_id=request.evidence["evaluation_run_id"] if linked else None,
                 model_name=request.model_name,
                 version=request.version,
                 target_stage=request.target_stage.value,

@@ -154,7 +154,8 @@ approval_requests = sa.Table(
     # Exactly one of version_id (a model version) and prompt_version_id (kind "prompt") is set.
     sa.Column("version_id", sa.Integer, sa.ForeignKey("model_versions.id")),
     sa.Column("prompt_version_id", sa.Integer, sa.ForeignKey("prompt_versions.id")),
-    # Null only for a break-glass retro-review, which has no evaluation run behind it.
+    # Null for a request that is not a promotion, and for an LLM version's promotion, whose
+    # evaluation is a prompt_evaluations row named in the evidence.
     sa.Column("evaluation_run_id", sa.String(36), sa.ForeignKey("evaluation_runs.id")),
     sa.Column("model_name", sa.String(128), nullable=False),
     sa.Column("version", sa.String(64), nullable=False),

@@ -24,7 +24,7 @@ from governance.domain.cards import (
     with_identity,
 )
 from governance.domain.errors import IncompleteCard, InvalidInput, MalformedCard
-from governance.domain.models import LifecycleStage, RiskLevel
+from governance.domain.models import LifecycleStage, ModelKind, RiskLevel
 
 NEVER_REQUIRED = {"model_id", "approved_by", "approval_date", "hyperparameters"}
 
@@ -197,6 +197,53 @@ def test_stage_and_risk_accept_plain_strings() -> None:
     assert required_fields("production", "high") == required_fields(  # type: ignore[arg-type]
         LifecycleStage.production, RiskLevel.high
     )
+
+
+LLM_FACTS = {
+    "base_model": "GPT-4-turbo",
+    "data_volume": "500K examples",
+    "pii_handling": "All PII removed during preprocessing",
+    "hallucination_rate": 0.021,
+    "latency_p95_ms": 1200,
+}
+
+
+def test_llm_models_add_the_llm_card_facts_from_staging_on() -> None:
+    llm = ModelKind.llm
+    for stage, risk in itertools.product(LifecycleStage, RiskLevel):
+        added = set(required_fields(stage, risk, llm)) - set(required_fields(stage, risk))
+        wanted = stage not in (LifecycleStage.development, LifecycleStage.retired)
+        assert added == (set(LLM_FACTS) if wanted else set())
+
+
+def test_an_llm_card_without_its_facts_names_them() -> None:
+    card = parse_card(full_card_data(base_model="GPT-4-turbo"))
+    assert require_complete(card, LifecycleStage.production, RiskLevel.high) is card
+    with pytest.raises(IncompleteCard) as caught:
+        require_complete(card, LifecycleStage.staging, RiskLevel.low, ModelKind.llm)
+    assert caught.value.missing == [
+        "data_volume", "pii_handling", "hallucination_rate", "latency_p95_ms"
+    ]  # fmt: skip
+    # a claim of no hallucination at all is a stated figure, not a missing one
+    full = parse_card(full_card_data(**{**LLM_FACTS, "hallucination_rate": 0.0}))
+    assert require_complete(full, LifecycleStage.production, RiskLevel.high, ModelKind.llm) is full
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("hallucination_rate", 1.5), ("hallucination_rate", -0.1), ("latency_p95_ms", 0)],
+)
+def test_out_of_range_llm_figures_are_named(field: str, value: float) -> None:
+    with pytest.raises(MalformedCard, match=field):
+        parse_card(full_card_data(**{field: value}))
+
+
+def test_llm_facts_move_the_card_hash_only_when_stated() -> None:
+    plain = card_hash(parse_card(full_card_data()))
+    stated = {card_hash(parse_card(full_card_data(**{k: v}))) for k, v in LLM_FACTS.items()}
+    assert plain not in stated and len(stated) == len(LLM_FACTS)
+    emptied = full_card_data(base_model="", data_volume="", hallucination_rate=None)
+    assert card_hash(parse_card(emptied)) == plain
 
 
 def test_empty_values_count_as_missing() -> None:
