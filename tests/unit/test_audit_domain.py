@@ -213,7 +213,7 @@ def test_identical_state_matches_and_each_difference_names_its_row():
         "model_aliases churn@shadow: the table has a row that no event accounts for",
         "model_cards churn@1.0.0 revision 2: card_hash is forged but the events imply c2",
         "approval_requests r1: completed_at is not set but the events imply it is set"
-        " (model.promoted)",
+        " (model.promoted or prompt.promoted)",
         "approval_decisions of request r1: carol as risk_officer decided approve in the table"
         " but no approval.decided event records it",
         "people mallory: the table has a row that no person.enrolled event accounts for",
