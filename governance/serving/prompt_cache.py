@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from governance.domain.errors import PromptNotFound
 from governance.domain.prompt_rollout import PromptRollout
 from governance.domain.prompts import PromptVersion, check_prompt_id
+from governance.serving.polling import Poller
 from governance.store.unit_of_work import Store, Transaction
 
 log = logging.getLogger(__name__)
@@ -43,18 +44,18 @@ class LivePrompt:
         return self.stable
 
 
-class PromptCache:
+class PromptCache(Poller):
     """Prompt id -> LivePrompt; entries are replaced whole, so readers need no lock."""
 
+    poll_name = "prompt-poll"
+    keeps = "the last prompts"
+
     def __init__(self, store: Store, interval: float) -> None:
+        super().__init__(interval)
         self.store = store
-        self.interval = interval
         self.prompts: dict[str, LivePrompt] = {}
         self._asked: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.last_error: str | None = None
 
     def cached(self, prompt_id: str) -> LivePrompt | None:
         """The prompt as held in memory (no query), or None when not loaded yet."""
@@ -94,27 +95,6 @@ class PromptCache:
                 merged.pop(pid)
                 self._asked.pop(pid, None)
             self.prompts = merged
-
-    def start(self) -> None:
-        """Start polling in a daemon thread."""
-        self._thread = threading.Thread(target=self._run, name="prompt-poll", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop polling."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.refresh()
-                self.last_error = None
-            except Exception as exc:  # database down: keep serving what is held
-                if self.last_error is None:
-                    log.warning("prompt poll failed, serving the last prompts: %s", exc)
-                self.last_error = str(exc)
 
 
 def _read(tx: Transaction, prompt_id: str, held: LivePrompt | None) -> LivePrompt:

@@ -8,13 +8,13 @@ so no request waits on a load. When the database cannot be reached, the last rou
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from governance.domain.rollout import Endpoint, SpecVersion
 from governance.serving.errors import NotReady, UnknownEndpoint
+from governance.serving.polling import Poller
 from governance.store.unit_of_work import Store
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,11 @@ class LiveRoute:
     spec: SpecVersion
 
 
-class RoutingCache:
+class RoutingCache(Poller):
     """Endpoint name -> LiveRoute, replaced whole on each change so readers need no lock."""
+
+    poll_name = "routing-poll"
+    keeps = "the last routing"
 
     def __init__(
         self,
@@ -37,16 +40,13 @@ class RoutingCache:
         interval: float,
         prepare: Callable[[LiveRoute], None] = lambda route: None,
     ) -> None:
+        super().__init__(interval)
         self.store = store
-        self.interval = interval
         # Called for each changed route before it goes live (loads its models).
         self.prepare = prepare
         self.routes: dict[str, LiveRoute] = {}
         self.loaded = False
-        self.last_error: str | None = None
         self.last_success = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def get(self, name: str) -> LiveRoute:
         """The endpoint's live route; UnknownEndpoint naming it if there is none."""
@@ -86,23 +86,3 @@ class RoutingCache:
         self.last_error = None
         self.last_success = time.monotonic()
         return sorted(changed)
-
-    def start(self) -> None:
-        """Start polling in a daemon thread."""
-        self._thread = threading.Thread(target=self._run, name="routing-poll", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop polling."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.refresh()
-            except Exception as exc:  # database down: keep serving the last routing
-                if self.last_error is None:
-                    log.warning("routing poll failed, serving the last routing: %s", exc)
-                self.last_error = str(exc)
