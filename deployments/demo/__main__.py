@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deployments.demo import audit_trail, promotion, registry, retirement, rollout
+from deployments.demo import audit_trail, promotion, prompts, registry, retirement, rollout
 from deployments.demo.stage import HOME, Authenticators, fresh_home
 from deployments.local_stack import free_port
 
@@ -18,6 +18,7 @@ def main() -> None:
         promotion.chapter(people, stack)
         rollout.chapter(people, f"http://127.0.0.1:{port}")
         retirement.chapter(people)
+        prompts.chapter(people, f"http://127.0.0.1:{port}")
     finally:
         stack.stop()
     audit_trail.chapter()

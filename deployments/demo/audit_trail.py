@@ -70,13 +70,13 @@ def forge_on_a_copy() -> None:
 
 def chapter() -> None:
     """Run the audit chapter."""
-    step("27. the whole audit trail of the model")
+    step("36. the whole audit trail of the model")
     governance("audit", "log", "--model", MODEL)
-    step("28. sign the chain head with an Ed25519 key kept outside the database")
+    step("37. sign the chain head with an Ed25519 key kept outside the database")
     (HOME / "anchors").mkdir(parents=True, exist_ok=True)
     governance("audit", "keygen")
     governance("audit", "checkpoint", "--out", str(HOME / "anchors" / "head.json"))
     governance("audit", "verify", "--checkpoints", str(HOME / "anchors"))
-    step("29. a forged row, appended with the published hash rule, is caught (on a copy)")
+    step("38. a forged row, appended with the published hash rule, is caught (on a copy)")
     forge_on_a_copy()
     governance("audit", "verify")

@@ -122,6 +122,14 @@ DEMO_ROLLOUTS = {
     },
     "blue_green": {"smoke_rows": 20, "scale_down_delay_minutes": 10},
     "experiments": {"min_samples_per_variant": 150},
+    "prompts": {
+        "canary": {
+            "steps": [50, 100],
+            "bake_minutes": 0.1,
+            "min_samples": 40,
+            "latency_min_effect": 0.5,
+        },
+    },
 }
 
 
