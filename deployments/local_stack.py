@@ -88,14 +88,24 @@ class LocalStack:
 
     def start_serve(self, timeout: float = 60) -> subprocess.Popen:
         """Serve the deployments (deployments/serve.py) and wait until they are registered."""
+        # Imported here: it imports every flow, which only a served stack needs.
+        from deployments.serve import DEPLOYMENTS
+
         process = self._spawn([sys.executable, "-m", "deployments.serve"], self.env(), "serve.log")
         deadline = time.monotonic() + timeout
+        # serve() registers the deployments one by one: wait for each, not only the first.
+        waiting = [f"{flow.name}/{name}" for name, (flow, _) in DEPLOYMENTS.items()]
         while time.monotonic() < deadline:
-            reply = httpx.get(f"{self.api_url}/deployments/name/promote-model/promote-model")
-            if reply.status_code == 200:
+            while waiting and self._registered(waiting[0]):
+                waiting.pop(0)
+            if not waiting:
                 return process
             time.sleep(0.5)
         raise RuntimeError(f"deployments were not served; see {self.home / 'serve.log'}")
+
+    def _registered(self, deployment: str) -> bool:
+        """Whether the server knows the deployment `flow-name/deployment-name`."""
+        return httpx.get(f"{self.api_url}/deployments/name/{deployment}").status_code == 200
 
     def start_gateway(self, port: int, env: dict[str, str] | None = None, timeout: float = 60):
         """Start `governance serve` on 127.0.0.1:`port` and wait until it is ready."""

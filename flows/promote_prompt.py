@@ -154,7 +154,9 @@ def _promote(
         found, suite_row = check_preconditions(gov, prompt_id, version, suite)
         done = prompt_gate(gov, found, suite_row, target, llm_model, requester.name, run_id)
         if not done.passed:
-            return Failed(name="GateFailed", message=_decision(done).summary())
+            decision = _decision(done)
+            why = "; ".join(f"{c.name}: {c.reason}" for c in decision.failures)
+            return Failed(name="GateFailed", message=f"{decision.summary()}: {why}")
         request = prompt_promotion.open_request(
             gov, version=found, evaluation=done, requester=requester, flow_run_id=run_id,
             now=_now(),
@@ -177,7 +179,7 @@ def _promote(
         reason = approval_queue.closed_reason(gov, request.id)
         return Failed(name=_ENDED[request.status], message=reason or request.status.value)
     if strategy == "canary":
-        ended = _canary(gov, request, found)
+        ended = _canary(gov, request, found, requester.name)
         if ended is not None:
             return ended
     else:
@@ -189,7 +191,9 @@ def _promote(
     return Completed(name="Promoted", message=f"{found.ref} is in production")
 
 
-def _canary(gov: Governance, request: ApprovalRequest, found: PromptVersion) -> State | None:
+def _canary(
+    gov: Governance, request: ApprovalRequest, found: PromptVersion, actor: str
+) -> State | None:
     """Drive the canary; None once the pointer moved, else the end state."""
     with gov.store.write() as tx:
         held = tx.prompts.production(found.prompt_id)
@@ -207,7 +211,7 @@ def _canary(gov: Governance, request: ApprovalRequest, found: PromptVersion) -> 
         if rollout.status == PromptRolloutStatus.rolled_back:
             return _rolled_back(rollout)
         if prompt_canary.ready_to_promote(rollout):
-            return _finish(gov, request, rollout)
+            return _finish(gov, request, rollout, actor)
         if _bake(gov, rollout):
             _analyse(gov, rollout)
 
@@ -241,13 +245,15 @@ def _analyse(gov: Governance, rollout: PromptRollout) -> str:
     return step.verdict
 
 
-def _finish(gov: Governance, request: ApprovalRequest, rollout: PromptRollout) -> State | None:
+def _finish(
+    gov: Governance, request: ApprovalRequest, rollout: PromptRollout, actor: str
+) -> State | None:
     """At 100% and passed: the pointer moves and the canary completes in one transaction."""
     with gov.store.write() as tx:
         voided = prompt_promotion.recheck_in(tx, gov, request, "system", _now())
         if voided is None:
             prompt_canary.complete_in(tx, rollout, _now())
-            prompt_promotion.complete_in(tx, request, "system", _now())
+            prompt_promotion.complete_in(tx, request, actor, _now())
     if voided is not None:
         prompt_canary.stop(gov, rollout.id, f"Voided: {voided}", "system", _now())
         return Failed(name="Voided", message=str(voided))
