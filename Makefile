@@ -40,7 +40,14 @@ format: $(STAMP)
 
 # Lint, then run the whole test suite.
 test: $(STAMP) lint
-	$(PY) -m pytest -q
+	@# The flow tests mostly wait on Prefect (suspends, resumes, bakes), so they run beside
+	@# the integration and unit tests: two pytest sessions, each with its own servers.
+	@log=$$(mktemp); \
+	$(PY) -m pytest -q -p no:cacheprovider tests/flows >"$$log" 2>&1 & flows=$$!; \
+	rest=0; $(PY) -m pytest -q tests/integration tests/unit || rest=$$?; \
+	flowed=0; wait $$flows || flowed=$$?; \
+	echo "--- tests/flows"; cat "$$log"; rm -f "$$log"; \
+	test $$rest -eq 0 -a $$flowed -eq 0
 
 # Run the end-to-end demo.
 demo: $(STAMP)

@@ -140,7 +140,9 @@ class LocalStack:
                 process.terminate()
         for process in reversed(self.processes):
             try:
-                process.wait(timeout=20)
+                # A server still draining connections may ignore SIGTERM for a while; a
+                # throwaway stack need not wait for that.
+                process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
                 # Reaped, so no process outlives the stack and no zombie is left behind.
