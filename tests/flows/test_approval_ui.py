@@ -47,6 +47,8 @@ if not CHROMIUM.exists():
         allow_module_level=True,
     )
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+# Assertions wait as long as page actions: a loaded CI machine makes the UI slower than 5 s.
+sync_api.expect.set_options(timeout=TIMEOUT_MS)
 
 
 class ResumeFormV1:
@@ -174,7 +176,8 @@ def fill_and_submit(form, page, dialog, *, role, code, notes, shot: Path, decisi
     form.text_input(dialog, "Notes").fill(notes)
     screenshot(page, shot)
     dialog.get_by_role("button", name=form.submit, exact=True).click()
-    sync_api.expect(dialog).to_be_hidden()
+    # The server answers the resume; on a busy machine that takes longer than Playwright's 5 s.
+    sync_api.expect(dialog).to_be_hidden(timeout=TIMEOUT_MS)
 
 
 def events(w, event_type: str):
