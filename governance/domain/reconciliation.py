@@ -111,6 +111,8 @@ class Replay:
 
     def __init__(self) -> None:
         self.state = GovernedState()
+        # Moves replayed per prompt so far: the next move's number, without a scan.
+        self._moves: Counter[str] = Counter()
         self.handlers = {
             "model.registered": self._model_registered,
             "model.risk_changed": self._risk_changed,
@@ -210,8 +212,8 @@ class Replay:
         return change
 
     def _pointer_moved(self, prompt, version, _details_json) -> None:
-        moves = sum(1 for key in self.state.pointer_moves if key[0] == prompt)
-        self.state.pointer_moves[(prompt, str(moves + 1))] = version
+        self._moves[prompt] += 1
+        self.state.pointer_moves[(prompt, str(self._moves[prompt]))] = version
 
     def _prompt_promoted(self, prompt, version, details_json) -> None:
         self._pointer_moved(prompt, version, details_json)

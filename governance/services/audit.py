@@ -165,7 +165,7 @@ def history(
 ) -> list[AuditEvent]:
     """Events for a subject (a model or a prompt), type and time range, in chain order."""
     with gov.store.read() as tx:
-        if model is not None and not tx.prompts.versions(model):
+        if model is not None and not tx.prompts.exists(model):
             tx.registry.get_model(model)
         return tx.audit.query(
             model=model, version=version, event_type=event_type, since=since, until=until

@@ -73,11 +73,14 @@ def verify_requester(
     target: str,
     flow_run_id: str,
     now: datetime,
+    token_model: str | None = None,
+    refused_event: str = "promotion.refused",
 ) -> VerifiedActor:
     """Who asked for this run: the person its request token was minted for (consumed once).
 
     Under `identity: none` the typed `requested_by` is taken, canonical and from the roster.
-    A refusal is audited as `promotion.refused` before it is raised.
+    A refusal is audited as `refused_event` before it is raised. `token_model` is the subject
+    the token names when it is not `model` (a prompt's, kept apart from a model's name).
     """
     policy = gov.policy
     refusal: GovernanceError | None = None
@@ -91,7 +94,7 @@ def verify_requester(
             actor = identity.consume_request_token_in(
                 tx,
                 token,
-                model=model,
+                model=token_model or model,
                 version=version,
                 target=target,
                 flow_run_id=flow_run_id,
@@ -106,7 +109,7 @@ def verify_requester(
         except GovernanceError as exc:
             refusal = exc
             tx.audit.append(
-                "promotion.refused",
+                refused_event,
                 actor="system",
                 now=now,
                 model=model,
@@ -131,7 +134,7 @@ def complete_promotion(
             # The registered digest still matches the evidence; the bytes on disk do not.
             current = {**current, "artifact_digest": "bytes on disk do not match"}
         try:
-            rules.check_evidence(request, _digest_or_blank(current), current)
+            rules.check_evidence(request, digest_or_blank(current), current)
         except EvidenceChanged as exc:
             voided = (
                 EvidenceChanged(f"approvals void: artifact_digest changed: {damaged}")
@@ -178,7 +181,7 @@ def approved_request(stored: StoredRequest) -> ApprovalRequest:
     return request
 
 
-def _digest_or_blank(parts: dict[str, str]) -> str:
+def digest_or_blank(parts: dict[str, str]) -> str:
     """The evidence digest of `parts`, or '' when a part is missing (so it cannot match)."""
     try:
         return rules.evidence_digest(**parts)

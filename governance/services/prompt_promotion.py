@@ -11,12 +11,8 @@ from governance.domain import approvals as rules
 from governance.domain.approvals import ApprovalRequest
 from governance.domain.errors import (
     EvidenceChanged,
-    GovernanceError,
     IllegalTransition,
-    InvalidInput,
-    NotInRoster,
     OpenRequestExists,
-    RequesterNotVerified,
 )
 from governance.domain.identity import VerifiedActor, canonical_name
 from governance.domain.policy import Policy
@@ -28,7 +24,7 @@ from governance.domain.prompts import (
     RegisteredSuite,
 )
 from governance.llm.targets import TargetConfig
-from governance.services import identity, prompt_evaluation, prompts
+from governance.services import promotion, prompt_evaluation, prompts
 from governance.services.approvals import audit_request_event
 from governance.services.promotion import approved_request, void_in
 from governance.store.unit_of_work import Transaction
@@ -78,30 +74,11 @@ def verify_requester(
     flow_run_id: str, now: datetime,
 ) -> VerifiedActor:  # fmt: skip
     """The person the run's request token was minted for; audited as refused if not."""
-    refusal: GovernanceError | None = None
-    with gov.store.write() as tx:
-        try:
-            if gov.policy.identity == "none":
-                name = canonical_name(requested_by)
-                if name not in gov.policy.roster:
-                    raise NotInRoster(f"requester {name} is not in the policy roster")
-                return VerifiedActor(name=name, method="none")
-            actor = identity.consume_request_token_in(
-                tx, token, model=token_subject(prompt_id), version=version, target=TARGET,
-                flow_run_id=flow_run_id, now=now,
-            )  # fmt: skip
-            if not actor.verified:
-                raise RequesterNotVerified(
-                    f"requester not verified: {actor.name}'s token was minted without a code"
-                )
-            return actor
-        except GovernanceError as exc:
-            refusal = exc
-            tx.audit.append(
-                "prompt.promotion_refused", actor="system", now=now, model=prompt_id,
-                version=version, details={"flow_run_id": flow_run_id, "reason": str(exc)},
-            )  # fmt: skip
-    raise refusal
+    return promotion.verify_requester(
+        gov, token=token, requested_by=requested_by, model=prompt_id, version=version,
+        target=TARGET, flow_run_id=flow_run_id, now=now,
+        token_model=token_subject(prompt_id), refused_event="prompt.promotion_refused",
+    )  # fmt: skip
 
 
 def evaluate(
@@ -204,11 +181,7 @@ def recheck_in(tx: Transaction, gov: Governance, request: ApprovalRequest, actor
     """Void the request (committed by the caller) if its evidence moved; return the error."""
     current = evidence_in(tx, gov.policy, request)
     try:
-        digest = rules.evidence_digest(**current)
-    except InvalidInput:
-        digest = ""
-    try:
-        rules.check_evidence(request, digest, current)
+        rules.check_evidence(request, promotion.digest_or_blank(current), current)
     except EvidenceChanged as exc:
         void_in(tx, request, current, actor, now, str(exc))
         return exc

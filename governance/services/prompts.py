@@ -159,9 +159,10 @@ def render(gov: Governance, ref: str, variables: dict[str, object]) -> tuple[Pro
 
 
 def history(gov: Governance, prompt_id: str) -> list[PointerMove]:
-    """Every move of the production pointer, oldest first."""
-    versions(gov, prompt_id)
+    """Every move of the production pointer, oldest first; PromptNotFound for no prompt."""
     with gov.store.read() as tx:
+        if not tx.prompts.exists(check_prompt_id(prompt_id)):
+            raise PromptNotFound(f"unknown prompt {prompt_id!r}")
         return tx.prompts.moves(prompt_id)
 
 

@@ -53,6 +53,11 @@ class PromptRepository:
         stmt = sa.select(pv.prompt_id).distinct().order_by(pv.prompt_id)
         return list(self.conn.execute(stmt).scalars())
 
+    def exists(self, prompt_id: str) -> bool:
+        """Whether the prompt has any version (one indexed lookup, no templates read)."""
+        stmt = sa.select(pv.id).where(pv.prompt_id == prompt_id).limit(1)
+        return self.conn.execute(stmt).first() is not None
+
     def find_version(self, prompt_id: str, version: str) -> PromptVersion | None:
         """One version, or None."""
         row = self.conn.execute(

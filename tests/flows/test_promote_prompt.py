@@ -69,6 +69,22 @@ def prompt(world, chat):
     return pid
 
 
+def seed_production(w, pid):
+    """Put 1.0.0 in production as a finished promotion would (status and pointer move)."""
+    with w.gov.store.write() as tx:
+        first = tx.prompts.get_version(pid, "1.0.0")
+        tx.prompts.set_status(pid, "1.0.0", PromptStatus.approved, now())
+        prompts.move_pointer_in(tx, first, kind="promotion", actor="seed", now=now(), reason="seed")
+
+
+def brief_candidate(w, pid):
+    """1.0.2 in review: it passes the gate (no escalation contact, so no leak)."""
+    made = prompts.register(
+        w.gov, prompt_id=pid, template=V1 + "Be brief.\n", actor=actor("alice"), now=now()
+    )
+    return prompts.submit(w.gov, made.ref, actor=actor("alice"), now=now())
+
+
 def start(w, chat, pid, version, **extra):
     """`governance prompts promote` as alice; returns the run id."""
     params = {
@@ -115,10 +131,7 @@ def test_a_prompt_passes_the_gate_and_moves_the_pointer_with_approvals(world, ch
 
 def test_a_leaked_email_stops_the_prompt_at_the_gate(world, chat, prompt):
     w = world
-    with w.gov.store.write() as tx:
-        first = tx.prompts.get_version(prompt, "1.0.0")
-        tx.prompts.set_status(prompt, "1.0.0", PromptStatus.approved, now())
-        prompts.move_pointer_in(tx, first, kind="promotion", actor="seed", now=now(), reason="seed")
+    seed_production(w, prompt)
     run_id = start(w, chat, prompt, "1.0.1")
     state = wait_final(run_id)
     assert state.name == "GateFailed"
@@ -184,15 +197,8 @@ def test_sigkill_in_the_gate_leaves_the_old_state_and_a_new_run_promotes(
 
 def test_sigkill_in_a_canary_bake_is_rolled_back_by_the_watchdog(world, chat, prompt, served):
     w = world
-    with w.gov.store.write() as tx:
-        first = tx.prompts.get_version(prompt, "1.0.0")
-        tx.prompts.set_status(prompt, "1.0.0", PromptStatus.approved, now())
-        prompts.move_pointer_in(tx, first, kind="promotion", actor="seed", now=now(), reason="seed")
-    # 1.0.2 passes the gate (no escalation contact, so no leak).
-    made = prompts.register(
-        w.gov, prompt_id=prompt, template=V1 + "Be brief.\n", actor=actor("alice"), now=now()
-    )
-    prompts.submit(w.gov, made.ref, actor=actor("alice"), now=now())
+    seed_production(w, prompt)
+    made = brief_candidate(w, prompt)
     run_id = start(w, chat, prompt, made.version, strategy="canary")
     answer(w, run_id, "carol", "ml_lead")
     answer(w, run_id, "dave", "risk_officer")
@@ -238,14 +244,8 @@ def test_a_canary_through_the_gateway_promotes_or_rolls_back(
     world, chat, prompt, gateway, candidate_fails, end
 ):
     w = world
-    with w.gov.store.write() as tx:
-        first = tx.prompts.get_version(prompt, "1.0.0")
-        tx.prompts.set_status(prompt, "1.0.0", PromptStatus.approved, now())
-        prompts.move_pointer_in(tx, first, kind="promotion", actor="seed", now=now(), reason="seed")
-    made = prompts.register(
-        w.gov, prompt_id=prompt, template=V1 + "Be brief.\n", actor=actor("alice"), now=now()
-    )
-    prompts.submit(w.gov, made.ref, actor=actor("alice"), now=now())
+    seed_production(w, prompt)
+    made = brief_candidate(w, prompt)
     run_id = start(w, chat, prompt, made.version, strategy="canary")
     answer(w, run_id, "carol", "ml_lead")
     answer(w, run_id, "dave", "risk_officer")
