@@ -209,7 +209,7 @@ def populate(gov, events: int) -> int:
 def measure(gov, events: int) -> dict:
     """Populate (setup), then time the plain chain and the full `audit verify` on one database."""
     from governance.domain.audit import verify_rows
-    from governance.services import audit
+    from governance.services.trust import audit
     from governance.store.audit_log import iter_rows, snapshot
 
     begin = time.perf_counter()

@@ -175,9 +175,11 @@ def populate(root: Path) -> tuple[list[str], list[float]]:
     from governance.domain.identity import VerifiedActor
     from governance.domain.models import LifecycleStage, ModelKind, RegisteredModel, RiskLevel
     from governance.keyring import create_secret_key
-    from governance.reports.model_card import load_card_yaml
-    from governance.services import endpoints, registry
-    from governance.services.registry import VersionSpec, transition_in
+    from governance.reports.card_yaml import load_card_yaml
+    from governance.services.registry import versions as registry_versions
+    from governance.services.registry.versions import VersionSpec
+    from governance.services.rollout import endpoints
+    from governance.services.rollout.production import transition_in
     from governance.store.schema import upgrade
 
     create_secret_key(root / "secret.key")
@@ -198,7 +200,9 @@ def populate(root: Path) -> tuple[list[str], list[float]]:
     try:
         for version, blob in zip(("1.0.0", "1.1.0"), blobs, strict=True):
             spec = VersionSpec(name="churn", version=version, created_by="alice")
-            registry.register_version(gov, spec, card, artifact=blob, now=START, new_model=model)
+            registry_versions.register_version(
+                gov, spec, card, artifact=blob, now=START, new_model=model
+            )
             with gov.store.write() as tx:
                 transition_in(
                     tx, "churn", version, LifecycleStage.staging, actor="bench", now=START
@@ -325,15 +329,15 @@ def routing_decision_p99_us(calls: int = 20000) -> float:
 def change_stable(version: str) -> float:
     """Commit a routing change to `version`; the perf_counter time of the commit."""
     from governance.bootstrap import open_governance
-    from governance.services import endpoints
+    from governance.services.rollout import routing
 
     gov = open_governance()
     try:
         with gov.store.write() as tx:
-            endpoints.change_in(
+            routing.change_in(
                 tx,
                 ENDPOINT,
-                lambda spec: endpoints.updated(spec, stable=version),
+                lambda spec: routing.updated(spec, stable=version),
                 actor="carol",
                 reason="bench",
                 now=datetime.now(UTC),

@@ -152,9 +152,11 @@ def populate(root: Path, rows: int, candidates: int) -> tuple[list[str], Authent
     from governance.bootstrap import open_governance
     from governance.domain.models import LifecycleStage, ModelKind, RegisteredModel, RiskLevel
     from governance.keyring import create_secret_key
-    from governance.reports.model_card import load_card_yaml
-    from governance.services import evaluation, identity, registry
-    from governance.services.registry import VersionSpec
+    from governance.reports.card_yaml import load_card_yaml
+    from governance.services.registry import datasets
+    from governance.services.registry import versions as registry_versions
+    from governance.services.registry.versions import VersionSpec
+    from governance.services.trust import identity
     from governance.store.schema import upgrade
 
     create_secret_key(root / "secret.key")
@@ -179,10 +181,12 @@ def populate(root: Path, rows: int, candidates: int) -> tuple[list[str], Authent
         }
         for version, blob in zip(versions, blobs, strict=True):
             spec = VersionSpec(name=MODEL, version=version, created_by=REQUESTER)
-            registry.register_version(gov, spec, card, artifact=blob, now=START, new_model=model)
+            registry_versions.register_version(
+                gov, spec, card, artifact=blob, now=START, new_model=model
+            )
             seed(gov, version, LifecycleStage.staging)
         seed(gov, "1.0.0", LifecycleStage.production)
-        evaluation.register_dataset(
+        datasets.register_dataset(
             gov,
             name="holdout",
             path=dataset,
@@ -198,7 +202,7 @@ def populate(root: Path, rows: int, candidates: int) -> tuple[list[str], Authent
 
 def seed(gov, version: str, stage) -> None:
     """Put a version in a stage with the internal move promote-model itself makes."""
-    from governance.services.registry import transition_in
+    from governance.services.rollout.production import transition_in
 
     # The public services refuse staging and production outside promote-model (one door).
     with gov.store.write() as tx:
@@ -299,7 +303,7 @@ def prefect_promotion(gov, version: str, codes: Authenticators) -> dict:
 
 def refusal(gov, run_id) -> str:
     """Why the flow refused an answer, as it recorded it."""
-    from governance.services import approval_queue
+    from governance.services.promotion import approval_queue
 
     stored = approval_queue.request_for_run(gov, str(run_id))
     return approval_queue.last_refusal(gov, stored.request.id) if stored else "no request"
@@ -345,7 +349,15 @@ def service_promotion(version: str, codes: Authenticators) -> dict:
     from governance.bootstrap import open_governance
     from governance.domain.identity import VerifiedActor
     from governance.domain.models import LifecycleStage
-    from governance.services import approvals, evaluation, identity, promotion
+    from governance.services.promotion import (
+        approval_requests,
+        completion,
+        decisions,
+        evaluation,
+        preconditions,
+        request_tokens,
+    )
+    from governance.services.promotion import requester as promotion_requester
 
     # Codes are picked before the clock starts; they stay valid for the next 30 s or more.
     answers = [(role, *codes.next_code(role)) for role in APPROVER_POOL]
@@ -355,10 +367,10 @@ def service_promotion(version: str, codes: Authenticators) -> dict:
     try:
         target = LifecycleStage.production
         actor = VerifiedActor(name=REQUESTER)
-        token = identity.mint_request_token(
+        token = request_tokens.mint_request_token(
             gov, actor, model=MODEL, version=version, target=TARGET, now=_now()
         )
-        requester = promotion.verify_requester(
+        requester = promotion_requester.verify_requester(
             gov,
             token=token,
             requested_by=REQUESTER,
@@ -368,14 +380,16 @@ def service_promotion(version: str, codes: Authenticators) -> dict:
             flow_run_id=run_id,
             now=_now(),
         )
-        promotion.check_preconditions(gov, model=MODEL, version=version, target=target, now=_now())
+        preconditions.check_preconditions(
+            gov, model=MODEL, version=version, target=target, now=_now()
+        )
         run = evaluation.evaluate(
             gov, model=MODEL, version=version, dataset="holdout", actor=REQUESTER, now=_now()
         )
         evaluated = time.perf_counter()
         if not run.decision.passed:
             raise RuntimeError(f"{version}: gate failed: {run.decision.summary()}")
-        request = approvals.open_approval(
+        request = approval_requests.open_approval(
             gov,
             model=MODEL,
             version=version,
@@ -386,7 +400,7 @@ def service_promotion(version: str, codes: Authenticators) -> dict:
             flow_run_id=run_id,
         )
         for role, person, code in answers:
-            request = approvals.decide(
+            request = decisions.decide(
                 gov,
                 request_id=request.id,
                 approver=person,
@@ -396,7 +410,7 @@ def service_promotion(version: str, codes: Authenticators) -> dict:
                 now=_now(),
             )
         gov.reload_policy()
-        promotion.complete_promotion(gov, request_id=request.id, actor=REQUESTER, now=_now())
+        completion.complete_promotion(gov, request_id=request.id, actor=REQUESTER, now=_now())
     finally:
         gov.close()
     ended = time.perf_counter()

@@ -80,24 +80,26 @@ def populate_prompts(gov) -> dict:
     """Register VERSIONS versions of `support`, move the pointer POINTER_MOVES; a candidate."""
     from governance.domain.identity import VerifiedActor
     from governance.domain.prompts import PromptStatus
-    from governance.services import prompts
+    from governance.services.prompts import prompt_registry
 
     alice = VerifiedActor(name="alice", method="totp")
     registered = []
     for i in range(1, VERSIONS + 1):
         now = START + timedelta(minutes=i)
         registered.append(
-            prompts.register(gov, prompt_id=PROMPT, template=template(i), actor=alice, now=now)
+            prompt_registry.register(
+                gov, prompt_id=PROMPT, template=template(i), actor=alice, now=now
+            )
         )
     for n, i in enumerate(POINTER_MOVES):
         version, now = registered[i - 1], START + timedelta(hours=1, minutes=n)
         rollback = i in POINTER_MOVES[:n]
         if not rollback:
-            prompts.submit(gov, version.ref, actor=alice, now=now)
+            prompt_registry.submit(gov, version.ref, actor=alice, now=now)
         with gov.store.write() as tx:
             if not rollback:
                 tx.prompts.set_status(PROMPT, version.version, PromptStatus.approved, now)
-            prompts.move_pointer_in(
+            prompt_registry.move_pointer_in(
                 tx,
                 version,
                 kind="rollback" if rollback else "promotion",
@@ -106,11 +108,13 @@ def populate_prompts(gov) -> dict:
                 reason="bench",
             )
     # The latest version waits in review: the canary's candidate later on.
-    candidate = prompts.submit(gov, registered[-1].ref, actor=alice, now=START + timedelta(days=1))
+    candidate = prompt_registry.submit(
+        gov, registered[-1].ref, actor=alice, now=START + timedelta(days=1)
+    )
     return {
-        "production": prompts.resolve(gov, f"{PROMPT}@production").version,
+        "production": prompt_registry.resolve(gov, f"{PROMPT}@production").version,
         "candidate": candidate.version,
-        "moves": len(prompts.history(gov, PROMPT)),
+        "moves": len(prompt_registry.history(gov, PROMPT)),
     }
 
 
@@ -119,7 +123,7 @@ def start_canary(gov, candidate_version: str):
     import uuid
 
     from governance.domain import approvals as rules
-    from governance.services import prompt_canary
+    from governance.services.prompts import prompt_canary
 
     now = datetime.now(UTC)
     with gov.store.write() as tx:
@@ -209,13 +213,14 @@ def resolve_latencies(calls: dict[str, Callable[[], object]], count: int, block:
 
 def measure_registry(gov, count: int) -> dict:
     """The prompt's production resolve against the model alias (and stage) resolve."""
-    from governance.services import prompts, registry
+    from governance.services.prompts import prompt_registry
+    from governance.services.registry import versions
 
     samples = resolve_latencies(
         {
-            "prompt": lambda: prompts.resolve(gov, f"{PROMPT}@production"),
-            "alias": lambda: registry.resolve(gov, "churn@champion"),
-            "stage": lambda: registry.resolve(gov, "churn@production"),
+            "prompt": lambda: prompt_registry.resolve(gov, f"{PROMPT}@production"),
+            "alias": lambda: versions.resolve(gov, "churn@champion"),
+            "stage": lambda: versions.resolve(gov, "churn@production"),
         },
         count,
     )
@@ -378,7 +383,7 @@ def measure_gate(gov, root: Path, cases: int, repeats: int) -> dict:
     """run_suite over a `cases`-case suite against the chat stub: default concurrency, then 1."""
     from deployments.chat_stub import start_stub
     from governance.llm.targets import TargetConfig
-    from governance.services import prompt_evaluation, prompts
+    from governance.services.prompts import prompt_evaluation, prompt_registry
 
     began = time.perf_counter()
     path = root / "bench-suite.yaml"
@@ -386,7 +391,7 @@ def measure_gate(gov, root: Path, cases: int, repeats: int) -> dict:
     prompt_evaluation.register_suite(gov, name="bench-suite", path=path, actor="alice", now=START)
     with gov.store.read() as tx:
         suite_row = prompt_evaluation.find_suite_in(tx, "bench-suite")
-    text = prompts.resolve(gov, f"{PROMPT}@production").template
+    text = prompt_registry.resolve(gov, f"{PROMPT}@production").template
     stub = start_stub(rules=STUB_RULES, latency_ms=STUB_LATENCY_MS)
     setup_s = time.perf_counter() - began
     try:
@@ -452,13 +457,13 @@ def main(argv: list[str] | None = None) -> None:
         work = Path(tmp)
         os.environ.update(gateway_bench.governance_env(work, f"sqlite:///{work / 'gov.db'}"))
         from governance.bootstrap import open_governance
-        from governance.services import registry
+        from governance.services.registry import versions
 
         t0 = time.perf_counter()
         features, values = gateway_bench.populate(work)  # churn 1.0.0 in production, endpoint
         gov = open_governance()
         stack.callback(gov.close)
-        registry.set_alias(gov, "churn", "champion", "1.0.0", actor="bench", now=START)
+        versions.set_alias(gov, "churn", "champion", "1.0.0", actor="bench", now=START)
         setup["models_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         prompt_state = populate_prompts(gov)

@@ -110,12 +110,12 @@ def as_alice(i: int) -> tuple[str, datetime]:
 
 def register_all(gov, blobs: list[bytes], profile: bool, acting: Acting = as_alice) -> float:
     """Register one version per artifact as `acting` says; return the seconds of that loop."""
-    from governance.reports.model_card import load_card_yaml
-    from governance.services import registry
-    from governance.services.registry import VersionSpec
+    from governance.reports.card_yaml import load_card_yaml
+    from governance.services.registry import versions as registry_versions
+    from governance.services.registry.versions import VersionSpec
 
     card = load_card_yaml((REPO / "examples" / "cards" / "churn-classifier.yaml").read_text())
-    registry.register_model(gov, bench_model(), actor="alice", now=START)
+    registry_versions.register_model(gov, bench_model(), actor="alice", now=START)
     versions = [f"1.{i}.0" for i in range(len(blobs))]
     profiler = _profiler(profile)
     begin = time.perf_counter()
@@ -123,7 +123,7 @@ def register_all(gov, blobs: list[bytes], profile: bool, acting: Acting = as_ali
         # As the CLI: who registers is known first, then the spec naming them is built (~2 us).
         by, now = acting(i)
         spec = VersionSpec(name="bench", version=versions[i], created_by=by, metrics={"acc": 0.9})
-        registry.register_version(gov, spec, card, artifact=blob, now=now)
+        registry_versions.register_version(gov, spec, card, artifact=blob, now=now)
     elapsed = time.perf_counter() - begin
     _report_profile(profiler)
     return elapsed
@@ -151,8 +151,8 @@ def _report_profile(profiler) -> None:
 def measure_registry(root: Path, blobs: list[bytes], resolves: int, profile: bool) -> dict:
     """Registration rate, then resolve latency by stage and by alias, on one database."""
     from governance.domain.models import LifecycleStage
-    from governance.services import registry
-    from governance.services.registry import transition_in
+    from governance.services.registry import versions as registry_versions
+    from governance.services.rollout.production import transition_in
 
     versions = len(blobs)
     gov = fresh_governance(root)
@@ -163,10 +163,12 @@ def measure_registry(root: Path, blobs: list[bytes], resolves: int, profile: boo
             # The move promote-model makes after its gate and approvals (the one door).
             with gov.store.write() as tx:
                 transition_in(tx, "bench", promoted, stage, actor="bob", now=START)
-        registry.set_alias(gov, "bench", "champion", promoted, actor="bob", now=START)
-        assert registry.resolve(gov, "bench@production").version == promoted
-        by_stage = latencies_ms(lambda: registry.resolve(gov, "bench@production"), resolves)
-        by_alias = latencies_ms(lambda: registry.resolve(gov, "bench@champion"), resolves)
+        registry_versions.set_alias(gov, "bench", "champion", promoted, actor="bob", now=START)
+        assert registry_versions.resolve(gov, "bench@production").version == promoted
+        by_stage = latencies_ms(
+            lambda: registry_versions.resolve(gov, "bench@production"), resolves
+        )
+        by_alias = latencies_ms(lambda: registry_versions.resolve(gov, "bench@champion"), resolves)
     finally:
         gov.close()
     return {
@@ -183,7 +185,7 @@ def measure_verified_registration(root: Path, blobs: list[bytes], profile: bool)
     """Registration as a verified person: by CLI session, and by a fresh one-time code each."""
     import pyotp
 
-    from governance.services import identity
+    from governance.services.trust import identity
 
     gov = fresh_governance(root / "session")
     try:

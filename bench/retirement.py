@@ -126,9 +126,11 @@ def populate(root: Path, models: int, now: datetime) -> dict[str, float]:
     from governance.bootstrap import open_governance
     from governance.domain.models import LifecycleStage, ModelKind, RegisteredModel, RiskLevel
     from governance.keyring import create_secret_key
-    from governance.reports.model_card import load_card_yaml
-    from governance.services import batches, monitoring, registry
-    from governance.services.registry import VersionSpec, transition_in
+    from governance.reports.card_yaml import load_card_yaml
+    from governance.services.monitoring import batches, references
+    from governance.services.registry import versions as registry_versions
+    from governance.services.registry.versions import VersionSpec
+    from governance.services.rollout.production import transition_in
     from governance.store.schema import upgrade
 
     spent: dict[str, float] = {}
@@ -157,7 +159,9 @@ def populate(root: Path, models: int, now: datetime) -> dict[str, float]:
                 kind=ModelKind.sklearn,
             )
             spec = VersionSpec(name=name, version=VERSION, created_by="alice")
-            registry.register_version(gov, spec, card, artifact=blob, now=now, new_model=model)
+            registry_versions.register_version(
+                gov, spec, card, artifact=blob, now=now, new_model=model
+            )
         spent["register_s"] = time.perf_counter() - began
         began = time.perf_counter()
         paths = []
@@ -171,7 +175,7 @@ def populate(root: Path, models: int, now: datetime) -> dict[str, float]:
                     for stage in (LifecycleStage.staging, LifecycleStage.production):
                         transition_in(tx, name, VERSION, stage, actor="bench", now=now)
                     found = tx.registry.get_version(name, VERSION)
-                    monitoring.store_reference_in(
+                    references.store_reference_in(
                         tx, gov, found, frames[i][0], source="bench", actor="bench", now=now
                     )
             paths += [batch_file(i, frames[i][1], estimator, batch_dir) for i in chunk]
@@ -227,7 +231,7 @@ class Sampler:
                 while frame is not None:
                     seen.add(_where(frame))
                     frame = frame.f_back
-                if "governance/services/retirement_audit.py:audit_version" not in seen:
+                if "governance/services/monitoring/retirement_audit.py:audit_version" not in seen:
                     continue  # an idle worker, the flow's own thread or Prefect's loops
                 self.samples += 1
                 self.leaf[leaf] += 1
@@ -285,7 +289,7 @@ class Phases:
         from flows import retirement_audit as flow_module
         from governance.ml import drift
         from governance.ml.artifacts import ArtifactStore
-        from governance.services import retirement_audit as service
+        from governance.services.monitoring import retirement_audit as service
 
         self.wrap(service, "audit_version", "audit_version (all of one version)")
         self.wrap(service, "_Facts", "facts (one read transaction)")
@@ -355,7 +359,7 @@ def run_audit(profile: bool, server_pid: int) -> tuple[float, object, dict]:
 def services_only() -> dict:
     """The audit's service call for every version in one thread, without Prefect (--profile)."""
     from governance.bootstrap import open_governance
-    from governance.services import retirement_audit
+    from governance.services.monitoring import retirement_audit
 
     gov = open_governance()
     try:
@@ -412,7 +416,7 @@ def prefect_floor(models: int, server_pid: int) -> dict:
 def audit_rows(audit_run: str) -> dict:
     """This run's recorded result per model, read through latest_findings."""
     from governance.bootstrap import open_governance
-    from governance.services import retirement_review
+    from governance.services.monitoring import retirement_review
 
     gov = open_governance()
     try:
@@ -445,8 +449,8 @@ def sample_models(models: int) -> list[int]:
 
 def stored_frames(gov, i: int, now: datetime):
     """The reference and current window the audit read for model i, read back from the store."""
-    from governance.services.monitoring import get_reference, load_stored_frame
-    from governance.services.monitoring_window import current_window
+    from governance.services.monitoring.references import get_reference, load_stored_frame
+    from governance.services.monitoring.windows import current_window
 
     found, profile = get_reference(gov, model_name(i), VERSION)
     window = current_window(gov, found, profile, drift_days=7, accuracy_days=30, now=now)

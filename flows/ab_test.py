@@ -1,6 +1,6 @@
 """ab-test: watch a running A/B experiment until its stopping rule, then analyse and end it.
 
-The CLI starts the experiment as the verified person (governance.services.experiments) and
+The CLI starts the experiment as the verified person (governance.services.rollout.experiments) and
 submits this flow with the experiment id; the flow only watches and reports. It is safe to
 run again after a kill: it finds the experiment, takes over watching it and continues, and
 an experiment that already ended is reported from its stored result (finishing is a no-op).
@@ -27,9 +27,9 @@ from prefect.states import Completed, Failed, State
 
 from governance.bootstrap import Governance, open_governance
 from governance.domain.errors import GovernanceError, InvalidInput, NotFound
+from governance.domain.experiments import Experiment
 from governance.reports.ab_report import store_report
-from governance.services import experiments
-from governance.store.experiments import Experiment
+from governance.services.rollout import experiments
 
 DEPLOYMENT = "ab-test/ab-test"
 

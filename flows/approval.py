@@ -22,7 +22,7 @@ from governance.bootstrap import Governance
 from governance.domain.approvals import ApprovalRequest, RequestStatus, missing_roles
 from governance.domain.errors import ApprovalError, IdentityError, InvalidInput
 from governance.domain.identity import CODE_PATTERN, MAX_NAME, NAME_PATTERN
-from governance.services import approval_queue, approvals
+from governance.services.promotion import approval_queue, approval_requests, decisions
 
 PAUSE_KEY_PREFIX = "approval"
 
@@ -84,7 +84,7 @@ def record_decision(
     asked = answer.model_dump(include={"approver", "role", "decision", "notes"})
     before = approval_queue.answers(gov, request_id)
     try:
-        decided = approvals.decide(
+        decided = decisions.decide(
             gov,
             request_id=request_id,
             **asked,
@@ -96,8 +96,8 @@ def record_decision(
         if approval_queue.answers(gov, request_id) == before:
             # Malformed input is refused without a record; this run records it so that
             # its next round has a new key instead of meeting this answer again.
-            approvals.refuse_malformed(gov, request_id, asked, exc, datetime.now(UTC))
-        return approvals.get_request(gov, request_id), str(exc)
+            decisions.refuse_malformed(gov, request_id, asked, exc, datetime.now(UTC))
+        return approval_requests.get_request(gov, request_id), str(exc)
     return decided, ""
 
 

@@ -13,7 +13,7 @@ from prefect.states import Completed, Failed, State
 
 from governance.bootstrap import open_governance
 from governance.domain.errors import GovernanceError
-from governance.services import audit
+from governance.services.trust import audit
 
 
 @flow(name="audit-anchor")

@@ -3,8 +3,8 @@
 The one door to staging and production. Waits on people suspend the run (no process is
 held); after each resume the flow runs again from the top and finds its evaluation run and
 approval request again instead of making new ones. An LLM version's gate runs the prompt
-suite `dataset` names against its configured provider (services/llm_evaluation.py). Every
-refusal ends the run in a state an automation can match: Promoted, PreconditionFailed,
+suite `dataset` names against its configured provider (services/prompts/llm_evaluation.py).
+Every refusal ends the run in a state an automation can match: Promoted, PreconditionFailed,
 GateFailed, Rejected, Expired, Voided.
 """
 
@@ -34,22 +34,24 @@ from governance.domain.errors import (
 )
 from governance.domain.evaluation import gate_report_markdown
 from governance.domain.identity import VerifiedActor
-from governance.domain.models import LifecycleStage, ModelVersion
+from governance.domain.models import LifecycleStage, ModelVersion, is_llm
 from governance.domain.prompt_gate import prompt_gate_markdown
 from governance.reports.approval_form import approval_form_markdown
 from governance.reports.llm_form import llm_form_markdown
-from governance.services import (
+from governance.services.monitoring import references
+from governance.services.promotion import (
     approval_queue,
-    approvals,
+    approval_requests,
+    completion,
     evaluation,
-    llm_evaluation,
-    monitoring,
-    promotion,
-    registry,
-    rollout,
+    preconditions,
 )
-from governance.services.evaluation import EvaluationRun
-from governance.services.llm_evaluation import LlmGateRun
+from governance.services.promotion import requester as promotion_requester
+from governance.services.promotion.evaluation import EvaluationRun
+from governance.services.prompts import llm_evaluation
+from governance.services.prompts.llm_evaluation import LlmGateRun
+from governance.services.registry import versions
+from governance.services.rollout import stopping, strategies
 
 # Evaluation run ids derive from the flow run id, so a re-executed run finds its own.
 _EVALUATION_IDS = uuid.UUID("8d5c1f0e-4a57-4f3e-9d39-5b0c6f1e2a77")
@@ -75,7 +77,7 @@ def check_preconditions(
     gov: Governance, model: str, version: str, target: str, own_request: str | None = None
 ) -> ModelVersion:
     """The version exists, may move to the target, has a complete card and an intact artifact."""
-    return promotion.check_preconditions(
+    return preconditions.check_preconditions(
         gov,
         model=model,
         version=version,
@@ -101,8 +103,8 @@ def evaluation_gate(
     if run.decision.passed:
         # The data it passed on becomes the version's drift reference (once; a reference
         # stored earlier, e.g. with `monitoring reference --set`, is kept).
-        found = registry.resolve(gov, f"{model}@{version}")
-        monitoring.reference_from_dataset(
+        found = versions.resolve(gov, f"{model}@{version}")
+        references.reference_from_dataset(
             gov, found=found, dataset=dataset, actor=actor, now=_now()
         )
     return run
@@ -128,11 +130,11 @@ def llm_evaluation_gate(
 def promote_and_archive(gov: Governance, request_id: str, actor: str) -> ModelVersion:
     """Re-check the evidence, then promote and archive the incumbent in one transaction."""
     gov.reload_policy()
-    return promotion.complete_promotion(gov, request_id=request_id, actor=actor, now=_now())
+    return completion.complete_promotion(gov, request_id=request_id, actor=actor, now=_now())
 
 
 def _form(gov: Governance, run: EvaluationRun | LlmGateRun):
-    view = registry.show(gov, f"{run.model}@{run.version}")
+    view = versions.show(gov, f"{run.model}@{run.version}")
     if isinstance(run, LlmGateRun):
         return _llm_form(view, run)
 
@@ -144,7 +146,7 @@ def _form(gov: Governance, run: EvaluationRun | LlmGateRun):
     return render
 
 
-def _llm_form(view: registry.VersionView, run: LlmGateRun):
+def _llm_form(view: versions.VersionView, run: LlmGateRun):
     gate = (run.decision, run.candidate, run.production)
     config = view.version.llm_config or {}
 
@@ -196,7 +198,7 @@ def promote_model(
     gov = open_governance()
     run_id = str(FlowRunContext.get().flow_run.id)
     try:
-        requester = promotion.verify_requester(
+        requester = promotion_requester.verify_requester(
             gov,
             token=request_token,
             requested_by=requested_by,
@@ -228,7 +230,7 @@ def _close(gov: Governance, run_id: str, exc: GovernanceError) -> State:
     if stored is not None:
         approval_queue.cancel_request(gov, stored.request.id, f"{name}: {exc}", _now())
         # A canary or idle slot this run put in routing must not outlive it.
-        rollout.stop_for_request(gov, stored.request.id, f"{name}: {exc}", _now())
+        stopping.stop_for_request(gov, stored.request.id, f"{name}: {exc}", _now())
     return Failed(name=name, message=str(exc))
 
 
@@ -265,11 +267,13 @@ def _promote(gov: Governance, run_id: str, requester: VerifiedActor, plan: Plan)
     if stored is None:
         found = check_preconditions(gov, model, version, target)
         llm_evaluation.refuse_rollout(found, plan.strategy)
-        endpoint = rollout.check_strategy(gov, model, version, plan.strategy, plan.endpoint, target)
+        endpoint = strategies.check_strategy(
+            gov, model, version, plan.strategy, plan.endpoint, target
+        )
         run = _gate(gov, found, plan, requester.name, run_id)
         if not run.decision.passed:
             return Failed(name="GateFailed", message=run.decision.summary())
-        request = approvals.open_approval(
+        request = approval_requests.open_approval(
             gov,
             model=model,
             version=version,
@@ -306,7 +310,7 @@ def _promote(gov: Governance, run_id: str, requester: VerifiedActor, plan: Plan)
     try:
         promoted = promote_and_archive(gov, request.id, requester.name)
     except EvidenceChanged as exc:
-        rollout.stop_for_request(gov, request.id, f"Voided: {exc}", _now())
+        stopping.stop_for_request(gov, request.id, f"Voided: {exc}", _now())
         return Failed(name="Voided", message=str(exc))
     _summary(request, promoted, run)
     return Completed(name="Promoted", message=f"{promoted.ref} is now {target}")
@@ -316,7 +320,7 @@ def _gate(
     gov: Governance, found: ModelVersion, plan: Plan, actor: str, run_id: str
 ) -> EvaluationRun | LlmGateRun:
     """The gate of the version's kind: a dataset for scikit-learn, a prompt suite for an LLM."""
-    if llm_evaluation.is_llm(found):
+    if is_llm(found):
         return llm_evaluation_gate(gov, plan.model, plan.version, plan.dataset, actor, run_id)
     eval_id = str(uuid.uuid5(_EVALUATION_IDS, run_id))
     return evaluation_gate(gov, plan.model, plan.version, plan.dataset, actor, eval_id)
@@ -324,8 +328,8 @@ def _gate(
 
 def _stored_run(gov: Governance, request: ApprovalRequest) -> EvaluationRun | LlmGateRun:
     """The evaluation a re-executed run's request is bound to, found again by the version's kind."""
-    found = registry.resolve(gov, f"{request.model_name}@{request.version}")
+    found = versions.resolve(gov, f"{request.model_name}@{request.version}")
     run_id = request.evidence["evaluation_run_id"]
-    if llm_evaluation.is_llm(found):
+    if is_llm(found):
         return llm_evaluation.get_run(gov, found.model_name, found.version, run_id)
     return evaluation.get_run(gov, run_id)

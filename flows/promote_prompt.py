@@ -30,12 +30,13 @@ from governance.domain.prompt_gate import PromptGateDecision, prompt_gate_markdo
 from governance.domain.prompt_rollout import PromptRollout, PromptRolloutStatus
 from governance.domain.prompts import PointerMove, PromptEvaluation, PromptVersion
 from governance.reports.prompt_form import prompt_form_markdown
-from governance.services import (
-    approval_queue,
+from governance.services.promotion import approval_queue
+from governance.services.prompts import (
     prompt_canary,
+    prompt_canary_steps,
     prompt_evaluation,
     prompt_promotion,
-    prompts,
+    prompt_registry,
 )
 
 HEARTBEAT_SECONDS = 2.0
@@ -83,7 +84,7 @@ def _form(gov: Governance, found: PromptVersion, done: PromptEvaluation):
     with gov.store.read() as tx:
         held = tx.prompts.production(found.prompt_id)
         base = tx.prompts.get_version(found.prompt_id, held.version) if held else None
-    diff = prompts.unified_diff(base, found)
+    diff = prompt_registry.unified_diff(base, found)
     candidate, production = prompt_evaluation.results_of(done)
     decision = _decision(done)
 
@@ -166,7 +167,7 @@ def _promote(
         request = stored.request
         if stored.completed_at is not None:
             return Completed(name="Promoted", message=f"{prompt_id}@{version} is in production")
-        found = prompts.resolve(gov, f"{prompt_id}@{version}")
+        found = prompt_registry.resolve(gov, f"{prompt_id}@{version}")
         if request.status == RequestStatus.open:
             check_preconditions(gov, prompt_id, version, suite, own_request=request.id)
         done = prompt_evaluation.load_evaluation(
@@ -230,7 +231,7 @@ def _bake(gov: Governance, rollout: PromptRollout) -> bool:
 @task(name="prompt-canary-analysis", cache_policy=NO_CACHE)
 def _analyse(gov: Governance, rollout: PromptRollout) -> str:
     """Compare the candidate's logged outcomes with stable's; record and publish the verdict."""
-    step = prompt_canary.analyse(gov, rollout, _now())
+    step = prompt_canary_steps.analyse(gov, rollout, _now())
     create_table_artifact(
         step.rows(),
         key=artifact_key("prompt-canary", rollout.prompt_id, rollout.candidate_version,
@@ -241,7 +242,7 @@ def _analyse(gov: Governance, rollout: PromptRollout) -> str:
         ),
     )  # fmt: skip
     get_run_logger().info("prompt canary at %s%%: %s", rollout.weight, step.verdict)
-    prompt_canary.record_verdict(gov, rollout, step, _now())
+    prompt_canary_steps.record_verdict(gov, rollout, step, _now())
     return step.verdict
 
 

@@ -27,15 +27,14 @@ from governance.domain import errors
 from governance.domain.approvals import ApprovalRequest, missing_roles
 from governance.domain.errors import ApprovalError, InvalidInput, NotFound, NotPaused
 from governance.domain.identity import VerifiedActor
-from governance.services import (
+from governance.services.promotion import (
     approval_queue,
-    approvals,
-    identity,
-    promotion,
-    prompt_evaluation,
-    prompt_promotion,
-    rollout,
+    approval_requests,
+    preconditions,
+    request_tokens,
 )
+from governance.services.prompts import prompt_evaluation, prompt_promotion
+from governance.services.rollout import strategies
 
 DEPLOYMENT = "promote-model/promote-model"
 PROMPT_DEPLOYMENT = "promote-prompt/promote-prompt"
@@ -80,7 +79,7 @@ def submit_promotion(
 ) -> FlowRun:
     """Check what can be checked here, mint the requester's token, create the run at once."""
     require_server()
-    promotion.check_preconditions(
+    preconditions.check_preconditions(
         gov,
         model=parameters["model"],
         version=parameters["version"],
@@ -90,7 +89,7 @@ def submit_promotion(
     # A canary or blue/green that cannot start is refused before anyone is asked to approve.
     parameters = {
         **parameters,
-        "endpoint": rollout.check_strategy(
+        "endpoint": strategies.check_strategy(
             gov,
             parameters["model"],
             parameters["version"],
@@ -99,7 +98,7 @@ def submit_promotion(
             parameters["target"],
         ),
     }
-    token = identity.mint_request_token(
+    token = request_tokens.mint_request_token(
         gov,
         actor,
         model=parameters["model"],
@@ -129,7 +128,7 @@ def submit_prompt_promotion(
         gov, prompt_id=prompt_id, version=version, suite=parameters["suite"]
     )
     prompt_evaluation.resolve_target(gov, parameters.get("target"), parameters.get("llm_model"))
-    token = identity.mint_request_token(
+    token = request_tokens.mint_request_token(
         gov,
         actor,
         model=prompt_promotion.token_subject(prompt_id),
@@ -188,7 +187,7 @@ def paused_approvals(gov: Governance) -> list[PausedApproval]:
         request_id = request_id_from_key(run.state.state_details.pause_key)
         if request_id:
             found.append(
-                PausedApproval(run, approvals.get_request(gov, request_id), ui_link(run.id))
+                PausedApproval(run, approval_requests.get_request(gov, request_id), ui_link(run.id))
             )
     return found
 
@@ -210,7 +209,7 @@ def _paused_request(gov: Governance, flow_run_id: str) -> tuple[UUID, ApprovalRe
     request_id = request_id_from_key(run.state.state_details.pause_key)
     if request_id is None:
         raise NotPaused(f"flow run {flow_run_id} is paused, but not for an approval")
-    return run_id, approvals.get_request(gov, request_id)
+    return run_id, approval_requests.get_request(gov, request_id)
 
 
 def _answer(request: ApprovalRequest, **fields: str) -> UnverifiedApprovalInput:
@@ -267,12 +266,12 @@ def _recorded(gov: Governance, request_id: str, before: int, wait_seconds: float
             )
         time.sleep(0.2)
     reason = approval_queue.last_refusal(gov, request_id)
-    return Recorded(not reason, approvals.get_request(gov, request_id), reason)
+    return Recorded(not reason, approval_requests.get_request(gov, request_id), reason)
 
 
 def raise_refusal(recorded: Recorded, gov: Governance) -> None:
     """Raise the recorded refusal as its own error type, so the CLI exits non-zero."""
-    attempt = approvals.refused_attempts(gov, recorded.request.id)[-1]
+    attempt = approval_requests.refused_attempts(gov, recorded.request.id)[-1]
     kind = getattr(errors, attempt.error, ApprovalError)
     if not (isinstance(kind, type) and issubclass(kind, errors.GovernanceError)):
         kind = ApprovalError

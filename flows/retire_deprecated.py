@@ -12,7 +12,8 @@ from prefect.artifacts import create_table_artifact
 
 from flows.promotion_runs import expire_overdue
 from governance.bootstrap import open_governance
-from governance.services import approval_queue, registry
+from governance.services.promotion import approval_queue
+from governance.services.rollout import withdrawal
 
 
 @flow(name="retire-deprecated")
@@ -26,7 +27,7 @@ def retire_deprecated(now: datetime | None = None) -> dict[str, int]:
     wall = datetime.now(UTC)
     now = now or wall
     try:
-        retired = registry.retire_past_sunset(gov, now=wall, as_of=now)
+        retired = withdrawal.retire_past_sunset(gov, now=wall, as_of=now)
         expired = expire_overdue(gov, now)
         reviews = approval_queue.open_retro_reviews(gov)
     finally:

@@ -28,8 +28,8 @@ from flows.task_runners import describe, task_runner_for
 from governance.bootstrap import Governance, open_governance
 from governance.config import load_settings
 from governance.domain.errors import ConfigError, GovernanceError
-from governance.services import retirement_audit, retirement_review
-from governance.store.monitoring import AuditRow
+from governance.domain.monitoring import AuditRow
+from governance.services.monitoring import retirement_audit, retirement_review
 
 REVIEW_DEPLOYMENT = "retirement-review/retirement-review"
 _OPEN: dict[str, Governance] = {}

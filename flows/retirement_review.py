@@ -16,7 +16,8 @@ from governance.bootstrap import open_governance
 from governance.domain.approvals import ApprovalRequest, RequestStatus
 from governance.domain.errors import EvidenceChanged, GovernanceError
 from governance.reports.retirement_form import retirement_form_markdown
-from governance.services import approval_queue, retirement_audit, retirement_review
+from governance.services.monitoring import retirement_audit, retirement_review
+from governance.services.promotion import approval_queue
 
 _ENDED = {
     RequestStatus.rejected: "Rejected",

@@ -13,7 +13,8 @@ from prefect.states import Completed, Failed, State
 
 from governance.bootstrap import open_governance
 from governance.domain.errors import GovernanceError
-from governance.services import endpoint_rollback, identity
+from governance.services.rollout import endpoint_rollback
+from governance.services.trust import identity
 
 
 @flow(name="rollback")

@@ -25,9 +25,10 @@ from governance.domain.errors import GovernanceError
 from governance.domain.identity import CODE_PATTERN, MAX_NAME, NAME_PATTERN
 from governance.domain.rollout import Rollout, RolloutStatus
 from governance.ml.canary_analysis import analyse_step
-from governance.services import identity, rollout
-from governance.services.endpoints import LEAD_ROLE, require_role
-from governance.services.smoke import smoke_test
+from governance.services.rollout import stopping, strategies
+from governance.services.rollout.smoke import smoke_test
+from governance.services.trust import identity
+from governance.services.trust.roles import LEAD_ROLE, require_role
 
 HEARTBEAT_SECONDS = 5.0
 _ENDED = (RolloutStatus.rolled_back, RolloutStatus.abandoned)
@@ -76,12 +77,12 @@ def run_strategy(
 ) -> State | None:
     """Drive the rollout; None when promote-and-archive may go ahead, else the end state."""
     try:
-        found = rollout.start(
+        found = strategies.start(
             gov, request, strategy=strategy, endpoint=endpoint, flow_run_id=flow_run_id, now=_now()
         )
     except GovernanceError as exc:
         # The routing moved while people decided: the approved request cannot be carried out.
-        rollout.close_request(gov, request.id, f"rollout could not start: {exc}", _now())
+        stopping.close_request(gov, request.id, f"rollout could not start: {exc}", _now())
         return Failed(name="PreconditionFailed", message=f"rollout could not start: {exc}")
     if strategy == "canary":
         return _canary(gov, found)
@@ -101,13 +102,13 @@ def _rolled_back(found: Rollout) -> State:
 
 def _canary(gov: Governance, found: Rollout) -> State | None:
     while True:
-        found = rollout.current(gov, found.id)
+        found = strategies.current(gov, found.id)
         if found.status in _ENDED:
             return _rolled_back(found)
         if found.status == RolloutStatus.holding:
             _ask_lead(gov, found)
             continue
-        if rollout.ready_to_promote(found):
+        if strategies.ready_to_promote(found):
             return None
         if _bake(gov, found):
             _analyse(gov, found)
@@ -118,7 +119,7 @@ def _bake(gov: Governance, found: Rollout) -> bool:
     deadline = found.step_started_at.timestamp() + found.bake_seconds * (1 + found.extensions)
     while (left := deadline - time.time()) > 0:
         time.sleep(min(left, HEARTBEAT_SECONDS))
-        found = rollout.heartbeat(gov, found, _now())
+        found = strategies.heartbeat(gov, found, _now())
         if found.status != RolloutStatus.running:
             return False
     return True
@@ -128,12 +129,12 @@ def _bake(gov: Governance, found: Rollout) -> bool:
 def _analyse(gov: Governance, found: Rollout) -> str:
     """Compare canary against stable over the step's window; record and publish the verdict."""
     now = _now()
-    canary, stable = rollout.window(gov, found, now)
+    canary, stable = strategies.window(gov, found, now)
     step = analyse_step(
         canary,
         stable,
         weight=found.weight,
-        planned_steps=rollout.analysed_steps(found),
+        planned_steps=strategies.analysed_steps(found),
         policy=gov.policy.canary,
     )
     rows = step.rows()
@@ -146,7 +147,7 @@ def _analyse(gov: Governance, found: Rollout) -> str:
         ),
     )
     get_run_logger().info("canary at %s%%: %s", found.weight, step.verdict)
-    rollout.record_verdict(gov, found, rows, step.verdict, now)
+    strategies.record_verdict(gov, found, rows, step.verdict, now)
     return step.verdict
 
 
@@ -174,18 +175,20 @@ def _ask_lead(gov: Governance, found: Rollout) -> None:
         require_role(gov, person, LEAD_ROLE, "a canary decision")
     except GovernanceError as exc:
         get_run_logger().warning("canary hold answer refused: %s", exc)
-        rollout.refuse_hold(gov, found, answer.approver, str(exc), _now())
+        strategies.refuse_hold(gov, found, answer.approver, str(exc), _now())
         return
-    rollout.decide_hold(gov, found, answer.decision, person.name, _now())
+    strategies.decide_hold(gov, found, answer.decision, person.name, _now())
 
 
 def _blue_green(gov: Governance, found: Rollout, dataset: str) -> State | None:
     """Smoke-test the idle slot through the gateway; a mismatch takes the candidate out."""
-    found = rollout.current(gov, found.id)
+    found = strategies.current(gov, found.id)
     if found.status in _ENDED:
         return _rolled_back(found)
     problem = smoke_test(gov, found, dataset)
     if problem:
-        rollout.record_verdict(gov, found, [{"metric": "smoke", "detail": problem}], "fail", _now())
-        return _rolled_back(rollout.current(gov, found.id))
+        strategies.record_verdict(
+            gov, found, [{"metric": "smoke", "detail": problem}], "fail", _now()
+        )
+        return _rolled_back(strategies.current(gov, found.id))
     return None

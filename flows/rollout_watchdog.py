@@ -9,7 +9,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from governance.bootstrap import open_governance
-from governance.services import watchdog
+from governance.services.prompts import prompt_canary
+from governance.services.rollout import watchdog
 
 
 @flow(name="rollout-watchdog")
@@ -19,7 +20,7 @@ def rollout_watchdog() -> dict[str, int]:
     now = datetime.now(UTC)
     try:
         abandoned = watchdog.abandon_stale(gov, now)
-        prompts = watchdog.abandon_stale_prompts(gov, now)
+        prompts = prompt_canary.abandon_stale_prompts(gov, now)
         emptied = watchdog.scale_down_idle(gov, now)
     finally:
         gov.close()

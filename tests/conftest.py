@@ -104,7 +104,7 @@ class Codes:
 @pytest.fixture
 def codes(gov, now) -> Codes:
     """Every roster person enrolled on this test's database."""
-    from governance.services import identity
+    from governance.services.trust import identity
 
     secrets = {
         name: identity.enroll(gov, name, actor="test-setup", now=now).secret
@@ -135,7 +135,7 @@ EXAMPLE_CARD = (
 @pytest.fixture(scope="session")
 def example_card():
     """The shipped example card (complete for production at high risk)."""
-    from governance.reports.model_card import load_card_yaml
+    from governance.reports.card_yaml import load_card_yaml
 
     return load_card_yaml(EXAMPLE_CARD.read_text())
 
@@ -211,12 +211,12 @@ def prefect_api(prefect_stack) -> str:
 @pytest.fixture
 def register_churn(gov, churn_model, example_card, now):
     """Register a churn version from skops bytes with the example card (by alice)."""
-    from governance.services import registry
-    from governance.services.registry import VersionSpec
+    from governance.services.registry import versions
+    from governance.services.registry.versions import VersionSpec
 
     def register(version: str, data: bytes):
         spec = VersionSpec(name="churn", version=version, created_by="alice")
-        return registry.register_version(
+        return versions.register_version(
             gov, spec, example_card, artifact=data, now=now, new_model=churn_model
         )
 
@@ -227,7 +227,7 @@ def register_churn(gov, churn_model, example_card, now):
 def staged_run(gov, tmp_path, now, model_bytes, register_churn):
     """churn 1.0.0 in production, 1.1.0 in staging, 1.2.0 in development; a passed run of 1.1.0."""
     from governance.domain.models import LifecycleStage
-    from governance.services import evaluation
+    from governance.services.promotion import evaluation
 
     for version, data in zip(("1.0.0", "1.1.0", "1.2.0"), model_bytes, strict=True):
         register_churn(version, data)

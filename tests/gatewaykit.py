@@ -25,7 +25,7 @@ from governance.config import Settings
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
 from governance.domain.rollout import SpecVersion
-from governance.services import endpoints
+from governance.services.rollout import endpoints, routing
 
 FEATURES = ("age", "income", "tenure")
 ENDPOINT = "churn-api"
@@ -77,10 +77,10 @@ def serve_churn(gov: Governance, register_churn, now: datetime, name: str = ENDP
 def change_routing(gov: Governance, now: datetime, name: str = ENDPOINT, **changes) -> SpecVersion:
     """Commit the next routing spec of the endpoint with `changes` applied."""
     with gov.store.write() as tx:
-        return endpoints.change_in(
+        return routing.change_in(
             tx,
             name,
-            lambda spec: endpoints.updated(spec, **changes),
+            lambda spec: routing.updated(spec, **changes),
             actor="carol",
             reason="test",
             now=now,

@@ -14,8 +14,10 @@ from sklearn.datasets import load_breast_cancer
 from governance.bootstrap import Governance
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
-from governance.services import endpoints, monitoring, registry
-from governance.services.registry import VersionSpec
+from governance.services.monitoring import references
+from governance.services.registry import versions
+from governance.services.registry.versions import VersionSpec
+from governance.services.rollout import endpoints
 
 FEATURES = list(load_breast_cancer(as_frame=True).feature_names)
 
@@ -49,14 +51,14 @@ def monitored_world(gov, churn_model, example_card, model_bytes, now, tmp_path) 
     card = example_card.model_copy(update={"training_date": (now - timedelta(days=30)).date()})
     for version, data in zip(("1.0.0", "1.1.0", "1.2.0"), model_bytes, strict=True):
         spec = VersionSpec(name="churn", version=version, created_by="alice")
-        registry.register_version(gov, spec, card, artifact=data, now=now, new_model=churn_model)
+        versions.register_version(gov, spec, card, artifact=data, now=now, new_model=churn_model)
     for version in ("1.0.0", "1.1.0"):
         seed_stage(gov, "churn", version, LifecycleStage.staging, now=now)
     seed_stage(gov, "churn", "1.0.0", LifecycleStage.production, now=now)
     frame = register_holdout(gov, tmp_path, now)
     for version in ("1.0.0", "1.1.0"):
-        found = registry.resolve(gov, f"churn@{version}")
-        monitoring.reference_from_dataset(
+        found = versions.resolve(gov, f"churn@{version}")
+        references.reference_from_dataset(
             gov, found=found, dataset="holdout", actor="alice", now=now
         )
     endpoints.create(gov, "churn-api", model="churn", actor=VerifiedActor(name="alice"), now=now)

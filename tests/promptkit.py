@@ -7,11 +7,12 @@ from datetime import datetime
 
 from governance.bootstrap import Governance
 from governance.domain import approvals as rules
+from governance.domain import evidence
 from governance.domain.approvals import ApprovalRequest
 from governance.domain.identity import VerifiedActor
 from governance.domain.prompt_rollout import PromptRollout
 from governance.domain.prompts import PromptStatus, PromptVersion
-from governance.services import prompt_canary, prompts
+from governance.services.prompts import prompt_canary, prompt_registry
 
 ALICE = VerifiedActor(name="alice", method="totp")
 PROMPT = "support"
@@ -23,10 +24,12 @@ def in_production(
     gov: Governance, now: datetime, prompt_id: str = PROMPT, template: str = TEMPLATE
 ) -> PromptVersion:
     """Register a version and put it in production (the promotion's own move)."""
-    version = prompts.register(gov, prompt_id=prompt_id, template=template, actor=ALICE, now=now)
+    version = prompt_registry.register(
+        gov, prompt_id=prompt_id, template=template, actor=ALICE, now=now
+    )
     with gov.store.write() as tx:
         tx.prompts.set_status(prompt_id, version.version, PromptStatus.approved, now)
-        prompts.move_pointer_in(
+        prompt_registry.move_pointer_in(
             tx, version, kind="promotion", actor="test-setup", now=now, reason="seed"
         )
     return version
@@ -36,8 +39,8 @@ def candidate(
     gov: Governance, now: datetime, template: str = CANDIDATE_TEMPLATE, prompt_id: str = PROMPT
 ) -> PromptVersion:
     """The next version of the prompt, submitted for review."""
-    prompts.register(gov, prompt_id=prompt_id, template=template, actor=ALICE, now=now)
-    return prompts.submit(gov, prompt_id, actor=ALICE, now=now)
+    prompt_registry.register(gov, prompt_id=prompt_id, template=template, actor=ALICE, now=now)
+    return prompt_registry.submit(gov, prompt_id, actor=ALICE, now=now)
 
 
 def request_for(gov: Governance, version: PromptVersion, now: datetime) -> ApprovalRequest:
@@ -54,7 +57,7 @@ def request_for(gov: Governance, version: PromptVersion, now: datetime) -> Appro
                 "template_digest": version.template_digest,
                 "suite_digest": "s" * 64,
                 "evaluation_run_id": "run-1",
-                "incumbent_version": held.version if held else rules.NO_INCUMBENT,
+                "incumbent_version": held.version if held else evidence.NO_INCUMBENT,
                 "policy_version": gov.policy.version,
                 "target_stage": "production",
             },

@@ -8,7 +8,7 @@ from pathlib import Path
 from governance.bootstrap import Governance
 from governance.config import EXAMPLE_POLICY, Settings
 from governance.domain.models import LifecycleStage
-from governance.services.registry import transition_in
+from governance.services.rollout.production import transition_in
 
 
 def seed_stage(
@@ -58,9 +58,9 @@ def approved_request(
 ):
     """A request opened by alice and approved, each approver with their real one-time code."""
     from governance.domain.identity import VerifiedActor
-    from governance.services import approvals
+    from governance.services.promotion import approval_requests, decisions
 
-    request = approvals.open_approval(
+    request = approval_requests.open_approval(
         gov,
         model=model,
         version=version,
@@ -70,7 +70,7 @@ def approved_request(
         now=now,
     )
     for person, role in approvers:
-        request = approvals.decide(
+        request = decisions.decide(
             gov,
             request_id=request.id,
             approver=person,
@@ -87,13 +87,13 @@ def register_holdout(gov: Governance, directory: Path, now: datetime):
     import numpy as np
     from sklearn.datasets import load_breast_cancer
 
-    from governance.services import evaluation
+    from governance.services.registry import datasets
 
     features, target = load_breast_cancer(return_X_y=True, as_frame=True)
     frame = features.assign(label=target.to_numpy())
     frame["site"] = np.where(np.arange(len(frame)) % 3 == 0, "clinic", "hospital")
     frame.to_csv(directory / "holdout.csv", index=False)
-    evaluation.register_dataset(
+    datasets.register_dataset(
         gov,
         name="holdout",
         path=directory / "holdout.csv",

@@ -53,11 +53,11 @@ def current_batch(workdir: Path, now: datetime) -> Path:
 def _has_reference(version: str) -> bool:
     from governance.bootstrap import open_governance
     from governance.domain.errors import NotFound
-    from governance.services import monitoring
+    from governance.services.monitoring import references
 
     gov = open_governance()
     try:
-        monitoring.get_reference(gov, MODEL, version)
+        references.get_reference(gov, MODEL, version)
     except NotFound:
         return False
     finally:
@@ -108,11 +108,11 @@ def _review_run(version: str, timeout: float = 60) -> str:
 
 def _sunset(version: str) -> datetime:
     from governance.bootstrap import open_governance
-    from governance.services import registry
+    from governance.services.registry import versions
 
     gov = open_governance()
     try:
-        found = registry.show(gov, f"{MODEL}@{version}").version
+        found = versions.show(gov, f"{MODEL}@{version}").version
     finally:
         gov.close()
     if found.sunset_at is None:

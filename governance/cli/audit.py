@@ -14,8 +14,8 @@ from rich.table import Table
 from governance.cli.context import brief, console, governance, now
 from governance.config import load_settings
 from governance.domain.errors import InvalidInput
-from governance.services import audit
-from governance.services.audit import TrailReport
+from governance.services.trust import audit
+from governance.services.trust.audit import TrailReport
 from governance.signing import generate_keypair
 
 app = typer.Typer(help="Verify and export the tamper-evident audit trail.", no_args_is_help=True)

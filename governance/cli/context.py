@@ -16,8 +16,8 @@ from rich.console import Console
 from governance.bootstrap import Governance, open_governance
 from governance.domain.errors import ConfigError, IdentityError, NotInRoster
 from governance.domain.identity import VerifiedActor
-from governance.services import identity
-from governance.services.identity import SessionTicket
+from governance.services.trust import identity
+from governance.services.trust.identity import SessionTicket
 
 # Piped output (CI logs, the demo) gets a wide fixed width instead of rich's 80 columns.
 HEX = frozenset("0123456789abcdef")

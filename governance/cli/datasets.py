@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from governance.cli.context import console, current_actor, governance, now
-from governance.services import evaluation
+from governance.services.registry import datasets
 
 app = typer.Typer(help="Evaluation datasets used by the gate.", no_args_is_help=True)
 
@@ -24,7 +24,7 @@ def register(
     """Store a dataset content-addressed and register it by name (as the logged-in person)."""
     gov = governance()
     by = current_actor(gov).name
-    data = evaluation.register_dataset(
+    data = datasets.register_dataset(
         gov,
         name=name,
         path=path,
@@ -40,7 +40,7 @@ def register(
 def list_datasets() -> None:
     """Registered evaluation datasets."""
     table = Table("name", "rows", "target", "groups", "format", "digest", title="datasets")
-    for d in evaluation.list_datasets(governance()):
+    for d in datasets.list_datasets(governance()):
         table.add_row(
             d.name, str(d.n_rows), d.target, ", ".join(d.group_columns), d.format, d.digest[:12]
         )

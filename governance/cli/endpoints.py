@@ -12,7 +12,7 @@ from rich.table import Table
 from governance.cli.context import console, current_actor, governance, now
 from governance.domain.errors import InvalidInput
 from governance.domain.rollout import FlagRule, RoutingSpec, SpecVersion
-from governance.services import endpoint_rollback, endpoints, provenance, rollout
+from governance.services.rollout import endpoint_rollback, endpoints, provenance, strategies
 
 app = typer.Typer(help="Endpoints: bind to a model, read routing and its history.")
 flags_app = typer.Typer(help="Feature flags: send matching requests to a promoted version.")
@@ -101,7 +101,7 @@ def history(name: str) -> None:
 def rollouts(name: str) -> None:
     """The endpoint's rollouts: strategy, status, and every step's verdict with its figures."""
     table = Table("rollout", "version", "strategy", "status", "step", "verdict", "figures")
-    for found in rollout.rollouts_of(governance(), name):
+    for found in strategies.rollouts_of(governance(), name):
         for verdict in found.verdicts or [{"weight": found.weight, "verdict": "-"}]:
             figures = "; ".join(_figures(m) for m in verdict.get("metrics", []))
             table.add_row(

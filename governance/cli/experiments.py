@@ -16,8 +16,8 @@ from rich.table import Table
 
 from governance.cli.context import console, current_actor, governance, now
 from governance.domain.errors import InvalidInput
-from governance.services import experiments
-from governance.store.experiments import Experiment
+from governance.domain.experiments import Experiment
+from governance.services.rollout import experiments
 
 app = typer.Typer(help="A/B experiments on endpoints.", no_args_is_help=True)
 

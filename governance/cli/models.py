@@ -22,8 +22,10 @@ from governance.domain.models import (
     parse_semver,
 )
 from governance.reports import model_card as documents
-from governance.services import audit, registry
-from governance.services.registry import VersionSpec
+from governance.reports.card_yaml import load_card_yaml
+from governance.services.registry import cards, stages, versions
+from governance.services.registry.versions import VersionSpec
+from governance.services.trust import audit
 
 app = typer.Typer(help="Register and inspect model versions.", no_args_is_help=True)
 
@@ -48,7 +50,7 @@ def _read(path: Path, what: str) -> bytes:
 def load_card_file(path: Path) -> ModelCard:
     """Read a card YAML file; MalformedCard names the file and the problem."""
     try:
-        return documents.load_card_yaml(_read(path, "card").decode("utf-8"))
+        return load_card_yaml(_read(path, "card").decode("utf-8"))
     except MalformedCard as exc:
         raise MalformedCard(f"{path}: {exc}") from None
     except UnicodeDecodeError:
@@ -122,7 +124,7 @@ def register(
         exists = tx.registry.find_model(name) is not None
     kind = ModelKind.llm if config is not None else ModelKind.sklearn
     model = None if exists else _new_model(name, card_obj, description, kind)
-    saved = registry.register_version(
+    saved = versions.register_version(
         gov, spec, card_obj, artifact=data, now=now(), new_model=model
     )
     payload = f"sha256:{saved.artifact_digest}" if saved.artifact_digest else "LLM config"
@@ -139,7 +141,7 @@ def list_versions(
     """List versions, filtered by stage, risk level, owner or model."""
     gov = governance()
     models = {m.name: m for m in _models(gov)}
-    rows = registry.search(gov, stage=stage, risk_level=risk, owner=owner, name=name)
+    rows = versions.search(gov, stage=stage, risk_level=risk, owner=owner, name=name)
     table = Table(
         "model",
         "version",
@@ -174,7 +176,7 @@ def _models(gov) -> list[RegisteredModel]:
 @app.command("show")
 def show(ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION, NAME@STAGE or NAME@ALIAS")]):
     """Show one version: model, stage, artifact, aliases and card."""
-    view = registry.show(governance(), ref)
+    view = versions.show(governance(), ref)
     m, v = view.model, view.version
     table = Table(show_header=False, title=f"{v.ref}")
     facts = {
@@ -206,11 +208,11 @@ def card(
 ) -> None:
     """Render a version's card as Markdown, HTML, JSON, a Hugging Face README or CycloneDX."""
     gov = governance()
-    revisions = registry.card_revisions(gov, name, version)
+    revisions = cards.card_revisions(gov, name, version)
     chosen = [r for r in revisions if revision is None or r.revision == revision]
     if not chosen:
         raise InvalidInput(f"{name}@{version} has no card revision {revision}")
-    text = _render(chosen[-1], format, registry.resolve(gov, f"{name}@{version}"))
+    text = _render(chosen[-1], format, versions.resolve(gov, f"{name}@{version}"))
     if out:
         out.write_text(text, encoding="utf-8")
         console.print(f"wrote {out}")
@@ -240,7 +242,7 @@ def revise_card(name: str, version: str, card: Annotated[Path, typer.Option()]) 
     by = current_actor(gov).name
     card_obj = load_card_file(card)
     _check_card_identity(card_obj, name, version)
-    rev = registry.revise_card(gov, name, version, card_obj, actor=by, now=now())
+    rev = cards.revise_card(gov, name, version, card_obj, actor=by, now=now())
     console.print(f"{name}@{version}: card revision {rev.revision}, hash {rev.card_hash[:16]}")
 
 
@@ -254,7 +256,7 @@ def transition(
     """Retire or deprecate a version; staging and production are entered only by `promote`."""
     gov = governance()
     by = current_actor(gov).name
-    moved = registry.transition(gov, name, version, stage, actor=by, now=now(), reason=reason)
+    moved = stages.transition(gov, name, version, stage, actor=by, now=now(), reason=reason)
     console.print(f"{moved.ref} is now {moved.stage.value}")
 
 
@@ -265,7 +267,7 @@ def rollback(
     reason: Annotated[str, typer.Option(help="why (recorded)")] = "",
 ) -> None:
     """Bring a deprecated version back to production inside its grace period (ml_lead)."""
-    from governance.services import rollback as rollbacks
+    from governance.services.rollout import rollback as rollbacks
 
     gov = governance()
     actor = current_actor(gov)
@@ -282,7 +284,7 @@ def risk(
     reason: Annotated[str, typer.Option(help="why (recorded)")] = "",
 ) -> None:
     """Change a model's risk level (a verified risk_officer; audited)."""
-    from governance.services import risk as risks
+    from governance.services.registry import risk as risks
 
     gov = governance()
     changed = risks.change_risk(
@@ -295,14 +297,14 @@ def risk(
 def alias(name: str, alias: str, version: str) -> None:
     """Point NAME@ALIAS at a version."""
     gov = governance()
-    registry.set_alias(gov, name, alias, version, actor=current_actor(gov).name, now=now())
+    versions.set_alias(gov, name, alias, version, actor=current_actor(gov).name, now=now())
     console.print(f"{name}@{alias} -> {version}")
 
 
 @app.command("verify")
 def verify(name: str, version: str) -> None:
     """Check a version's artifact digest and that it loads with the trusted-type allow-list."""
-    loaded = registry.verify_artifact(governance(), name, version)
+    loaded = versions.verify_artifact(governance(), name, version)
     console.print(f"{name}@{version}: artifact digest matches, loads as {loaded}")
 
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from governance.cli.context import console, current_actor, governance, now
 from governance.domain.errors import InvalidInput, NotFound
-from governance.services import batches, monitoring
+from governance.services.monitoring import batches, references
 
 app = typer.Typer(help="Monitoring data, findings and drift reports.", no_args_is_help=True)
 
@@ -80,10 +80,10 @@ def reference(
     gov = governance()
     if set_file is not None:
         actor = current_actor(gov)
-        monitoring.set_reference(
+        references.set_reference(
             gov, model=model, version=version, path=set_file, actor=actor.name, now=now()
         )
-    found, profile = monitoring.get_reference(gov, model, version)
+    found, profile = references.get_reference(gov, model, version)
     if as_json:
         console.print_json(json.dumps(profile.model_dump(mode="json")))
         return
@@ -115,7 +115,7 @@ def status(
     model: Annotated[str | None, typer.Argument(help="one model (default: all)")] = None,
 ) -> None:
     """Each version's latest audit: verdict and every finding."""
-    from governance.services.retirement_review import latest_findings
+    from governance.services.monitoring.retirement_review import latest_findings
 
     rows = latest_findings(governance(), model)
     if not rows:
@@ -147,7 +147,7 @@ def findings_table(rows) -> Table:
 @app.command("report")
 def report(model: str, version: str) -> None:
     """The path of the version's latest Evidently drift report (written when it drifted)."""
-    from governance.services.retirement_review import latest_findings
+    from governance.services.monitoring.retirement_review import latest_findings
 
     gov = governance()
     rows = latest_findings(gov, model, version)
@@ -158,7 +158,7 @@ def report(model: str, version: str) -> None:
             f"{model}@{version} has no drift report: its latest audit "
             f"({rows[0].checked_at:%Y-%m-%d %H:%M}) found no drift"
         )
-    from governance.services.retirement_audit import report_path
+    from governance.services.monitoring.retirement_audit import report_path
 
     gov.artifacts.read_verified(rows[0].report_digest)  # the file is the one the audit wrote
     console.print(str(report_path(gov, rows[0].report_digest).resolve()))
@@ -194,7 +194,7 @@ def audit_retirement(
         close_cached()  # this process lives on: release the audit's database connections
     if state.is_failed():
         raise InvalidInput(f"retirement audit ended {state.name}: {state.message}")
-    from governance.services.retirement_review import latest_findings
+    from governance.services.monitoring.retirement_review import latest_findings
 
     rows = latest_findings(governance(), None)
     wanted = [r for r in rows if not model or r.model_name in model]

@@ -24,7 +24,7 @@ from governance.cli.context import (
 from governance.config import load_settings
 from governance.domain.errors import SeparationOfDuties
 from governance.domain.identity import NOT_VERIFIED, canonical_name
-from governance.services import identity
+from governance.services.trust import identity
 
 app = typer.Typer(help="Roster people and their authenticators.", no_args_is_help=True)
 

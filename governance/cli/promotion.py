@@ -100,7 +100,7 @@ def promote(
 
 def _break_glass(gov, actor, name: str, version: str, target: Target, reason: str) -> int:
     from governance.domain.errors import BreakGlassRefused
-    from governance.services import break_glass
+    from governance.services.promotion import break_glass
 
     if target != Target.production:
         raise BreakGlassRefused("break-glass promotes to production only")
@@ -121,7 +121,9 @@ def pending() -> None:
     """Suspended promotions and retirement reviews, held canaries, open retro-reviews, and
     versions the retirement audit asks their owners to re-validate."""
     from flows import promotion_runs
-    from governance.services import approval_queue, retirement_review, rollout
+    from governance.services.monitoring import retirement_review
+    from governance.services.promotion import approval_queue
+    from governance.services.rollout import strategies
 
     gov = governance()
     table = Table(title="approvals pending")
@@ -156,7 +158,7 @@ def pending() -> None:
             "until closed",
             _identities(r),
         )
-    for held in rollout.held(gov):
+    for held in strategies.held(gov):
         table.add_row(
             held.flow_run_id,
             f"canary held at {held.weight}% (insufficient data)",
@@ -198,12 +200,12 @@ def approve(
 ) -> None:
     """Answer a suspended promotion (or a retro-review); prints what was recorded."""
     from flows import promotion_runs
-    from governance.services import approval_queue, approvals
+    from governance.services.promotion import approval_queue, decisions
 
     gov = governance()
     review = approval_queue.find_retro_review(gov, run_id)
     if review is not None:
-        request = approvals.decide(
+        request = decisions.decide(
             gov,
             request_id=review.id,
             approver=approver,

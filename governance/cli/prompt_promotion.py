@@ -12,7 +12,7 @@ from rich.table import Table
 from governance.cli.context import console, current_actor, governance, now
 from governance.domain.errors import InvalidInput
 from governance.domain.prompts import parse_prompt_ref
-from governance.services import prompt_evaluation
+from governance.services.prompts import prompt_evaluation
 
 suites_app = typer.Typer(help="Golden-case suites the prompt gate runs.", no_args_is_help=True)
 

@@ -14,7 +14,7 @@ from rich.text import Text
 from governance.cli.context import console, current_actor, governance, now
 from governance.domain.errors import InvalidInput
 from governance.domain.prompts import PointerMove, PromptVersion, parse_variables
-from governance.services import prompts
+from governance.services.prompts import prompt_registry
 
 app = typer.Typer(
     help="Prompt registry: versioned templates, review, production pointer.",
@@ -102,7 +102,7 @@ def register(
     actor = current_actor(gov)
     declared = parse_variables(variables)
     text = _read_template(template)
-    saved = prompts.register(
+    saved = prompt_registry.register(
         gov,
         prompt_id=prompt_id,
         template=text,
@@ -122,14 +122,14 @@ def register(
 def submit(ref: Annotated[str, typer.Argument(help="ID, ID@VERSION (ID alone: latest).")]) -> None:
     """Move a draft version to review, where a promotion may pick it up."""
     gov = governance()
-    found = prompts.submit(gov, ref, actor=current_actor(gov), now=now())
+    found = prompt_registry.submit(gov, ref, actor=current_actor(gov), now=now())
     _say(f"{found.ref} is now in {found.status.value}")
 
 
 @app.command("list")
 def list_prompts() -> None:
     """Every prompt: how many versions, the latest and its status, the production version."""
-    rows = prompts.listing(governance())
+    rows = prompt_registry.listing(governance())
     if not rows:
         console.print("no prompts registered yet: `governance prompts register ID --template F`")
         return
@@ -146,7 +146,7 @@ def list_prompts() -> None:
 
 
 def _production_line(gov, found: PromptVersion) -> str:
-    moves = prompts.history(gov, found.prompt_id)
+    moves = prompt_registry.history(gov, found.prompt_id)
     current = moves[-1].version if moves else None
     if current is None:
         return "no (no production version yet)"
@@ -162,7 +162,7 @@ def show(
 ) -> None:
     """A version's status, author, variables and digest, then its template verbatim."""
     gov = governance()
-    found = prompts.resolve(gov, ref)
+    found = prompt_registry.resolve(gov, ref)
     if as_json:
         print(found.model_dump_json(indent=2))
         return
@@ -190,7 +190,7 @@ def diff(
     new: Annotated[str, typer.Argument(help="The later version.")],
 ) -> None:
     """A unified diff of two versions' templates."""
-    text = prompts.diff(governance(), prompt_id, old, new)
+    text = prompt_registry.diff(governance(), prompt_id, old, new)
     if not text:
         _say(f"{prompt_id}@{old} and {prompt_id}@{new} have the same template")
         return
@@ -211,14 +211,14 @@ def render(
 ) -> None:
     """Render a version's template in the sandbox; prints the rendered text only."""
     variables = _render_variables(var)
-    _, text = prompts.render(governance(), ref, variables)
+    _, text = prompt_registry.render(governance(), ref, variables)
     _write(text)
 
 
 @app.command("history")
 def history(prompt_id: str) -> None:
     """Every move of the production pointer, oldest first: who moved it, who approved it, why."""
-    moves = prompts.history(governance(), prompt_id)
+    moves = prompt_registry.history(governance(), prompt_id)
     if not moves:
         _say(f"{prompt_id} has never been in production")
         return
@@ -245,7 +245,7 @@ def rollback(
 ) -> None:
     """Move the production pointer back to an earlier approved version (verified ml_lead)."""
     gov = governance()
-    move = prompts.rollback(
+    move = prompt_registry.rollback(
         gov, prompt_id, to=to, actor=current_actor(gov), reason=reason, now=now()
     )
     _say(
@@ -262,7 +262,7 @@ def at(
 ) -> None:
     """Which version was in production at a time, who moved it there and who approved it."""
     when = _parse_time(time)
-    move = prompts.at(governance(), prompt_id, when)
+    move = prompt_registry.at(governance(), prompt_id, when)
     if as_json:
         print(move.model_dump_json(indent=2))
         return

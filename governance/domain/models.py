@@ -184,6 +184,11 @@ def config_digest(config: dict[str, Any]) -> str:
     return f"{CONFIG_DIGEST_PREFIX}{digest}"
 
 
+def is_llm(version: ModelVersion) -> bool:
+    """True for a version registered as an LLM configuration (it has no artifact)."""
+    return version.llm_config is not None
+
+
 def payload_digest(version: ModelVersion) -> str:
     """What approvals bind a version's payload by: its artifact's sha256 or its config digest.
 

@@ -197,3 +197,20 @@ def json_safe(value: Any) -> Any:
 def findings_digest(findings: list[dict[str, Any]]) -> str:
     """sha256 of the canonical JSON of recorded findings, as the audit event carries it."""
     return hashlib.sha256(canonical_json(findings).encode()).hexdigest()
+
+
+class AuditRow(BaseModel):
+    """One version's result in one retirement-audit run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    audit_run: str
+    model_name: str
+    version: str
+    verdict: str
+    reason: str
+    successor: str | None
+    findings: list[dict[str, Any]]
+    report_digest: str | None
+    checked_at: datetime

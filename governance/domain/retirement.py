@@ -28,7 +28,7 @@ from governance.domain.monitoring import (
 # Verdict, VersionAudit and trailing_run_below are plain data and arithmetic, so they live with
 # the other monitoring types; they are re-exported here beside the rules that use them.
 from governance.domain.monitoring import VersionAudit as VersionAudit
-from governance.domain.policy import RetirementDefaults
+from governance.domain.policy_sections import RetirementDefaults
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 

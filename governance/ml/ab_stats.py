@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from scipy import stats
 
-from governance.domain.policy import ExperimentDefaults
+from governance.domain.policy_sections import ExperimentDefaults
 
 if TYPE_CHECKING:  # only the attribute names are used: any record with them will do
-    from governance.store.predictions import Observation
+    from governance.domain.predictions import Observation
 
 ACCURACY = "accuracy"
 

@@ -37,8 +37,8 @@ from typing import Literal
 import numpy as np
 from scipy.stats import mannwhitneyu, norm
 
-from governance.domain.policy import CanaryDefaults
-from governance.store.predictions import Observation
+from governance.domain.policy_sections import CanaryDefaults
+from governance.domain.predictions import Observation
 
 Verdict = Literal["pass", "fail", "insufficient data"]
 Metric = Literal["error_rate", "latency_p95", "accuracy"]

@@ -11,8 +11,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from governance.domain.experiments import Experiment
 from governance.ml.artifacts import ArtifactStore, StoredArtifact
-from governance.store.experiments import Experiment
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from governance.domain.approvals import ApprovalRequest, missing_roles
-from governance.store.monitoring import AuditRow
+from governance.domain.monitoring import AuditRow
 
 
 def retirement_form_markdown(

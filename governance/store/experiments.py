@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from governance.domain.experiments import RUNNING, Experiment
 from governance.store.tables import endpoints, experiments
 
 x, e = experiments.c, endpoints.c
-RUNNING = "running"
 _ROWS = sa.select(
     x.id,
     e.name.label("endpoint"),
@@ -27,29 +26,6 @@ _ROWS = sa.select(
     x.flow_run_id,
     x.result,
 ).select_from(experiments.join(endpoints, x.endpoint_id == e.id))
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """One A/B experiment: its split, its stopping rule, who started it and how it ended."""
-
-    id: str
-    endpoint: str
-    variants: dict[str, str]
-    weights: dict[str, int]
-    until_samples: int | None
-    until_at: datetime | None
-    status: str
-    started_by: str
-    started_at: datetime
-    ended_at: datetime | None
-    flow_run_id: str | None
-    result: dict[str, Any] | None
-
-    @property
-    def running(self) -> bool:
-        """Whether the experiment still splits traffic."""
-        return self.status == RUNNING
 
 
 class ExperimentRepository:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection
 
+from governance.domain.monitoring import AuditRow
 from governance.store.tables import (
     endpoints,
     model_versions,
@@ -62,23 +63,6 @@ class MonitoringBatch(BaseModel):
     last_at: datetime
     ingested_by: str
     ingested_at: datetime
-
-
-class AuditRow(BaseModel):
-    """One version's result in one retirement-audit run."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    audit_run: str
-    model_name: str
-    version: str
-    verdict: str
-    reason: str
-    successor: str | None
-    findings: list[dict[str, Any]]
-    report_digest: str | None
-    checked_at: datetime
 
 
 _AUDITS = sa.select(

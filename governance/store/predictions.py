@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from governance.domain.predictions import Observation
 from governance.store.tables import outcomes, predictions
 
 p, o = predictions.c, outcomes.c
 _OBSERVED = sa.select(
     p.id, p.version, p.variant, p.status, p.latency_ms, p.output, o.label, o.metrics
 ).select_from(predictions.outerjoin(outcomes, o.prediction_id == p.id))
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """One logged prediction with its outcome, if one was recorded."""
-
-    id: str
-    version: str
-    variant: str
-    status: str
-    latency_ms: float
-    output: Any
-    label: Any
-    metrics: dict[str, float] | None
 
 
 class PredictionRepository:

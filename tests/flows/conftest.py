@@ -36,8 +36,9 @@ from governance.bootstrap import Governance, open_governance
 from governance.config import EXAMPLE_POLICY, Settings
 from governance.domain.models import LifecycleStage, ModelKind, RegisteredModel, RiskLevel
 from governance.keyring import create_secret_key
-from governance.services import evaluation, identity, registry
-from governance.services.registry import VersionSpec
+from governance.services.registry import datasets, versions
+from governance.services.registry.versions import VersionSpec
+from governance.services.trust import identity
 from governance.store.schema import upgrade
 
 # More people than the example roster, so tests rarely wait for a person's next code.
@@ -126,7 +127,7 @@ def flow_settings(tmp_path_factory) -> Settings:
 def flow_gov(flow_settings, trained) -> Governance:
     """The session's governance instance, with the holdout dataset registered."""
     gov = open_governance(flow_settings)
-    evaluation.register_dataset(
+    datasets.register_dataset(
         gov,
         name="holdout",
         path=trained["holdout"],
@@ -227,7 +228,7 @@ def _register(gov: Governance, name: str, risk: RiskLevel, card, trained) -> Non
     now = datetime.now(UTC)
     for version, blob in (("1.0.0", "good1.0"), ("1.1.0", "good0.5"), ("1.2.0", "bad")):
         spec = VersionSpec(name=name, version=version, created_by="alice")
-        registry.register_version(gov, spec, card, artifact=trained[blob], now=now, new_model=model)
+        versions.register_version(gov, spec, card, artifact=trained[blob], now=now, new_model=model)
         seed_stage(gov, name, version, LifecycleStage.staging)
 
 

@@ -16,16 +16,11 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows import ab_test
 from governance.domain.models import LifecycleStage, RiskLevel
-from governance.services import (
-    approvals,
-    audit,
-    endpoints,
-    evaluation,
-    experiments,
-    promotion,
-    registry,
-)
-from governance.services.registry import VersionSpec
+from governance.services.promotion import approval_requests, completion, decisions, evaluation
+from governance.services.registry import versions
+from governance.services.registry.versions import VersionSpec
+from governance.services.rollout import endpoints, experiments
+from governance.services.trust import audit
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -34,11 +29,11 @@ def promoted_to_staging(w, example_card, trained, version, blob, approver):
     """Register `version` and carry it through a staging promotion (gate and approval)."""
     card = example_card.model_copy(update={"risk_level": RiskLevel.medium})
     spec = VersionSpec(name=w.churn, version=version, created_by="alice")
-    registry.register_version(w.gov, spec, card, artifact=trained[blob], now=now())
+    versions.register_version(w.gov, spec, card, artifact=trained[blob], now=now())
     run = evaluation.evaluate(
         w.gov, model=w.churn, version=version, dataset="holdout", actor="alice", now=now()
     )
-    request = approvals.open_approval(
+    request = approval_requests.open_approval(
         w.gov,
         model=w.churn,
         version=version,
@@ -47,7 +42,7 @@ def promoted_to_staging(w, example_card, trained, version, blob, approver):
         evaluation_run_id=run.id,
         now=now(),
     )
-    approvals.decide(
+    decisions.decide(
         w.gov,
         request_id=request.id,
         approver=approver,
@@ -56,7 +51,7 @@ def promoted_to_staging(w, example_card, trained, version, blob, approver):
         code=w.codes.code(approver),
         now=now(),
     )
-    promotion.complete_promotion(w.gov, request_id=request.id, actor="alice", now=now())
+    completion.complete_promotion(w.gov, request_id=request.id, actor="alice", now=now())
 
 
 def log(w, endpoint, variant, version, n, right):
@@ -127,7 +122,7 @@ def test_an_experiment_concludes_with_the_right_winner(world, example_card, trai
     assert ended.result["srm"]["failed"] is False
     assert endpoints.show(w.gov, endpoint).spec.spec.ab is None
     # Nothing was promoted by the experiment.
-    assert registry.resolve(w.gov, f"{w.churn}@1.4.0").stage == LifecycleStage.staging
+    assert versions.resolve(w.gov, f"{w.churn}@1.4.0").stage == LifecycleStage.staging
     [event] = audit.history(w.gov, event_type="experiment.ended", model=w.churn)
     assert (event.details["winner"], event.details["experiment"]) == ("B", found.id)
 

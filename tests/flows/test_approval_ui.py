@@ -20,7 +20,8 @@ from flows import promotion_runs
 from flows.approval import request_id_from_key
 from governance.domain.approvals import ApprovalRequest, RequestStatus
 from governance.reports.approval_form import grouped_digest
-from governance.services import approval_queue, approvals, audit
+from governance.services.promotion import approval_queue, approval_requests
+from governance.services.trust import audit
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -117,7 +118,7 @@ def start(w, version="1.1.0", by="alice", target="production") -> str:
 def suspended_request(w, run_id: str, after_answers: int) -> tuple[str, ApprovalRequest]:
     """Wait for the run's suspend after `after_answers` answers; its key and request."""
     key = wait_suspended(run_id, after_answers=after_answers)
-    return key, approvals.get_request(w.gov, request_id_from_key(key))
+    return key, approval_requests.get_request(w.gov, request_id_from_key(key))
 
 
 def wait_answers(w, request_id: str, count: int, timeout: float = RECORD_TIMEOUT) -> None:
@@ -210,8 +211,8 @@ def test_an_approver_decides_on_the_resume_form_in_the_prefect_ui(
         )
 
     wait_answers(w, request.id, 1)
-    recorded = approvals.get_request(w.gov, request.id)
-    assert approvals.refused_attempts(w.gov, request.id) == []
+    recorded = approval_requests.get_request(w.gov, request.id)
+    assert approval_requests.refused_attempts(w.gov, request.id) == []
     assert [(a.approver, a.role) for a in recorded.approvals] == [("carol", "ml_lead")]
     assert recorded.status == RequestStatus.open
 
@@ -273,7 +274,7 @@ def test_a_wrong_code_typed_in_the_ui_is_refused_and_shown_on_the_next_form(
     assert refused.details["error"] == "InvalidCode"
     assert refused.details["evidence_digest"] == request.evidence_digest
     assert events(w, "approval.decided") == []
-    assert approvals.get_request(w.gov, request.id).approvals == []
+    assert approval_requests.get_request(w.gov, request.id).approvals == []
 
     again, request = suspended_request(w, run_id, after_answers=1)
     assert again.endswith("-ml-lead-1") and again != key

@@ -8,7 +8,9 @@ import pytest
 from flowkit import wait_final, wait_suspended
 
 from governance.cli import run
-from governance.services import approval_queue, approvals, audit, registry
+from governance.services.promotion import approval_queue, approval_requests
+from governance.services.registry import versions
+from governance.services.trust import audit
 
 pytestmark = pytest.mark.sqlite_only
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -91,7 +93,7 @@ def test_promote_then_approve_from_the_cli_with_refusals(world, capsys):
     code, out, _ = approve(w, capsys, run_id, "dave", "risk_officer")
     assert code == 0 and "request approved, still needs nothing more" in out
     assert wait_final(run_id).name == "Promoted"
-    assert registry.resolve(w.gov, f"{w.churn}@production").version == "1.1.0"
+    assert versions.resolve(w.gov, f"{w.churn}@production").version == "1.1.0"
 
     code, _, err = cli(
         capsys,
@@ -124,7 +126,7 @@ def test_a_second_promotion_of_the_same_version_is_refused_naming_the_open_run(w
     _, out, _ = cli(capsys, "promote", w.churn, "1.1.0", "--dataset", "holdout", "--no-wait")
     run_id = UUID.search(out).group(0)
     wait_suspended(run_id)
-    [request] = [r for r in approvals.pending_requests(w.gov) if r.model_name == w.churn]
+    [request] = [r for r in approval_requests.pending_requests(w.gov) if r.model_name == w.churn]
     code, _, err = cli(capsys, "promote", w.churn, "1.1.0", "--dataset", "holdout", "--no-wait")
     assert code == 1
     assert err == (

@@ -10,7 +10,9 @@ from flowkit import actor, now, wait_final, wait_suspended
 
 from flows import promotion_runs
 from governance.domain.approvals import RequestStatus
-from governance.services import approvals, audit, registry
+from governance.services.promotion import approval_requests
+from governance.services.registry import versions
+from governance.services.trust import audit
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -25,13 +27,13 @@ def test_sigkill_while_suspended_then_serve_again_loses_nothing(world, served):
     )
     run_id = str(run.id)
     first_key = wait_suspended(run_id)
-    [request] = [r for r in approvals.pending_requests(w.gov) if r.model_name == w.churn]
+    [request] = [r for r in approval_requests.pending_requests(w.gov) if r.model_name == w.churn]
 
     os.kill(served.process.pid, signal.SIGKILL)
     assert served.process.wait(timeout=10) == -signal.SIGKILL
     # Nothing executes the run now; it waits, suspended, with its request open.
     assert wait_suspended(run_id) == first_key
-    assert approvals.get_request(w.gov, request.id).status == RequestStatus.open
+    assert approval_requests.get_request(w.gov, request.id).status == RequestStatus.open
     served.restart()
 
     for approver, role in (("carol", "ml_lead"), ("dave", "risk_officer")):
@@ -48,7 +50,7 @@ def test_sigkill_while_suspended_then_serve_again_loses_nothing(world, served):
         assert recorded.accepted
     state = wait_final(run_id)
     assert (state.name, state.message) == ("Promoted", f"{w.churn}@1.1.0 is now production")
-    assert registry.resolve(w.gov, f"{w.churn}@production").version == "1.1.0"
+    assert versions.resolve(w.gov, f"{w.churn}@production").version == "1.1.0"
     # One request, one evaluation, each decision once: the re-executions found them again.
     assert [
         e.details["request_id"]

@@ -16,7 +16,8 @@ from prefect.deployments import run_deployment
 
 from deployments.serve import DEPLOYMENTS
 from governance.domain.models import LifecycleStage
-from governance.services import registry, retirement_review
+from governance.services.monitoring import retirement_review
+from governance.services.registry import versions
 
 pytestmark = pytest.mark.sqlite_only
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +77,7 @@ def test_prefect_yaml_deploys_and_a_process_worker_runs_the_flow(world, prefect_
         "requester not verified: the run carries no request token "
         "(start it with `governance promote`)",
     )
-    assert registry.resolve(world.gov, f"{world.churn}@1.1.0").stage == LifecycleStage.staging
+    assert versions.resolve(world.gov, f"{world.churn}@1.1.0").stage == LifecycleStage.staging
 
     # The nightly audit, as its cron would start it, run by the same pool's worker.
     [audit] = [d for d in manifest["deployments"] if d["name"] == "retirement-audit"]

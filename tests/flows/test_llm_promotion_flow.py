@@ -15,8 +15,11 @@ from deployments.chat_stub import StubHandle, start_stub
 from flows import promotion_runs
 from governance.domain.approvals import RequestStatus
 from governance.domain.models import LifecycleStage, ModelKind, RegisteredModel, RiskLevel
-from governance.services import approval_queue, audit, prompt_evaluation, registry
-from governance.services.registry import VersionSpec
+from governance.services.promotion import approval_queue
+from governance.services.prompts import prompt_evaluation
+from governance.services.registry import versions
+from governance.services.registry.versions import VersionSpec
+from governance.services.trust import audit
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -54,7 +57,7 @@ def register_llm(w, card, chat: StubHandle) -> str:
         "timeout_s": 5,
     }
     spec = VersionSpec(name=name, version="1.0.0", created_by="alice", llm_config=config)
-    registry.register_version(w.gov, spec, card, artifact=None, now=now(), new_model=model)
+    versions.register_version(w.gov, spec, card, artifact=None, now=now(), new_model=model)
     seed_stage(w.gov, name, "1.0.0", LifecycleStage.staging)
     return name
 
@@ -92,7 +95,7 @@ def test_an_llm_version_is_gated_on_its_suite_approved_and_promoted(world, examp
     assert second.accepted and second.request.status == RequestStatus.approved
     state = wait_final(run_id)
     assert (state.name, state.message) == ("Promoted", f"{name}@1.0.0 is now production")
-    assert registry.resolve(w.gov, f"{name}@production").version == "1.0.0"
+    assert versions.resolve(w.gov, f"{name}@production").version == "1.0.0"
     request = approval_queue.request_for_run(w.gov, run_id).request
     assert request.evidence["artifact_digest"].startswith("config:")
     [evaluated] = audit.history(w.gov, event_type="prompt.evaluated", model=name)

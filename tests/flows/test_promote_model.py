@@ -14,7 +14,9 @@ from flows import promotion_runs
 from governance.domain.approvals import RequestStatus
 from governance.domain.errors import InvalidCode, NotInRoster, SeparationOfDuties
 from governance.domain.models import LifecycleStage, RiskLevel
-from governance.services import approval_queue, approvals, audit, registry
+from governance.services.promotion import approval_queue, approval_requests
+from governance.services.registry import cards, versions
+from governance.services.trust import audit
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -60,8 +62,8 @@ def test_happy_path_promotes_with_verified_approvals(world):
     assert second.accepted and second.request.status == RequestStatus.approved
     state = wait_final(run_id)
     assert (state.name, state.message) == ("Promoted", f"{w.churn}@1.1.0 is now production")
-    assert registry.resolve(w.gov, f"{w.churn}@production").version == "1.1.0"
-    assert registry.resolve(w.gov, f"{w.churn}@1.0.0").stage == LifecycleStage.deprecated
+    assert versions.resolve(w.gov, f"{w.churn}@production").version == "1.1.0"
+    assert versions.resolve(w.gov, f"{w.churn}@1.0.0").stage == LifecycleStage.deprecated
     decided = events(w, "approval.decided")
     assert [(e.actor, e.details["role"], e.details["verified"]) for e in decided] == [
         ("carol", "ml_lead", True),
@@ -91,8 +93,8 @@ def test_a_run_started_without_a_request_token_ends_precondition_failed(world):
     assert state.message == reason
     [refused] = events(w, "promotion.refused")
     assert refused.details["reason"] == reason
-    assert approvals.pending_requests(w.gov) == [] or all(
-        r.model_name != w.churn for r in approvals.pending_requests(w.gov)
+    assert approval_requests.pending_requests(w.gov) == [] or all(
+        r.model_name != w.churn for r in approval_requests.pending_requests(w.gov)
     )
 
 
@@ -106,7 +108,7 @@ def test_refusals_are_recorded_and_the_run_asks_again(world):
         answer(w, run_id, "mallory", "ml_lead", code="123456"),  # not in the roster
     ]
     assert [r.accepted for r in refused] == [False] * 4
-    attempts = approvals.refused_attempts(w.gov, refused[0].request.id)
+    attempts = approval_requests.refused_attempts(w.gov, refused[0].request.id)
     assert [(a.approver, a.error) for a in attempts] == [
         ("frank", SeparationOfDuties.__name__),
         ("Frank ", SeparationOfDuties.__name__),
@@ -132,8 +134,8 @@ def test_rejection_ends_rejected_and_changes_no_stage(world):
     state = wait_final(run_id)
     assert state.name == "Rejected"
     assert state.message == f"{w.churn}@1.1.0 rejected by carol as ml_lead: fairness unclear"
-    assert registry.resolve(w.gov, f"{w.churn}@production").version == "1.0.0"
-    assert registry.resolve(w.gov, f"{w.churn}@1.1.0").stage == LifecycleStage.staging
+    assert versions.resolve(w.gov, f"{w.churn}@production").version == "1.0.0"
+    assert versions.resolve(w.gov, f"{w.churn}@1.1.0").stage == LifecycleStage.staging
 
 
 def test_gate_failure_ends_gate_failed_without_asking_anyone(world):
@@ -155,14 +157,14 @@ def test_high_risk_needs_legal_too(world):
     for approver, role in (("gina", "ml_lead"), ("hank", "risk_officer"), ("ivy", "legal")):
         assert answer(w, run_id, approver, role).accepted
     assert wait_final(run_id).name == "Promoted"
-    assert registry.resolve(w.gov, f"{w.triage}@production").version == "1.1.0"
+    assert versions.resolve(w.gov, f"{w.triage}@production").version == "1.1.0"
 
 
 def test_a_second_promotion_is_refused_while_one_is_open(world):
     w = world
     first = start(w)
     wait_suspended(first)
-    [request] = [r for r in approvals.pending_requests(w.gov) if r.model_name == w.churn]
+    [request] = [r for r in approval_requests.pending_requests(w.gov) if r.model_name == w.churn]
     with pytest.raises(Exception) as refused:
         start(w, by="bob")
     assert type(refused.value).__name__ == "OpenRequestExists"
@@ -197,12 +199,12 @@ def test_card_change_after_approval_voids_the_request(world, example_card):
     revised = example_card.model_copy(
         update={"risk_level": RiskLevel.medium, "known_limitations": ["changed after approval"]}
     )
-    registry.revise_card(w.gov, w.churn, "1.1.0", revised, actor="alice", now=now())
+    cards.revise_card(w.gov, w.churn, "1.1.0", revised, actor="alice", now=now())
     answer(w, run_id, "dave", "risk_officer")
     state = wait_final(run_id)
     assert state.name == "Voided"
     assert state.message.startswith("approvals void: card_hash changed since approval")
-    assert registry.resolve(w.gov, f"{w.churn}@production").version == "1.0.0"
+    assert versions.resolve(w.gov, f"{w.churn}@production").version == "1.0.0"
     [voided] = events(w, "approval.voided")
     assert voided.details["changed"] == ["card_hash"]
 
@@ -231,7 +233,7 @@ def test_the_server_refuses_a_control_character_or_oversized_approver(world):
                 run_input={"approver": approver, "role": "ml_lead", "decision": "approve"},
             )
         assert str(refused.value).startswith("Cannot resume this run: Reason: ")
-    [request] = [r for r in approvals.pending_requests(w.gov) if r.model_name == w.churn]
+    [request] = [r for r in approval_requests.pending_requests(w.gov) if r.model_name == w.churn]
     assert approval_queue.answers(w.gov, request.id) == 0
     assert events(w, "approval.refused") == []
     answer(w, run_id, "carol", "ml_lead", decision="reject")

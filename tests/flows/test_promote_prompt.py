@@ -20,14 +20,9 @@ from flows import promotion_runs
 from governance.domain.approvals import RequestStatus
 from governance.domain.prompt_rollout import PromptRolloutStatus
 from governance.domain.prompts import PromptStatus
-from governance.services import (
-    approvals,
-    audit,
-    prompt_canary,
-    prompt_evaluation,
-    prompts,
-    watchdog,
-)
+from governance.services.promotion import approval_requests
+from governance.services.prompts import prompt_canary, prompt_evaluation, prompt_registry
+from governance.services.trust import audit
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -56,10 +51,10 @@ def prompt(world, chat):
     """A fresh prompt id with 1.0.0 and 1.0.1 in review, and the support suite registered."""
     pid = f"support-{next(_ids)}"
     for template in (V1, V2):
-        made = prompts.register(
+        made = prompt_registry.register(
             world.gov, prompt_id=pid, template=template, actor=actor("alice"), now=now()
         )
-        prompts.submit(world.gov, made.ref, actor=actor("alice"), now=now())
+        prompt_registry.submit(world.gov, made.ref, actor=actor("alice"), now=now())
     try:
         prompt_evaluation.register_suite(
             world.gov, name="support-suite", path=SUITE, actor="alice", now=now()
@@ -74,15 +69,17 @@ def seed_production(w, pid):
     with w.gov.store.write() as tx:
         first = tx.prompts.get_version(pid, "1.0.0")
         tx.prompts.set_status(pid, "1.0.0", PromptStatus.approved, now())
-        prompts.move_pointer_in(tx, first, kind="promotion", actor="seed", now=now(), reason="seed")
+        prompt_registry.move_pointer_in(
+            tx, first, kind="promotion", actor="seed", now=now(), reason="seed"
+        )
 
 
 def brief_candidate(w, pid):
     """1.0.2 in review: it passes the gate (no escalation contact, so no leak)."""
-    made = prompts.register(
+    made = prompt_registry.register(
         w.gov, prompt_id=pid, template=V1 + "Be brief.\n", actor=actor("alice"), now=now()
     )
-    return prompts.submit(w.gov, made.ref, actor=actor("alice"), now=now())
+    return prompt_registry.submit(w.gov, made.ref, actor=actor("alice"), now=now())
 
 
 def start(w, chat, pid, version, **extra):
@@ -113,9 +110,9 @@ def test_a_prompt_passes_the_gate_and_moves_the_pointer_with_approvals(world, ch
     assert answer(w, run_id, "dave", "risk_officer").request.status == RequestStatus.approved
     state = wait_final(run_id)
     assert (state.name, state.message) == ("Promoted", f"{prompt}@1.0.0 is in production")
-    assert prompts.resolve(w.gov, f"{prompt}@production").version == "1.0.0"
-    assert prompts.resolve(w.gov, f"{prompt}@1.0.0").status == PromptStatus.approved
-    [move] = prompts.history(w.gov, prompt)
+    assert prompt_registry.resolve(w.gov, f"{prompt}@production").version == "1.0.0"
+    assert prompt_registry.resolve(w.gov, f"{prompt}@1.0.0").status == PromptStatus.approved
+    [move] = prompt_registry.history(w.gov, prompt)
     assert (move.version, move.previous_version, move.kind) == ("1.0.0", None, "promotion")
     assert move.approvers == [
         {"approver": "carol", "role": "ml_lead"},
@@ -136,8 +133,8 @@ def test_a_leaked_email_stops_the_prompt_at_the_gate(world, chat, prompt):
     state = wait_final(run_id)
     assert state.name == "GateFailed"
     assert "safety_failures" in state.message and "regression:pass_rate" in state.message
-    assert prompts.resolve(w.gov, f"{prompt}@production").version == "1.0.0"
-    assert prompts.resolve(w.gov, f"{prompt}@1.0.1").status == PromptStatus.review
+    assert prompt_registry.resolve(w.gov, f"{prompt}@production").version == "1.0.0"
+    assert prompt_registry.resolve(w.gov, f"{prompt}@1.0.1").status == PromptStatus.review
     [evaluated] = audit.history(w.gov, event_type="prompt.evaluated", model=prompt)
     assert evaluated.details["failed_checks"] == [
         "pass_rate",
@@ -184,8 +181,8 @@ def test_sigkill_in_the_gate_leaves_the_old_state_and_a_new_run_promotes(
     # Old state: nothing evaluated, nothing requested, still in review, no production.
     assert audit.history(w.gov, event_type="prompt.evaluated", model=prompt) == []
     assert audit.history(w.gov, event_type="approval.requested", model=prompt) == []
-    assert prompts.resolve(w.gov, f"{prompt}@1.0.0").status == PromptStatus.review
-    assert prompts.history(w.gov, prompt) == []
+    assert prompt_registry.resolve(w.gov, f"{prompt}@1.0.0").status == PromptStatus.review
+    assert prompt_registry.history(w.gov, prompt) == []
     served.restart()
     run_id = start(w, chat, prompt, "1.0.0")
     answer(w, run_id, "carol", "ml_lead")
@@ -204,17 +201,19 @@ def test_sigkill_in_a_canary_bake_is_rolled_back_by_the_watchdog(world, chat, pr
     answer(w, run_id, "dave", "risk_officer")
     rollout = _until(lambda: prompt_canary.running(w.gov, prompt), "the canary to start")
     _kill(served)
-    assert prompts.resolve(w.gov, made.ref).status == PromptStatus.approved
+    assert prompt_registry.resolve(w.gov, made.ref).status == PromptStatus.approved
     # Nothing drives the canary now; the watchdog's next sweep after bake + grace ends it.
     later = now() + timedelta(hours=1)
-    [ended] = watchdog.abandon_stale_prompts(w.gov, later)
+    [ended] = prompt_canary.abandon_stale_prompts(w.gov, later)
     assert ended.id == rollout.id
     assert prompt_canary.current(w.gov, rollout.id).status == PromptRolloutStatus.rolled_back
-    assert prompts.resolve(w.gov, f"{prompt}@production").version == "1.0.0"
-    assert prompts.resolve(w.gov, made.ref).status == PromptStatus.deprecated
+    assert prompt_registry.resolve(w.gov, f"{prompt}@production").version == "1.0.0"
+    assert prompt_registry.resolve(w.gov, made.ref).status == PromptStatus.deprecated
     [rolled] = audit.history(w.gov, event_type="prompt.canary_rolled_back", model=prompt)
     assert rolled.actor == "rollout-watchdog" and "silent since" in rolled.details["reason"]
-    [request] = [r for r in approvals.pending_requests(w.gov) if r.model_name == prompt] or [None]
+    [request] = [
+        r for r in approval_requests.pending_requests(w.gov) if r.model_name == prompt
+    ] or [None]
     assert request is None
     served.restart()
     assert audit.verify(w.gov).state_rows > 0
@@ -258,7 +257,7 @@ def test_a_canary_through_the_gateway_promotes_or_rolls_back(
         stop.set()
         clients.join(timeout=10)
     assert state.name == end, state.message
-    production = prompts.resolve(w.gov, f"{prompt}@production").version
+    production = prompt_registry.resolve(w.gov, f"{prompt}@production").version
     canary_events = [
         e.event_type
         for e in audit.history(w.gov, model=prompt)
@@ -271,7 +270,7 @@ def test_a_canary_through_the_gateway_promotes_or_rolls_back(
             "prompt.canary_advanced",
             "prompt.canary_completed",
         ]
-        assert prompts.history(w.gov, prompt)[-1].approvers == [
+        assert prompt_registry.history(w.gov, prompt)[-1].approvers == [
             {"approver": "carol", "role": "ml_lead"},
             {"approver": "dave", "role": "risk_officer"},
         ]
@@ -282,5 +281,5 @@ def test_a_canary_through_the_gateway_promotes_or_rolls_back(
             f"{prompt}@{made.version} rolled back at 50%: canary failed at 50%: error_rate "
         )
         assert state.message.endswith("production stays 1.0.0")
-        assert prompts.resolve(w.gov, made.ref).status == PromptStatus.deprecated
+        assert prompt_registry.resolve(w.gov, made.ref).status == PromptStatus.deprecated
     assert audit.verify(w.gov).state_rows > 0

@@ -31,7 +31,9 @@ from flows import promotion_runs
 from flows.approval import request_id_from_key
 from governance.domain.approvals import RequestStatus
 from governance.domain.prompts import PromptStatus
-from governance.services import approval_queue, approvals, audit, prompts
+from governance.services.promotion import approval_queue, approval_requests
+from governance.services.prompts import prompt_registry
+from governance.services.trust import audit
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -60,11 +62,13 @@ def test_an_approver_sees_the_prompt_diff_and_gate_and_approves_in_the_prefect_u
     with w.gov.store.write() as tx:
         first = tx.prompts.get_version(prompt, "1.0.0")
         tx.prompts.set_status(prompt, "1.0.0", PromptStatus.approved, now())
-        prompts.move_pointer_in(tx, first, kind="promotion", actor="seed", now=now(), reason="seed")
-    made = prompts.register(
+        prompt_registry.move_pointer_in(
+            tx, first, kind="promotion", actor="seed", now=now(), reason="seed"
+        )
+    made = prompt_registry.register(
         w.gov, prompt_id=prompt, template=V1 + ADDED + "\n", actor=actor("alice"), now=now()
     )
-    prompts.submit(w.gov, made.ref, actor=actor("alice"), now=now())
+    prompt_registry.submit(w.gov, made.ref, actor=actor("alice"), now=now())
     assert made.version == "1.0.2"
     wait_deployed(prefect_api)
     run_id = start(w, chat, prompt, "1.0.2")
@@ -120,8 +124,8 @@ def test_an_approver_sees_the_prompt_diff_and_gate_and_approves_in_the_prefect_u
     assert shot.exists() and shot.stat().st_size > 10_000
 
     wait_answers(w, request_id, 1)
-    recorded = approvals.get_request(w.gov, request_id)
-    assert approvals.refused_attempts(w.gov, request_id) == []
+    recorded = approval_requests.get_request(w.gov, request_id)
+    assert approval_requests.refused_attempts(w.gov, request_id) == []
     assert [(a.approver, a.role) for a in recorded.approvals] == [("carol", "ml_lead")]
     assert recorded.status == RequestStatus.open
     assert approval_queue.request_for_run(w.gov, run_id).request.id == request_id
@@ -135,7 +139,7 @@ def test_an_approver_sees_the_prompt_diff_and_gate_and_approves_in_the_prefect_u
     assert dave.accepted and dave.request.status == RequestStatus.approved
     state = wait_final(run_id)
     assert (state.name, state.message) == ("Promoted", f"{prompt}@1.0.2 is in production")
-    assert prompts.resolve(w.gov, f"{prompt}@production").version == "1.0.2"
+    assert prompt_registry.resolve(w.gov, f"{prompt}@production").version == "1.0.2"
 
     decided = audit.history(w.gov, event_type="approval.decided", model=prompt)
     assert [(e.actor, e.details["role"], e.details["verified"]) for e in decided] == [

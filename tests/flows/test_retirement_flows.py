@@ -19,17 +19,11 @@ from flows import promotion_runs
 from flows.retirement_audit import retirement_audit_flow
 from governance.domain.models import LifecycleStage as S
 from governance.domain.rollout import FlagRule
-from governance.services import (
-    approvals,
-    audit,
-    batches,
-    endpoints,
-    evaluation,
-    monitoring,
-    promotion,
-    registry,
-    retirement_review,
-)
+from governance.services.monitoring import batches, references, retirement_review
+from governance.services.promotion import approval_requests, completion, decisions, evaluation
+from governance.services.registry import versions
+from governance.services.rollout import endpoints, routing
+from governance.services.trust import audit
 
 pytestmark = pytest.mark.sqlite_only
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def drifted(w, model, version, tmp_path, trained, rows=200):
     """Store the reference from the holdout, then ingest a batch with 12 features moved."""
-    found = registry.resolve(w.gov, f"{model}@{version}")
-    monitoring.reference_from_dataset(
+    found = versions.resolve(w.gov, f"{model}@{version}")
+    references.reference_from_dataset(
         w.gov, found=found, dataset="holdout", actor="alice", now=now()
     )
     frame = pd.DataFrame(trained["rows"]).sample(n=rows, replace=True, random_state=1)
@@ -250,7 +244,7 @@ def test_a_retire_verdict_is_reviewed_through_its_pauses_and_deprecates(world, t
     run = evaluation.evaluate(
         w.gov, model=w.churn, version="1.1.0", dataset="holdout", actor="alice", now=now()
     )
-    request = approvals.open_approval(
+    request = approval_requests.open_approval(
         w.gov,
         model=w.churn,
         version="1.1.0",
@@ -261,7 +255,7 @@ def test_a_retire_verdict_is_reviewed_through_its_pauses_and_deprecates(world, t
     )
     for person, role in (("carol", "ml_lead"), ("dave", "risk_officer")):  # medium risk
         code = w.codes.code(person)  # may wait for a fresh step: the time is read after it
-        approvals.decide(
+        decisions.decide(
             w.gov,
             request_id=request.id,
             approver=person,
@@ -270,13 +264,13 @@ def test_a_retire_verdict_is_reviewed_through_its_pauses_and_deprecates(world, t
             code=code,
             now=now(),
         )
-    promotion.complete_promotion(w.gov, request_id=request.id, actor="alice", now=now())
+    completion.complete_promotion(w.gov, request_id=request.id, actor="alice", now=now())
     endpoints.create(w.gov, f"{w.churn}-api", model=w.churn, actor=actor("alice"), now=now())
     with w.gov.store.write() as tx:
-        endpoints.change_in(
+        routing.change_in(
             tx,
             f"{w.churn}-api",
-            lambda s: endpoints.updated(
+            lambda s: routing.updated(
                 s, flags=[FlagRule(name="acme", version="1.0.0", org_ids=["acme"])]
             ),
             actor="alice",
@@ -305,7 +299,7 @@ def test_a_retire_verdict_is_reviewed_through_its_pauses_and_deprecates(world, t
         "Deprecated",
         f"{w.churn}@1.0.0 is deprecated",
     )
-    assert registry.resolve(w.gov, f"{w.churn}@1.0.0").stage == S.deprecated
+    assert versions.resolve(w.gov, f"{w.churn}@1.0.0").stage == S.deprecated
     assert endpoints.show(w.gov, f"{w.churn}-api").spec.spec.flags == []
 
 

@@ -27,8 +27,11 @@ from governance.cli import run
 from governance.domain.approvals import RequestStatus
 from governance.domain.models import LifecycleStage, RiskLevel
 from governance.domain.rollout import RolloutStatus
-from governance.services import approvals, audit, endpoints, registry, rollout
-from governance.services.registry import VersionSpec
+from governance.services.promotion import approval_requests
+from governance.services.registry import versions
+from governance.services.registry.versions import VersionSpec
+from governance.services.rollout import endpoints, strategies
+from governance.services.trust import audit
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -137,7 +140,7 @@ def test_a_canary_that_holds_up_is_promoted_step_by_step(world, gateway, trained
     metrics = {m["metric"]: m for m in verdict.details["metrics"]}
     assert set(metrics) == {"error_rate", "latency_p95", "accuracy"}
     assert metrics["error_rate"]["canary_n"] >= 15 and metrics["error_rate"]["stable_n"] >= 15
-    [found] = rollout.rollouts_of(w.gov, name)
+    [found] = strategies.rollouts_of(w.gov, name)
     assert found.status == RolloutStatus.completed
 
 
@@ -148,7 +151,7 @@ def imputed(world, example_card, trained):
     for version, blob in (("2.0.0", "imputed"), ("2.1.0", "good0.5")):
         spec = VersionSpec(name=w.churn, version=version, created_by="alice")
         card = example_card.model_copy(update={"risk_level": RiskLevel.medium})
-        registry.register_version(w.gov, spec, card, artifact=trained[blob], now=now())
+        versions.register_version(w.gov, spec, card, artifact=trained[blob], now=now())
         seed_stage(w.gov, w.churn, version, LifecycleStage.staging)
     seed_stage(w.gov, w.churn, "2.0.0", LifecycleStage.production)
     return w
@@ -165,13 +168,13 @@ def test_a_canary_that_errors_on_a_slice_rolls_back_at_once(imputed, gateway, tr
     assert state.message.startswith(f"{w.churn}@2.1.0 rolled back on {name} at 50%: fail")
     spec = endpoints.show(w.gov, name).spec.spec
     assert (spec.stable, spec.canary, spec.canary_weight) == ("2.0.0", None, 0)
-    assert registry.resolve(w.gov, f"{w.churn}@2.1.0").stage == LifecycleStage.staging
+    assert versions.resolve(w.gov, f"{w.churn}@2.1.0").stage == LifecycleStage.staging
     [verdict] = audit.history(w.gov, event_type="rollout.verdict", model=w.churn)
     errors = next(m for m in verdict.details["metrics"] if m["metric"] == "error_rate")
     assert (verdict.details["verdict"], errors["verdict"]) == ("fail", "fail")
     assert errors["canary_value"] > 0.15 and errors["stable_value"] == 0
     [rolled] = audit.history(w.gov, event_type="rollout.rolled_back", model=w.churn)
-    request = approvals.get_request(w.gov, rolled.details["request_id"])
+    request = approval_requests.get_request(w.gov, rolled.details["request_id"])
     assert request.status == RequestStatus.cancelled
 
 
@@ -204,7 +207,7 @@ def test_blue_green_smoke_tests_the_idle_slot_then_switches(world, gateway):
     flipped = wait_final(str(run.id))
     assert (flipped.name, flipped.message) == ("RolledBack", f"{name} now at spec 4: stable 1.0.0")
     assert endpoints.show(w.gov, name).spec.spec.active_slot == "blue"
-    assert registry.resolve(w.gov, f"{w.churn}@production").version == "1.0.0"
+    assert versions.resolve(w.gov, f"{w.churn}@production").version == "1.0.0"
 
 
 def test_sigkill_during_a_bake_then_a_retry_resumes_at_the_same_step(
@@ -226,7 +229,7 @@ def test_sigkill_during_a_bake_then_a_retry_resumes_at_the_same_step(
             os.kill(pid, signal.SIGKILL)
         os.kill(served.process.pid, signal.SIGKILL)
         assert served.process.wait(timeout=10) == -signal.SIGKILL
-        [stuck] = rollout.rollouts_of(w.gov, name)
+        [stuck] = strategies.rollouts_of(w.gov, name)
         assert (stuck.status, stuck.weight, stuck.verdicts) == (RolloutStatus.running, 50, [])
         served.restart()
         # What the UI's retry does: the same flow run, scheduled again, runs from the top.
@@ -234,7 +237,7 @@ def test_sigkill_during_a_bake_then_a_retry_resumes_at_the_same_step(
             client.set_flow_run_state(run_id, Scheduled(), force=True)
         state = wait_final(run_id)
     assert (state.name, state.message) == ("Promoted", f"{w.churn}@1.1.0 is now production")
-    [found] = rollout.rollouts_of(w.gov, name)
+    [found] = strategies.rollouts_of(w.gov, name)
     assert found.id == stuck.id and found.status == RolloutStatus.completed
     assert len(audit.history(w.gov, event_type="rollout.started", model=w.churn)) == 1
     verdicts = audit.history(w.gov, event_type="rollout.verdict", model=w.churn)
@@ -249,7 +252,7 @@ def test_insufficient_data_extends_the_bake_then_holds_for_a_verified_lead(world
     approve_all(w, run_id)
     extensions = 4  # ROLLOUTS["canary"]["max_extensions"]
     assert wait_suspended(run_id, after_answers=extensions + 1).startswith("canary-hold-")
-    [held] = rollout.rollouts_of(w.gov, name)
+    [held] = strategies.rollouts_of(w.gov, name)
     assert held.status == RolloutStatus.holding
     assert [v["verdict"] for v in held.verdicts] == ["insufficient data"] * (extensions + 1)
     assert endpoints.show(w.gov, name).spec.spec.canary_weight == 50  # held, not rolled back

@@ -16,7 +16,9 @@ from seeding import seed_stage
 
 from governance.domain.approvals import RequestStatus
 from governance.domain.models import LifecycleStage as S
-from governance.services import approval_queue, approvals, audit, break_glass, evaluation, registry
+from governance.services.promotion import approval_queue, approval_requests, break_glass, evaluation
+from governance.services.registry import versions
+from governance.services.trust import audit
 from governance.signing import generate_keypair
 
 pytestmark = pytest.mark.sqlite_only
@@ -29,7 +31,7 @@ def overdue_request(w):
     run = evaluation.evaluate(
         w.gov, model=w.triage, version="1.1.0", dataset="holdout", actor="alice", now=then
     )
-    return approvals.open_approval(
+    return approval_requests.open_approval(
         w.gov,
         model=w.triage,
         version="1.1.0",
@@ -68,8 +70,8 @@ def test_the_sweep_retires_expires_and_lists_open_retro_reviews(world):
     process = run_flow()
     out, _ = process.communicate(timeout=120)
     assert process.returncode == 0, out
-    assert registry.resolve(w.gov, f"{w.churn}@1.0.0").stage == S.retired
-    assert approvals.get_request(w.gov, request.id).status == RequestStatus.expired
+    assert versions.resolve(w.gov, f"{w.churn}@1.0.0").stage == S.retired
+    assert approval_requests.get_request(w.gov, request.id).status == RequestStatus.expired
     assert review.id in [r.id for r in approval_queue.open_retro_reviews(w.gov)]
     [retired] = audit.history(w.gov, event_type="model.stage_changed", model=w.churn)[-1:]
     assert (retired.actor, retired.details["to"], retired.details["reason"]) == (
@@ -91,15 +93,15 @@ def test_sigkill_at_any_point_leaves_old_or_new_state_and_a_rerun_finishes(world
     process.stdout.close()
     # Whatever step it died at, every table agrees with the trail: nothing is half-written.
     assert audit.verify(w.gov).chain.ok
-    stage = registry.resolve(w.gov, f"{w.churn}@1.0.0").stage
-    status = approvals.get_request(w.gov, request.id).status
+    stage = versions.resolve(w.gov, f"{w.churn}@1.0.0").stage
+    status = approval_requests.get_request(w.gov, request.id).status
     assert stage in (S.deprecated, S.retired)
     assert status in (RequestStatus.open, RequestStatus.expired)
     again = run_flow()
     out, _ = again.communicate(timeout=120)
     assert again.returncode == 0, out
-    assert registry.resolve(w.gov, f"{w.churn}@1.0.0").stage == S.retired
-    assert approvals.get_request(w.gov, request.id).status == RequestStatus.expired
+    assert versions.resolve(w.gov, f"{w.churn}@1.0.0").stage == S.retired
+    assert approval_requests.get_request(w.gov, request.id).status == RequestStatus.expired
     assert audit.verify(w.gov).chain.ok
 
 

@@ -23,7 +23,14 @@ from governance.domain.errors import (
 )
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
-from governance.services import approval_queue, approvals, audit, evaluation
+from governance.services.promotion import (
+    approval_queue,
+    approval_requests,
+    decisions,
+    evaluation,
+    evidence,
+)
+from governance.services.trust import audit
 
 S = LifecycleStage
 CODES = {}
@@ -50,7 +57,7 @@ APPROVERS = [("carol", "ml_lead"), ("dave", "risk_officer"), ("erin", "legal")]
 def request_(gov, now, staged_run):
     """An open request by alice to move churn 1.1.0 (high risk) to production."""
     run = staged_run
-    return approvals.open_approval(
+    return approval_requests.open_approval(
         gov,
         model="churn",
         version="1.1.0",
@@ -62,7 +69,7 @@ def request_(gov, now, staged_run):
 
 
 def decide(gov, request, approver, role, now, decision="approve", notes=""):
-    return approvals.decide(
+    return decisions.decide(
         gov,
         request_id=request.id,
         approver=approver,
@@ -88,18 +95,18 @@ def snapshot(gov, request_id):
 def test_production_needs_lead_risk_and_legal(gov, request_, now):
     assert request_.required == {"ml_lead": 1, "risk_officer": 1, "legal": 1}
     assert request_.expires_at == now + timedelta(hours=72)
-    assert approvals.current_evidence(gov, request_) == request_.evidence
+    assert evidence.current_evidence(gov, request_) == request_.evidence
     assert request_.evidence["policy_version"] == gov.policy.version
     (opened,) = audit.history(gov, event_type="approval.requested")
     assert opened.details["required"] == request_.required
     assert opened.details["evidence_digest"] == request_.evidence_digest
-    assert [r.id for r in approvals.pending_requests(gov)] == [request_.id]
+    assert [r.id for r in approval_requests.pending_requests(gov)] == [request_.id]
 
     for i, (person, role) in enumerate(APPROVERS):
         decided = decide(gov, request_, person, role, now + timedelta(hours=i), notes=f"ok {i}")
     assert decided.status == RequestStatus.approved
-    assert approvals.get_request(gov, request_.id) == decided
-    assert approvals.pending_requests(gov) == []
+    assert approval_requests.get_request(gov, request_.id) == decided
+    assert approval_requests.pending_requests(gov) == []
 
     events = audit.history(gov, event_type="approval.decided")
     assert [(e.actor, e.details["role"], e.details["decision"]) for e in events] == [
@@ -121,7 +128,7 @@ def test_one_rejection_closes_the_request(gov, request_, now):
     assert event.actor == "carol"
     with pytest.raises(RequestClosed, match="is rejected, not open"):
         decide(gov, request_, "dave", "risk_officer", now)
-    (refused,) = approvals.refused_attempts(gov, request_.id)
+    (refused,) = approval_requests.refused_attempts(gov, request_.id)
     assert (refused.approver, refused.error) == ("dave", "RequestClosed")
 
 
@@ -133,7 +140,7 @@ def test_revoke_reopens_an_approved_request(gov, request_, now):
     reopened = decide(gov, request_, "dave", "risk_officer", later, "revoke", "new concern")
 
     assert reopened.status == RequestStatus.open
-    assert [r.id for r in approvals.pending_requests(gov)] == [request_.id]
+    assert [r.id for r in approval_requests.pending_requests(gov)] == [request_.id]
 
 
 @pytest.mark.parametrize(
@@ -175,9 +182,9 @@ def test_unknown_decision_is_recorded_as_refused(gov, request_, now):
         decide(gov, request_, "carol", "ml_lead", now, decision="maybe")
 
     assert isinstance(info.value, InvalidInput)
-    (attempt,) = approvals.refused_attempts(gov, request_.id)
+    (attempt,) = approval_requests.refused_attempts(gov, request_.id)
     assert (attempt.decision, attempt.error) == ("maybe", "InvalidDecision")
-    assert approvals.get_request(gov, request_.id).approvals == []
+    assert approval_requests.get_request(gov, request_.id).approvals == []
 
 
 def test_overlong_name_is_refused_without_a_record(gov, request_, now):
@@ -195,7 +202,7 @@ def test_expiry_closes_the_request(gov, request_, now):
     expired = approval_queue.expire_request(gov, request_.id, later)
 
     assert expired.status == RequestStatus.expired
-    assert approvals.get_request(gov, request_.id).status == RequestStatus.expired
+    assert approval_requests.get_request(gov, request_.id).status == RequestStatus.expired
     (event,) = audit.history(gov, event_type="approval.expired")
     assert event.details["before_deadline"] is False
     assert event.details["missing_roles"] == request_.required
@@ -229,7 +236,7 @@ def test_open_approval_refusals_change_nothing(gov, request_, now, register_chur
     before = snapshot(gov, request_.id)
 
     with pytest.raises(error, match=message):
-        approvals.open_approval(
+        approval_requests.open_approval(
             gov, model="churn", requester=VerifiedActor(name="alice"), now=now, **args
         )
 
@@ -238,7 +245,7 @@ def test_open_approval_refusals_change_nothing(gov, request_, now, register_chur
 
 def test_open_approval_refuses_a_move_the_stage_machine_forbids(gov, request_, now):
     with pytest.raises(IllegalTransition, match="staging -> staging"):
-        approvals.open_approval(
+        approval_requests.open_approval(
             gov,
             model="churn",
             version="1.1.0",
@@ -253,9 +260,9 @@ def test_unknown_request_is_not_found_and_records_nothing(gov, request_, now):
     before = snapshot(gov, request_.id)
 
     with pytest.raises(NotFound, match="unknown approval request 'nope'"):
-        approvals.get_request(gov, "nope")
+        approval_requests.get_request(gov, "nope")
     with pytest.raises(NotFound, match="unknown approval request 'nope'"):
-        approvals.decide(
+        decisions.decide(
             gov, request_id="nope", approver="carol", role="ml_lead", decision="approve", now=now
         )
 

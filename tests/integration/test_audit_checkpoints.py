@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flows.audit_anchor import audit_anchor
 from governance.domain.audit import GENESIS_HASH, SignedCheckpoint
 from governance.domain.errors import ChainBroken, Conflict, SignatureInvalid
-from governance.services import audit, registry
+from governance.services.registry import versions
+from governance.services.trust import audit
 from governance.signing import generate_keypair, public_key_path, write_anchor
 
 drop_triggers, rechain_from, tamper = kit.drop_triggers, kit.rechain_from, kit.tamper
@@ -143,8 +144,8 @@ def test_the_anchor_flow_writes_one_signed_file_per_run_and_counts_what_follows(
             monkeypatch.setenv(f"GOVERNANCE_{key.upper()}", str(value))
     state = audit_anchor.fn()
     assert state.name == "Anchored" and "checkpoint of event 7" in state.message
-    registry.set_alias(gov, "fraud", "champion", "0.1.0", actor="bob", now=now)
-    registry.set_alias(gov, "fraud", "shadow", "0.1.0", actor="bob", now=now)
+    versions.set_alias(gov, "fraud", "champion", "0.1.0", actor="bob", now=now)
+    versions.set_alias(gov, "fraud", "shadow", "0.1.0", actor="bob", now=now)
     directory = gov.settings.resolved_anchor_dir
     report = audit.verify(gov, audit.load_checkpoints(directory=directory))
     assert report.checkpoints == 1 and report.events_after_anchor == 2

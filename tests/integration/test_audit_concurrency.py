@@ -10,7 +10,8 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
-from governance.services import audit, registry
+from governance.services.registry import versions as registry_versions
+from governance.services.trust import audit
 
 WORKERS = 6
 ROUNDS = 25
@@ -30,8 +31,8 @@ from governance.bootstrap import open_governance
 from governance.config import Settings
 from governance.domain.models import ModelKind, RegisteredModel, RiskLevel
 from governance.domain.cards import ModelCard
-from governance.services import registry
-from governance.services.registry import VersionSpec
+from governance.services.registry import versions as registry
+from governance.services.registry.versions import VersionSpec
 
 args = json.loads(sys.argv[1])
 worker, rounds, home = args["worker"], args["rounds"], Path(args["home"])
@@ -113,9 +114,9 @@ def test_concurrent_writers_keep_one_gapless_chain(gov, example_card, tmp_path):
         mine = [e for e in events if e.actor == f"w{worker}"]
         registered = [e.version for e in mine if e.event_type == "model.version_registered"]
         assert registered == [f"{worker + 1}.{i}.0" for i in range(ROUNDS)]
-        assert registry.resolve(gov, f"shared@w{worker}").version == registered[-1]
+        assert registry_versions.resolve(gov, f"shared@w{worker}").version == registered[-1]
 
-    versions = registry.search(gov, name="shared")
+    versions = registry_versions.search(gov, name="shared")
     assert len(versions) == WORKERS * ROUNDS
     assert len({v.artifact_digest for v in versions}) == WORKERS * ROUNDS
     # the writers really overlapped: some worker's events are not one contiguous block

@@ -10,7 +10,7 @@ import test_audit_trail as kit
 
 from governance.domain.audit import canonical_event, chain_hash
 from governance.domain.errors import ChainBroken
-from governance.services import audit
+from governance.services.trust import audit
 
 trail = kit.trail  # the seven-event fixture
 

@@ -11,7 +11,9 @@ from test_audit_trail import drop_triggers, rows, tamper
 from governance.domain.errors import SeparationOfDuties, StateMismatch
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, RiskLevel
-from governance.services import approvals, audit, registry, risk
+from governance.services.promotion import approval_requests, decisions
+from governance.services.registry import cards, risk, versions
+from governance.services.trust import audit
 
 
 @pytest.fixture
@@ -20,9 +22,9 @@ def governed(gov, now, staged_run, codes, example_card):
     open production request decided by carol and dave (one refusal, one revoke), 1.2.0 with a
     second card revision, every roster person enrolled. Returns the request id."""
     later = now + timedelta(minutes=5)
-    registry.set_alias(gov, "churn", "champion", "1.0.0", actor="bob", now=now)
+    versions.set_alias(gov, "churn", "champion", "1.0.0", actor="bob", now=now)
     card = example_card.model_copy(update={"intended_use": "revised use"})
-    registry.revise_card(gov, "churn", "1.2.0", card, actor="alice", now=now)
+    cards.revise_card(gov, "churn", "1.2.0", card, actor="alice", now=now)
     # Before the request: a risk change voids open requests (their required roles may move).
     risk.change_risk(
         gov,
@@ -32,7 +34,7 @@ def governed(gov, now, staged_run, codes, example_card):
         reason="now scores patients",
         now=now,
     )
-    request = approvals.open_approval(
+    request = approval_requests.open_approval(
         gov,
         model="churn",
         version="1.1.0",
@@ -47,7 +49,7 @@ def governed(gov, now, staged_run, codes, example_card):
         ("erin", "legal", "revoke"),
         ("dave", "risk_officer", "approve"),
     ):
-        approvals.decide(
+        decisions.decide(
             gov,
             request_id=request.id,
             approver=approver,
@@ -58,7 +60,7 @@ def governed(gov, now, staged_run, codes, example_card):
         )
         later += timedelta(minutes=1)
     with pytest.raises(SeparationOfDuties):
-        approvals.decide(
+        decisions.decide(
             gov,
             request_id=request.id,
             approver="alice",

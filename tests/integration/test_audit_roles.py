@@ -16,7 +16,8 @@ from governance.cli import run
 from governance.config import EXAMPLE_POLICY
 from governance.domain.errors import ConfigError
 from governance.keyring import create_secret_key
-from governance.services import audit, registry
+from governance.services.registry import versions
+from governance.services.trust import audit
 from governance.store.engine import create_store_engine
 from governance.store.schema import upgrade
 
@@ -110,10 +111,10 @@ def test_the_app_role_cannot_change_or_unprotect_the_trail(case, roles, app_gov)
 
 
 def test_the_app_role_writes_through_the_services(roles, app_gov, now, model_bytes, example_card):
-    spec = registry.VersionSpec(name="churn", version="1.1.0", created_by="alice")
-    registry.register_version(app_gov, spec, example_card, artifact=model_bytes[1], now=now)
-    registry.set_alias(app_gov, "churn", "champion", "1.1.0", actor="bob", now=now)
-    registry.set_alias(app_gov, "churn", "champion", "1.0.0", actor="bob", now=now)
+    spec = versions.VersionSpec(name="churn", version="1.1.0", created_by="alice")
+    versions.register_version(app_gov, spec, example_card, artifact=model_bytes[1], now=now)
+    versions.set_alias(app_gov, "churn", "champion", "1.1.0", actor="bob", now=now)
+    versions.set_alias(app_gov, "churn", "champion", "1.0.0", actor="bob", now=now)
     report = audit.verify(app_gov)
     assert report.chain.verified == 5 and report.chain.macs_checked and report.state_rows == 6
     with app_gov.engine.connect() as conn:

@@ -16,8 +16,10 @@ import sqlalchemy as sa
 from governance.domain.audit import GENESIS_HASH, MAC_PURPOSE, canonical_event, chain_hash
 from governance.domain.errors import ChainBroken, ModelNotFound
 from governance.domain.models import LifecycleStage
-from governance.services import audit, registry
-from governance.services.registry import VersionSpec, transition_in
+from governance.services.registry import versions
+from governance.services.registry.versions import VersionSpec
+from governance.services.rollout.production import transition_in
+from governance.services.trust import audit
 
 ROWS = "SELECT seq, id, ts, event_type, model, version, actor, details, prev_hash, hash, mac"
 ROWS += " FROM audit_events ORDER BY seq"
@@ -31,7 +33,7 @@ def register(gov, model, card, data, version, now):
         training_data_version="d1",
         training_pipeline="train.py",
     )
-    return registry.register_version(gov, spec, card, artifact=data, now=now, new_model=model)
+    return versions.register_version(gov, spec, card, artifact=data, now=now, new_model=model)
 
 
 def stage(gov, name: str, version: str, target: LifecycleStage, now) -> None:
@@ -47,7 +49,7 @@ def trail(gov, churn_model, example_card, model_bytes, now):
     at = [now + timedelta(hours=h) for h in range(5)]
     register(gov, churn_model, example_card, model_bytes[0], "1.0.0", at[0])  # seq 1, 2
     register(gov, churn_model, example_card, model_bytes[1], "1.1.0", at[1])  # seq 3
-    registry.set_alias(gov, "churn", "champion", "1.0.0", actor="bob", now=at[2])  # seq 4
+    versions.set_alias(gov, "churn", "champion", "1.0.0", actor="bob", now=at[2])  # seq 4
     register(gov, fraud, example_card, model_bytes[2], "0.1.0", at[3])  # seq 5, 6
     stage(gov, "churn", "1.1.0", LifecycleStage.staging, at[4])  # seq 7
     return {1: at[0], 2: at[0], 3: at[1], 4: at[2], 5: at[3], 6: at[3], 7: at[4]}

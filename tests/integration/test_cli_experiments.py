@@ -18,7 +18,10 @@ from governance.bootstrap import open_governance
 from governance.cli import run
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
-from governance.services import approvals, audit, endpoints, evaluation, experiments, promotion
+from governance.services.promotion import approval_requests, completion, decisions, evaluation
+from governance.services.registry import datasets
+from governance.services.rollout import endpoints, experiments
+from governance.services.trust import audit
 
 RUN_ID = "6c1f3d2e-0000-4000-8000-000000000001"
 
@@ -30,7 +33,7 @@ def people(capsys) -> People:
 
 def _to_staging(gov, people, version, run_id):
     now = datetime.now(UTC)
-    request = approvals.open_approval(
+    request = approval_requests.open_approval(
         gov,
         model="churn",
         version=version,
@@ -39,7 +42,7 @@ def _to_staging(gov, people, version, run_id):
         evaluation_run_id=run_id,
         now=now,
     )
-    approvals.decide(
+    decisions.decide(
         gov,
         request_id=request.id,
         approver="bob",
@@ -48,7 +51,7 @@ def _to_staging(gov, people, version, run_id):
         code=people.code("bob"),
         now=now,
     )
-    promotion.complete_promotion(gov, request_id=request.id, actor="alice", now=now)
+    completion.complete_promotion(gov, request_id=request.id, actor="alice", now=now)
 
 
 @pytest.fixture
@@ -66,7 +69,7 @@ def workdir(tmp_path, monkeypatch, model_bytes, people, database_url, capsys):
     gov = open_governance()
     try:
         now = datetime.now(UTC)
-        evaluation.register_dataset(
+        datasets.register_dataset(
             gov,
             name="holdout",
             path=tmp_path / "holdout.csv",

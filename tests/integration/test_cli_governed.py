@@ -17,7 +17,9 @@ from governance.bootstrap import open_governance
 from governance.cli import run
 from governance.domain.models import LifecycleStage as S
 from governance.domain.models import RiskLevel
-from governance.services import approval_queue, audit, registry
+from governance.services.promotion import approval_queue
+from governance.services.registry import versions
+from governance.services.trust import audit
 
 NOT_LOGGED_IN = "error: not logged in: run `governance login NAME --code CODE`"
 
@@ -64,7 +66,7 @@ def snapshot(workdir: Path) -> tuple[dict[str, list[str]], list[str]]:
 def stages() -> dict[str, S]:
     gov = open_governance()
     try:
-        return {v.version: v.stage for v in registry.search(gov, name="churn")}
+        return {v.version: v.stage for v in versions.search(gov, name="churn")}
     finally:
         gov.close()
 

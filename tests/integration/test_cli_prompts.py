@@ -18,7 +18,7 @@ from test_cli_governed import NOT_LOGGED_IN, snapshot
 from governance.bootstrap import open_governance
 from governance.cli import run
 from governance.domain.prompts import PromptStatus
-from governance.services import prompts
+from governance.services.prompts import prompt_registry
 
 # `[`, `:smile:` and a trailing space: what rich would eat or change if it printed the template.
 TEMPLATE = "[INST] You support {{ product }} :smile: \nQuestion: {{ question }} [/INST]\n"
@@ -71,7 +71,7 @@ def promote(*moves: tuple[str, datetime, str]) -> None:
             for version, at, request in moves:
                 tx.prompts.set_status("support", version, PromptStatus.approved, at)
                 target = tx.prompts.get_version("support", version)
-                prompts.move_pointer_in(
+                prompt_registry.move_pointer_in(
                     tx,
                     target,
                     kind="promotion",

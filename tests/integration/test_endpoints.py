@@ -17,15 +17,11 @@ from governance.domain.errors import (
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
 from governance.domain.rollout import FlagRule, RoutingRefused
-from governance.services import (
-    audit,
-    endpoint_rollback,
-    endpoints,
-    promotion,
-    provenance,
-    registry,
-)
-from governance.services.endpoints import EndpointNotFound
+from governance.services.promotion import completion
+from governance.services.registry import versions
+from governance.services.rollout import endpoint_rollback, endpoints, provenance
+from governance.services.rollout.routing import EndpointNotFound
+from governance.services.trust import audit
 
 ALICE, CAROL = VerifiedActor(name="alice"), VerifiedActor(name="carol")
 PRODUCTION = list(PRODUCTION_APPROVERS)
@@ -42,7 +38,7 @@ def routing_state(gov, name="churn-api"):
 def promote(gov, run, codes, now, version="1.1.0"):
     """Open, approve and carry out a production request for `version` (the governed path)."""
     request = approved_request(gov, codes, now, version=version, evaluation_run_id=run.id)
-    promotion.complete_promotion(gov, request_id=request.id, actor="alice", now=now)
+    completion.complete_promotion(gov, request_id=request.id, actor="alice", now=now)
     return request
 
 
@@ -88,7 +84,7 @@ def test_a_promotion_moves_routing_in_its_own_transaction(api, codes, now):
     promote(gov, run, codes, later)
     spec = endpoints.show(gov, "churn-api").spec
     assert (spec.number, spec.spec.stable, spec.actor) == (2, "1.1.0", "alice")
-    assert registry.resolve(gov, "churn@production").version == "1.1.0"
+    assert versions.resolve(gov, "churn@production").version == "1.1.0"
     promoted = audit.history(gov, event_type="model.promoted", model="churn")[-1]
     routed = audit.history(gov, event_type="routing.changed", model="churn")[-1]
     # One transaction: the routing event directly follows the promotion's stage events.
@@ -152,8 +148,8 @@ def test_rollback_restores_the_previous_spec_and_production(api, codes, now):
         gov, "churn-api", actor=CAROL, reason="latency spike", now=now
     )
     assert (spec.number, spec.spec.stable) == (3, "1.0.0")
-    assert registry.resolve(gov, "churn@production").version == "1.0.0"
-    assert registry.resolve(gov, "churn@1.1.0").stage == S.deprecated
+    assert versions.resolve(gov, "churn@production").version == "1.0.0"
+    assert versions.resolve(gov, "churn@1.1.0").stage == S.deprecated
     [rolled] = audit.history(gov, event_type="model.rolled_back", model="churn")
     assert (rolled.actor, rolled.details["reason"]) == ("carol", "latency spike")
 
@@ -170,7 +166,7 @@ def test_rollback_to_a_version_past_its_sunset_is_refused(api, codes, now):
         "rollback refused"
     )
     assert routing_state(gov) == before
-    assert registry.resolve(gov, "churn@production").version == "1.1.0"
+    assert versions.resolve(gov, "churn@production").version == "1.1.0"
 
 
 def test_audit_verify_covers_routing_specs(api, codes, now):

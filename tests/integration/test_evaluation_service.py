@@ -20,8 +20,10 @@ from governance.domain.errors import (
     VersionNotFound,
 )
 from governance.domain.models import LifecycleStage
-from governance.services import audit, evaluation, registry
-from governance.services.registry import VersionSpec
+from governance.services.promotion import evaluation
+from governance.services.registry import datasets, versions
+from governance.services.registry.versions import VersionSpec
+from governance.services.trust import audit
 
 S = LifecycleStage
 
@@ -41,7 +43,7 @@ def write_dataset(tmp_path, suffix=".csv", name="holdout"):
 
 def register(gov, churn_model, card, data, version, now, by="alice"):
     spec = VersionSpec(name="churn", version=version, created_by=by, training_data_version="d1")
-    return registry.register_version(gov, spec, card, artifact=data, now=now, new_model=churn_model)
+    return versions.register_version(gov, spec, card, artifact=data, now=now, new_model=churn_model)
 
 
 def dummy_bytes():
@@ -52,7 +54,7 @@ def dummy_bytes():
 
 def add_dataset(gov, tmp_path, now, name="holdout", suffix=".csv"):
     path = write_dataset(tmp_path, suffix, name)
-    return evaluation.register_dataset(
+    return datasets.register_dataset(
         gov, name=name, path=path, target="label", group_columns=["site"], actor="alice", now=now
     )
 
@@ -75,7 +77,7 @@ def test_register_dataset_is_content_addressed_and_audited(gov, tmp_path, now, s
     assert dataset.format == suffix[1:] and dataset.n_rows == 569
     assert dataset.group_columns == ("site",) and dataset.target == "label"
     assert gov.artifacts.read_verified(dataset.digest) == raw
-    assert evaluation.get_dataset(gov, "holdout") == dataset
+    assert datasets.get_dataset(gov, "holdout") == dataset
     (event,) = audit.history(gov, event_type="dataset.registered")
     assert event.actor == "alice" and event.details["digest"] == dataset.digest
     assert event.details["group_columns"] == ["site"] and audit.verify_chain(gov).ok
@@ -112,7 +114,7 @@ def test_register_dataset_refusals_change_nothing(gov, tmp_path, now, case, erro
     before = snapshot(gov)
 
     with pytest.raises(error) as info:
-        evaluation.register_dataset(gov, **args, actor="alice", now=now)
+        datasets.register_dataset(gov, **args, actor="alice", now=now)
 
     assert message in str(info.value)
     assert snapshot(gov) == before

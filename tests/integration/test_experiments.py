@@ -13,9 +13,11 @@ from governance.domain.errors import Conflict, InvalidInput, RoleNotHeld, Versio
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
 from governance.domain.rollout import RoutingRefused
-from governance.services import audit, endpoints, evaluation, experiments, promotion
-from governance.services.endpoints import EndpointNotFound, change_in, updated
-from governance.services.experiments import ExperimentNotFound
+from governance.services.promotion import completion, evaluation
+from governance.services.rollout import endpoints, experiments
+from governance.services.rollout.experiments import ExperimentNotFound
+from governance.services.rollout.routing import EndpointNotFound, change_in, updated
+from governance.services.trust import audit
 from governance.store.tables import experiments as experiments_table
 
 ALICE, CAROL = VerifiedActor(name="alice"), VerifiedActor(name="carol")
@@ -27,7 +29,7 @@ def _carry_out(gov, codes, now, version, target, deciders, run_id):
         gov, codes, now, version=version, evaluation_run_id=run_id, target=target,
         approvers=deciders,
     )  # fmt: skip
-    promotion.complete_promotion(gov, request_id=request.id, actor="alice", now=now)
+    completion.complete_promotion(gov, request_id=request.id, actor="alice", now=now)
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from openfeature.flag_evaluation import Reason
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
 from governance.domain.rollout import FlagRule, route
-from governance.services import approvals, endpoints, evaluation, promotion
+from governance.services.promotion import approval_requests, completion, decisions, evaluation
+from governance.services.rollout import endpoints, routing
 from governance.serving.flags_provider import (
     GovernanceProvider,
     HttpSpecSource,
@@ -49,7 +50,7 @@ def stage_through_promotion(gov, codes, now, version: str) -> None:
     run = evaluation.evaluate(
         gov, model="churn", version=version, dataset="holdout", actor="alice", now=now
     )
-    request = approvals.open_approval(
+    request = approval_requests.open_approval(
         gov,
         model="churn",
         version=version,
@@ -58,7 +59,7 @@ def stage_through_promotion(gov, codes, now, version: str) -> None:
         evaluation_run_id=run.id,
         now=now,
     )
-    approvals.decide(
+    decisions.decide(
         gov,
         request_id=request.id,
         approver="bob",
@@ -67,7 +68,7 @@ def stage_through_promotion(gov, codes, now, version: str) -> None:
         code=codes("bob", now),
         now=now,
     )
-    promotion.complete_promotion(gov, request_id=request.id, actor="alice", now=now)
+    completion.complete_promotion(gov, request_id=request.id, actor="alice", now=now)
 
 
 @pytest.fixture
@@ -85,10 +86,10 @@ def api_endpoint(gov, staged_run, codes, now):
 def set_canary(gov, now, version: str | None, weight: int) -> None:
     """The routing change rollout.start and its steps make (a new spec version, audited)."""
     with gov.store.write() as tx:
-        endpoints.change_in(
+        routing.change_in(
             tx,
             "churn-api",
-            lambda spec: endpoints.updated(spec, canary=version, canary_weight=weight),
+            lambda spec: routing.updated(spec, canary=version, canary_weight=weight),
             actor="alice",
             reason=f"canary {version} at {weight}%",
             now=now,

@@ -23,8 +23,9 @@ from governance.bootstrap import open_governance
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
 from governance.keyring import create_secret_key
-from governance.services import endpoints, registry
-from governance.services.registry import VersionSpec
+from governance.services.registry import versions
+from governance.services.registry.versions import VersionSpec
+from governance.services.rollout import endpoints
 from governance.store.schema import upgrade
 from governance.store.tables import predictions
 
@@ -104,7 +105,7 @@ def test_requests_are_answered_while_postgres_is_down_and_every_one_is_logged_on
     try:
         spec = VersionSpec(name="churn", version="1.0.0", created_by="alice")
         blob = model_blobs()["1.0.0"]
-        registry.register_version(
+        versions.register_version(
             gov, spec, example_card, artifact=blob, now=now, new_model=churn_model
         )
         seed_stage(gov, "churn", "1.0.0", LifecycleStage.staging, now=now)

@@ -22,7 +22,7 @@ from promptkit import (
 from governance.client.prompts import PromptClient, PromptGatewayError
 from governance.domain.prompt_rollout import variant_for
 from governance.domain.prompts import PromptStatus
-from governance.services import prompt_canary, prompts
+from governance.services.prompts import prompt_canary, prompt_registry
 
 URL = f"/v1/prompts/{PROMPT}"
 OUTCOMES = "/v1/prompts/outcomes"
@@ -206,7 +206,7 @@ def test_a_rolled_back_canary_stops_serving_the_candidate_within_a_second(gov, g
         "the rollback",
     )
     assert elapsed < 1.0, f"the rollback took {elapsed:.3f} s"
-    assert prompts.resolve(gov, f"{PROMPT}@1.0.1").status == PromptStatus.deprecated
+    assert prompt_registry.resolve(gov, f"{PROMPT}@1.0.1").status == PromptStatus.deprecated
 
 
 class Counted:

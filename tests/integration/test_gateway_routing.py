@@ -10,7 +10,7 @@ from gatewaykit import ENDPOINT, change_routing, gateway_thread, serve_churn
 
 from governance.domain.identity import VerifiedActor
 from governance.domain.rollout import ABSplit, route
-from governance.services import endpoints
+from governance.services.rollout import endpoints
 
 ROW = {"age": 50, "income": 3, "tenure": 2}
 URL = f"/v1/endpoints/{ENDPOINT}/predict"

@@ -11,7 +11,9 @@ from governance.config import EXAMPLE_POLICY
 from governance.domain.identity import NOT_VERIFIED, VerifiedActor
 from governance.domain.models import LifecycleStage as S
 from governance.reports.approval_form import approval_form_markdown
-from governance.services import approvals, audit, evaluation, registry
+from governance.services.promotion import approval_requests, decisions, evaluation
+from governance.services.registry import versions
+from governance.services.trust import audit
 
 
 def test_every_event_form_and_decision_says_identities_are_not_verified(
@@ -27,7 +29,7 @@ def test_every_event_form_and_decision_says_identities_are_not_verified(
     run = evaluation.evaluate(
         gov, model="churn", version="1.1.0", dataset="holdout", actor="alice", now=now
     )
-    request = approvals.open_approval(
+    request = approval_requests.open_approval(
         gov,
         model="churn",
         version="1.1.0",
@@ -37,7 +39,7 @@ def test_every_event_form_and_decision_says_identities_are_not_verified(
         now=now,
     )
     assert request.identity == "none"
-    decided = approvals.decide(
+    decided = decisions.decide(
         gov, request_id=request.id, approver="Carol", role="ml_lead", decision="approve", now=now
     )
     assert [(a.approver, a.verified) for a in decided.approvals] == [("carol", False)]
@@ -52,7 +54,7 @@ def test_every_event_form_and_decision_says_identities_are_not_verified(
     ]
     assert {e.details["identity"] for e in events} == {NOT_VERIFIED}
     assert audit.verify_chain(gov).ok
-    view = registry.show(gov, "churn@1.1.0")
+    view = versions.show(gov, "churn@1.1.0")
     form = approval_form_markdown(decided, view.model, view.card.card, run.decision, run.result)
     assert "> **Identities not verified** (policy `identity: none`): throwaway use only." in form
     assert "| Requested by | alice (not verified) |" in form

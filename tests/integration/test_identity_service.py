@@ -25,7 +25,8 @@ from governance.domain.errors import (
     RequesterNotVerified,
 )
 from governance.domain.identity import VerifiedActor
-from governance.services import identity
+from governance.services.promotion import request_tokens as promotion_request_tokens
+from governance.services.trust import identity
 from governance.store.tables import cli_sessions, people, request_tokens
 
 HINT = "run `governance login NAME --code CODE`"
@@ -351,13 +352,15 @@ def test_a_session_needs_its_person_to_stay_in_the_roster(gov, now, carol, tmp_p
 
 def mint(gov, now, **overrides) -> str:
     subject = {"model": "churn", "version": "1.1.0", "target": "production", **overrides}
-    return identity.mint_request_token(gov, CAROL, now=now, **subject)
+    return promotion_request_tokens.mint_request_token(gov, CAROL, now=now, **subject)
 
 
 def consume(gov, token, now, run="run-1", **overrides) -> VerifiedActor:
     subject = {"model": "churn", "version": "1.1.0", "target": "production", **overrides}
     with gov.store.write() as tx:
-        return identity.consume_request_token_in(tx, token, flow_run_id=run, now=now, **subject)
+        return promotion_request_tokens.consume_request_token_in(
+            tx, token, flow_run_id=run, now=now, **subject
+        )
 
 
 def not_verified(gov, token, now, **kwargs) -> str:
@@ -473,11 +476,11 @@ def test_identity_none_skips_codes_but_not_the_roster(gov, now, tmp_path):
     assert refused(NotLoggedIn, identity.session_actor, gov, None, now=now) == (
         "not logged in: run `governance login NAME`"
     )
-    token = identity.mint_request_token(
+    token = promotion_request_tokens.mint_request_token(
         gov, unverified, model="churn", version="1.1.0", target="staging", now=now
     )
     with gov.store.write() as tx:
-        actor = identity.consume_request_token_in(
+        actor = promotion_request_tokens.consume_request_token_in(
             tx, token, model="churn", version="1.1.0", target="staging", flow_run_id="r", now=now
         )
     assert actor == unverified

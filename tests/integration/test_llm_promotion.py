@@ -16,7 +16,7 @@ from promptkit import in_production
 from seeding import approved_request, seed_stage
 
 from governance.bootstrap import Governance
-from governance.domain import approvals as rules
+from governance.domain import evidence as rules
 from governance.domain.cards import ModelCard
 from governance.domain.errors import IncompleteCard, InvalidInput, PromptNotFound
 from governance.domain.identity import VerifiedActor
@@ -29,15 +29,11 @@ from governance.domain.models import (
     config_digest,
     payload_digest,
 )
-from governance.services import (
-    approvals,
-    audit,
-    llm_evaluation,
-    promotion,
-    prompt_evaluation,
-    registry,
-)
-from governance.services.registry import VersionSpec
+from governance.services.promotion import approval_requests, completion, evidence, preconditions
+from governance.services.prompts import llm_evaluation, prompt_evaluation
+from governance.services.registry import versions
+from governance.services.registry.versions import VersionSpec
+from governance.services.trust import audit
 
 # The chat stub fixtures, bound here so that pytest finds them for this module's tests.
 chat_stub, stub = llmkit.chat_stub, llmkit.stub
@@ -82,7 +78,7 @@ def register(
         name=MODEL, owner="alice", team="support", risk_level=RiskLevel.medium, kind=ModelKind.llm
     )
     spec = VersionSpec(name=MODEL, version=version, created_by="alice", llm_config=config)
-    saved = registry.register_version(gov, spec, card, artifact=None, now=now, new_model=model)
+    saved = versions.register_version(gov, spec, card, artifact=None, now=now, new_model=model)
     if stage is not None:
         seed_stage(gov, MODEL, version, stage, now=now)
     return saved
@@ -132,8 +128,8 @@ def test_approvals_bind_to_the_digest_of_the_canonical_config(
     assert rules.evidence_digest(**request.evidence) == request.evidence_digest
     assert {a.evidence_digest for a in request.approvals} == {request.evidence_digest}
     # Recomputed from the registry, the facts have not moved, so the approvals still hold.
-    assert approvals.current_evidence(gov, request) == request.evidence
-    promoted = promotion.complete_promotion(gov, request_id=request.id, actor="alice", now=now)
+    assert evidence.current_evidence(gov, request) == request.evidence
+    promoted = completion.complete_promotion(gov, request_id=request.id, actor="alice", now=now)
     assert promoted.stage == LifecycleStage.production
     [requested] = audit.history(gov, event_type="approval.requested", model=MODEL)
     assert requested.details["evidence"]["artifact_digest"] == expected
@@ -151,7 +147,7 @@ def test_an_llm_card_without_the_llm_facts_is_refused_naming_them(
     missing = ["pii_handling", "hallucination_rate", "latency_p95_ms"]
     for version, target in (("1.0.0", "staging"), ("1.1.0", "production")):
         with pytest.raises(IncompleteCard) as caught:
-            promotion.check_preconditions(
+            preconditions.check_preconditions(
                 gov, model=MODEL, version=version, target=LifecycleStage(target), now=now
             )
         assert caught.value.missing == missing
@@ -162,7 +158,7 @@ def test_an_llm_card_without_the_llm_facts_is_refused_naming_them(
     assert run.decision.passed, run.decision.summary()
     before = len(audit.history(gov))
     with pytest.raises(IncompleteCard, match="missing pii_handling, hallucination_rate"):
-        approvals.open_approval(
+        approval_requests.open_approval(
             gov, model=MODEL, version="1.1.0", target=LifecycleStage.production,
             requester=VerifiedActor(name="alice"), evaluation_run_id=run.id, now=now,
         )  # fmt: skip
@@ -249,10 +245,10 @@ def test_approvals_refuse_another_versions_or_a_failed_evaluation(gov, now, stub
     asks = {"model": MODEL, "target": LifecycleStage.production, "now": now}
     asks["requester"] = VerifiedActor(name="alice")
     with pytest.raises(InvalidInput, match="did not pass the prompt gate"):
-        approvals.open_approval(gov, version="1.0.0", evaluation_run_id=failed.id, **asks)
+        approval_requests.open_approval(gov, version="1.0.0", evaluation_run_id=failed.id, **asks)
     with pytest.raises(InvalidInput, match=r"not a prompt-suite evaluation of assistant@1\.1\.0"):
-        approvals.open_approval(gov, version="1.1.0", evaluation_run_id=failed.id, **asks)
-    assert approvals.pending_requests(gov) == []
+        approval_requests.open_approval(gov, version="1.1.0", evaluation_run_id=failed.id, **asks)
+    assert approval_requests.pending_requests(gov) == []
 
 
 def test_the_system_prompt_comes_from_the_config_or_a_default(gov, now):

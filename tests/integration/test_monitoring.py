@@ -11,7 +11,8 @@ import pytest
 from monitorkit import FEATURES, batch_frame
 
 from governance.domain.errors import Conflict, InvalidInput, NotFound
-from governance.services import audit, batches, monitoring
+from governance.services.monitoring import batches, references
+from governance.services.trust import audit
 
 
 def state(gov):
@@ -25,18 +26,18 @@ def state(gov):
 
 def test_the_gate_dataset_becomes_the_reference_once(monitored_world, now, tmp_path):
     w = monitored_world
-    found, profile = monitoring.get_reference(w.gov, "churn", "1.0.0")
+    found, profile = references.get_reference(w.gov, "churn", "1.0.0")
     assert profile.columns == FEATURES
     assert (profile.n_rows, profile.source, profile.created_by) == (569, "dataset:holdout", "alice")
     assert profile.stats["columns"]["mean radius"]["kind"] == "num"
     assert w.gov.artifacts.read_verified(profile.digest)  # the sample itself is stored
-    again = monitoring.reference_from_dataset(
+    again = references.reference_from_dataset(
         w.gov, found=found, dataset="holdout", actor="alice", now=now
     )
     assert again is None
     batch_frame(w.frame, rows=50).to_csv(tmp_path / "ref.csv", index=False)
     with pytest.raises(Conflict, match=r"churn@1.0.0 already has a reference sample \(dataset"):
-        monitoring.set_reference(
+        references.set_reference(
             w.gov, model="churn", version="1.0.0", path=tmp_path / "ref.csv", actor="bob", now=now
         )
     stored = audit.history(w.gov, event_type="monitoring.reference_stored", model="churn")
@@ -45,7 +46,7 @@ def test_the_gate_dataset_becomes_the_reference_once(monitored_world, now, tmp_p
 
 def test_a_version_without_a_reference_is_named(monitored_world):
     with pytest.raises(NotFound, match=r"churn@1.2.0 has no reference sample"):
-        monitoring.get_reference(monitored_world.gov, "churn", "1.2.0")
+        references.get_reference(monitored_world.gov, "churn", "1.2.0")
 
 
 def _bad_batches(frame: pd.DataFrame, path):
@@ -103,7 +104,7 @@ def test_a_batch_is_stored_content_addressed_and_audited_once(monitored_world, n
     ingest = dict(model="churn", version="1.0.0", path=tmp_path / "b.parquet", labels="label")
     batch = batches.ingest(w.gov, **ingest, actor="bob", now=now)
     assert (batch.n_rows, batch.n_labels, batch.ingested_by) == (80, 80, "bob")
-    stored = monitoring.load_stored_frame(w.gov, batch.digest)
+    stored = references.load_stored_frame(w.gov, batch.digest)
     assert list(stored.columns) == [*FEATURES, "__prediction", "__label", "__time"]
     assert set(stored["__prediction"]) <= {0, 1}
     [event] = audit.history(w.gov, event_type="monitoring.ingested", model="churn")

@@ -20,17 +20,11 @@ from governance.domain.errors import (
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
 from governance.domain.models import RiskLevel
-from governance.services import (
-    approval_queue,
-    approvals,
-    audit,
-    break_glass,
-    identity,
-    registry,
-    risk,
-    rollback,
-)
-from governance.services.registry import VersionSpec
+from governance.services.promotion import approval_queue, approval_requests, break_glass, decisions
+from governance.services.registry import risk, stages, versions
+from governance.services.registry.versions import VersionSpec
+from governance.services.rollout import rollback
+from governance.services.trust import audit, identity
 
 
 def snapshot(gov):
@@ -60,7 +54,7 @@ def test_a_direct_move_into_a_governed_stage_is_refused(churn, now, target):
     before = snapshot(churn)
     version = "1.2.0" if target == S.staging else "1.1.0"
     with pytest.raises(UseThePromotionDoor) as refused:
-        registry.transition(churn, "churn", version, target, actor="carol", now=now)
+        stages.transition(churn, "churn", version, target, actor="carol", now=now)
     assert str(refused.value) == (
         f"churn@{version}: {target.value} is entered only through promote-model: "
         f"use `governance promote churn {version} --target {target.value} --dataset NAME`"
@@ -70,14 +64,14 @@ def test_a_direct_move_into_a_governed_stage_is_refused(churn, now, target):
 
 def test_retire_and_deprecate_with_a_reason_still_work(churn, now):
     with pytest.raises(InvalidInput) as refused:
-        registry.transition(churn, "churn", "1.0.0", S.deprecated, actor="carol", now=now)
+        stages.transition(churn, "churn", "1.0.0", S.deprecated, actor="carol", now=now)
     assert str(refused.value) == "churn@1.0.0: a move to deprecated needs a reason (--reason)"
-    moved = registry.transition(
+    moved = stages.transition(
         churn, "churn", "1.0.0", S.deprecated, actor="carol", now=now, reason="data shift"
     )
     assert moved.sunset_at == now + timedelta(days=30)
-    registry.transition(churn, "churn", "1.2.0", S.retired, actor="carol", now=now)
-    assert registry.resolve(churn, "churn@1.2.0").stage == S.retired
+    stages.transition(churn, "churn", "1.2.0", S.retired, actor="carol", now=now)
+    assert versions.resolve(churn, "churn@1.2.0").stage == S.retired
 
 
 def test_break_glass_promotes_records_and_opens_a_retro_review(churn, now):
@@ -86,7 +80,7 @@ def test_break_glass_promotes_records_and_opens_a_retro_review(churn, now):
         churn, model="churn", version="1.1.0", actor=carol, reason="fraud spike", now=now
     )
     assert promoted.stage == S.production
-    assert registry.resolve(churn, "churn@1.0.0").stage == S.deprecated
+    assert versions.resolve(churn, "churn@1.0.0").stage == S.deprecated
     [event] = audit.history(churn, event_type="promotion.break_glass")
     assert (event.actor, event.version, event.details["reason"]) == (
         "carol",
@@ -117,7 +111,7 @@ def test_a_retro_review_stays_open_until_every_role_has_decided(churn, now):
     ):
         secret = identity.enroll(churn, person, actor="test", now=now).secret
         at = later + timedelta(seconds=30 * step)
-        approvals.decide(
+        decisions.decide(
             churn,
             request_id=review.id,
             approver=person,
@@ -126,7 +120,7 @@ def test_a_retro_review_stays_open_until_every_role_has_decided(churn, now):
             code=pyotp.TOTP(secret).at(at),
             now=at,
         )
-    assert approvals.get_request(churn, review.id).status == RequestStatus.approved
+    assert approval_requests.get_request(churn, review.id).status == RequestStatus.approved
     assert approval_queue.open_retro_reviews(churn) == []
 
 
@@ -197,7 +191,7 @@ def test_rollback_needs_a_lead_and_the_grace_period(churn, now):
         now=now + timedelta(hours=1),
     )
     assert restored.stage == S.production
-    assert registry.resolve(churn, "churn@1.1.0").stage == S.deprecated
+    assert versions.resolve(churn, "churn@1.1.0").stage == S.deprecated
     [event] = audit.history(churn, event_type="model.rolled_back")
     assert (event.actor, event.details["replaced"], event.details["reason"]) == (
         "carol",
@@ -242,7 +236,7 @@ def test_a_card_whose_risk_differs_from_the_models_is_refused(
     card = example_card.model_copy(update={"risk_level": "low"})
     spec = VersionSpec(name="churn", version="2.0.0", created_by="alice")
     with pytest.raises(MalformedCard) as refused:
-        registry.register_version(churn, spec, card, artifact=model_bytes[2], now=now)
+        versions.register_version(churn, spec, card, artifact=model_bytes[2], now=now)
     assert str(refused.value) == (
         "card risk_level low differs from churn's high: state high in the card, "
         "or change the model's risk with `governance models risk`"
@@ -251,7 +245,7 @@ def test_a_card_whose_risk_differs_from_the_models_is_refused(
 
 
 def test_a_risk_change_voids_open_promotion_requests(gov, staged_run, now):
-    request = approvals.open_approval(
+    request = approval_requests.open_approval(
         gov,
         model="churn",
         version="1.1.0",
@@ -268,7 +262,7 @@ def test_a_risk_change_voids_open_promotion_requests(gov, staged_run, now):
         reason="now used for triage",
         now=now,
     )
-    assert approvals.get_request(gov, request.id).status == RequestStatus.void
+    assert approval_requests.get_request(gov, request.id).status == RequestStatus.void
     [event] = audit.history(gov, event_type="approval.voided")
     assert (event.actor, event.details["request_id"], event.details["changed"]) == (
         "dave",

@@ -20,7 +20,10 @@ from governance.domain.errors import (
 )
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
-from governance.services import approvals, audit, promotion, registry
+from governance.services.promotion import approval_requests, completion, decisions, preconditions
+from governance.services.registry import cards
+from governance.services.registry import versions as registry_versions
+from governance.services.trust import audit
 
 S = LifecycleStage
 CODES = {}
@@ -52,7 +55,7 @@ def staged(staged_run):
 def open_request(gov, run, now, approve=True):
     if approve:
         return approved_request(gov, CODES["now"], now, version="1.1.0", evaluation_run_id=run.id)
-    return approvals.open_approval(
+    return approval_requests.open_approval(
         gov,
         model="churn",
         version="1.1.0",
@@ -79,7 +82,7 @@ def tamper(gov, digest):
 
 
 def test_preconditions_pass_for_a_ready_version(gov, staged, now):
-    found = promotion.check_preconditions(
+    found = preconditions.check_preconditions(
         gov, model="churn", version="1.1.0", target=S.production, now=now
     )
     assert found.version == "1.1.0" and found.stage == S.staging
@@ -106,13 +109,13 @@ def test_precondition_refusals_change_nothing(gov, staged, now, example_card, ca
     elif case == "card":
         # Complete enough for staging, where 1.1.0 is, but not for production.
         thin = example_card.model_copy(update={"review_schedule": ""})
-        registry.revise_card(gov, "churn", "1.1.0", thin, actor="alice", now=now)
+        cards.revise_card(gov, "churn", "1.1.0", thin, actor="alice", now=now)
     else:
-        tamper(gov, registry.resolve(gov, "churn@1.1.0").artifact_digest)
+        tamper(gov, registry_versions.resolve(gov, "churn@1.1.0").artifact_digest)
     before = snapshot(gov)
 
     with pytest.raises(error, match=message):
-        promotion.check_preconditions(gov, **args, target=S.production, now=now)
+        preconditions.check_preconditions(gov, **args, target=S.production, now=now)
 
     assert snapshot(gov) == before
 
@@ -121,11 +124,11 @@ def test_complete_promotion_swaps_production_and_audits(gov, staged, now):
     request = open_request(gov, staged, now)
     later = now + timedelta(hours=1)
 
-    promoted = promotion.complete_promotion(gov, request_id=request.id, actor="bob", now=later)
+    promoted = completion.complete_promotion(gov, request_id=request.id, actor="bob", now=later)
 
     assert promoted.version == "1.1.0" and promoted.stage == S.production
-    assert registry.resolve(gov, "churn@production").version == "1.1.0"
-    old = registry.resolve(gov, "churn@1.0.0")
+    assert registry_versions.resolve(gov, "churn@production").version == "1.1.0"
+    old = registry_versions.resolve(gov, "churn@1.0.0")
     assert old.stage == S.deprecated and old.sunset_at == later + timedelta(days=30)
     (event,) = audit.history(gov, event_type="model.promoted")
     assert (event.actor, event.version) == ("bob", "1.1.0")
@@ -135,9 +138,9 @@ def test_complete_promotion_swaps_production_and_audits(gov, staged, now):
     assert event.details["approvers"] == [{"approver": p, "role": r} for p, r in APPROVERS]
     assert audit.verify_chain(gov).ok
     with pytest.raises(RequestClosed, match="already carried out"):
-        promotion.complete_promotion(gov, request_id=request.id, actor="bob", now=later)
+        completion.complete_promotion(gov, request_id=request.id, actor="bob", now=later)
     with pytest.raises(RequestClosed, match="takes no more decisions"):
-        approvals.decide(
+        decisions.decide(
             gov,
             request_id=request.id,
             approver="carol",
@@ -151,22 +154,22 @@ def test_complete_promotion_swaps_production_and_audits(gov, staged, now):
 def test_revised_card_voids_the_approvals(gov, staged, now, example_card):
     request = open_request(gov, staged, now)
     edited = example_card.model_copy(update={"known_limitations": ["a new limitation"]})
-    registry.revise_card(gov, "churn", "1.1.0", edited, actor="alice", now=now)
+    cards.revise_card(gov, "churn", "1.1.0", edited, actor="alice", now=now)
     before_versions, before_events, _ = snapshot(gov)
 
     with pytest.raises(EvidenceChanged, match="card_hash changed since approval"):
-        promotion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
+        completion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
 
     versions, events, stored = snapshot(gov, request.id)
     assert versions == before_versions
-    assert registry.resolve(gov, "churn@production").version == "1.0.0"
+    assert registry_versions.resolve(gov, "churn@production").version == "1.0.0"
     assert stored.request.status == RequestStatus.void and stored.completed_at is None
     (voided,) = events[len(before_events) :]
     assert voided.event_type == "approval.voided" and voided.details["changed"] == ["card_hash"]
     assert voided.details["current_evidence"]["card_hash"] != request.evidence["card_hash"]
     assert audit.verify_chain(gov).ok
     with pytest.raises(RequestClosed, match="is void, not approved"):
-        promotion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
+        completion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
 
 
 def test_policy_edit_voids_the_approvals(gov, staged, now, tmp_path):
@@ -178,10 +181,10 @@ def test_policy_edit_voids_the_approvals(gov, staged, now, tmp_path):
     del gov.__dict__["policy"]
 
     with pytest.raises(EvidenceChanged, match="policy_version changed since approval"):
-        promotion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
+        completion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
 
-    assert approvals.get_request(gov, request.id).status == RequestStatus.void
-    assert registry.resolve(gov, "churn@production").version == "1.0.0"
+    assert approval_requests.get_request(gov, request.id).status == RequestStatus.void
+    assert registry_versions.resolve(gov, "churn@production").version == "1.0.0"
 
 
 def test_completing_an_open_request_is_refused_and_changes_nothing(gov, staged, now):
@@ -189,7 +192,7 @@ def test_completing_an_open_request_is_refused_and_changes_nothing(gov, staged, 
     before = snapshot(gov, request.id)
 
     with pytest.raises(RequestClosed) as refused:
-        promotion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
+        completion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
 
     assert str(refused.value) == (
         f"request {request.id} is open, not approved (still needs ml_lead, risk_officer, legal)"
@@ -203,14 +206,14 @@ def test_artifact_bytes_changed_after_approval_void_the_request(gov, staged, now
     tamper(gov, digest)
 
     with pytest.raises(EvidenceChanged) as voided:
-        promotion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
+        completion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
 
     path = gov.artifacts.path_for(digest)
     assert str(voided.value).startswith(
         f"approvals void: artifact_digest changed: artifact at {path} changed: "
         f"expected sha256 {digest}, found "
     )
-    assert approvals.get_request(gov, request.id).status == RequestStatus.void
-    assert registry.resolve(gov, "churn@production").version == "1.0.0"
+    assert approval_requests.get_request(gov, request.id).status == RequestStatus.void
+    assert registry_versions.resolve(gov, "churn@production").version == "1.0.0"
     [event] = audit.history(gov, event_type="approval.voided")
     assert event.details["changed"] == ["artifact_digest"]

@@ -20,7 +20,7 @@ from governance.domain.errors import IllegalTransition, InvalidInput, PromptNotF
 from governance.domain.identity import VerifiedActor
 from governance.domain.prompt_rollout import PromptRolloutStatus
 from governance.domain.prompts import PromptStatus
-from governance.services import prompt_canary, prompts
+from governance.services.prompts import prompt_canary, prompt_canary_steps, prompt_registry
 
 HEALTHY = [(True, 100.0 + i % 7) for i in range(60)]
 FLAKY = [(i % 2 == 0, 100.0 + i % 7) for i in range(60)]
@@ -51,8 +51,8 @@ def _request(gov, request_id: str):
 
 def _look(gov, rollout, now):
     """Analyse the current step at `now` and record the verdict."""
-    verdict = prompt_canary.analyse(gov, prompt_canary.current(gov, rollout.id), now)
-    return verdict, prompt_canary.record_verdict(gov, rollout, verdict, now)
+    verdict = prompt_canary_steps.analyse(gov, prompt_canary.current(gov, rollout.id), now)
+    return verdict, prompt_canary_steps.record_verdict(gov, rollout, verdict, now)
 
 
 def test_start_approves_the_candidate_and_is_idempotent_per_request(gov, now):
@@ -106,10 +106,10 @@ def test_passes_advance_to_full_traffic_and_completion_moves_nothing_itself(gov,
     assert prompt_canary.ready_to_promote(rollout)
     # The second step's window began at the first pass: it counted only its own renders.
     assert rollout.verdicts[1]["metrics"][0]["canary_n"] == 60
-    unchanged = prompt_canary.record_verdict(gov, rollout, verdict, now + timedelta(hours=2))
+    unchanged = prompt_canary_steps.record_verdict(gov, rollout, verdict, now + timedelta(hours=2))
     assert (unchanged.status, unchanged.weight, len(unchanged.verdicts)) == (RUNNING, 100, 2)
     with gov.store.write() as tx:
-        prompts.move_pointer_in(
+        prompt_registry.move_pointer_in(
             tx, tx.prompts.get_version(PROMPT, "1.0.1"), kind="canary", actor="promote-prompt",
             now=now + timedelta(hours=2), reason="canary passed",
         )  # fmt: skip
@@ -133,7 +133,7 @@ def test_insufficient_data_extends_then_rolls_back_after_the_last_extension(gov,
         verdict, rollout = _look(gov, rollout, now + timedelta(minutes=30 * n))
         assert verdict.verdict == "insufficient data"
         assert (rollout.status, rollout.weight) == (RUNNING, 10)
-        assert prompt_canary.extensions_used(rollout) == n
+        assert prompt_canary_steps.extensions_used(rollout) == n
     verdict, rollout = _look(gov, rollout, now + timedelta(minutes=120))
     assert rollout.status == ROLLED_BACK
     assert rollout.verdicts[-1]["reason"] == "insufficient data at 10% after 3 extension(s)"
@@ -203,12 +203,12 @@ def test_a_pointer_rollback_to_an_earlier_version_ends_the_running_canary(gov, n
         rollout = prompt_canary.start_in(tx, request, third, "1.0.1", gov.policy, now)
     carol = VerifiedActor(name="carol", method="totp")
     later = now + timedelta(minutes=5)
-    prompts.rollback(gov, PROMPT, to="1.0.0", actor=carol, now=later, reason="bad tone")
+    prompt_registry.rollback(gov, PROMPT, to="1.0.0", actor=carol, now=later, reason="bad tone")
     stopped = prompt_canary.current(gov, rollout.id)
     assert stopped.status == ROLLED_BACK
     assert stopped.verdicts[-1]["reason"] == "rolled back by carol: bad tone"
     assert _status(gov, "1.0.2") == PromptStatus.deprecated
-    assert prompts.resolve(gov, f"{PROMPT}@production").version == "1.0.0"
+    assert prompt_registry.resolve(gov, f"{PROMPT}@production").version == "1.0.0"
     assert _events(gov) == [
         "prompt.promoted",
         "prompt.promoted",

@@ -18,7 +18,8 @@ from governance.domain.errors import (
 )
 from governance.domain.prompts import PromptStatus
 from governance.llm.targets import TargetConfig
-from governance.services import approval_queue, prompt_evaluation, prompt_promotion, prompts
+from governance.services.promotion import approval_queue, evidence
+from governance.services.prompts import prompt_evaluation, prompt_promotion, prompt_registry
 
 chat_stub, stub = llmkit.chat_stub, llmkit.stub
 SUITE = Path(__file__).resolve().parents[1] / "data" / "support_suite.yaml"
@@ -33,8 +34,10 @@ def suite_row(gov, now):
 
 
 def _review(gov, now, template=TEMPLATE):
-    made = prompts.register(gov, prompt_id="helpdesk", template=template, actor=ALICE, now=now)
-    return prompts.submit(gov, made.ref, actor=ALICE, now=now)
+    made = prompt_registry.register(
+        gov, prompt_id="helpdesk", template=template, actor=ALICE, now=now
+    )
+    return prompt_registry.submit(gov, made.ref, actor=ALICE, now=now)
 
 
 def test_a_callable_target_is_graded_case_by_case(gov, now, suite_row):
@@ -64,7 +67,7 @@ def test_an_unreachable_provider_fails_the_gate_with_its_reason(gov, now, suite_
     [provider] = [c for c in done.decision["checks"] if c["name"] == "provider_errors"]
     assert not provider["passed"]
     assert provider["reason"].startswith("the provider failed: cannot reach http://127.0.0.1:9/v1")
-    assert prompts.resolve(gov, version.ref).status == PromptStatus.review
+    assert prompt_registry.resolve(gov, version.ref).status == PromptStatus.review
 
 
 def test_the_production_version_runs_on_the_same_suite_and_a_regression_fails(
@@ -102,19 +105,21 @@ def test_evidence_binds_the_template_suite_and_production(gov, now, suite_row):
     assert request.required == {"ml_lead": 1, "risk_officer": 1}
     # A failed gate cannot be approved into production: its evaluation does not count.
     with gov.store.read() as tx:
-        current = prompt_promotion.evidence_in(tx, gov.policy, request)
+        current = evidence.prompt_evidence_in(tx, gov.policy, request)
     assert current["evaluation_run_id"] == ""
     with pytest.raises(EvidenceChanged, match="evaluation_run_id changed"):
         rules.check_evidence(request, "", current)
 
 
 def test_preconditions_refuse_a_draft_an_unknown_suite_and_a_second_request(gov, now, suite_row):
-    made = prompts.register(gov, prompt_id="helpdesk", template=TEMPLATE, actor=ALICE, now=now)
+    made = prompt_registry.register(
+        gov, prompt_id="helpdesk", template=TEMPLATE, actor=ALICE, now=now
+    )
     with pytest.raises(IllegalTransition, match="is draft: only a version in review"):
         prompt_promotion.check_preconditions(
             gov, prompt_id="helpdesk", version=made.version, suite="support"
         )
-    prompts.submit(gov, made.ref, actor=ALICE, now=now)
+    prompt_registry.submit(gov, made.ref, actor=ALICE, now=now)
     with pytest.raises(PromptNotFound, match="no suite 'nope' is registered"):
         prompt_promotion.check_preconditions(
             gov, prompt_id="helpdesk", version=made.version, suite="nope"

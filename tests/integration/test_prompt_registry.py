@@ -17,7 +17,7 @@ from governance.domain.errors import (
 )
 from governance.domain.identity import VerifiedActor
 from governance.domain.prompts import PromptStatus
-from governance.services import prompts
+from governance.services.prompts import prompt_registry
 
 ALICE = VerifiedActor(name="alice", method="totp")
 CAROL = VerifiedActor(name="carol", method="totp")
@@ -43,17 +43,19 @@ def _state(gov):
 
 
 def test_register_bumps_semver_and_records_the_registrant(gov, now):
-    first = prompts.register(gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now)
+    first = prompt_registry.register(
+        gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now
+    )
     assert (first.version, first.status, first.variables) == (
         "1.0.0",
         PromptStatus.draft,
         ["product", "question"],
     )
     assert first.created_by == "alice"
-    second = prompts.register(
+    second = prompt_registry.register(
         gov, prompt_id="support", template=TEMPLATE + "Be brief.\n", actor=ALICE, now=now
     )
-    third = prompts.register(
+    third = prompt_registry.register(
         gov,
         prompt_id="support",
         template=TEMPLATE + "Be kind.\n",
@@ -61,7 +63,7 @@ def test_register_bumps_semver_and_records_the_registrant(gov, now):
         now=now,
         bump="minor",
     )
-    fourth = prompts.register(
+    fourth = prompt_registry.register(
         gov,
         prompt_id="support",
         template=TEMPLATE + "Be fast.\n",
@@ -90,7 +92,7 @@ def test_register_bumps_semver_and_records_the_registrant(gov, now):
 def test_bad_templates_are_refused_and_change_nothing(gov, now, template, variables, error, words):
     before = _state(gov)
     with pytest.raises(error) as caught:
-        prompts.register(
+        prompt_registry.register(
             gov, prompt_id="support", template=template, actor=ALICE, now=now, variables=variables
         )
     assert words in str(caught.value)
@@ -98,48 +100,52 @@ def test_bad_templates_are_refused_and_change_nothing(gov, now, template, variab
 
 
 def test_identical_content_is_refused_naming_the_latest_version(gov, now):
-    prompts.register(gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now)
+    prompt_registry.register(gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now)
     before = _state(gov)
     with pytest.raises(DuplicateContent, match=r"identical to the latest version 1\.0\.0"):
-        prompts.register(gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now)
+        prompt_registry.register(gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now)
     assert _state(gov) == before
 
 
 def test_status_machine_and_render(gov, now):
-    prompts.register(gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now)
+    prompt_registry.register(gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now)
     with pytest.raises(PromptNotFound, match="support has no production version yet"):
-        prompts.render(gov, "support@production", {"product": "x", "question": "y"})
-    reviewed = prompts.submit(gov, "support@1.0.0", actor=ALICE, now=now)
+        prompt_registry.render(gov, "support@production", {"product": "x", "question": "y"})
+    reviewed = prompt_registry.submit(gov, "support@1.0.0", actor=ALICE, now=now)
     assert reviewed.status == PromptStatus.review
     with pytest.raises(IllegalTransition, match="illegal status change review -> review"):
-        prompts.submit(gov, "support@1.0.0", actor=ALICE, now=now)
-    _version, text = prompts.render(gov, "support@1.0.0", {"product": "Router", "question": "Why?"})
+        prompt_registry.submit(gov, "support@1.0.0", actor=ALICE, now=now)
+    _version, text = prompt_registry.render(
+        gov, "support@1.0.0", {"product": "Router", "question": "Why?"}
+    )
     assert text == "You are a support agent for Router.\nAnswer: Why?\n"
     with pytest.raises(
         InvalidInput, match=r"support@1\.0\.0 needs variable\(s\) question: missing"
     ):
-        prompts.render(gov, "support@1.0.0", {"product": "Router"})
+        prompt_registry.render(gov, "support@1.0.0", {"product": "Router"})
     with pytest.raises(InvalidReference, match="nothing after '@'"):
-        prompts.render(gov, "support@", {})
+        prompt_registry.render(gov, "support@", {})
 
 
 def test_rollback_needs_an_approved_version_and_an_ml_lead(gov, now):
-    prompts.register(gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now)
+    prompt_registry.register(gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now)
     before = _state(gov)
     with pytest.raises(IllegalTransition, match="it was never approved"):
-        prompts.rollback(gov, "support", to="1.0.0", actor=CAROL, now=now)
+        prompt_registry.rollback(gov, "support", to="1.0.0", actor=CAROL, now=now)
     with pytest.raises(RoleNotHeld, match="alice does not hold the role ml_lead: prompt rollback"):
-        prompts.rollback(gov, "support", to="1.0.0", actor=ALICE, now=now)
+        prompt_registry.rollback(gov, "support", to="1.0.0", actor=ALICE, now=now)
     assert _state(gov) == before
 
 
 def test_at_answers_which_version_served(gov, now):
-    v1 = prompts.register(gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now)
-    v2 = prompts.register(gov, prompt_id="support", template=TEMPLATE + "x\n", actor=ALICE, now=now)
+    v1 = prompt_registry.register(gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now)
+    v2 = prompt_registry.register(
+        gov, prompt_id="support", template=TEMPLATE + "x\n", actor=ALICE, now=now
+    )
     with gov.store.write() as tx:
         for v in (v1, v2):
             tx.prompts.set_status("support", v.version, PromptStatus.approved, now)
-        prompts.move_pointer_in(
+        prompt_registry.move_pointer_in(
             tx,
             v1,
             kind="promotion",
@@ -149,10 +155,10 @@ def test_at_answers_which_version_served(gov, now):
             request_id="req-1",
             approvers=[{"approver": "carol", "role": "ml_lead"}],
         )
-        prompts.move_pointer_in(
+        prompt_registry.move_pointer_in(
             tx, v2, kind="promotion", actor="system", now=now + timedelta(hours=2), reason="r"
         )
-    moved = prompts.rollback(
+    moved = prompt_registry.rollback(
         gov, "support", to="1.0.0", actor=CAROL, now=now + timedelta(hours=4), reason="bad tone"
     )
     assert (moved.version, moved.previous_version, moved.kind, moved.moved_by) == (
@@ -162,12 +168,12 @@ def test_at_answers_which_version_served(gov, now):
         "carol",
     )
     assert moved.approvers == [{"approver": "carol", "role": "ml_lead"}]
-    assert prompts.at(gov, "support", now + timedelta(hours=1)).version == "1.0.0"
-    assert prompts.at(gov, "support", now + timedelta(hours=3)).version == "1.0.1"
-    assert prompts.at(gov, "support", now + timedelta(hours=5)).version == "1.0.0"
+    assert prompt_registry.at(gov, "support", now + timedelta(hours=1)).version == "1.0.0"
+    assert prompt_registry.at(gov, "support", now + timedelta(hours=3)).version == "1.0.1"
+    assert prompt_registry.at(gov, "support", now + timedelta(hours=5)).version == "1.0.0"
     with pytest.raises(PromptNotFound, match="had no production version at"):
-        prompts.at(gov, "support", now - timedelta(hours=1))
-    assert prompts.resolve(gov, "support@production").version == "1.0.0"
+        prompt_registry.at(gov, "support", now - timedelta(hours=1))
+    assert prompt_registry.resolve(gov, "support@production").version == "1.0.0"
     assert [e[0] for e in _events(gov)][-3:] == [
         "prompt.promoted",
         "prompt.promoted",
@@ -198,14 +204,18 @@ def test_at_answers_which_version_served(gov, now):
 )
 def test_audit_verify_names_a_prompt_row_edited_behind_the_trail(gov, now, statement, words):
     from governance.domain.errors import StateMismatch
-    from governance.services import audit
+    from governance.services.trust import audit
 
-    v1 = prompts.register(gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now)
-    prompts.register(gov, prompt_id="support", template=TEMPLATE + "x\n", actor=ALICE, now=now)
-    prompts.submit(gov, "support@1.0.1", actor=ALICE, now=now)
+    v1 = prompt_registry.register(gov, prompt_id="support", template=TEMPLATE, actor=ALICE, now=now)
+    prompt_registry.register(
+        gov, prompt_id="support", template=TEMPLATE + "x\n", actor=ALICE, now=now
+    )
+    prompt_registry.submit(gov, "support@1.0.1", actor=ALICE, now=now)
     with gov.store.write() as tx:
         tx.prompts.set_status("support", "1.0.0", PromptStatus.approved, now)
-        prompts.move_pointer_in(tx, v1, kind="promotion", actor="system", now=now, reason="r")
+        prompt_registry.move_pointer_in(
+            tx, v1, kind="promotion", actor="system", now=now, reason="r"
+        )
     assert audit.verify(gov).state_rows > 0
     with gov.engine.begin() as conn:
         conn.exec_driver_sql(statement)

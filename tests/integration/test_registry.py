@@ -23,8 +23,9 @@ from governance.domain.errors import (
     VersionNotFound,
 )
 from governance.domain.models import LifecycleStage, RiskLevel
-from governance.services import audit, registry
-from governance.services.registry import VersionSpec
+from governance.services.registry import cards, stages, versions
+from governance.services.registry.versions import VersionSpec
+from governance.services.trust import audit
 
 S = LifecycleStage
 
@@ -38,7 +39,7 @@ def register(gov, churn_model, card, data, version="1.0.0", now=None, by="alice"
         training_pipeline="train.py",
         metrics={"accuracy": 0.9},
     )
-    return registry.register_version(gov, spec, card, artifact=data, now=now, new_model=churn_model)
+    return versions.register_version(gov, spec, card, artifact=data, now=now, new_model=churn_model)
 
 
 def snapshot(gov):
@@ -62,10 +63,10 @@ def test_register_then_promote_and_archive(gov, churn_model, example_card, model
     later = now + timedelta(days=1)
     seed_stage(gov, "churn", "1.1.0", S.production, now=later)
 
-    assert registry.resolve(gov, "churn@production").version == "1.1.0"
-    old = registry.resolve(gov, "churn@1.0.0")
+    assert versions.resolve(gov, "churn@production").version == "1.1.0"
+    old = versions.resolve(gov, "churn@1.0.0")
     assert old.stage == S.deprecated and old.sunset_at == later + timedelta(days=30)
-    assert [v.version for v in registry.search(gov, stage=S.production)] == ["1.1.0"]
+    assert [v.version for v in versions.search(gov, stage=S.production)] == ["1.1.0"]
     history = audit.history(gov, model="churn")
     assert history[0].event_type == "model.registered"
     moves = [
@@ -99,7 +100,7 @@ def test_one_production_version_per_model_is_a_database_rule(
         second = tx.registry.get_version("churn", "1.1.0")
         tx.registry.set_stage(second.id, S.production, now, None)
     assert snapshot(gov) == before
-    assert [v.version for v in registry.search(gov, stage=S.production)] == ["1.0.0"]
+    assert [v.version for v in versions.search(gov, stage=S.production)] == ["1.0.0"]
     assert audit.verify_chain(gov).ok
 
 
@@ -110,8 +111,8 @@ def test_rollback_inside_grace_period_only(gov, churn_model, example_card, model
         seed_stage(gov, "churn", version, S.production, now=now)
     # transition_in is the move the rollback command makes after its role check.
     seed_stage(gov, "churn", "1.0.0", S.production, now=now + timedelta(days=2))
-    assert registry.resolve(gov, "churn@production").version == "1.0.0"
-    replaced = registry.resolve(gov, "churn@1.1.0")
+    assert versions.resolve(gov, "churn@production").version == "1.0.0"
+    replaced = versions.resolve(gov, "churn@1.1.0")
     assert replaced.stage == S.deprecated
     assert replaced.sunset_at == now + timedelta(days=32)
     before = snapshot(gov)
@@ -139,10 +140,10 @@ def test_a_direct_move_into_staging_or_production_is_refused(
         seed_stage(gov, "churn", "1.0.0", S.production, now=now)
         seed_stage(gov, "churn", "1.1.0", S.staging, now=now)
         seed_stage(gov, "churn", "1.1.0", S.production, now=now)
-    assert registry.resolve(gov, "churn@1.0.0").stage == start
+    assert versions.resolve(gov, "churn@1.0.0").stage == start
     before = snapshot(gov)
     with pytest.raises(UseThePromotionDoor) as refused:
-        registry.transition(
+        stages.transition(
             gov, "churn", "1.0.0", target, actor="carol", now=now, reason="just do it"
         )
     assert str(refused.value) == (
@@ -150,7 +151,7 @@ def test_a_direct_move_into_staging_or_production_is_refused(
         f"use `governance promote churn 1.0.0 --target {target.value} --dataset NAME`"
     )
     assert snapshot(gov) == before
-    assert registry.resolve(gov, "churn@1.0.0").stage == start
+    assert versions.resolve(gov, "churn@1.0.0").stage == start
 
 
 def test_production_to_deprecated_needs_a_reason(gov, churn_model, example_card, model_bytes, now):
@@ -160,19 +161,19 @@ def test_production_to_deprecated_needs_a_reason(gov, churn_model, example_card,
     before = snapshot(gov)
     for reason in ("", "  "):
         with pytest.raises(InvalidInput) as refused:
-            registry.transition(
+            stages.transition(
                 gov, "churn", "1.0.0", S.deprecated, actor="carol", now=now, reason=reason
             )
         assert str(refused.value) == ("churn@1.0.0: a move to deprecated needs a reason (--reason)")
     assert snapshot(gov) == before
 
     later = now + timedelta(hours=1)
-    moved = registry.transition(
+    moved = stages.transition(
         gov, "churn", "1.0.0", S.deprecated, actor="carol", now=later, reason="data drift"
     )
     assert moved.stage == S.deprecated and moved.sunset_at == later + timedelta(days=30)
-    assert registry.resolve(gov, "churn@1.0.0").sunset_at == later + timedelta(days=30)
-    assert registry.search(gov, stage=S.production) == []
+    assert versions.resolve(gov, "churn@1.0.0").sunset_at == later + timedelta(days=30)
+    assert versions.search(gov, stage=S.production) == []
     last = audit.history(gov, model="churn")[-1]
     assert (last.event_type, last.actor, last.details) == (
         "model.stage_changed",
@@ -189,9 +190,9 @@ def test_production_to_deprecated_needs_a_reason(gov, churn_model, example_card,
 
 def test_retire_from_development_needs_no_reason(gov, churn_model, example_card, model_bytes, now):
     register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
-    retired = registry.transition(gov, "churn", "1.0.0", S.retired, actor="carol", now=now)
+    retired = stages.transition(gov, "churn", "1.0.0", S.retired, actor="carol", now=now)
     assert retired.stage == S.retired and retired.sunset_at is None
-    assert registry.resolve(gov, "churn@1.0.0").stage == S.retired
+    assert versions.resolve(gov, "churn@1.0.0").stage == S.retired
     assert audit.history(gov, model="churn")[-1].details == {
         "from": "development",
         "to": "retired",
@@ -202,25 +203,25 @@ def test_retire_from_development_needs_no_reason(gov, churn_model, example_card,
 def test_aliases_and_references(gov, churn_model, example_card, model_bytes, now):
     register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
     register(gov, churn_model, example_card, model_bytes[1], "1.2.0", now)
-    registry.set_alias(gov, "churn", "champion", "1.0.0", actor="alice", now=now)
-    assert registry.resolve(gov, "churn@champion").version == "1.0.0"
-    assert registry.resolve(gov, "churn").version == "1.2.0"
-    assert registry.resolve(gov, "churn@development").version == "1.2.0"
-    view = registry.show(gov, "churn@champion")
+    versions.set_alias(gov, "churn", "champion", "1.0.0", actor="alice", now=now)
+    assert versions.resolve(gov, "churn@champion").version == "1.0.0"
+    assert versions.resolve(gov, "churn").version == "1.2.0"
+    assert versions.resolve(gov, "churn@development").version == "1.2.0"
+    view = versions.show(gov, "churn@champion")
     assert view.aliases == ["champion"] and view.card.card.name == "churn"
     with pytest.raises(VersionNotFound) as no_version:
-        registry.resolve(gov, "churn@production")
+        versions.resolve(gov, "churn@production")
     assert str(no_version.value) == "nothing matches 'churn@production'"
     with pytest.raises(ModelNotFound) as no_model:
-        registry.resolve(gov, "nosuch@production")
+        versions.resolve(gov, "nosuch@production")
     assert str(no_model.value) == "unknown model 'nosuch'"
 
 
 def test_card_revisions_keep_history(gov, churn_model, example_card, model_bytes, now):
     register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
     edited = example_card.model_copy(update={"known_limitations": ["new limitation"]})
-    revision = registry.revise_card(gov, "churn", "1.0.0", edited, actor="alice", now=now)
-    revisions = registry.card_revisions(gov, "churn", "1.0.0")
+    revision = cards.revise_card(gov, "churn", "1.0.0", edited, actor="alice", now=now)
+    revisions = cards.card_revisions(gov, "churn", "1.0.0")
     assert [r.revision for r in revisions] == [1, 2] and revision.revision == 2
     assert revisions[0].card.known_limitations != revisions[1].card.known_limitations
     assert revisions[0].card_hash != revisions[1].card_hash
@@ -228,7 +229,7 @@ def test_card_revisions_keep_history(gov, churn_model, example_card, model_bytes
 
 def test_artifact_verifies_and_tamper_is_refused(gov, churn_model, example_card, model_bytes, now):
     version = register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
-    assert registry.verify_artifact(gov, "churn", "1.0.0").endswith("Pipeline")
+    assert versions.verify_artifact(gov, "churn", "1.0.0").endswith("Pipeline")
     path = gov.artifacts.path_for(version.artifact_digest)
     path.chmod(0o644)
     data = bytearray(path.read_bytes())
@@ -236,7 +237,7 @@ def test_artifact_verifies_and_tamper_is_refused(gov, churn_model, example_card,
     path.write_bytes(bytes(data))
     before = snapshot(gov)
     with pytest.raises(DigestMismatch) as refused:
-        registry.verify_artifact(gov, "churn", "1.0.0")
+        versions.verify_artifact(gov, "churn", "1.0.0")
     found = hashlib.sha256(bytes(data)).hexdigest()
     assert str(refused.value) == (
         f"artifact at {path} changed: expected sha256 {version.artifact_digest}, found {found}"
@@ -284,7 +285,7 @@ def test_refusals_change_nothing(case, gov, churn_model, example_card, model_byt
         ),
         "unknown_model": (
             ModelNotFound,
-            lambda: registry.register_version(
+            lambda: versions.register_version(
                 gov,
                 spec.model_copy(update={"name": "ghost"}),
                 example_card,
@@ -294,17 +295,17 @@ def test_refusals_change_nothing(case, gov, churn_model, example_card, model_byt
         ),
         "door": (
             UseThePromotionDoor,
-            lambda: registry.transition(gov, "churn", "1.0.0", S.production, actor="b", now=now),
+            lambda: stages.transition(gov, "churn", "1.0.0", S.production, actor="b", now=now),
         ),
         "illegal": (
             IllegalTransition,
-            lambda: registry.transition(
+            lambda: stages.transition(
                 gov, "churn", "1.0.0", S.deprecated, actor="b", now=now, reason="r"
             ),
         ),
         "risk_mismatch": (
             MalformedCard,
-            lambda: registry.register_version(
+            lambda: versions.register_version(
                 gov,
                 spec,
                 example_card.model_copy(update={"risk_level": RiskLevel.low}),
@@ -314,7 +315,7 @@ def test_refusals_change_nothing(case, gov, churn_model, example_card, model_byt
         ),
         "incomplete": (
             IncompleteCard,
-            lambda: registry.register_version(
+            lambda: versions.register_version(
                 gov,
                 spec,
                 example_card.model_copy(update={"intended_use": ""}),
@@ -324,7 +325,7 @@ def test_refusals_change_nothing(case, gov, churn_model, example_card, model_byt
         ),
         "pickle": (
             UntrustedArtifact,
-            lambda: registry.register_version(
+            lambda: versions.register_version(
                 gov, spec, example_card, artifact=pickle.dumps({"a": 1}), now=now
             ),
         ),
@@ -340,10 +341,10 @@ def test_refusals_change_nothing(case, gov, churn_model, example_card, model_byt
 
 def test_illegal_transition_names_both_stages(gov, churn_model, example_card, model_bytes, now):
     register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
-    registry.transition(gov, "churn", "1.0.0", S.retired, actor="bob", now=now)
+    stages.transition(gov, "churn", "1.0.0", S.retired, actor="bob", now=now)
     before = snapshot(gov)
     with pytest.raises(IllegalTransition) as refused:
-        registry.transition(
+        stages.transition(
             gov, "churn", "1.0.0", S.deprecated, actor="bob", now=now, reason="tidy up"
         )
     assert type(refused.value) is IllegalTransition
@@ -364,16 +365,16 @@ def test_llm_versions_carry_a_config_not_an_artifact(gov, example_card, model_by
     card = example_card.model_copy(update={"risk_level": RiskLevel.medium})
     config = {"base_model": "llama-3.1-8b-instruct", "provider": "vllm", "temperature": 0.2}
     spec = VersionSpec(name="support-bot", version="1.0.0", created_by="alice", llm_config=config)
-    saved = registry.register_version(gov, spec, card, artifact=None, now=now, new_model=llm)
+    saved = versions.register_version(gov, spec, card, artifact=None, now=now, new_model=llm)
     assert saved.artifact_digest is None and saved.llm_config == config
-    assert registry.resolve(gov, "support-bot@1.0.0").llm_config["provider"] == "vllm"
+    assert versions.resolve(gov, "support-bot@1.0.0").llm_config["provider"] == "vllm"
     before = snapshot(gov)
     bad = spec.model_copy(update={"version": "1.1.0", "llm_config": {"provider": "vllm"}})
     with pytest.raises(InvalidInput) as no_base:
-        registry.register_version(gov, bad, card, artifact=None, now=now)
+        versions.register_version(gov, bad, card, artifact=None, now=now)
     assert str(no_base.value) == "LLM config for support-bot lacks base_model"
     with pytest.raises(InvalidInput) as with_artifact:
-        registry.register_version(
+        versions.register_version(
             gov,
             spec.model_copy(update={"version": "1.2.0"}),
             card,

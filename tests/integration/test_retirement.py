@@ -16,18 +16,11 @@ from seeding import approved_request
 from governance.domain.approvals import RequestStatus
 from governance.domain.models import LifecycleStage as S
 from governance.domain.rollout import FlagRule
-from governance.services import (
-    approvals,
-    audit,
-    batches,
-    endpoints,
-    evaluation,
-    monitoring,
-    promotion,
-    registry,
-    retirement_audit,
-    retirement_review,
-)
+from governance.services.monitoring import batches, references, retirement_audit, retirement_review
+from governance.services.promotion import approval_requests, completion, decisions, evaluation
+from governance.services.registry import versions
+from governance.services.rollout import endpoints, production, routing, withdrawal
+from governance.services.trust import audit
 
 pytestmark = pytest.mark.sqlite_only
 RETIREMENT_APPROVERS = (("carol", "ml_lead"), ("dave", "risk_officer"))
@@ -96,7 +89,7 @@ def test_too_few_labels_is_insufficient_not_a_number(monitored_world, now, tmp_p
 def test_a_check_that_raises_is_a_finding_and_the_others_still_run(monitored_world, now, tmp_path):
     w = monitored_world
     ingest(w, "1.0.0", tmp_path, now)
-    _, profile = monitoring.get_reference(w.gov, "churn", "1.0.0")
+    _, profile = references.get_reference(w.gov, "churn", "1.0.0")
     w.gov.artifacts.path_for(profile.digest).write_bytes(b"not the sample")
     row, report = retirement_audit.audit_version(w.gov, "churn", "1.0.0", audit_run="r1", now=now)
     drift = findings(row)["drift"]
@@ -114,13 +107,13 @@ def flagged_old_version(monitored_world, codes, now, tmp_path):
         w.gov, model="churn", version="1.1.0", dataset="holdout", actor="alice", now=now
     )
     request = approved_request(w.gov, codes, now, version="1.1.0", evaluation_run_id=run.id)
-    promotion.complete_promotion(w.gov, request_id=request.id, actor="alice", now=now)
+    completion.complete_promotion(w.gov, request_id=request.id, actor="alice", now=now)
     with w.gov.store.write() as tx:
         # test set-up: the flag service allows only versions carried through a promotion
-        endpoints.change_in(
+        routing.change_in(
             tx,
             "churn-api",
-            lambda s: endpoints.updated(
+            lambda s: routing.updated(
                 s, flags=[FlagRule(name="acme-old", version="1.0.0", org_ids=["acme"])]
             ),
             actor="alice",
@@ -156,7 +149,7 @@ def test_an_approved_review_deprecates_withdraws_and_the_sweep_retires(
     assert request.evidence["incumbent_version"] == "1.1.0"
     when = now + timedelta(minutes=1)  # the promotion's approvers used their codes at `now`
     for person, role in RETIREMENT_APPROVERS:
-        approvals.decide(
+        decisions.decide(
             w.gov,
             request_id=request.id,
             approver=person,
@@ -172,11 +165,11 @@ def test_an_approved_review_deprecates_withdraws_and_the_sweep_retires(
     [approved] = audit.history(w.gov, event_type="model.retirement_approved", model="churn")
     assert [a["approver"] for a in approved.details["approvers"]] == ["carol", "dave"]
     assert audit.verify(w.gov).chain.ok
-    assert registry.retire_past_sunset(w.gov, now=later, as_of=later + timedelta(days=29)) == []
+    assert withdrawal.retire_past_sunset(w.gov, now=later, as_of=later + timedelta(days=29)) == []
     as_of = later + timedelta(days=30)
-    retired = registry.retire_past_sunset(w.gov, now=later, as_of=as_of)
+    retired = withdrawal.retire_past_sunset(w.gov, now=later, as_of=as_of)
     assert [v.ref for v in retired] == ["churn@1.0.0"]
-    assert registry.resolve(w.gov, "churn@1.0.0").stage == S.retired
+    assert versions.resolve(w.gov, "churn@1.0.0").stage == S.retired
     [event] = audit.history(w.gov, event_type="model.stage_changed", model="churn")[-1:]
     # the rule read the simulated clock; the trail records when it really happened
     assert (datetime.fromisoformat(event.ts), event.details["as_of"]) == (later, as_of.isoformat())
@@ -187,7 +180,7 @@ def test_a_rejected_review_retains_the_version_until_its_next_review(
 ):
     w = flagged_old_version
     _, request = review(w.gov, now)
-    approvals.decide(
+    decisions.decide(
         w.gov,
         request_id=request.id,
         approver="carol",
@@ -197,7 +190,7 @@ def test_a_rejected_review_retains_the_version_until_its_next_review(
         code=codes("carol", now + timedelta(minutes=1)),
         now=now + timedelta(minutes=1),
     )
-    assert approvals.get_request(w.gov, request.id).status == RequestStatus.rejected
+    assert approval_requests.get_request(w.gov, request.id).status == RequestStatus.rejected
     row, _ = retirement_audit.audit_version(w.gov, "churn", "1.0.0", audit_run="r2", now=now)
     assert row.verdict == "retain"
     assert "acme's contract needs it until March" in row.reason
@@ -209,15 +202,15 @@ def test_a_rejected_review_retains_the_version_until_its_next_review(
 
 def test_retirement_takes_a_version_out_of_idle_slots_and_flags(monitored_world, now):
     w = monitored_world
-    seed_production = registry.resolve(w.gov, "churn@1.1.0")
+    seed_production = versions.resolve(w.gov, "churn@1.1.0")
     with w.gov.store.write() as tx:
-        registry.transition_in(
+        production.transition_in(
             tx, "churn", seed_production.version, S.production, actor="t", now=now
         )
-        endpoints.change_in(
+        routing.change_in(
             tx,
             "churn-api",
-            lambda s: endpoints.updated(
+            lambda s: routing.updated(
                 s,
                 slots={"blue": "1.0.0", "green": "1.1.0"},
                 active_slot="green",
@@ -227,7 +220,7 @@ def test_retirement_takes_a_version_out_of_idle_slots_and_flags(monitored_world,
             reason="set-up",
             now=now,
         )
-    registry.retire_past_sunset(w.gov, now=now + timedelta(days=31))
+    withdrawal.retire_past_sunset(w.gov, now=now + timedelta(days=31))
     spec = endpoints.show(w.gov, "churn-api").spec.spec
     assert (spec.stable, spec.slots, spec.active_slot, spec.flags) == (
         "1.1.0",

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from governance.domain.policy import ExperimentDefaults
+from governance.domain.policy_sections import ExperimentDefaults
+from governance.domain.predictions import Observation
 from governance.ml.ab_stats import analyse, sample_ratio, two_proportion, welch
-from governance.store.predictions import Observation
 
 VARIANTS = {"A": "1.0.0", "B": "1.1.0"}
 SPLIT = {"A": 50, "B": 50}

@@ -8,24 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from governance.domain.approvals import (
-    EVIDENCE_FIELDS,
-    NO_INCUMBENT,
     Approval,
     ApprovalRequest,
     RequestStatus,
     active_approvals,
-    apply_decision,
-    check_decision,
     check_evidence,
-    decide,
-    evidence_digest,
-    evidence_parts,
     expire,
     missing_roles,
     open_request,
     required_roles,
     void,
 )
+from governance.domain.decisions import apply_decision, check_decision, decide
 from governance.domain.errors import (
     EvidenceChanged,
     InvalidInput,
@@ -33,6 +27,12 @@ from governance.domain.errors import (
     RequestClosed,
     RoleNotHeld,
     SeparationOfDuties,
+)
+from governance.domain.evidence import (
+    EVIDENCE_FIELDS,
+    NO_INCUMBENT,
+    evidence_digest,
+    evidence_parts,
 )
 from governance.domain.models import LifecycleStage, RiskLevel
 from governance.domain.policy import Policy, policy_from_mapping

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from governance.domain.policy import CanaryDefaults
+from governance.domain.policy_sections import CanaryDefaults
+from governance.domain.predictions import Observation
 from governance.ml.canary_analysis import analyse_step
-from governance.store.predictions import Observation
 
 POLICY = CanaryDefaults()  # alpha 0.05, min_samples 50, min_labels 30, +20% p95, -5% accuracy
 

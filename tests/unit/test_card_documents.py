@@ -12,8 +12,8 @@ import yaml
 from governance.domain.cards import ModelCard, card_hash, parse_card, require_complete
 from governance.domain.errors import MalformedCard
 from governance.domain.models import LifecycleStage
+from governance.reports.card_yaml import load_card_yaml
 from governance.reports.model_card import (
-    load_card_yaml,
     render_cyclonedx,
     render_html,
     render_huggingface_readme,

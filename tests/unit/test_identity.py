@@ -9,7 +9,7 @@ import pytest
 
 from governance.domain.errors import InvalidInput
 from governance.domain.identity import MAX_NAME, NOT_VERIFIED, VerifiedActor, canonical_name
-from governance.services.identity import _matching_steps
+from governance.services.trust.identity import _matching_steps
 
 # RFC 6238 appendix B: the SHA-1 seed, and the 8-digit codes whose last 6 digits are ours.
 RFC_SECRET = base64.b32encode(b"12345678901234567890").decode()

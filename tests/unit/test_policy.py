@@ -11,7 +11,8 @@ import yaml
 from governance.config import EXAMPLE_POLICY, Settings, require_configured_policy
 from governance.domain.errors import ConfigError, InvalidInput
 from governance.domain.evaluation import GatePolicy
-from governance.domain.policy import ROLES, Policy, gate_policy_for, policy_from_mapping
+from governance.domain.policy import Policy, gate_policy_for, policy_from_mapping
+from governance.domain.policy_sections import ROLES
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "governance" / "governance.example.yaml"
 

@@ -21,7 +21,8 @@ from governance.domain.monitoring import (
     Finding,
     Status,
 )
-from governance.domain.policy import RetirementDefaults, policy_from_mapping
+from governance.domain.policy import policy_from_mapping
+from governance.domain.policy_sections import RetirementDefaults
 from governance.domain.retirement import (
     Criteria,
     Verdict,

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from governance.domain.errors import InvalidInput
-from governance.domain.policy import CanaryDefaults
+from governance.domain.policy_sections import CanaryDefaults
 from governance.domain.rollout import (
     ABSplit,
     FlagRule,

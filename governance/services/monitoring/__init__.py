@@ -1,0 +1,1 @@
+"""Monitoring: reference samples, batches and windows, the retirement audit and its reviews."""

@@ -1,0 +1,1 @@
+"""Promotion: approval requests and their evidence, decisions, the gate, and carrying out."""

@@ -1,0 +1,1 @@
+"""Prompts: registry, prompt gate, prompt promotion and canary, and LLM version evaluation."""

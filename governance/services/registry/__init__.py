@@ -1,0 +1,1 @@
+"""Registry: models, versions, cards, stage moves, evaluation datasets, risk and artifacts."""

@@ -1,0 +1,1 @@
+"""Rollout: routing specs and endpoints, strategies, experiments, rollbacks and withdrawal."""

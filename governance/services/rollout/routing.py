@@ -1,0 +1,100 @@
+"""Routing changes: each is a new spec version of the endpoint and a `routing.changed` event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from governance.domain.errors import (
+    NotFound,
+)
+from governance.domain.rollout import (
+    Endpoint,
+    RoutingRefused,
+    RoutingSpec,
+    SpecVersion,
+)
+from governance.store.unit_of_work import Transaction
+
+
+class EndpointNotFound(NotFound):
+    """No endpoint has this name."""
+
+
+def get_endpoint_in(tx: Transaction, name: str) -> Endpoint:
+    """The endpoint, or EndpointNotFound naming it."""
+    found = tx.routing.find_endpoint(name)
+    if found is None:
+        raise EndpointNotFound(
+            f"unknown endpoint {name!r}: create it with `governance endpoints create`"
+        )
+    return found
+
+
+def write_spec(
+    tx: Transaction, endpoint: Endpoint, spec: RoutingSpec, actor: str, reason: str, now: datetime
+) -> SpecVersion:
+    """Append the next spec version of the endpoint and its `routing.changed` audit event."""
+    latest = tx.routing.latest_spec(endpoint.name)
+    number = 1 if latest is None else latest.number + 1
+    stored = tx.routing.insert_spec(endpoint.name, number, spec, actor, reason, now)
+    tx.audit.append(
+        "routing.changed",
+        actor=actor,
+        now=now,
+        model=endpoint.model_name,
+        version=spec.stable,
+        details={
+            "endpoint": endpoint.name,
+            "spec": number,
+            "spec_hash": spec.digest(),
+            "versions": spec.versions(),
+            "reason": reason,
+        },
+    )
+    return stored
+
+
+def change_in(
+    tx: Transaction,
+    name: str,
+    change: Callable[[RoutingSpec], RoutingSpec],
+    *,
+    actor: str,
+    reason: str,
+    now: datetime,
+) -> SpecVersion:
+    """Apply `change` to the endpoint's current spec and store the result as the next one."""
+    endpoint = get_endpoint_in(tx, name)
+    current = tx.routing.latest_spec(name)
+    assert current is not None, "every endpoint is created with spec 1"
+    try:
+        spec = change(current.spec)
+    except ValueError as exc:
+        # pydantic's ValidationError is a ValueError: the new spec broke an invariant.
+        raise RoutingRefused(f"routing change on {name!r} refused: {_first_error(exc)}") from None
+    return write_spec(tx, endpoint, spec, actor, reason, now)
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return str(first.get("ctx", {}).get("error") or first["msg"])
+    return str(exc)
+
+
+def updated(spec: RoutingSpec, **changes) -> RoutingSpec:
+    """A copy of `spec` with `changes`, validated again (model_copy alone would not)."""
+    return RoutingSpec.model_validate({**spec.model_dump(), **changes})
+
+
+def promoted_spec(spec: RoutingSpec, version: str) -> RoutingSpec:
+    """`spec` with `version` as the stable version (switching slots when slots are in use)."""
+    canary = {} if spec.canary != version else {"canary": None, "canary_weight": 0}
+    if spec.active_slot is None and not any(spec.slots.values()):
+        return updated(spec, stable=version, **canary)
+    held = [slot for slot, held in spec.slots.items() if held == version]
+    slot = held[0] if held else spec.idle_slot()
+    slots = {**spec.slots, slot: version}
+    return updated(spec, stable=version, slots=slots, active_slot=slot, **canary)

@@ -1,0 +1,1 @@
+"""Trust: verified people (codes, sessions), roster roles, the audit trail and request events."""

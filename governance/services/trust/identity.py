@@ -1,0 +1,310 @@
+"""Verified identity: enrolment, one-time codes and CLI sessions."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import pyotp
+from pydantic import BaseModel, ConfigDict
+
+from governance.bootstrap import Governance
+from governance.domain.audit import canonical_json, format_ts
+from governance.domain.errors import (
+    Conflict,
+    InvalidCode,
+    InvalidInput,
+    NotEnrolled,
+    NotInRoster,
+    NotLoggedIn,
+)
+from governance.domain.identity import VerifiedActor, canonical_name
+from governance.domain.policy import Policy
+from governance.store.people import EnrolledPerson, StoredSession
+from governance.store.unit_of_work import Transaction
+
+__all__ = [
+    "Enrollment",
+    "PersonRecord",
+    "SessionTicket",
+    "enroll",
+    "login",
+    "logout",
+    "people",
+    "session_actor",
+    "verify_code",
+    "verify_code_in",
+]
+
+ISSUER = "governance"
+SECRET_PURPOSE = "totp-secret"
+SESSION_PURPOSE = "cli-session"
+# A session opened under `identity: none` has no people row to hang on (cli_sessions.person is
+# a foreign key to people), so its token carries its own MAC'd payload behind this prefix.
+UNVERIFIED_SESSION = "none."
+MAX_SESSION_HOURS = 24 * 7
+
+
+class Enrollment(BaseModel):
+    """A new authenticator: the secret, and the otpauth:// URI an authenticator app scans."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    secret: str
+    uri: str
+
+
+class PersonRecord(BaseModel):
+    """A roster person, their roles, and when and by whom they were enrolled (if they were)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    roles: list[str]
+    enrolled_at: datetime | None = None
+    enrolled_by: str | None = None
+
+
+class SessionTicket(BaseModel):
+    """What `login` hands back for the user's session file; the token is shown only here."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token: str
+    person: str
+    expires_at: datetime
+
+
+def _roster_person(policy: Policy, name: str) -> str:
+    """The canonical name of a roster person, or NotInRoster."""
+    name = canonical_name(name)
+    if name not in policy.roster:
+        raise NotInRoster(f"{name} is not in the policy roster")
+    return name
+
+
+def _at(ts: datetime) -> str:
+    return ts.isoformat(timespec="seconds")
+
+
+def enroll(
+    gov: Governance, name: str, *, actor: str, now: datetime, replace: bool = False
+) -> Enrollment:
+    """Create and store (encrypted) a TOTP secret for a roster person; audited, never the secret."""
+    name = _roster_person(gov.policy, name)
+    if not actor.strip() or len(actor) > 128:
+        raise InvalidInput("the enrolling actor must be named in 1 to 128 characters")
+    secret = pyotp.random_base32()
+    with gov.store.write() as tx:
+        existing = tx.people.find(name)
+        if existing is not None and not replace:
+            raise Conflict(
+                f"{name} is already enrolled (since {_at(existing.enrolled_at)}); "
+                "pass --replace to issue a new secret"
+            )
+        person = EnrolledPerson(
+            name=name,
+            totp_secret=gov.keyring.encrypt(SECRET_PURPOSE, secret),
+            enrolled_at=now,
+            enrolled_by=actor,
+        )
+        # A new secret starts with no used step: codes of the old one no longer verify anyway.
+        tx.people.enroll(person, replace=existing is not None)
+        # Sessions opened with the old authenticator may be the reason it is being replaced.
+        ended = tx.people.end_sessions_of(name, now) if existing is not None else 0
+        tx.audit.append(
+            "person.enrolled",
+            actor=actor,
+            now=now,
+            details={"name": name, "replaced": existing is not None, "sessions_ended": ended},
+        )
+    uri = pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
+    return Enrollment(name=name, secret=secret, uri=uri)
+
+
+def people(gov: Governance) -> list[PersonRecord]:
+    """Every roster person, enrolled or not, sorted by name."""
+    policy = gov.policy
+    with gov.store.read() as tx:
+        enrolled = tx.people.enrolled()
+    records = []
+    for name in sorted(policy.roster):
+        row = enrolled.get(name)
+        records.append(
+            PersonRecord(
+                name=name,
+                roles=list(policy.roster[name]),
+                enrolled_at=row.enrolled_at if row else None,
+                enrolled_by=row.enrolled_by if row else None,
+            )
+        )
+    return records
+
+
+def _matching_steps(secret: str, code: str, now: datetime) -> list[int]:
+    """The time steps within ±1 of `now` whose code equals `code`, newest first."""
+    totp = pyotp.TOTP(secret)
+    step = totp.timecode(now)
+    candidates = (step + 1, step, step - 1)
+    return [s for s in candidates if hmac.compare_digest(totp.generate_otp(s), code)]
+
+
+def verify_code_in(
+    tx: Transaction, policy: Policy, name: str, code: str | None, *, now: datetime
+) -> VerifiedActor:
+    """Check a one-time code inside the caller's write transaction and burn its time step."""
+    name = _roster_person(policy, name)
+    if policy.identity == "none":
+        return VerifiedActor(name=name, method="none")
+    person = tx.people.find(name)
+    if person is None:
+        raise NotEnrolled(f"{name} has no authenticator: run `governance people enroll {name}`")
+    code = "".join((code or "").split())  # authenticator apps show "123 456"
+    if not code:
+        raise InvalidCode(f"one-time code for {name} is missing")
+    if len(code) != 6 or not code.isascii() or not code.isdigit():
+        raise InvalidCode(f"one-time code for {name} must be 6 digits")
+    secret = tx.keyring.decrypt(SECRET_PURPOSE, person.totp_secret)
+    steps = _matching_steps(secret, code, now)
+    if not steps:
+        raise InvalidCode(f"one-time code for {name} is wrong or expired")
+    # Each code is accepted once, and never one older than the last accepted.
+    if not tx.people.use_step(name, steps[0]):
+        raise InvalidCode(f"one-time code for {name} was already used")
+    return VerifiedActor(name=name, method="totp")
+
+
+def verify_code(gov: Governance, name: str, code: str | None, *, now: datetime) -> VerifiedActor:
+    """Check a one-time code in its own write transaction."""
+    policy = gov.policy
+    with gov.store.write() as tx:
+        return verify_code_in(tx, policy, name, code, now=now)
+
+
+def _login_hint(policy: Policy) -> str:
+    code = "" if policy.identity == "none" else " --code CODE"
+    return f"run `governance login NAME{code}`"
+
+
+def login(
+    gov: Governance, name: str, code: str | None, *, now: datetime, hours: float = 8
+) -> SessionTicket:
+    """Verify a one-time code and open a CLI session for `hours`; audited."""
+    if not 0 < hours <= MAX_SESSION_HOURS:
+        raise InvalidInput(f"session hours must be more than 0 and at most {MAX_SESSION_HOURS}")
+    policy = gov.policy
+    expires_at = now + timedelta(hours=hours)
+    with gov.store.write() as tx:
+        actor = verify_code_in(tx, policy, name, code, now=now)
+        if actor.verified:
+            token = secrets.token_urlsafe(32)
+            session_id = _session_id(token)
+            tx.people.add_session(
+                StoredSession(
+                    id=session_id, person=actor.name, created_at=now, expires_at=expires_at
+                )
+            )
+        else:
+            token = _unverified_token(gov, actor.name, expires_at)
+            session_id = "none"
+        tx.audit.append(
+            "person.logged_in",
+            actor=actor.name,
+            now=now,
+            details={
+                "name": actor.name,
+                "session": session_id,
+                "expires_at": format_ts(expires_at),
+            },
+        )
+    return SessionTicket(token=token, person=actor.name, expires_at=expires_at)
+
+
+def _session_id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _unverified_token(gov: Governance, name: str, expires_at: datetime) -> str:
+    body = canonical_json(
+        {"person": name, "expires_at": format_ts(expires_at), "nonce": secrets.token_hex(8)}
+    )
+    payload = base64.urlsafe_b64encode(body.encode()).decode()
+    return f"{UNVERIFIED_SESSION}{payload}.{gov.keyring.mac(SESSION_PURPOSE, payload)}"
+
+
+def _read_unverified(gov: Governance, token: str) -> tuple[str, datetime] | None:
+    """The person and expiry of an `identity: none` session token, or None if it is forged."""
+    payload, _, mac = token.removeprefix(UNVERIFIED_SESSION).partition(".")
+    # compare_digest refuses non-ASCII text; such a token is forged anyway.
+    if not token.isascii() or not gov.keyring.check_mac(SESSION_PURPOSE, payload, mac):
+        return None
+    body = json.loads(base64.urlsafe_b64decode(payload.encode()))
+    expires_at = datetime.strptime(body["expires_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    return body["person"], expires_at.replace(tzinfo=UTC)
+
+
+def session_actor(gov: Governance, token: str | None, *, now: datetime) -> VerifiedActor:
+    """The person of a live CLI session; NotLoggedIn saying why there is none."""
+    policy = gov.policy
+    hint = _login_hint(policy)
+    if not token:
+        raise NotLoggedIn(f"not logged in: {hint}")
+    if token.startswith(UNVERIFIED_SESSION):
+        found = _read_unverified(gov, token)
+        if found is None:
+            raise NotLoggedIn(f"not logged in: the session is unknown; {hint}")
+        person, expires_at = found
+        if policy.identity != "none":
+            raise NotLoggedIn(
+                f"not logged in: the session of {person} was opened under `identity: none` "
+                f"and the policy now verifies identities; {hint}"
+            )
+    else:
+        with gov.store.read() as tx:
+            session = tx.people.find_session(_session_id(token))
+        if session is None:
+            raise NotLoggedIn(f"not logged in: the session is unknown; {hint}")
+        person, expires_at = session.person, session.expires_at
+        if session.ended_at is not None:
+            raise NotLoggedIn(
+                f"not logged in: the session of {person} ended at {_at(session.ended_at)}; {hint}"
+            )
+    if expires_at <= now:
+        raise NotLoggedIn(
+            f"not logged in: the session of {person} expired at {_at(expires_at)}; {hint}"
+        )
+    name = _roster_person(policy, person)
+    return VerifiedActor(name=name, method="none" if policy.identity == "none" else "totp")
+
+
+def logout(gov: Governance, token: str | None, *, now: datetime) -> str | None:
+    """End a CLI session; the person whose session ended, or None if there was none to end."""
+    if not token:
+        return None
+    person: str | None = None
+    if token.startswith(UNVERIFIED_SESSION):
+        # Nothing is stored to end: the session file's deletion is what ends it.
+        found = _read_unverified(gov, token)
+        if found is None:
+            return None
+        person, session_id = found[0], "none"
+    else:
+        session_id = _session_id(token)
+    with gov.store.write() as tx:
+        if person is None:
+            session = tx.people.find_session(session_id)
+            if session is None or not tx.people.end_session(session_id, now):
+                return None
+            person = session.person
+        tx.audit.append(
+            "person.logged_out",
+            actor=person,
+            now=now,
+            details={"name": person, "session": session_id},
+        )
+    return person
