@@ -161,7 +161,8 @@ def _story(people: Authenticators, gateway: str, llm: str, paths: dict[str, str]
     governance("prompts", "history", PROMPT)
 
     step("35. which support prompt served users between the first promotion and the canary?")
-    assert first_live < middle
+    if not first_live < middle:
+        raise SystemExit(f"demo: the middle time {middle} is not after the first promotion")
     governance("prompts", "at", PROMPT, "--time", middle.isoformat())
 
 

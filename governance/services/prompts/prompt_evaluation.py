@@ -33,7 +33,6 @@ def register_suite(
         if tx.prompts.find_suite(name, digest):
             raise Conflict(f"suite {name}@{digest[:12]} is already registered")
         with staged_artifact(gov.artifacts, data) as stored:
-            assert stored is not None
             saved = tx.prompts.add_suite(
                 RegisteredSuite(
                     name=name,

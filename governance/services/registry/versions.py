@@ -27,7 +27,7 @@ from governance.domain.models import (
     parse_semver,
 )
 from governance.ml.artifacts import check_model_bytes
-from governance.services.registry.artifacts import staged_artifact
+from governance.services.registry.artifacts import staged_if_any
 from governance.services.registry.cards import bind_card
 from governance.store.cards import CardRevision
 from governance.store.unit_of_work import Transaction
@@ -118,7 +118,7 @@ def register_version(
         check_payload(model, artifact is not None, spec.llm_config)
         card = bind_card(card, model, spec.version)
         require_complete(card, LifecycleStage.development, model.risk_level)
-        with staged_artifact(gov.artifacts, artifact) as stored:
+        with staged_if_any(gov.artifacts, artifact) as stored:
             version = tx.registry.add_version(model.id, _new_version(spec, stored, now))
             revision = tx.cards.add(
                 version.id, card, card_hash(card), spec.created_by, now, first=True

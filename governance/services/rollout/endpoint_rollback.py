@@ -9,7 +9,14 @@ from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
 from governance.domain.rollout import RoutingRefused, RoutingSpec, SpecVersion
 from governance.services.rollout.rollback import rollback_in
-from governance.services.rollout.routing import change_in, get_endpoint_in, promoted_spec, updated
+from governance.services.rollout.routing import (
+    change_in,
+    current_spec_in,
+    get_endpoint_in,
+    promoted_spec,
+    spec_number_in,
+    updated,
+)
 from governance.services.rollout.stopping import stop_in
 from governance.services.trust.roles import LEAD_ROLE, require_role
 from governance.store.unit_of_work import Transaction
@@ -34,22 +41,19 @@ def rollback_endpoint(
     why = (reason or "").strip() or "rollback"
     with gov.store.write() as tx:
         endpoint = get_endpoint_in(tx, name)
-        current = tx.routing.latest_spec(name)
-        assert current is not None
+        current = current_spec_in(tx, name)
         rollout = tx.routing.active_rollout(name)
         if rollout is not None:
             # Any rollback ends a rollout in flight, so its run cannot promote afterwards.
             stop_in(tx, rollout, now, f"rolled back by {actor.name}: {why}", actor=actor.name)
-            current = tx.routing.latest_spec(name)
-            assert current is not None
+            current = current_spec_in(tx, name)
             if to is None:
                 return current
         target = _previous(tx, name, current) if to is None else promoted_spec(current.spec, to)
         if target.stable is None:
             raise RoutingRefused(f"spec {current.number - 1} of {name!r} serves no version")
         _registry_follows(tx, gov, endpoint.model_name, target.stable, actor, why, now)
-        latest = tx.routing.latest_spec(name)
-        assert latest is not None
+        latest = current_spec_in(tx, name)
         if latest.spec.digest() == target.digest():
             return latest
         return change_in(
@@ -60,8 +64,7 @@ def rollback_endpoint(
 def _previous(tx: Transaction, name: str, current: SpecVersion) -> RoutingSpec:
     if current.number == 1:
         raise RoutingRefused(f"endpoint {name!r} has no previous spec to roll back to")
-    previous = tx.routing.spec_number(name, current.number - 1)
-    assert previous is not None
+    previous = spec_number_in(tx, name, current.number - 1)
     # A rollback restores what served stably (stable version, slots, flags), never a canary
     # or an experiment that has since ended: no rollout or experiment would own it again.
     return updated(previous.spec, canary=None, canary_weight=0, ab=None)

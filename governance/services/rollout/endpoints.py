@@ -22,7 +22,13 @@ from governance.domain.rollout import (
     SpecVersion,
     check_endpoint_name,
 )
-from governance.services.rollout.routing import change_in, get_endpoint_in, updated, write_spec
+from governance.services.rollout.routing import (
+    change_in,
+    current_spec_in,
+    get_endpoint_in,
+    updated,
+    write_spec,
+)
 from governance.services.trust.roles import LEAD_ROLE, require_role
 from governance.store.unit_of_work import Transaction
 
@@ -122,17 +128,14 @@ def show(gov: Governance, name: str) -> EndpointView:
     """The endpoint and its live routing."""
     with gov.store.read() as tx:
         endpoint = get_endpoint_in(tx, name)
-        spec = tx.routing.latest_spec(name)
-        assert spec is not None
-        return EndpointView(endpoint, spec)
+        return EndpointView(endpoint, current_spec_in(tx, name))
 
 
 def list_endpoints(gov: Governance) -> list[EndpointView]:
     """Every endpoint with its live routing, by name."""
     with gov.store.read() as tx:
         return [
-            EndpointView(found, tx.routing.latest_spec(found.name))  # type: ignore[arg-type]
-            for found in tx.routing.endpoints()
+            EndpointView(found, current_spec_in(tx, found.name)) for found in tx.routing.endpoints()
         ]
 
 

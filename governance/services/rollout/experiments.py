@@ -19,7 +19,7 @@ from governance.domain.models import LifecycleStage
 from governance.domain.rollout import ABSplit, RoutingRefused, RoutingSpec
 from governance.ml.ab_stats import ABResult, analyse
 from governance.services.rollout.endpoints import passed_promotion
-from governance.services.rollout.routing import change_in, get_endpoint_in, updated
+from governance.services.rollout.routing import change_in, current_spec_in, get_endpoint_in, updated
 from governance.services.trust.roles import LEAD_ROLE, require_role
 from governance.store.unit_of_work import Transaction
 
@@ -112,8 +112,7 @@ def _check_start(
     running = tx.experiments.running_on(endpoint)
     if running is not None:
         raise Conflict(f"experiment {running.id} is already running on {endpoint!r}")
-    current = tx.routing.latest_spec(endpoint)
-    assert current is not None, "every endpoint is created with spec 1"
+    current = current_spec_in(tx, endpoint)
     if current.spec.canary is not None:
         raise Conflict(f"a canary of {current.spec.canary} is active on {endpoint!r}")
     rollout = tx.routing.active_rollout(endpoint)

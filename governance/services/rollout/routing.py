@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from governance.domain.errors import (
-    NotFound,
-)
+from governance.domain.errors import NotFound, StateMismatch
 from governance.domain.rollout import (
     Endpoint,
     RoutingRefused,
@@ -27,6 +25,30 @@ def get_endpoint_in(tx: Transaction, name: str) -> Endpoint:
     if found is None:
         raise EndpointNotFound(
             f"unknown endpoint {name!r}: create it with `governance endpoints create`"
+        )
+    return found
+
+
+def current_spec_in(tx: Transaction, name: str) -> SpecVersion:
+    """The endpoint's live spec; StateMismatch if it has none (its specs were deleted)."""
+    current = tx.routing.latest_spec(name)
+    if current is None:
+        # Every endpoint is created with spec 1 and specs are only appended, so an endpoint
+        # without one was edited behind the trail's back.
+        raise StateMismatch(
+            f"endpoint {name!r} has no routing spec, but every endpoint is created with spec 1:"
+            " the routing table was changed outside the trail (run `governance audit verify`)"
+        )
+    return current
+
+
+def spec_number_in(tx: Transaction, name: str, number: int) -> SpecVersion:
+    """The endpoint's spec `number`; StateMismatch if it is missing below the live one."""
+    found = tx.routing.spec_number(name, number)
+    if found is None:
+        raise StateMismatch(
+            f"endpoint {name!r} has no routing spec {number}, but specs are only appended:"
+            " the routing table was changed outside the trail (run `governance audit verify`)"
         )
     return found
 
@@ -66,8 +88,7 @@ def change_in(
 ) -> SpecVersion:
     """Apply `change` to the endpoint's current spec and store the result as the next one."""
     endpoint = get_endpoint_in(tx, name)
-    current = tx.routing.latest_spec(name)
-    assert current is not None, "every endpoint is created with spec 1"
+    current = current_spec_in(tx, name)
     try:
         spec = change(current.spec)
     except ValueError as exc:

@@ -9,6 +9,7 @@ import httpx
 
 from governance.bootstrap import Governance
 from governance.domain.rollout import Rollout
+from governance.services.rollout.routing import current_spec_in
 
 
 def _rows(gov: Governance, rollout: Rollout, dataset: str) -> tuple[list[dict], list[Any]]:
@@ -37,8 +38,7 @@ def _rows(gov: Governance, rollout: Rollout, dataset: str) -> tuple[list[dict], 
 def smoke_test(gov: Governance, rollout: Rollout, dataset: str) -> str:
     """'' when the idle slot's answers through the gateway equal offline ones, else why not."""
     with gov.store.read() as tx:
-        spec = tx.routing.latest_spec(rollout.endpoint)
-    assert spec is not None
+        spec = current_spec_in(tx, rollout.endpoint)
     slot = next((s for s, held in spec.spec.slots.items() if held == rollout.version), None)
     if slot is None or slot == spec.spec.active_slot:
         return f"{rollout.version} is not in the idle slot of {rollout.endpoint}"

@@ -19,7 +19,12 @@ from governance.domain.rollout import (
     RoutingRefused,
     check_steps,
 )
-from governance.services.rollout.routing import change_in, get_endpoint_in, updated
+from governance.services.rollout.routing import (
+    change_in,
+    current_spec_in,
+    get_endpoint_in,
+    updated,
+)
 from governance.services.rollout.stopping import rollout_event, stop_in
 from governance.store.unit_of_work import Transaction
 
@@ -56,9 +61,8 @@ def check_strategy(
         check_steps(gov.policy.canary.steps)
     with gov.store.read() as tx:
         name = pick_endpoint(tx, model, endpoint)
-        spec = tx.routing.latest_spec(name)
+        spec = current_spec_in(tx, name)
         active = tx.routing.active_rollout(name)
-    assert spec is not None
     _check_routing(name, version, spec.spec, active)
     return name
 
@@ -115,8 +119,7 @@ def start(
             heartbeat_at=now,
         )
         # Checked again here: approvals may have taken days, and the routing moved meanwhile.
-        spec = tx.routing.latest_spec(endpoint)
-        assert spec is not None
+        spec = current_spec_in(tx, endpoint)
         _check_routing(endpoint, request.version, spec.spec, tx.routing.active_rollout(endpoint))
         rollout.replaced = spec.spec.stable
         tx.routing.insert_rollout(rollout, now)
@@ -142,7 +145,12 @@ def _into_idle_slot(spec, version: str):
 def current(gov: Governance, rollout_id: str) -> Rollout:
     """The rollout as stored now (a manual rollback may have ended it)."""
     with gov.store.read() as tx:
-        found = tx.routing.rollout_by_id(rollout_id)
+        return rollout_in(tx, rollout_id)
+
+
+def rollout_in(tx: Transaction, rollout_id: str) -> Rollout:
+    """The rollout as stored in this transaction, or InvalidInput naming the unknown id."""
+    found = tx.routing.rollout_by_id(rollout_id)
     if found is None:
         raise InvalidInput(f"unknown rollout {rollout_id!r}")
     return found
@@ -164,8 +172,7 @@ def held(gov: Governance) -> list[Rollout]:
 def heartbeat(gov: Governance, rollout: Rollout, now: datetime) -> Rollout:
     """Record that the controlling run is alive (the watchdog reads this)."""
     with gov.store.write() as tx:
-        stored = tx.routing.rollout_by_id(rollout.id)
-        assert stored is not None
+        stored = rollout_in(tx, rollout.id)
         stored.heartbeat_at = now
         tx.routing.save_rollout(stored)
         return stored
@@ -183,8 +190,7 @@ def window(gov: Governance, rollout: Rollout, now: datetime) -> tuple[list, list
 def record_verdict(gov: Governance, rollout: Rollout, rows: list[dict], verdict: str, now):
     """Audit a step's verdict; pass advances, insufficient extends or holds, fail rolls back."""
     with gov.store.write() as tx:
-        stored = tx.routing.rollout_by_id(rollout.id)
-        assert stored is not None
+        stored = rollout_in(tx, rollout.id)
         if stored.status not in (RolloutStatus.running, RolloutStatus.holding):
             return stored
         stored.verdicts.append({"weight": stored.weight, "verdict": verdict, "metrics": rows})
@@ -235,8 +241,7 @@ def ready_to_promote(rollout: Rollout) -> bool:
 def decide_hold(gov: Governance, rollout: Rollout, decision: str, person: str, now) -> Rollout:
     """A verified person's answer to a held canary: continue (next step) or roll back."""
     with gov.store.write() as tx:
-        stored = tx.routing.rollout_by_id(rollout.id)
-        assert stored is not None
+        stored = rollout_in(tx, rollout.id)
         if stored.status != RolloutStatus.holding:
             return stored  # ended meanwhile (a rollback, the watchdog): nothing to decide
         rollout_event(tx, "rollout.decided", stored, now, decision=decision, by=person)
@@ -253,8 +258,7 @@ def decide_hold(gov: Governance, rollout: Rollout, decision: str, person: str, n
 def refuse_hold(gov: Governance, rollout: Rollout, person: str, reason: str, now) -> None:
     """Record a refused answer to a held canary, so the next ask has a new key."""
     with gov.store.write() as tx:
-        stored = tx.routing.rollout_by_id(rollout.id)
-        assert stored is not None
+        stored = rollout_in(tx, rollout.id)
         stored.verdicts.append({"weight": stored.weight, "verdict": f"answer refused: {reason}"})
         rollout_event(tx, "rollout.refused", stored, now, by=person, reason=reason)
         tx.routing.save_rollout(stored)
