@@ -16,8 +16,8 @@ from governance.domain.evaluation import (
     ThresholdCheck,
     decide_gate,
     fmt_number,
-    gate_report_markdown,
 )
+from governance.domain.gate_report import gate_report_markdown
 
 
 def make_result(**changes) -> EvaluationResult:
