@@ -18,12 +18,16 @@ def _better(metric: str) -> str:
     return "lower" if metric in LOWER_IS_BETTER else "-"
 
 
+# A failure stands out; a check that did not apply says so in words, never as a pass.
+_VERDICTS = {"pass": "pass", "fail": "**FAIL**", "not applicable": "not applicable"}
+
+
 def _checks_table(decision: GateDecision) -> list[str]:
     if not decision.checks:
         return ["The policy defines no checks for this evaluation."]
     rows = ["| check | observed | limit | result | reason |", "|---|---:|---:|:---:|---|"]
     for c in decision.checks:
-        verdict = "pass" if c.passed else "**FAIL**"
+        verdict = _VERDICTS[c.status]
         rows.append(
             f"| {_cell(c.name)} | {fmt_number(c.observed)} | {fmt_number(c.limit)} "
             f"| {verdict} | {_cell(c.reason)} |"
