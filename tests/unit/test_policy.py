@@ -154,7 +154,10 @@ def test_example_file_validates():
     assert policy.gates.default.max_fairness_gap == 0.10
     assert policy.gates.default.max_latency_p95_ms == 50
     assert policy.gates.default.regression_tolerance == 0.02
+    assert policy.gates.default.require_groups_at == (RiskLevel.high, RiskLevel.critical)
     assert policy.gates.per_model, "the example should show a per-model override"
+    fraud = gate_policy_for(policy, "fraud-detector")
+    assert fraud.require_groups_at == (RiskLevel.high, RiskLevel.critical)
 
 
 def test_per_model_override_inherits_what_it_leaves_out():
