@@ -32,7 +32,7 @@ from governance.domain.errors import (
     GovernanceError,
     IdentityError,
 )
-from governance.domain.evaluation import gate_report_markdown
+from governance.domain.gate_report import gate_report_markdown
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion, is_llm
 from governance.domain.prompt_gate import prompt_gate_markdown

@@ -295,6 +295,16 @@ def with_identity(
     return parse_card({**card.model_dump(), **update})
 
 
+def declared_groups(card: ModelCard) -> tuple[str, ...]:
+    """The groups the card reports performance for (its own declaration), sorted.
+
+    `performance_by_group` is the card's one structured statement of groups;
+    `fairness_assessment` is prose, and the model card document also names its groups at
+    risk from `performance_by_group`.
+    """
+    return tuple(sorted(card.performance_by_group))
+
+
 def _listed(items: list[str]) -> str:
     # items often contain ';' themselves, so a middle dot keeps them apart on one line
     return " · ".join(items) if items else "none stated"

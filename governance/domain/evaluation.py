@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from governance.domain.errors import InvalidInput
+from governance.domain.models import RiskLevel
 
 Direction = Literal["min", "max"]
 
@@ -30,6 +31,55 @@ class GatePolicy(BaseModel):
     regression_tolerance: float = Field(default=0.02, ge=0, le=1)
     max_fairness_gap: float | None = Field(default=None, ge=0)
     max_latency_p95_ms: float | None = Field(default=None, gt=0)
+    # Risk levels whose models must be evaluated by group: without a group column the fairness
+    # check then fails, where for a card that declares no groups it would not apply.
+    require_groups_at: tuple[RiskLevel, ...] = ()
+
+    @field_validator("require_groups_at", mode="before")
+    @classmethod
+    def _known_risk_levels(cls, levels: Any) -> Any:
+        if isinstance(levels, str):
+            raise ValueError(
+                f"expected a list of risk levels such as [high, critical], got {levels!r}"
+            )
+        if not isinstance(levels, (list, tuple)):
+            return levels  # pydantic names the wrong type
+        known = [level.value for level in RiskLevel]
+        for level in levels:
+            if level not in known:
+                raise ValueError(
+                    f"unknown risk level {level!r} (expected one of {', '.join(known)})"
+                )
+        # One order and no repeats, so [critical, high] and [high, critical] hash the same.
+        return tuple(level for level in known if level in levels)
+
+    @model_validator(mode="after")
+    def _groups_need_a_gap_bound(self) -> GatePolicy:
+        # Groups are required for the fairness check; with no bound there is no such check, and
+        # a requirement that silently checks nothing would mislead whoever reads the policy.
+        if self.require_groups_at and self.max_fairness_gap is None:
+            raise ValueError(
+                f"require_groups_at ({levels_text(self.require_groups_at)}) needs "
+                "max_fairness_gap: without a bound on the gap there is no fairness check; "
+                "set max_fairness_gap or require_groups_at: []"
+            )
+        return self
+
+
+def levels_text(levels: tuple[RiskLevel, ...]) -> str:
+    """Risk levels as the policy file lists them: 'high, critical'."""
+    return ", ".join(level.value for level in levels)
+
+
+class GateSubject(BaseModel):
+    """What the gate must know of the model itself: its risk level and the card's groups."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    risk_level: RiskLevel
+    # The groups the version's card reports performance for; None when it has no card at all,
+    # which declares nothing, so it can never make the fairness check not applicable.
+    declared_groups: tuple[str, ...] | None = ()
 
 
 # Regression checks need to know which way is "worse"; metrics in neither set are not compared.
@@ -86,6 +136,24 @@ class ThresholdCheck(BaseModel):
     observed: float | None = None
     limit: float | None = None
     reason: str
+    # False when the check does not apply to this model and data (no groups to compare): it
+    # then passes by name, with its reason, and observes nothing rather than a made-up number.
+    applicable: bool = True
+
+    @model_validator(mode="after")
+    def _not_applicable_passes_unobserved(self) -> ThresholdCheck:
+        if not self.applicable and (not self.passed or self.observed is not None):
+            raise InvalidInput(
+                f"check {self.name} is not applicable: it passes and observes nothing"
+            )
+        return self
+
+    @property
+    def status(self) -> Literal["pass", "fail", "not applicable"]:
+        """What the check came to, in the words the reports use."""
+        if not self.applicable:
+            return "not applicable"
+        return "pass" if self.passed else "fail"
 
 
 class GateDecision(BaseModel):
@@ -110,13 +178,24 @@ class GateDecision(BaseModel):
         """The checks that failed, in order."""
         return [check for check in self.checks if not check.passed]
 
+    @property
+    def not_applicable(self) -> list[ThresholdCheck]:
+        """The checks that did not apply (and so passed by name), in order."""
+        return [check for check in self.checks if not check.applicable]
+
     def summary(self) -> str:
-        """One line: the verdict and, if failed, which checks failed."""
-        total = len(self.checks)
+        """One line: the verdict, which checks failed, and which did not apply."""
+        total, skipped = len(self.checks), self.not_applicable
         if self.passed:
-            return f"gate passed: all {total} checks passed"
-        names = ", ".join(check.name for check in self.failures)
-        return f"gate failed: {len(self.failures)} of {total} checks failed ({names})"
+            text = f"gate passed: all {total} checks passed"
+            if skipped:
+                text = f"gate passed: {total - len(skipped)} of {total} checks passed"
+        else:
+            names = ", ".join(check.name for check in self.failures)
+            text = f"gate failed: {len(self.failures)} of {total} checks failed ({names})"
+        if skipped:
+            text += f", {len(skipped)} not applicable ({', '.join(c.name for c in skipped)})"
+        return text
 
 
 def fmt_number(value: float | None) -> str:
@@ -183,15 +262,13 @@ def _regression_checks(result: EvaluationResult, tolerance: float) -> list[Thres
     ]
 
 
-def _fairness_check(result: EvaluationResult, limit: float) -> ThresholdCheck:
+def _fairness_check(
+    result: EvaluationResult, policy: GatePolicy, subject: GateSubject
+) -> ThresholdCheck:
+    limit = policy.max_fairness_gap
     gap = result.max_fairness_gap
     if gap is None:
-        return ThresholdCheck(
-            name="fairness_gap",
-            passed=False,
-            limit=limit,
-            reason="fairness gap not computed: no group column was evaluated",
-        )
+        return _ungrouped_check(result, policy, subject)
     worst = max(result.fairness_gap, key=lambda column: result.fairness_gap[column])
     passed = gap <= limit + _EPSILON
     op = "<=" if passed else ">"
@@ -201,6 +278,43 @@ def _fairness_check(result: EvaluationResult, limit: float) -> ThresholdCheck:
     )
     return ThresholdCheck(
         name="fairness_gap", passed=passed, observed=gap, limit=limit, reason=reason
+    )
+
+
+def _ungrouped_check(
+    result: EvaluationResult, policy: GatePolicy, subject: GateSubject
+) -> ThresholdCheck:
+    """The fairness check when no gap was computed: not applicable only if nothing asks for one."""
+    limit = policy.max_fairness_gap
+    if result.per_group:
+        # Group columns were evaluated, but no group had two rows: that is no evidence either way.
+        columns = ", ".join(sorted(result.per_group))
+        reason = f"fairness gap not computed: no group of {columns} has two or more rows"
+        return ThresholdCheck(name="fairness_gap", passed=False, limit=limit, reason=reason)
+    asks = []
+    if subject.declared_groups is None:
+        asks.append("the version has no card to say it declares no groups")
+    elif subject.declared_groups:
+        asks.append(f"the card declares groups ({', '.join(subject.declared_groups)})")
+    risk, required = subject.risk_level, policy.require_groups_at
+    if risk in required:
+        levels = levels_text(required)
+        asks.append(
+            f"the policy requires groups at risk level {risk.value} (require_groups_at: {levels})"
+        )
+    if asks:
+        reason = (
+            f"fairness gap not computed: the dataset has no group column, but {' and '.join(asks)}"
+        )
+        return ThresholdCheck(name="fairness_gap", passed=False, limit=limit, reason=reason)
+    reason = (
+        "fairness gap not applicable: the card declares no groups "
+        "and the dataset has no group column"
+    )
+    if required:
+        reason += f" (risk level {risk.value} is not in require_groups_at: {levels_text(required)})"
+    return ThresholdCheck(
+        name="fairness_gap", passed=True, applicable=False, limit=limit, reason=reason
     )
 
 
@@ -214,12 +328,12 @@ def _latency_check(result: EvaluationResult, limit: float) -> ThresholdCheck:
     )
 
 
-def decide_gate(result: EvaluationResult, policy: GatePolicy) -> GateDecision:
-    """Check a result against the policy: thresholds, production, fairness gap and latency."""
+def decide_gate(result: EvaluationResult, policy: GatePolicy, subject: GateSubject) -> GateDecision:
+    """Check a result against the policy for this model: metrics, regression, fairness, latency."""
     checks = [_threshold_check(result.metrics, t) for t in policy.thresholds]
     checks += _regression_checks(result, policy.regression_tolerance)
     if policy.max_fairness_gap is not None:
-        checks.append(_fairness_check(result, policy.max_fairness_gap))
+        checks.append(_fairness_check(result, policy, subject))
     if policy.max_latency_p95_ms is not None:
         checks.append(_latency_check(result, policy.max_latency_p95_ms))
     return GateDecision(passed=all(c.passed for c in checks), checks=checks)
@@ -228,90 +342,3 @@ def decide_gate(result: EvaluationResult, policy: GatePolicy) -> GateDecision:
 def _cell(text: str) -> str:
     # A stray pipe in a dataset name or reason would split the Markdown row.
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _better(metric: str) -> str:
-    if metric in HIGHER_IS_BETTER:
-        return "higher"
-    return "lower" if metric in LOWER_IS_BETTER else "-"
-
-
-def _checks_table(decision: GateDecision) -> list[str]:
-    if not decision.checks:
-        return ["The policy defines no checks for this evaluation."]
-    rows = ["| check | observed | limit | result | reason |", "|---|---:|---:|:---:|---|"]
-    for c in decision.checks:
-        verdict = "pass" if c.passed else "**FAIL**"
-        rows.append(
-            f"| {_cell(c.name)} | {fmt_number(c.observed)} | {fmt_number(c.limit)} "
-            f"| {verdict} | {_cell(c.reason)} |"
-        )
-    return rows
-
-
-def _signed(value: float) -> str:
-    return ("+" if value >= 0 else "-") + fmt_number(abs(value))
-
-
-def _baseline_table(result: EvaluationResult) -> list[str]:
-    version = result.baseline_version or "(unnamed)"
-    if result.baseline is None:
-        head = "### Metrics (no production version to compare against)"
-        rows = ["| metric | candidate | better |", "|---|---:|---|"]
-        rows += [
-            f"| {_cell(m)} | {fmt_number(v)} | {_better(m)} |"
-            for m, v in sorted(result.metrics.items())
-        ]
-        return [head, "", *rows]
-    rows = ["| metric | candidate | production | change | better |", "|---|---:|---:|---:|---|"]
-    for metric in sorted(set(result.metrics) | set(result.baseline)):
-        new, old = result.metrics.get(metric), result.baseline.get(metric)
-        change = _signed(new - old) if new is not None and old is not None else "-"
-        rows.append(
-            f"| {_cell(metric)} | {fmt_number(new)} | {fmt_number(old)} | {change} "
-            f"| {_better(metric)} |"
-        )
-    return [f"### Metrics vs production {_cell(version)}", "", *rows]
-
-
-def _fairness_table(result: EvaluationResult) -> list[str]:
-    if not result.fairness_gap:
-        return []
-    metric = result.primary_metric
-    rows = [
-        f"### {metric} by group",
-        "",
-        "| group column | gap | lowest | highest |",
-        "|---|---:|---|---|",
-    ]
-    for column, gap in sorted(result.fairness_gap.items()):
-        scores = {
-            group: values[metric]
-            for group, values in result.per_group.get(column, {}).items()
-            if metric in values
-        }
-        low = min(scores, key=scores.__getitem__, default=None)
-        high = max(scores, key=scores.__getitem__, default=None)
-        low_text = "-" if low is None else f"{_cell(low)} ({fmt_number(scores[low])})"
-        high_text = "-" if high is None else f"{_cell(high)} ({fmt_number(scores[high])})"
-        rows.append(f"| {_cell(column)} | {fmt_number(gap)} | {low_text} | {high_text} |")
-    return ["", *rows]
-
-
-def gate_report_markdown(decision: GateDecision, result: EvaluationResult) -> str:
-    """The approver's view: verdict, a row per check, metrics against production, gaps by group."""
-    verdict = "PASSED" if decision.passed else "FAILED"
-    lines = [
-        f"## Evaluation gate: {verdict}",
-        "",
-        _cell(decision.summary()),
-        "",
-        f"Dataset **{_cell(result.dataset_name)}** (digest `{_cell(result.dataset_digest)}`), "
-        f"{result.n_rows} rows, {result.task}; p95 latency {fmt_number(result.latency_p95_ms)} ms.",
-        "",
-        *_checks_table(decision),
-        "",
-        *_baseline_table(result),
-        *_fairness_table(result),
-    ]
-    return "\n".join(lines) + "\n"

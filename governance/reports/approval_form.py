@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from governance.domain.approvals import ApprovalRequest, active_approvals, missing_roles
 from governance.domain.cards import ModelCard, card_highlights
-from governance.domain.evaluation import EvaluationResult, GateDecision, gate_report_markdown
+from governance.domain.evaluation import EvaluationResult, GateDecision
+from governance.domain.gate_report import gate_report_markdown
 from governance.domain.identity import NOT_VERIFIED
 from governance.domain.models import RegisteredModel
 

@@ -19,8 +19,12 @@ from governance.domain.errors import (
     NotFound,
     VersionNotFound,
 )
-from governance.domain.models import LifecycleStage
-from governance.services.promotion import evaluation
+from governance.domain.evaluation import ThresholdCheck
+from governance.domain.gate_report import gate_report_markdown
+from governance.domain.identity import VerifiedActor
+from governance.domain.models import LifecycleStage, RiskLevel
+from governance.reports.approval_form import approval_form_markdown
+from governance.services.promotion import approval_requests, evaluation
 from governance.services.registry import datasets, versions
 from governance.services.registry.versions import VersionSpec
 from governance.services.trust import audit
@@ -215,3 +219,121 @@ def test_evaluate_refusals_change_nothing(
 def test_unknown_run_is_not_found(gov):
     with pytest.raises(NotFound, match="unknown evaluation run 'nope'"):
         evaluation.get_run(gov, "nope")
+
+
+def add_ungrouped_dataset(gov, tmp_path, now):
+    """Breast cancer with its label and no group column, registered as `ungrouped`."""
+    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
+    path = tmp_path / "ungrouped.csv"
+    features.assign(label=target.to_numpy()).to_csv(path, index=False)
+    return datasets.register_dataset(
+        gov, name="ungrouped", path=path, target="label", actor="alice", now=now
+    )
+
+
+def at_risk(churn_model, example_card, risk, *, groups=True):
+    """The churn model at `risk`, and the example card at that risk, with or without its groups."""
+    card = example_card.model_copy(update={"risk_level": risk})
+    if not groups:
+        card = card.model_copy(update={"performance_by_group": {}})
+    return churn_model.model_copy(update={"risk_level": risk}), card
+
+
+NOT_APPLICABLE = (
+    "fairness gap not applicable: the card declares no groups and the dataset has no group "
+    "column (risk level low is not in require_groups_at: high, critical)"
+)
+
+
+def test_low_risk_card_without_groups_on_an_ungrouped_dataset_passes_not_applicable(
+    gov, tmp_path, now, churn_model, example_card, model_bytes
+):
+    model, card = at_risk(churn_model, example_card, RiskLevel.low, groups=False)
+    register(gov, model, card, model_bytes[1], "1.0.0", now)
+    add_ungrouped_dataset(gov, tmp_path, now)
+
+    run = evaluation.evaluate(
+        gov, model="churn", version="1.0.0", dataset="ungrouped", actor="alice", now=now
+    )
+
+    (fairness,) = [check for check in run.decision.checks if check.name == "fairness_gap"]
+    assert fairness == ThresholdCheck(
+        name="fairness_gap",
+        passed=True,
+        applicable=False,
+        observed=None,
+        limit=0.1,
+        reason=NOT_APPLICABLE,
+    )
+    assert run.decision.passed and run.decision.failures == []
+    assert run.decision.summary() == (
+        "gate passed: 4 of 5 checks passed, 1 not applicable (fairness_gap)"
+    )
+    stored = evaluation.get_run(gov, run.id)
+    assert stored == run and stored.decision.not_applicable == [fairness]
+    (event,) = audit.history(gov, event_type="model.evaluated")
+    assert event.details["passed"] is True and event.details["failures"] == []
+    assert event.details["not_applicable"] == [{"check": "fairness_gap", "reason": NOT_APPLICABLE}]
+    view = versions.show(gov, "churn@1.0.0")
+    assert event.details["risk_level"] == "low"
+    assert event.details["card_hash"] == view.card.card_hash and audit.verify_chain(gov).ok
+    row = f"| fairness_gap | - | 0.1 | not applicable | {NOT_APPLICABLE} |"
+    assert row in gate_report_markdown(run.decision, run.result).splitlines()
+    request = approval_requests.open_approval(
+        gov,
+        model="churn",
+        version="1.0.0",
+        target=S.staging,
+        requester=VerifiedActor(name="alice"),
+        evaluation_run_id=run.id,
+        now=now,
+    )
+    form = approval_form_markdown(request, view.model, view.card.card, run.decision, run.result)
+    assert row in form.splitlines()
+
+
+def declared(example_card) -> str:
+    return ", ".join(sorted(example_card.performance_by_group))
+
+
+@pytest.mark.parametrize(
+    ("risk", "groups", "why"),
+    [
+        (RiskLevel.low, True, "the card declares groups ({declared})"),
+        (
+            RiskLevel.high,
+            False,
+            "the policy requires groups at risk level high (require_groups_at: high, critical)",
+        ),
+        (
+            RiskLevel.critical,
+            True,
+            "the card declares groups ({declared}) and the policy requires groups at risk "
+            "level critical (require_groups_at: high, critical)",
+        ),
+    ],
+    ids=["declared", "required", "both"],
+)
+def test_declared_or_required_groups_on_an_ungrouped_dataset_fail_the_gate(
+    gov, tmp_path, now, churn_model, example_card, model_bytes, risk, groups, why
+):
+    model, card = at_risk(churn_model, example_card, risk, groups=groups)
+    register(gov, model, card, model_bytes[1], "1.0.0", now)
+    add_ungrouped_dataset(gov, tmp_path, now)
+
+    run = evaluation.evaluate(
+        gov, model="churn", version="1.0.0", dataset="ungrouped", actor="alice", now=now
+    )
+
+    reason = "fairness gap not computed: the dataset has no group column, but " + why.format(
+        declared=declared(example_card)
+    )
+    assert run.decision.failures == [
+        ThresholdCheck(name="fairness_gap", passed=False, limit=0.1, reason=reason)
+    ]
+    assert run.decision.not_applicable == []
+    assert evaluation.get_run(gov, run.id).decision == run.decision
+    (event,) = audit.history(gov, event_type="model.evaluated")
+    assert event.details["passed"] is False and event.details["not_applicable"] == []
+    assert event.details["failures"] == [{"check": "fairness_gap", "reason": reason}]
+    assert event.details["risk_level"] == risk.value

@@ -22,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from governance.domain.errors import DatasetNotFound, InvalidInput
-from governance.domain.evaluation import GatePolicy, Threshold, decide_gate
+from governance.domain.evaluation import GatePolicy, GateSubject, Threshold, decide_gate
 from governance.ml.metrics import evaluate_estimator, load_frame
 
 
@@ -188,7 +188,7 @@ def test_baseline_added_by_caller_feeds_the_gate(cancer):
         thresholds=(Threshold(metric="accuracy", direction="min", value=0.85),),
         regression_tolerance=0.01,
     )
-    decision = decide_gate(compared, policy)
+    decision = decide_gate(compared, policy, GateSubject(risk_level="high"))
 
     assert not decision.passed
     assert "regression:accuracy" in [c.name for c in decision.failures]

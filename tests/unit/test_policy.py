@@ -11,6 +11,7 @@ import yaml
 from governance.config import EXAMPLE_POLICY, Settings, require_configured_policy
 from governance.domain.errors import ConfigError, InvalidInput
 from governance.domain.evaluation import GatePolicy
+from governance.domain.models import RiskLevel
 from governance.domain.policy import Policy, gate_policy_for, policy_from_mapping
 from governance.domain.policy_sections import ROLES
 
@@ -65,7 +66,7 @@ CANONICAL_DEFAULTS = (
     '"min_labels":30,"min_samples":50,"steps":[5,25,50,100],"watchdog_grace_minutes":10.0},'
     '"experiments":{"alpha":0.05,"min_samples_per_variant":100,"srm_alpha":0.001},'
     '"gates":{"default":{"max_fairness_gap":null,"max_latency_p95_ms":null,'
-    '"regression_tolerance":0.02,"thresholds":[]},"per_model":{}},'
+    '"regression_tolerance":0.02,"require_groups_at":[],"thresholds":[]},"per_model":{}},'
     '"identity":"totp",'
     '"prompts":{"canary":{"alpha":0.05,"bake_minutes":30.0,"latency_min_effect":0.2,'
     '"max_error_rate_increase":0.02,"max_extensions":3,"min_samples":50,"steps":[10,50,100]},'
@@ -153,7 +154,10 @@ def test_example_file_validates():
     assert policy.gates.default.max_fairness_gap == 0.10
     assert policy.gates.default.max_latency_p95_ms == 50
     assert policy.gates.default.regression_tolerance == 0.02
+    assert policy.gates.default.require_groups_at == (RiskLevel.high, RiskLevel.critical)
     assert policy.gates.per_model, "the example should show a per-model override"
+    fraud = gate_policy_for(policy, "fraud-detector")
+    assert fraud.require_groups_at == (RiskLevel.high, RiskLevel.critical)
 
 
 def test_per_model_override_inherits_what_it_leaves_out():
@@ -168,6 +172,66 @@ def test_per_model_override_inherits_what_it_leaves_out():
     assert [t.metric for t in fraud.thresholds] == ["accuracy"]
     assert gate_policy_for(policy, "churn") == policy.gates.default
     assert isinstance(gate_policy_for(policy, "churn"), GatePolicy)
+
+
+def gates(default: dict, **per_model: dict) -> dict:
+    return {"roster": ROSTER, "gates": {"default": default, "per_model": per_model}}
+
+
+def test_require_groups_at_takes_risk_levels_in_one_order_and_overrides_inherit_it():
+    default = {"max_fairness_gap": 0.1, "require_groups_at": ["critical", "high", "critical"]}
+    policy = load(gates(default, fraud={"max_latency_p95_ms": 200}, toy={"require_groups_at": []}))
+
+    assert policy.gates.default.require_groups_at == (RiskLevel.high, RiskLevel.critical)
+    assert gate_policy_for(policy, "fraud").require_groups_at == (
+        RiskLevel.high,
+        RiskLevel.critical,
+    )
+    assert gate_policy_for(policy, "toy").require_groups_at == ()
+    reordered = {**default, "require_groups_at": ["high", "critical"]}
+    assert load(gates(reordered)).version == load(gates(default)).version
+    assert load(gates({**default, "require_groups_at": ["high"]})).version != (
+        load(gates(default)).version
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            gates({"max_fairness_gap": 0.1, "require_groups_at": ["high", "extreme"]}),
+            "policy file: gates.default.require_groups_at: unknown risk level 'extreme' "
+            "(expected one of low, medium, high, critical)",
+        ),
+        (
+            gates({"max_fairness_gap": 0.1}, fraud={"require_groups_at": ["Critical"]}),
+            "policy file: gates.per_model.fraud.require_groups_at: unknown risk level "
+            "'Critical' (expected one of low, medium, high, critical)",
+        ),
+        (
+            gates({"max_fairness_gap": 0.1, "require_groups_at": "high"}),
+            "policy file: gates.default.require_groups_at: expected a list of risk levels "
+            "such as [high, critical], got 'high'",
+        ),
+        (
+            gates({"require_groups_at": ["high"]}),
+            "policy file: gates.default: require_groups_at (high) needs max_fairness_gap: "
+            "without a bound on the gap there is no fairness check; set max_fairness_gap or "
+            "require_groups_at: []",
+        ),
+        (
+            gates(
+                {"max_fairness_gap": 0.1, "require_groups_at": ["high"]},
+                fraud={"max_fairness_gap": None},
+            ),
+            "policy file: gates.per_model.fraud: require_groups_at (high) needs "
+            "max_fairness_gap: without a bound on the gap there is no fairness check; set "
+            "max_fairness_gap or require_groups_at: []",
+        ),
+    ],
+)
+def test_bad_require_groups_at_is_refused_naming_the_key_path(data, message):
+    assert config_error(data) == message
 
 
 def test_unknown_role_in_roster_names_person_and_role():

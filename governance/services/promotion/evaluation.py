@@ -7,10 +7,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from governance.bootstrap import Governance
+from governance.domain.cards import declared_groups
 from governance.domain.errors import InvalidInput
-from governance.domain.evaluation import EvaluationResult, decide_gate
-from governance.domain.models import LifecycleStage, ModelVersion
+from governance.domain.evaluation import EvaluationResult, GateSubject, decide_gate
+from governance.domain.models import LifecycleStage, ModelVersion, RegisteredModel
 from governance.domain.policy import gate_policy_for
+from governance.services.registry.cards import stored_card_hash
+from governance.store.cards import CardRevision
 from governance.store.evaluation import EvaluationDataset, EvaluationRun
 
 if TYPE_CHECKING:
@@ -43,6 +46,8 @@ def evaluate(
         if run_id and (done := tx.evaluation.find_run(run_id)) is not None:
             return done
         candidate = tx.registry.get_version(model, version)
+        registered = tx.registry.get_model(model)
+        card = tx.cards.latest(candidate.id)
         data = tx.evaluation.get_dataset(dataset)
         incumbents = tx.registry.versions_in_stage(model, LifecycleStage.production)
     frame = _metrics().load_frame(gov.artifacts.read_verified(data.digest), data.format)
@@ -58,7 +63,7 @@ def evaluate(
         dataset=data.name,
         dataset_digest=data.digest,
         result=result,
-        decision=decide_gate(result, gate_policy_for(policy, model)),
+        decision=decide_gate(result, gate_policy_for(policy, model), _subject(registered, card)),
         policy_version=policy.version,
         created_by=actor,
         created_at=now,
@@ -72,7 +77,7 @@ def evaluate(
             now=now,
             model=model,
             version=version,
-            details=_evaluated_details(run),
+            details=_evaluated_details(run, registered, card),
         )
     return run
 
@@ -104,7 +109,16 @@ def _with_baseline(
     )
 
 
-def _evaluated_details(run: EvaluationRun) -> dict[str, Any]:
+def _subject(model: RegisteredModel, card: CardRevision | None) -> GateSubject:
+    """What the gate needs of the model: the registry's risk level, the card's own groups."""
+    groups = declared_groups(card.card) if card is not None else None
+    return GateSubject(risk_level=model.risk_level, declared_groups=groups)
+
+
+def _evaluated_details(
+    run: EvaluationRun, model: RegisteredModel, card: CardRevision | None
+) -> dict[str, Any]:
+    # The risk level and card the decision rested on: either may change after the run.
     return {
         "run_id": run.id,
         "dataset": run.dataset,
@@ -113,6 +127,11 @@ def _evaluated_details(run: EvaluationRun) -> dict[str, Any]:
         "metrics": run.result.metrics,
         "baseline_version": run.result.baseline_version,
         "failures": [{"check": c.name, "reason": c.reason} for c in run.decision.failures],
+        "not_applicable": [
+            {"check": c.name, "reason": c.reason} for c in run.decision.not_applicable
+        ],
+        "risk_level": model.risk_level.value,
+        "card_hash": stored_card_hash(card),
         "policy_version": run.policy_version,
     }
 
