@@ -33,6 +33,7 @@ from governance.services.promotion import (
     preconditions,
     request_tokens,
 )
+from governance.services.promotion.evidence import PROMPT_TARGET
 from governance.services.prompts import prompt_evaluation, prompt_promotion
 from governance.services.rollout import strategies
 
@@ -133,7 +134,7 @@ def submit_prompt_promotion(
         actor,
         model=prompt_promotion.token_subject(prompt_id),
         version=version,
-        target=prompt_promotion.TARGET,
+        target=PROMPT_TARGET,
         now=now,
     )
     try:
