@@ -27,6 +27,7 @@ from governance.domain.policy import Policy
 from governance.services.promotion.evidence import require_passed_in
 from governance.services.registry.cards import stored_card_hash
 from governance.services.registry.stages import incumbent_in
+from governance.services.trust.request_events import audit_request_event
 from governance.store.approvals import RefusedAttempt
 from governance.store.cards import CardRevision
 from governance.store.unit_of_work import Transaction
@@ -172,30 +173,6 @@ def _check_run(tx: Transaction, run_id: str, found: ModelVersion) -> None:
             f"evaluation run {run_id} did not pass the gate ({run.decision.summary()}); "
             "approvals are asked for only after a passed gate"
         )
-
-
-def audit_request_event(
-    tx: Transaction,
-    event_type: str,
-    request: ApprovalRequest,
-    actor: str,
-    now: datetime,
-    **details: Any,
-) -> None:
-    """Append an approval event; every one names the request and its evidence digest."""
-    tx.audit.append(
-        event_type,
-        actor=actor,
-        now=now,
-        model=request.model_name,
-        version=request.version,
-        details={
-            "request_id": request.id,
-            "target_stage": request.target_stage.value,
-            "evidence_digest": request.evidence_digest,
-            **details,
-        },
-    )
 
 
 def get_request(gov: Governance, request_id: str) -> ApprovalRequest:
