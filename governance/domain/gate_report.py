@@ -7,7 +7,6 @@ from governance.domain.evaluation import (
     LOWER_IS_BETTER,
     EvaluationResult,
     GateDecision,
-    _cell,
     fmt_number,
 )
 
@@ -29,8 +28,8 @@ def _checks_table(decision: GateDecision) -> list[str]:
     for c in decision.checks:
         verdict = _VERDICTS[c.status]
         rows.append(
-            f"| {_cell(c.name)} | {fmt_number(c.observed)} | {fmt_number(c.limit)} "
-            f"| {verdict} | {_cell(c.reason)} |"
+            f"| {cell(c.name)} | {fmt_number(c.observed)} | {fmt_number(c.limit)} "
+            f"| {verdict} | {cell(c.reason)} |"
         )
     return rows
 
@@ -45,7 +44,7 @@ def _baseline_table(result: EvaluationResult) -> list[str]:
         head = "### Metrics (no production version to compare against)"
         rows = ["| metric | candidate | better |", "|---|---:|---|"]
         rows += [
-            f"| {_cell(m)} | {fmt_number(v)} | {_better(m)} |"
+            f"| {cell(m)} | {fmt_number(v)} | {_better(m)} |"
             for m, v in sorted(result.metrics.items())
         ]
         return [head, "", *rows]
@@ -54,10 +53,10 @@ def _baseline_table(result: EvaluationResult) -> list[str]:
         new, old = result.metrics.get(metric), result.baseline.get(metric)
         change = _signed(new - old) if new is not None and old is not None else "-"
         rows.append(
-            f"| {_cell(metric)} | {fmt_number(new)} | {fmt_number(old)} | {change} "
+            f"| {cell(metric)} | {fmt_number(new)} | {fmt_number(old)} | {change} "
             f"| {_better(metric)} |"
         )
-    return [f"### Metrics vs production {_cell(version)}", "", *rows]
+    return [f"### Metrics vs production {cell(version)}", "", *rows]
 
 
 def _fairness_table(result: EvaluationResult) -> list[str]:
@@ -78,9 +77,9 @@ def _fairness_table(result: EvaluationResult) -> list[str]:
         }
         low = min(scores, key=scores.__getitem__, default=None)
         high = max(scores, key=scores.__getitem__, default=None)
-        low_text = "-" if low is None else f"{_cell(low)} ({fmt_number(scores[low])})"
-        high_text = "-" if high is None else f"{_cell(high)} ({fmt_number(scores[high])})"
-        rows.append(f"| {_cell(column)} | {fmt_number(gap)} | {low_text} | {high_text} |")
+        low_text = "-" if low is None else f"{cell(low)} ({fmt_number(scores[low])})"
+        high_text = "-" if high is None else f"{cell(high)} ({fmt_number(scores[high])})"
+        rows.append(f"| {cell(column)} | {fmt_number(gap)} | {low_text} | {high_text} |")
     return ["", *rows]
 
 
@@ -90,9 +89,9 @@ def gate_report_markdown(decision: GateDecision, result: EvaluationResult) -> st
     lines = [
         f"## Evaluation gate: {verdict}",
         "",
-        _cell(decision.summary()),
+        cell(decision.summary()),
         "",
-        f"Dataset **{_cell(result.dataset_name)}** (digest `{_cell(result.dataset_digest)}`), "
+        f"Dataset **{cell(result.dataset_name)}** (digest `{cell(result.dataset_digest)}`), "
         f"{result.n_rows} rows, {result.task}; p95 latency {fmt_number(result.latency_p95_ms)} ms.",
         "",
         *_checks_table(decision),
@@ -101,3 +100,9 @@ def gate_report_markdown(decision: GateDecision, result: EvaluationResult) -> st
         *_fairness_table(result),
     ]
     return "\n".join(lines) + "\n"
+
+
+def cell(text: str) -> str:
+    """Text as one Markdown table cell: pipes escaped, line breaks flattened."""
+    # A stray pipe in a dataset name or reason would split the Markdown row.
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from pydantic_core import PydanticCustomError
 
 from governance.domain.errors import ConfigError
-from governance.domain.evaluation import GatePolicy
+from governance.domain.gate_policy import GatePolicy
 from governance.domain.identity import canonical_name
 from governance.domain.policy_sections import (
     ROLES,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from governance.domain.evaluation import GatePolicy
+from governance.domain.gate_policy import GatePolicy
 from governance.domain.monitoring import Metric
 from governance.domain.prompt_gate import PromptGatePolicy
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from governance.domain.evaluation import GateDecision, ThresholdCheck, _cell, fmt_number
+from governance.domain.evaluation import GateDecision, ThresholdCheck, fmt_number
+from governance.domain.gate_report import cell
 from governance.domain.prompt_suites import SuiteResult
 
 # Float noise (0.92 - 0.90 = 0.020000000000000018) must not fail a drop of exactly the tolerance.
@@ -161,14 +162,14 @@ def prompt_gate_markdown(
 ) -> str:
     """The approver's view: verdict, checks, assertions, failing cases, production comparison."""
     verdict = "PASSED" if decision.passed else "FAILED"
-    about = f" on suite **{_cell(candidate.description)}**" if candidate.description else ""
+    about = f" on suite **{cell(candidate.description)}**" if candidate.description else ""
     lines = [
         f"## Prompt gate: {verdict}",
         "",
-        _cell(decision.summary()) + about,
+        cell(decision.summary()) + about,
         "",
         *_checks_table(decision),
-        *[f"- {_cell(note)}" for note in decision.notes],
+        *[f"- {cell(note)}" for note in decision.notes],
         "",
         *_assertions_table(candidate),
         "",
@@ -184,8 +185,8 @@ def _checks_table(decision: PromptGateDecision) -> list[str]:
     for c in decision.checks:
         verdict = "pass" if c.passed else "**FAIL**"
         rows.append(
-            f"| {_cell(c.name)} | {fmt_number(c.observed)} | {fmt_number(c.limit)} "
-            f"| {verdict} | {_cell(c.reason)} |"
+            f"| {cell(c.name)} | {fmt_number(c.observed)} | {fmt_number(c.limit)} "
+            f"| {verdict} | {cell(c.reason)} |"
         )
     return ["### Checks", "", *rows, ""]
 
@@ -196,11 +197,9 @@ def _assertions_table(result: SuiteResult) -> list[str]:
     rows = ["| assertion | passed | total | rate |", "|---|---:|---:|---:|"]
     for kind, tally in sorted(result.per_assertion.items()):
         rate = tally["passed"] / tally["total"] if tally["total"] else None
-        rows.append(
-            f"| {_cell(kind)} | {tally['passed']} | {tally['total']} | {fmt_number(rate)} |"
-        )
+        rows.append(f"| {cell(kind)} | {tally['passed']} | {tally['total']} | {fmt_number(rate)} |")
     metrics = [
-        f"| metric {_cell(m)} | | | {fmt_number(v)} |" for m, v in sorted(result.metrics.items())
+        f"| metric {cell(m)} | | | {fmt_number(v)} |" for m, v in sorted(result.metrics.items())
     ]
     return ["### Assertions", "", *rows, *metrics]
 
@@ -211,13 +210,13 @@ def _failing_cases(result: SuiteResult) -> list[str]:
         return ["### Failing cases", "", "None: every case passed."]
     lines = ["### Failing cases", ""]
     for case in failing:
-        head = f"- **{_cell(case.name)}**: score {fmt_number(case.score)}"
-        lines.append(head + (f"; error: {_cell(case.error)}" if case.error else ""))
+        head = f"- **{cell(case.name)}**: score {fmt_number(case.score)}"
+        lines.append(head + (f"; error: {cell(case.error)}" if case.error else ""))
         if case.error is None:  # otherwise every assertion just repeats the error
             lines += [
-                f"  - `{_cell(a.type)}`: {_cell(a.reason)}" for a in case.assertions if not a.passed
+                f"  - `{cell(a.type)}`: {cell(a.reason)}" for a in case.assertions if not a.passed
             ]
-        lines += [f"  - safety `{_cell(f.check)}`: {_cell(f.detail)}" for f in case.safety]
+        lines += [f"  - safety `{cell(f.check)}`: {cell(f.detail)}" for f in case.safety]
     return lines
 
 

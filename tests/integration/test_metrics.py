@@ -22,7 +22,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from governance.domain.errors import DatasetNotFound, InvalidInput
-from governance.domain.evaluation import GatePolicy, GateSubject, Threshold, decide_gate
+from governance.domain.evaluation import decide_gate
+from governance.domain.gate_policy import GatePolicy, GateSubject, Threshold
 from governance.ml.metrics import evaluate_estimator, load_frame
 
 

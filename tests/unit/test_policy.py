@@ -10,7 +10,7 @@ import yaml
 
 from governance.config import EXAMPLE_POLICY, Settings, require_configured_policy
 from governance.domain.errors import ConfigError, InvalidInput
-from governance.domain.evaluation import GatePolicy
+from governance.domain.gate_policy import GatePolicy
 from governance.domain.models import RiskLevel
 from governance.domain.policy import Policy, gate_policy_for, policy_from_mapping
 from governance.domain.policy_sections import ROLES

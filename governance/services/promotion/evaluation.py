@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from governance.bootstrap import Governance
 from governance.domain.cards import declared_groups
 from governance.domain.errors import InvalidInput
-from governance.domain.evaluation import EvaluationResult, GateSubject, decide_gate
+from governance.domain.evaluation import EvaluationResult, decide_gate
+from governance.domain.gate_policy import GateSubject
 from governance.domain.models import LifecycleStage, ModelVersion, RegisteredModel
 from governance.domain.policy import gate_policy_for
 from governance.services.registry.cards import stored_card_hash
