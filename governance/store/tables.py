@@ -153,7 +153,12 @@ approval_requests = sa.Table(
     sa.Column("id", sa.String(36), primary_key=True),
     # Exactly one of version_id (a model version) and prompt_version_id (kind "prompt") is set.
     sa.Column("version_id", sa.Integer, sa.ForeignKey("model_versions.id")),
-    sa.Column("prompt_version_id", sa.Integer, sa.ForeignKey("prompt_versions.id")),
+    # Named as migration 0006 names it, so a later migration can address it on both databases.
+    sa.Column(
+        "prompt_version_id",
+        sa.Integer,
+        sa.ForeignKey("prompt_versions.id", name="fk_approval_requests_prompt_version"),
+    ),
     # Null for a request that is not a promotion, and for an LLM version's promotion, whose
     # evaluation is a prompt_evaluations row named in the evidence.
     sa.Column("evaluation_run_id", sa.String(36), sa.ForeignKey("evaluation_runs.id")),
