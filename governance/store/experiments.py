@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from governance.store.tables import endpoints, experiments
+from governance.store.tables_rollout import endpoints, experiments
 
 x, e = experiments.c, endpoints.c
 RUNNING = "running"

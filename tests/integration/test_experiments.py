@@ -16,7 +16,7 @@ from governance.domain.rollout import RoutingRefused
 from governance.services import audit, endpoints, evaluation, experiments, promotion
 from governance.services.endpoints import EndpointNotFound, change_in, updated
 from governance.services.experiments import ExperimentNotFound
-from governance.store.tables import experiments as experiments_table
+from governance.store.tables_rollout import experiments as experiments_table
 
 ALICE, CAROL = VerifiedActor(name="alice"), VerifiedActor(name="carol")
 AB = {"A": "1.1.0", "B": "1.2.0"}

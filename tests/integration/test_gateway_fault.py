@@ -26,7 +26,7 @@ from governance.keyring import create_secret_key
 from governance.services import endpoints, registry
 from governance.services.registry import VersionSpec
 from governance.store.schema import upgrade
-from governance.store.tables import predictions
+from governance.store.tables_rollout import predictions
 
 ROW = {"age": 50, "income": 3, "tenure": 2}
 

@@ -1,4 +1,4 @@
-"""The schema is written twice (tables.py and the migrations): a migrated database must match.
+"""The schema is written twice (tables_*.py, the migrations): a migrated database must match.
 
 Two checks, on SQLite and PostgreSQL:
 - Alembic's autogenerate comparison of an empty database upgraded to head with the metadata
@@ -29,6 +29,7 @@ from governance.store.tables import metadata
 # to excuse. Alembic leaves its own alembic_version table out; the audit triggers live only
 # in the migrations and autogenerate does not compare triggers.
 COMPARE_OPTIONS = {"compare_type": True, "compare_server_default": True}
+DIFFER = "the migrations and the metadata (governance/store/tables_*.py) differ:\n"
 
 
 @pytest.fixture
@@ -111,12 +112,12 @@ def mismatches(migrated: dict, expected: dict) -> dict[str, dict]:
 
 def test_migrations_upgrade_an_empty_database_to_the_metadata(migrated) -> None:
     diff = differences(migrated, metadata)
-    assert diff == [], "the migrations and governance/store/tables.py differ:\n" + pformat(diff)
+    assert diff == [], DIFFER + pformat(diff)
 
 
 def test_partial_indexes_and_constraint_names_match_the_metadata(migrated, scratch_url) -> None:
     found = mismatches(catalogue(migrated), catalogue_from(scratch_url, metadata))
-    assert found == {}, "the migrations and governance/store/tables.py differ:\n" + pformat(found)
+    assert found == {}, DIFFER + pformat(found)
 
 
 # The checks above pass only if they can fail: each drift below must be reported.
