@@ -154,7 +154,7 @@ def renders_logged(gov) -> int:
     """Rows in the render log."""
     import sqlalchemy as sa
 
-    from governance.store.tables import prompt_renders
+    from governance.store.tables_prompts import prompt_renders
 
     with gov.engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(prompt_renders)).scalar_one()

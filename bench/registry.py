@@ -239,7 +239,7 @@ def measure_plain_insert(root: Path, versions: int) -> dict:
     """Baseline floor: the same version row through plain SQLAlchemy, one durable commit each."""
     import sqlalchemy as sa
 
-    from governance.store.tables import model_versions, registered_models
+    from governance.store.tables_registry import model_versions, registered_models
 
     gov = fresh_governance(root)
     model = bench_model().model_dump(exclude={"id"}) | {"created_at": START}

@@ -54,7 +54,9 @@ class Governance:
 def open_governance(settings: Settings | None = None, *, check_schema: bool = True) -> Governance:
     """Connect to the configured database; refuse if it is unreachable or not initialised."""
     settings = settings or load_settings()
-    engine = create_store_engine(settings.resolved_database_url)
+    engine = create_store_engine(
+        settings.resolved_database_url, sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
     if check_schema:
         try:
             require_current(engine)

@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from governance.domain.errors import ConfigError
+from governance.store.engine import DEFAULT_SQLITE_BUSY_TIMEOUT_MS
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 EXAMPLE_POLICY = PACKAGE_ROOT / "governance.example.yaml"
@@ -43,6 +44,12 @@ class Settings(BaseSettings):
         default="",
         description="PostgreSQL role the application runs as; init (run as the owner) grants it"
         " what it needs, and no UPDATE, DELETE or TRUNCATE on audit_events",
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        default=DEFAULT_SQLITE_BUSY_TIMEOUT_MS,
+        gt=0,
+        le=600_000,
+        description="how long a SQLite writer waits for the lock before 'database is locked'",
     )
 
     gateway_url: str = Field(

@@ -192,7 +192,7 @@ def tensors(rows: list[dict[str, float]]) -> list[dict]:
 
 def logged(gov: Governance) -> list[dict]:
     """Every row of the prediction log."""
-    from governance.store.tables import predictions
+    from governance.store.tables_rollout import predictions
 
     with gov.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(predictions.select())]

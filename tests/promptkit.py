@@ -111,7 +111,7 @@ def log_outcomes(
 
 def logged_renders(gov: Governance) -> list[dict]:
     """Every row of the render log."""
-    from governance.store.tables import prompt_renders
+    from governance.store.tables_prompts import prompt_renders
 
     with gov.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(prompt_renders.select())]

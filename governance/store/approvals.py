@@ -10,7 +10,11 @@ from sqlalchemy.engine import Connection
 
 from governance.domain.approvals import Approval, ApprovalRequest, RequestStatus
 from governance.domain.errors import NotFound
-from governance.store.tables import approval_decisions, approval_refusals, approval_requests
+from governance.store.tables_promotion import (
+    approval_decisions,
+    approval_refusals,
+    approval_requests,
+)
 
 q, dc, rf = approval_requests.c, approval_decisions.c, approval_refusals.c
 

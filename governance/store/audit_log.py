@@ -24,7 +24,7 @@ from governance.domain.audit import (
 )
 from governance.domain.errors import ConfigError
 from governance.keyring import Keyring
-from governance.store.tables import audit_events
+from governance.store.tables_trust import audit_events
 
 _COLUMNS = (
     audit_events.c.seq,

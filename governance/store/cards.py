@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection
 
 from governance.domain.cards import ModelCard
-from governance.store.tables import model_cards
+from governance.store.tables_registry import model_cards
 
 c = model_cards.c
 _LATEST_REVISION = sa.select(sa.func.max(c.revision)).where(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,6 +12,8 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from governance.domain.errors import StoreUnavailable
 
 WRITE_OPTION = "governance_write"
+# How long a SQLite writer waits for another's lock before "database is locked".
+DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def masked(url: str) -> str:
@@ -23,14 +24,18 @@ def masked(url: str) -> str:
         return url
 
 
-def create_store_engine(url: str) -> Engine:
+def create_store_engine(
+    url: str, *, sqlite_busy_timeout_ms: int = DEFAULT_SQLITE_BUSY_TIMEOUT_MS
+) -> Engine:
     """Create an engine and prove the database answers; raise StoreUnavailable if it does not."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise StoreUnavailable(f"invalid database URL {url!r}") from None
     engine = (
-        _sqlite_engine(parsed) if parsed.get_backend_name() == "sqlite" else _server_engine(parsed)
+        _sqlite_engine(parsed, sqlite_busy_timeout_ms)
+        if parsed.get_backend_name() == "sqlite"
+        else _server_engine(parsed)
     )
     try:
         with engine.connect() as conn:
@@ -52,12 +57,9 @@ def _server_engine(url: URL) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, busy_ms: int) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    # How long a writer waits for another's lock before "database is locked"; tests shorten it.
-    raw = os.environ.get("GOVERNANCE_SQLITE_BUSY_TIMEOUT_MS", "")
-    busy_ms = int(raw) if raw.isdigit() else 30000
     engine = sa.create_engine(url, connect_args={"timeout": busy_ms / 1000})
 
     @event.listens_for(engine, "connect")

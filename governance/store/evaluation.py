@@ -10,7 +10,8 @@ from sqlalchemy.engine import Connection
 
 from governance.domain.errors import DatasetNotFound, NotFound
 from governance.domain.evaluation import EvaluationResult, GateDecision
-from governance.store.tables import evaluation_datasets, evaluation_runs
+from governance.store.tables_promotion import evaluation_runs
+from governance.store.tables_registry import evaluation_datasets
 
 d, r = evaluation_datasets.c, evaluation_runs.c
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from governance.domain.experiments import RUNNING, Experiment
-from governance.store.tables import endpoints, experiments
+from governance.store.tables_rollout import endpoints, experiments
 
 x, e = experiments.c, endpoints.c
 _ROWS = sa.select(

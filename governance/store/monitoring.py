@@ -11,16 +11,13 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection
 
 from governance.domain.monitoring import AuditRow
-from governance.store.tables import (
-    endpoints,
-    model_versions,
+from governance.store.tables_monitoring import (
     monitoring_batches,
-    outcomes,
-    predictions,
     reference_profiles,
-    registered_models,
     retirement_audits,
 )
+from governance.store.tables_registry import model_versions, registered_models
+from governance.store.tables_rollout import endpoints, outcomes, predictions
 
 rp, mb, ra = reference_profiles.c, monitoring_batches.c, retirement_audits.c
 mv, p, o, e = model_versions.c, predictions.c, outcomes.c, endpoints.c

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection
 
-from governance.store.tables import cli_sessions, people, request_tokens
+from governance.store.tables_promotion import request_tokens
+from governance.store.tables_trust import cli_sessions, people
 
 pc, sc, tc = people.c, cli_sessions.c, request_tokens.c
 

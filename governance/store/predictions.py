@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from governance.domain.predictions import Observation
-from governance.store.tables import outcomes, predictions
+from governance.store.tables_rollout import outcomes, predictions
 
 p, o = predictions.c, outcomes.c
 _OBSERVED = sa.select(
@@ -42,7 +42,7 @@ class PredictionRepository:
 
     def made_by(self, prediction_id: str) -> tuple[str, str] | None:
         """(model, version) that made a logged prediction, or None if it is not logged."""
-        from governance.store.tables import endpoints
+        from governance.store.tables_rollout import endpoints
 
         found = self.conn.execute(
             sa.select(endpoints.c.model_name, p.version)

@@ -17,7 +17,7 @@ from governance.domain.prompts import (
     PromptVersion,
     RegisteredSuite,
 )
-from governance.store.tables import (
+from governance.store.tables_prompts import (
     prompt_evaluations,
     prompt_pointer_moves,
     prompt_renders,

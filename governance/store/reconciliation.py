@@ -7,21 +7,17 @@ from sqlalchemy.engine import Connection
 
 from governance.domain.monitoring import findings_digest
 from governance.domain.reconciliation import GovernedState, RequestFacts, audit_fact, prompt_fact
-from governance.store.tables import (
-    approval_decisions,
-    approval_requests,
-    endpoints,
+from governance.store.tables_monitoring import reference_profiles, retirement_audits
+from governance.store.tables_promotion import approval_decisions, approval_requests
+from governance.store.tables_prompts import prompt_pointer_moves, prompt_versions
+from governance.store.tables_registry import (
     model_aliases,
     model_cards,
     model_versions,
-    people,
-    prompt_pointer_moves,
-    prompt_versions,
-    reference_profiles,
     registered_models,
-    retirement_audits,
-    routing_specs,
 )
+from governance.store.tables_rollout import endpoints, routing_specs
+from governance.store.tables_trust import people
 
 m, v, a, c = registered_models.c, model_versions.c, model_aliases.c, model_cards.c
 r, d = approval_requests.c, approval_decisions.c

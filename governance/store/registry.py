@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from governance.domain.errors import ModelNotFound, VersionNotFound
 from governance.domain.models import LifecycleStage, ModelVersion, RegisteredModel, semver_key
-from governance.store.tables import model_aliases, model_versions, registered_models
+from governance.store.tables_registry import model_aliases, model_versions, registered_models
 
 m, v, a = registered_models.c, model_versions.c, model_aliases.c
 _VERSION_COLUMNS = (

@@ -14,7 +14,7 @@ from governance.domain.rollout import (
     RoutingSpec,
     SpecVersion,
 )
-from governance.store.tables import endpoints, rollouts, routing_specs
+from governance.store.tables_rollout import endpoints, rollouts, routing_specs
 
 e, s, r = endpoints.c, routing_specs.c, rollouts.c
 _SPECS = sa.select(s.id, e.name, s.number, s.spec, s.actor, s.reason, s.created_at).select_from(

@@ -17,8 +17,8 @@ from governance.cli import context, people, run
 from governance.config import EXAMPLE_POLICY
 from governance.domain.errors import NotLoggedIn
 from governance.domain.identity import VerifiedActor
-from governance.store.tables import cli_sessions
-from governance.store.tables import people as people_table
+from governance.store.tables_trust import cli_sessions
+from governance.store.tables_trust import people as people_table
 
 
 class Clock:

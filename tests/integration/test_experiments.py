@@ -18,7 +18,7 @@ from governance.services.rollout import endpoints, experiments
 from governance.services.rollout.experiments import ExperimentNotFound
 from governance.services.rollout.routing import EndpointNotFound, change_in, updated
 from governance.services.trust import audit
-from governance.store.tables import experiments as experiments_table
+from governance.store.tables_rollout import experiments as experiments_table
 
 ALICE, CAROL = VerifiedActor(name="alice"), VerifiedActor(name="carol")
 AB = {"A": "1.1.0", "B": "1.2.0"}

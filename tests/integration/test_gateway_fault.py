@@ -27,7 +27,7 @@ from governance.services.registry import versions
 from governance.services.registry.versions import VersionSpec
 from governance.services.rollout import endpoints
 from governance.store.schema import upgrade
-from governance.store.tables import predictions
+from governance.store.tables_rollout import predictions
 
 ROW = {"age": 50, "income": 3, "tenure": 2}
 

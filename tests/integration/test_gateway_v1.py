@@ -6,7 +6,7 @@ import httpx
 import pytest
 from gatewaykit import ENDPOINT, change_routing, gateway_thread, logged, serve_churn
 
-from governance.store.tables import outcomes
+from governance.store.tables_rollout import outcomes
 
 ROW = {"age": 50, "income": 3, "tenure": 2}
 

@@ -27,7 +27,8 @@ from governance.domain.errors import (
 from governance.domain.identity import VerifiedActor
 from governance.services.promotion import request_tokens as promotion_request_tokens
 from governance.services.trust import identity
-from governance.store.tables import cli_sessions, people, request_tokens
+from governance.store.tables_promotion import request_tokens
+from governance.store.tables_trust import cli_sessions, people
 
 HINT = "run `governance login NAME --code CODE`"
 CAROL = VerifiedActor(name="carol", method="totp")
