@@ -28,10 +28,19 @@ class ColumnDrift(BaseModel):
     model_config = _FROZEN
 
     column: str
+    # The type the test ran under, num or cat: Evidently's inference on the current batch, as
+    # its Report types columns. It differs from `reference_kind` (the reference profile's)
+    # when the current batch arrives typed otherwise, e.g. integers with gaps as float64.
+    kind: str
+    reference_kind: str
     method: str
     score: float
     threshold: float
     drifted: bool
+
+
+# The keys of one column's drift record, as `ColumnDrift` records them.
+DRIFT_COLUMN_KEYS = tuple(ColumnDrift.model_fields)
 
 
 class DatasetDrift(BaseModel):
