@@ -11,9 +11,11 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from governance.cli.context import console, current_actor, governance, now
 from governance.domain.errors import InvalidInput, NotFound
+from governance.domain.monitoring import AuditRow
 from governance.services.monitoring import batches, references
 
 app = typer.Typer(help="Monitoring data, findings and drift reports.", no_args_is_help=True)
@@ -113,15 +115,71 @@ def _num(value) -> str:
 @app.command("status")
 def status(
     model: Annotated[str | None, typer.Argument(help="one model (default: all)")] = None,
+    columns: Annotated[
+        bool, typer.Option("--columns", help="per-column drift: type, method, score, verdict")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="verdicts, findings and column drift as JSON")
+    ] = False,
 ) -> None:
-    """Each version's latest audit: verdict and every finding."""
+    """Each version's latest audit: verdict and every finding (or its per-column drift)."""
     from governance.services.monitoring.retirement_review import latest_findings
 
     rows = latest_findings(governance(), model)
+    if as_json:
+        # Plain stdout, not rich: nothing but the document, never wrapped or highlighted.
+        document = {"versions": [r.document() for r in rows]}
+        typer.echo(json.dumps(document, indent=2, allow_nan=False))
+        return
     if not rows:
         console.print("no audit results yet: run `governance audit-retirement --now`")
         return
-    console.print(findings_table(rows))
+    if not columns:
+        console.print(findings_table(rows))
+        return
+    for row in rows:
+        table = drift_table(row)
+        if table is None:
+            console.print(_no_drift_test(row), markup=False)
+            continue
+        console.print(table)
+        # A line of its own, never wrapped; column names are data, not rich markup.
+        console.print(row.drift_finding()["message"], markup=False)
+
+
+def drift_table(row: AuditRow) -> Table | None:
+    """One version's drift per column, or None when its latest audit ran no drift test."""
+    records = row.drift_columns()
+    if records is None:
+        return None
+    table = Table(
+        title=f"{row.model_name}@{row.version} drift per column, audit of "
+        f"{row.checked_at:%Y-%m-%d %H:%M}"
+    )
+    for name in ("column", "type", "method", "score", "threshold", "drifted"):
+        table.add_column(name, overflow="fold")
+    for c in records:
+        kind, was = c["kind"], c["reference_kind"]
+        table.add_row(
+            Text(c["column"]),
+            # Audits before the type was recorded have none; a retyped column shows both.
+            "-" if kind is None else kind if kind == was else f"{kind} (reference: {was})",
+            c["method"],
+            _num(c["score"]),
+            _num(c["threshold"]),
+            "yes" if c["drifted"] else "no",
+        )
+    return table
+
+
+def _no_drift_test(row: AuditRow) -> str:
+    """The line for a version whose latest audit tested no column, saying why."""
+    finding = row.drift_finding()
+    why = finding["message"] if finding else "it recorded no drift finding"
+    return (
+        f"{row.model_name}@{row.version}: no drift test in its latest audit "
+        f"({row.checked_at:%Y-%m-%d %H:%M}): {why}"
+    )
 
 
 def findings_table(rows) -> Table:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -28,10 +28,19 @@ class ColumnDrift(BaseModel):
     model_config = _FROZEN
 
     column: str
+    # The type the test ran under, num or cat: Evidently's inference on the current batch, as
+    # its Report types columns. It differs from `reference_kind` (the reference profile's)
+    # when the current batch arrives typed otherwise, e.g. integers with gaps as float64.
+    kind: str
+    reference_kind: str
     method: str
     score: float
     threshold: float
     drifted: bool
+
+
+# The keys of one column's drift record, as `ColumnDrift` records them.
+DRIFT_COLUMN_KEYS = tuple(ColumnDrift.model_fields)
 
 
 class DatasetDrift(BaseModel):
@@ -214,3 +223,34 @@ class AuditRow(BaseModel):
     findings: list[dict[str, Any]]
     report_digest: str | None
     checked_at: datetime
+
+    def drift_columns(self) -> list[dict[str, Any]] | None:
+        """The drift finding's per-column records (None when no drift test ran), stable keys."""
+        figures = (self.drift_finding() or {}).get("figures") or {}
+        columns = figures.get("columns")
+        if columns is None:
+            return None
+        # Every key in every record: None where an audit from before a key existed lacks it.
+        return [{key: c.get(key) for key in DRIFT_COLUMN_KEYS} for c in columns]
+
+    def drift_finding(self) -> dict[str, Any] | None:
+        """The recorded drift finding, or None when the audit recorded none (it failed early)."""
+        return next((f for f in self.findings if f.get("check") == Check.drift.value), None)
+
+    def document(self) -> dict[str, Any]:
+        """JSON-ready: verdict, findings as recorded, and the per-column drift records."""
+        at = self.checked_at
+        return {
+            "model": self.model_name,
+            "version": self.version,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "successor": self.successor,
+            "checked_at": (
+                at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+            ).isoformat(),
+            "audit_run": self.audit_run,
+            "report_digest": self.report_digest,
+            "findings": self.findings,
+            "drift_columns": self.drift_columns(),
+        }

@@ -1,9 +1,10 @@
 """Data drift with Evidently's own statistical tests: the only module that imports Evidently.
 
 A reference sample is profiled once when it is stored (`ml/profile.py`); the nightly audit
-then tests each column (`column_drift`, `dataset_drift`) by choosing the stat test exactly as
-Evidently's `DataDriftPreset` does and running Evidently's own StatTest objects, without the
-cost of a whole Report. `evidently_verdicts` runs the real Report so tests and the benchmark
+then tests each column (`column_drift`, `dataset_drift`) by typing it and choosing the stat
+test exactly as Evidently's `DataDriftPreset` does (the type comes from the current batch, as
+in its Report) and running Evidently's own StatTest objects, without the cost of a whole
+Report. `evidently_verdicts` runs the real Report so tests and the benchmark
 can prove parity, and `drift_report_html` renders a small Evidently report for a version
 found drifting.
 
@@ -68,9 +69,8 @@ _BY_DISPLAY_NAME: dict[str, StatTest] = {
 
 
 def column_drift(reference: pd.Series, current: pd.Series, stats: dict) -> ColumnDrift:
-    """One column's drift, with the stat test DataDriftPreset would choose, run by Evidently."""
+    """One column's drift, typed and tested as DataDriftPreset would, run by Evidently."""
     name = str(current.name if current.name is not None else reference.name)
-    feature_type = _KINDS[stats["kind"]]
     # get_one_column_drift drops NaN and ±inf on both sides before choosing and running a test.
     ref = clean(reference)
     cur = clean(current)
@@ -78,14 +78,33 @@ def column_drift(reference: pd.Series, current: pd.Series, stats: dict) -> Colum
         raise InvalidInput(f"current column {name!r} has no values (all missing)")
     if ref.empty:
         raise InvalidInput(f"reference column {name!r} has no values")
-    if feature_type is ColumnType.Numerical and not pd.api.types.is_numeric_dtype(cur):
-        raise InvalidInput(f"current column {name!r} should hold numbers, got {cur.dtype}")
+    # The Report types every column from the *current* data (its context's data definition),
+    # so an integer column with gaps that arrives as float64 is numeric there, whatever the
+    # reference was: follow it, so the test and verdict are the Report's.
+    kind = infer_column_type(current).value
+    if kind not in _KINDS:
+        # The Report would skip it (datetime, unknown) or fit a text classifier (text): a
+        # monitored column silently left out of the share is worse than a finding naming it.
+        raise InvalidInput(
+            f"current column {name!r} arrives as {current.dtype}, typed {kind} by Evidently "
+            f"(the reference: {stats['kind']}); only num and cat columns are drift-tested"
+        )
+    feature_type = _KINDS[kind]
+    if feature_type is ColumnType.Numerical:
+        for side, values in (("reference", ref), ("current", cur)):
+            if not pd.api.types.is_numeric_dtype(values):
+                raise InvalidInput(
+                    f"{side} column {name!r} should hold numbers (the current batch, "
+                    f"{current.dtype}, types it num), got {values.dtype}"
+                )
     test = _choose_stattest(feature_type, len(ref), _unique_count(stats, cur))
     # threshold None: the StatTest applies its own default, as the preset does.
     with _quiet_floats():
         result = test(ref, cur, feature_type, None)
     return ColumnDrift(
         column=name,
+        kind=kind,
+        reference_kind=stats["kind"],
         method=test.display_name,
         score=float(result.drift_score),
         threshold=float(result.actual_threshold),
@@ -127,9 +146,13 @@ def evidently_verdicts(reference: pd.DataFrame, current: pd.DataFrame) -> list[C
         config = metric["config"]
         if not config["type"].endswith(":ValueDrift"):
             continue
+        column = config["column"]
         verdicts.append(
             ColumnDrift(
-                column=config["column"],
+                column=column,
+                # What the Report's data definitions say (it tests by the current one).
+                kind=infer_column_type(current[column]).value,
+                reference_kind=infer_column_type(reference[column]).value,
                 method=config["method"],
                 score=float(metric["value"]),
                 threshold=float(config["threshold"]),

@@ -63,9 +63,9 @@ def profile_reference(frame: pd.DataFrame) -> dict:
         if not isinstance(name, str):
             raise InvalidInput(f"reference column names must be strings, got {name!r}")
         series = frame[name]
-        # Evidently's inference (mirrored). Its Report types each column from *current*; the audit
-        # keeps the reference's type so one odd day (an int column gaining values or a NaN)
-        # cannot swap the test. Parity holds whenever current types the same way.
+        # Evidently's inference (mirrored): which columns are monitored, and their statistics.
+        # The drift test itself types each column from the current batch, as Evidently's
+        # Report does (ml/drift.py), so a batch typed otherwise gets the Report's test.
         kind = column_kind(series)
         if kind not in (NUMERICAL, CATEGORICAL):
             skipped[name] = kind

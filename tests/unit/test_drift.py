@@ -40,7 +40,9 @@ def parity(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, ColumnDr
     assert set(theirs) == set(reference.columns)
     for mine in ours.columns:
         other = theirs[mine.column]
-        assert (mine.method, mine.threshold, mine.drifted) == (
+        assert (mine.kind, mine.reference_kind, mine.method, mine.threshold, mine.drifted) == (
+            other.kind,
+            other.reference_kind,
             other.method,
             other.threshold,
             other.drifted,
@@ -195,14 +197,114 @@ def test_the_choice_of_test_is_evidentlys_default(kind, rows, n_values):
     assert column_drift(reference, current, stats).method == expected.display_name
 
 
-def test_the_kind_is_the_references_even_when_current_would_retype_the_column():
-    # Evidently's Report types columns from *current*: these 12 integer values would make it
-    # numeric (K-S). The audit keeps the reference's type, so one odd day cannot swap the test.
+def with_gaps(values: np.ndarray, every: int = 7) -> np.ndarray:
+    """Integers as float64 with every `every`-th value missing, as a column with gaps arrives."""
+    out = values.astype(float)
+    out[::every] = np.nan
+    return out
+
+
+@pytest.mark.parametrize(
+    ("levels", "rows", "method"),
+    [(5, 800, CHI), (5, 1800, JS), (8, 800, KS), (8, 1800, WASSERSTEIN)],
+)
+def test_an_integer_column_arriving_as_floats_with_gaps_is_typed_as_the_report_types_it(
+    levels, rows, method
+):
+    # The reference types `code` categorical (int64, <= 10 values); the current batch has gaps,
+    # so it arrives as float64 and Evidently's Report types it numeric: with 8 values that is
+    # K-S / Wasserstein, not the chi-square / Jensen-Shannon the reference's type would choose.
+    r = rng(14)
+    reference = pd.DataFrame({"code": r.integers(0, levels, rows), "x": r.normal(0, 1, rows)})
+    current = pd.DataFrame(
+        {
+            "code": with_gaps(
+                r.choice(levels, 600, p=np.r_[0.4, np.full(levels - 1, 0.6 / (levels - 1))])
+            ),
+            "x": r.normal(0, 1, 600),
+        }
+    )
+    assert profile_reference(reference)["columns"]["code"]["kind"] == "cat"
+    got = parity(reference, current)
+    assert (got["code"].kind, got["code"].reference_kind) == ("num", "cat")
+    assert got["code"].method == method
+    assert got["code"].drifted  # value 0 doubled its share
+    assert (got["x"].kind, got["x"].reference_kind) == ("num", "num")
+
+
+def test_an_integer_column_gaining_values_is_typed_by_the_current_batch():
+    # 5 integer values in the reference (categorical), 12 in current: the Report types it
+    # numeric and runs K-S, and so does the audit.
     r = rng(13)
     reference = pd.DataFrame({"rating": r.integers(1, 6, 800)})
     current = pd.DataFrame({"rating": r.integers(1, 13, 700)})
-    drift = dataset_drift(reference, current, profile_reference(reference), 0.5)
-    assert drift.columns[0].method == CHI and drift.columns[0].drifted
+    got = parity(reference, current)["rating"]
+    assert (got.kind, got.reference_kind, got.method, got.drifted) == ("num", "cat", KS, True)
+
+
+def test_codes_as_strings_in_the_reference_and_numbers_in_current():
+    r = rng(15)
+    codes = ["1", "2", "3"]
+    reference = pd.DataFrame({"code": r.choice(codes, 800), "x": r.normal(0, 1, 800)})
+    # As integers (int64, 3 values): categorical in the Report, and no value matches "1".
+    as_ints = reference.iloc[:600].assign(code=r.choice([1, 2, 3], 600))
+    got = parity(reference, as_ints)["code"]
+    assert (got.kind, got.reference_kind, got.method) == ("cat", "cat", CHI)
+    assert got.drifted and got.score == 0.0
+    # The other way round: numbers in the reference, their text in current (object, few values).
+    numbers = reference.assign(code=r.choice([1.5, 2.5, 3.5], 800))
+    as_text = as_ints.assign(code=r.choice(["1.5", "2.5", "3.5"], 600))
+    got = parity(numbers, as_text)["code"]
+    assert (got.kind, got.reference_kind, got.method, got.drifted) == ("cat", "num", CHI, True)
+    # As floats: numeric in the Report, which then refuses the reference's strings; so does the
+    # audit, naming the column.
+    as_floats = as_ints.assign(code=as_ints["code"].astype(float))
+    with pytest.raises(ValueError, match="Column 'code' in reference dataset should contain"):
+        evidently_verdicts(reference, as_floats)
+    with pytest.raises(InvalidInput) as refused:
+        dataset_drift(reference, as_floats, profile_reference(reference), 0.5)
+    assert str(refused.value) == (
+        "reference column 'code' should hold numbers (the current batch, float64, types it num), "
+        "got object"
+    )
+
+
+def test_a_float_column_whose_current_values_are_all_integral():
+    r = rng(16)
+    reference = pd.DataFrame({"tenure": r.integers(0, 8, 900).astype(float)})
+    assert profile_reference(reference)["columns"]["tenure"]["kind"] == "num"
+    # Still float64: numeric, 8 values over both samples, K-S as for the reference.
+    as_floats = pd.DataFrame({"tenure": r.integers(0, 8, 500).astype(float)})
+    got = parity(reference, as_floats)["tenure"]
+    assert (got.kind, got.reference_kind, got.method, got.drifted) == ("num", "num", KS, False)
+    # Read back as int64 (a CSV or JSON of whole numbers): 8 values is categorical in the
+    # Report, so chi-square, and the same verdict on the same values.
+    as_ints = as_floats.astype(int)
+    got_ints = parity(reference, as_ints)["tenure"]
+    assert (got_ints.kind, got_ints.reference_kind, got_ints.method) == ("cat", "num", CHI)
+    assert not got_ints.drifted
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype", "kind"),
+    [
+        ([f"note {i}" for i in range(300)], "object", "text"),
+        (pd.date_range("2026-01-01", periods=300, freq="h"), "datetime64[ns]", "datetime"),
+    ],
+)
+def test_a_column_the_current_batch_types_as_neither_num_nor_cat_is_refused(values, dtype, kind):
+    r = rng(17)
+    reference = pd.DataFrame({"amount": r.normal(0, 1, 400), "x": r.normal(0, 1, 400)})
+    current = pd.DataFrame({"amount": values, "x": r.normal(0, 1, 300)})
+    with pytest.raises(InvalidInput) as refused:
+        dataset_drift(reference, current, profile_reference(reference), 0.5)
+    assert str(refused.value) == (
+        f"current column 'amount' arrives as {dtype}, typed {kind} by Evidently (the reference: "
+        "num); only num and cat columns are drift-tested"
+    )
+    if kind == "datetime":
+        # The Report leaves such a column out of its drift share altogether, silently.
+        assert [v.column for v in evidently_verdicts(reference, current)] == ["x"]
 
 
 def test_share_exactly_at_the_limit_is_drifting():

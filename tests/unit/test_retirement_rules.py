@@ -320,7 +320,13 @@ def test_accuracy_names_the_metric_the_criteria_choose() -> None:
 def drift(*drifted: bool, max_share: float = 0.3) -> DatasetDrift:
     columns = [
         ColumnDrift(
-            column=f"c{i}", method="ks", score=0.01 if d else 0.5, threshold=0.05, drifted=d
+            column=f"c{i}",
+            kind="num",
+            reference_kind="cat" if i == 0 else "num",
+            method="ks",
+            score=0.01 if d else 0.5,
+            threshold=0.05,
+            drifted=d,
         )
         for i, d in enumerate(drifted)
     ]
@@ -344,6 +350,8 @@ def test_drift_at_the_limit_is_breached_and_names_the_columns() -> None:
     assert found.figures["drifted"] == ["c0", "c2", "c3"]
     assert found.figures["columns"][0] == {
         "column": "c0",
+        "kind": "num",
+        "reference_kind": "cat",
         "method": "ks",
         "score": 0.01,
         "threshold": 0.05,
