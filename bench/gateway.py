@@ -9,7 +9,12 @@ killed with SIGKILL under load and restarted.
 
 Keys: overhead_p50_ms / overhead_p99_ms (gateway minus bare, sequential requests from one
 client, alternating blocks), rps / bare_rps / rps_ratio (`--requests` requests from
-`--concurrency` concurrent callers on one asyncio httpx client), routing_decision_p99_us
+`--concurrency` concurrent callers on one asyncio httpx client), concurrent16_p99_ms /
+bare_concurrent16_p99_ms / concurrent16_p99_ratio (each request's latency in those same
+runs: the gateway predicts in a worker thread, off the event loop; the bare app predicts on
+the loop, in its async handler), bare_offloop_concurrent16_p99_ms / offloop_p99_ratio (the
+bare app's own route that runs the same predict in starlette's threadpool, under the same
+load, over the bare one: the thread hop alone; "16" is `--concurrency`), routing_decision_p99_us
 (in-process `route()` on a spec with two flag rules and a canary), propagation_ms (worst of
 `--trials` changes: commit returned -> the last of two `governance serve` processes serving
 the new version; models load before the swap, so a load is counted), log_records_lost
@@ -59,6 +64,13 @@ BASELINE = (
     "skops-loaded estimator's predict; no routing, no feature checks, no prediction log, "
     "no metrics. The gateway under test is `governance serve` (1 worker) on PostgreSQL."
 )
+CONCURRENT_BASELINE = (
+    "bare_concurrent_p99_ms: the bare app above, whose async handler calls predict on the "
+    "event loop, under the same concurrent callers and request count in this run; the "
+    "gateway runs decoding, predict and logging in starlette's threadpool. "
+    "bare_offloop_concurrent_p99_ms: the same bare route with predict in the threadpool "
+    "(run_in_threadpool), the same load."
+)
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -82,6 +94,7 @@ def bare_app(model_file: str):
     import pandas as pd
     import skops.io as sio
     from fastapi import FastAPI
+    from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import JSONResponse
 
     from governance.serving.oip import InferenceRequest
@@ -90,16 +103,23 @@ def bare_app(model_file: str):
     estimator = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
     app = FastAPI()
 
-    async def infer(body: InferenceRequest) -> JSONResponse:
+    def predict(body: InferenceRequest) -> JSONResponse:
         frame = pd.DataFrame({t.name: t.data for t in body.inputs})
         out = estimator.predict(frame).tolist()
         output = {"name": "predict", "shape": [len(out)], "datatype": "INT64", "data": out}
         return JSONResponse({"model_name": "bare", "outputs": [output]})
 
-    # Real classes, not the strings `from __future__ import annotations` leaves: these names
-    # are local, so FastAPI could not resolve the strings.
-    infer.__annotations__ = {"body": InferenceRequest, "return": JSONResponse}
-    app.post("/v2/models/bare/infer")(infer)
+    async def infer(body: InferenceRequest) -> JSONResponse:
+        return predict(body)  # on the event loop
+
+    async def infer_offloop(body: InferenceRequest) -> JSONResponse:
+        return await run_in_threadpool(predict, body)
+
+    for handler, path in ((infer, "bare"), (infer_offloop, "bare-offloop")):
+        # Real classes, not the strings `from __future__ import annotations` leaves: these
+        # names are local, so FastAPI could not resolve the strings.
+        handler.__annotations__ = {"body": InferenceRequest, "return": JSONResponse}
+        app.post(f"/v2/models/{path}/infer")(handler)
     return app
 
 
@@ -281,24 +301,27 @@ def latencies(urls: dict[str, str], body: dict, rounds: int, per_round: int) -> 
     return samples
 
 
-def throughput(url: str, body: dict, total: int, concurrency: int) -> float:
-    """Requests per second of `total` requests from `concurrency` concurrent callers."""
+def throughput(url: str, body: dict, total: int, concurrency: int) -> tuple[float, list[float]]:
+    """Requests per second, and each one's latency (ms), of `total` concurrent requests."""
     import httpx
 
-    async def main() -> float:
+    async def main() -> tuple[float, list[float]]:
         limits = httpx.Limits(max_connections=concurrency)
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:
             remaining = total
+            samples: list[float] = []
 
             async def caller() -> None:
                 nonlocal remaining
                 while remaining > 0:
                     remaining -= 1
+                    sent = time.perf_counter()
                     (await client.post(url, json=body)).raise_for_status()
+                    samples.append((time.perf_counter() - sent) * 1000)
 
             began = time.perf_counter()
             await asyncio.gather(*(caller() for _ in range(concurrency)))
-            return total / (time.perf_counter() - began)
+            return total / (time.perf_counter() - began), samples
 
     return asyncio.run(main())
 
@@ -488,8 +511,10 @@ def main(argv: list[str] | None = None) -> None:
         samples = latencies(
             {"gateway": gw_infer, "bare": bare_infer}, body, args.rounds, args.per_round
         )
-        rps = throughput(gw_infer, body, args.requests, args.concurrency)
-        bare_rps = throughput(bare_infer, body, args.requests, args.concurrency)
+        rps, under_load = throughput(gw_infer, body, args.requests, args.concurrency)
+        bare_rps, bare_under_load = throughput(bare_infer, body, args.requests, args.concurrency)
+        offloop_infer = f"{bare_url}/v2/models/bare-offloop/infer"
+        _, offloop_under_load = throughput(offloop_infer, body, args.requests, args.concurrency)
         decision_us = routing_decision_p99_us()
         propagation = propagation_ms(
             [f"{u}/v2/models/{ENDPOINT}/infer" for u, _ in gateways], body, args.trials
@@ -497,12 +522,21 @@ def main(argv: list[str] | None = None) -> None:
         fault = records_lost(cluster, gw_infer, body, work)
 
         gw, base = samples["gateway"], samples["bare"]
+        c = args.concurrency
+        p99 = percentile(under_load, 0.99)
+        bare_p99 = percentile(bare_under_load, 0.99)
+        offloop_p99 = percentile(offloop_under_load, 0.99)
         result = {
             "overhead_p50_ms": round(statistics.median(gw) - statistics.median(base), 3),
             "overhead_p99_ms": round(percentile(gw, 0.99) - percentile(base, 0.99), 3),
             "rps": round(rps, 1),
             "bare_rps": round(bare_rps, 1),
             "rps_ratio": round(rps / bare_rps, 3),
+            f"concurrent{c}_p99_ms": round(p99, 3),
+            f"bare_concurrent{c}_p99_ms": round(bare_p99, 3),
+            f"concurrent{c}_p99_ratio": round(p99 / bare_p99, 3),
+            f"bare_offloop_concurrent{c}_p99_ms": round(offloop_p99, 3),
+            "offloop_p99_ratio": round(offloop_p99 / bare_p99, 3),
             "routing_decision_p99_us": round(decision_us, 2),
             "propagation_ms": round(max(propagation), 1),
             "log_records_lost": fault["log_records_lost"],
@@ -514,11 +548,17 @@ def main(argv: list[str] | None = None) -> None:
                 "log_records_lost": fault["log_records_lost"] == 0,
             },
             "baseline": BASELINE,
+            "concurrent_baseline": CONCURRENT_BASELINE,
             "details": {
                 "gateway_p50_ms": round(statistics.median(gw), 3),
                 "gateway_p99_ms": round(percentile(gw, 0.99), 3),
                 "bare_p50_ms": round(statistics.median(base), 3),
                 "bare_p99_ms": round(percentile(base, 0.99), 3),
+                f"concurrent{c}_p50_ms": round(statistics.median(under_load), 3),
+                f"bare_concurrent{c}_p50_ms": round(statistics.median(bare_under_load), 3),
+                f"bare_offloop_concurrent{c}_p50_ms": round(
+                    statistics.median(offloop_under_load), 3
+                ),
                 "latency_requests_each": len(gw),
                 "propagation_trials_ms": [round(p, 1) for p in propagation],
                 "propagation_gateway_processes": len(gateways),

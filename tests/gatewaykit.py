@@ -32,6 +32,34 @@ ENDPOINT = "churn-api"
 REPO = Path(__file__).resolve().parent.parent
 
 
+class SlowClassifier:
+    """A fitted classifier whose predict holds until the test releases it.
+
+    skops does not trust it by default: a gateway loads it only with its qualified name in
+    the settings' trusted_types (GOVERNANCE_TRUSTED_TYPES), as an operator would allow it.
+    The events live on the class, so the test and an in-process gateway share them.
+    """
+
+    entered = threading.Event()
+    release = threading.Event()
+
+    def fit(self, x, y):
+        """Remember the classes and the feature count, as a scikit-learn estimator does."""
+        self.classes_ = np.unique(y)
+        self.n_features_in_ = np.asarray(x).shape[1]
+        return self
+
+    def predict(self, x):
+        """Say predict has begun, wait for the release, then answer class 0 for every row."""
+        SlowClassifier.entered.set()
+        if not SlowClassifier.release.wait(60):
+            raise TimeoutError("the test never released the slow predict")
+        return np.zeros(len(x), dtype=np.int64)
+
+
+SLOW_TYPE = f"{SlowClassifier.__module__}.{SlowClassifier.__qualname__}"
+
+
 def training_frame() -> tuple[pd.DataFrame, np.ndarray]:
     """A small labelled frame with integer features (so a one-hot model has categories)."""
     rng = np.random.default_rng(3)

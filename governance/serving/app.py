@@ -1,18 +1,18 @@
 """The gateway's HTTP surface: Open Inference Protocol v2, plain JSON, outcomes and metrics.
 
 `create_app` is the uvicorn factory (`governance serve`); each worker process builds its own
-Gateway from the GOVERNANCE_* settings. Every error answers `{"error": message}` with the
-status `errors.status_for` gives its type.
+Gateway from the GOVERNANCE_* settings. The OIP routes live in oip_routes.py, the prompt
+routes in prompt_routes.py; every route reads its body as request_body.py says. Every error
+answers `{"error": message}` with the status `errors.status_for` gives its type.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -23,24 +23,15 @@ from starlette.exceptions import HTTPException
 from governance.bootstrap import Governance, open_governance
 from governance.config import Settings, load_settings
 from governance.domain.errors import GovernanceError
-from governance.domain.rollout import NoRoute
-from governance.serving.errors import NotReady, status_for
-from governance.serving.gateway import Assignment, Gateway
-from governance.serving.oip import (
-    InferenceRequest,
-    OutcomeRequest,
-    PredictRequest,
-    decode_rows,
-    decode_tensors,
-    output_datatype,
-    plain,
-)
+from governance.serving.errors import status_for
+from governance.serving.gateway import Gateway
+from governance.serving.oip import OutcomeRequest, PredictRequest, decode_rows, plain
+from governance.serving.oip_routes import ANSWERS, gateway_of, record_served
+from governance.serving.oip_routes import router as oip_router
 from governance.serving.prompt_routes import PromptServing
 from governance.serving.prompt_routes import router as prompt_router
+from governance.serving.request_body import GatewayRoute
 from governance.serving.size_limit import BodyLimit
-
-ERROR = {"description": "What was wrong", "content": {"application/json": {}}}
-ANSWERS = {400: ERROR, 404: ERROR, 413: ERROR, 500: ERROR, 503: ERROR}
 
 
 def _package_version() -> str:
@@ -52,7 +43,6 @@ def _package_version() -> str:
 
 def create_app(settings: Settings | None = None, gov: Governance | None = None) -> FastAPI:
     """The gateway app; opens its own Governance from `settings` (or the environment)."""
-    holder: dict[str, Gateway] = {}
     settings = gov.settings if gov is not None else settings or load_settings()
 
     @asynccontextmanager
@@ -63,7 +53,7 @@ def create_app(settings: Settings | None = None, gov: Governance | None = None) 
         await run_in_threadpool(gateway.start)
         prompts = app.state.prompts = PromptServing(opened, gateway.clock)
         prompts.start()
-        holder["gateway"] = app.state.gateway = gateway
+        app.state.gateway = gateway
         try:
             yield
         finally:
@@ -72,18 +62,27 @@ def create_app(settings: Settings | None = None, gov: Governance | None = None) 
             if gov is None:
                 opened.close()
 
-    app = FastAPI(title="governance gateway", version=_package_version(), lifespan=lifespan)
+    app = FastAPI(
+        title="governance gateway",
+        version=_package_version(),
+        lifespan=lifespan,
+        # A JSON body without a Content-Type is read as JSON: tritonclient sends none.
+        strict_content_type=False,
+    )
+    app.router.route_class = GatewayRoute
     app.add_middleware(BodyLimit, limit=settings.gateway_max_body_bytes)
-    _errors(app, holder)
-    _routes(app, holder)
+    _errors(app)
+    app.include_router(oip_router)
+    _routes(app)
     app.include_router(prompt_router)
     return app
 
 
-def _errors(app: FastAPI, holder: dict[str, Gateway]) -> None:
+def _errors(app: FastAPI) -> None:
     def counted(request: Request, status: int) -> None:
         """Count an error answer (unknown endpoint names share one label)."""
-        gateway, name = holder.get("gateway"), request.path_params.get("endpoint")
+        gateway: Gateway | None = getattr(request.app.state, "gateway", None)
+        name = request.path_params.get("endpoint")
         if gateway is not None and name is not None:
             known = name if name in gateway.routing.routes else "unknown"
             version, variant = getattr(request.state, "served_by", ("", ""))
@@ -120,104 +119,18 @@ def _errors(app: FastAPI, holder: dict[str, Gateway]) -> None:
         return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
 
 
-def _routes(app: FastAPI, holder: dict[str, Gateway]) -> None:
-    def gateway() -> Gateway:
-        """The started Gateway, or NotReady while the app is starting."""
-        found = holder.get("gateway")
-        if found is None:
-            raise NotReady("the gateway is starting")
-        return found
-
-    @app.get("/v2/health/live")
-    async def live() -> JSONResponse:
-        """OIP liveness: the process answers."""
-        return JSONResponse({"live": True})
-
-    @app.get("/v2/health/ready", responses={503: ERROR})
-    async def ready() -> JSONResponse:
-        """OIP readiness: the routing is loaded."""
-        found = holder.get("gateway")
-        if found is None or not found.routing.loaded:
-            raise NotReady("the gateway has not loaded its routing yet")
-        return JSONResponse({"ready": True})
-
-    @app.get("/v2")
-    async def server_metadata() -> JSONResponse:
-        """OIP server metadata."""
-        meta = {"name": "governance-gateway", "version": app.version, "extensions": []}
-        return JSONResponse(meta)
-
-    @app.get("/v2/models/{endpoint}", responses=ANSWERS)
-    async def model_metadata(endpoint: str) -> JSONResponse:
-        """OIP model metadata: versions and the production version's inputs and output."""
-        gw = gateway()
-        live = gw.routing.get(endpoint)
-        stable = live.spec.spec.stable
-        if stable is None:
-            raise NoRoute(f"endpoint {endpoint!r} has no production version to serve yet")
-        model = await run_in_threadpool(gw.models.get, live.endpoint.model_name, stable)
-        output = output_datatype(np.empty(0, dtype=model.output_dtype))
-        return JSONResponse(
-            {
-                "name": endpoint,
-                "versions": sorted(live.spec.spec.versions()),
-                "platform": "sklearn",
-                "inputs": [{"name": f, "datatype": "FP64", "shape": [-1]} for f in model.features],
-                "outputs": [{"name": "predict", "datatype": output, "shape": [-1]}],
-                "parameters": {"model": live.endpoint.model_name, "production_version": stable},
-            }
-        )
-
-    @app.get("/v2/models/{endpoint}/ready", responses=ANSWERS)
-    async def model_ready(endpoint: str) -> JSONResponse:
-        """OIP model readiness: routed, and the production version is loaded."""
-        live = gateway().routing.get(endpoint)
-        stable = live.spec.spec.stable
-        if stable is None or gateway().models.cached(live.endpoint.model_name, stable) is None:
-            raise NoRoute(f"endpoint {endpoint!r} has no loaded production version")
-        return JSONResponse({"name": endpoint, "ready": True})
-
-    @app.post("/v2/models/{endpoint}/infer", responses=ANSWERS)
-    async def infer(endpoint: str, body: InferenceRequest, request: Request) -> JSONResponse:
-        """OIP inference; `parameters.targeting_key` and other parameters steer routing."""
-        started = time.perf_counter()
-        gw = gateway()
-        params = dict(body.parameters or {})
-        key = params.pop("targeting_key", None)
-        assignment = gw.assign(endpoint, None if key is None else str(key), params)
-        model = await _model(gw, assignment, request)
-        batch = decode_tensors(body.inputs, model.features)
-        served = gw.predict(assignment, model, batch, started)
-        facts = {**assignment.describe(), "prediction_ids": served.ids}
-        if len(served.ids) == 1:
-            facts["prediction_id"] = served.ids[0]
-        answer = {
-            "model_name": endpoint,
-            "model_version": assignment.decision.version,
-            "id": body.id or str(uuid.uuid4()),
-            "parameters": facts,
-            "outputs": [
-                {
-                    "name": "predict",
-                    "shape": [len(served.ids)],
-                    "datatype": output_datatype(served.outputs),
-                    "data": plain(served.outputs),
-                }
-            ],
-        }
-        _served(gw, assignment, started)
-        return JSONResponse(answer)
-
+def _routes(app: FastAPI) -> None:
     @app.post("/v1/endpoints/{endpoint}/predict", responses=ANSWERS)
     async def predict(endpoint: str, body: PredictRequest, request: Request) -> JSONResponse:
         """Plain JSON rows in; one prediction per row, each naming its version and variant."""
         started = time.perf_counter()
-        gw = gateway()
+        gw = gateway_of(request)
         assignment = gw.assign(endpoint, body.targeting_key, body.attributes, body.slot)
-        model = await _model(gw, assignment, request)
-        batch = decode_rows(body.rows, model.features)
-        served = gw.predict(assignment, model, batch, started)
         decision = assignment.decision
+        request.state.served_by = (decision.version, decision.variant)
+        # Loading, decoding and predicting block: a worker thread runs them, not the loop.
+        decode = partial(decode_rows, body.rows)
+        served = await run_in_threadpool(gw.serve, assignment, decode, started)
         answer = {
             "endpoint": endpoint,
             **assignment.describe(),
@@ -231,19 +144,19 @@ def _routes(app: FastAPI, holder: dict[str, Gateway]) -> None:
                 for pid, value in zip(served.ids, plain(served.outputs), strict=True)
             ],
         }
-        _served(gw, assignment, started)
+        record_served(gw, assignment, started)
         return JSONResponse(answer)
 
     @app.post("/v1/outcomes", responses=ANSWERS)
-    def outcome(body: OutcomeRequest) -> JSONResponse:
+    def outcome(body: OutcomeRequest, request: Request) -> JSONResponse:
         """Record the label and metrics of an earlier prediction, by its id."""
-        gateway().record_outcome(body)
+        gateway_of(request).record_outcome(body)  # a sync route: FastAPI runs it in a thread
         return JSONResponse({"prediction_id": body.prediction_id, "recorded": True})
 
     @app.get("/v1/endpoints/{endpoint}", responses=ANSWERS)
-    async def live_routing(endpoint: str) -> JSONResponse:
+    async def live_routing(endpoint: str, request: Request) -> JSONResponse:
         """The routing this gateway process serves the endpoint with now."""
-        live = gateway().routing.get(endpoint)
+        live = gateway_of(request).routing.get(endpoint)
         spec = live.spec
         return JSONResponse(
             {
@@ -261,25 +174,9 @@ def _routes(app: FastAPI, holder: dict[str, Gateway]) -> None:
         )
 
     @app.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
         """Prometheus metrics in the text exposition format."""
-        gw = gateway()
-        return Response(gw.metrics.exposition(), media_type=gw.metrics.content_type)
-
-
-async def _model(gw: Gateway, assignment: Assignment, request: Request):
-    """The assigned model; a load that the poll did not do yet runs off the event loop."""
-    request.state.served_by = (assignment.decision.version, assignment.decision.variant)
-    decision = assignment.decision
-    found = gw.models.cached(assignment.route.endpoint.model_name, decision.version)
-    return found if found is not None else await run_in_threadpool(gw.model_for, assignment)
-
-
-def _served(gw: Gateway, assignment: Assignment, started: float) -> None:
-    decision = assignment.decision
-    gw.metrics.served(
-        assignment.route.endpoint.name,
-        decision.version,
-        decision.variant,
-        time.perf_counter() - started,
-    )
+        gw = gateway_of(request)
+        # With several workers this reads every worker's metric files.
+        text = await run_in_threadpool(gw.metrics.exposition)
+        return Response(text, media_type=gw.metrics.content_type)

@@ -24,6 +24,10 @@ class UnknownEndpoint(NotFound):
     """No endpoint has this name."""
 
 
+class VersionNotServed(NotFound):
+    """A versioned path names a version the endpoint's live routing does not serve now."""
+
+
 class UnknownPrediction(NotFound):
     """An outcome names a prediction id the log does not hold."""
 

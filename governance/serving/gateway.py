@@ -26,6 +26,7 @@ from governance.serving.model_cache import LoadedModel, ModelCache
 from governance.serving.oip import Batch, OutcomeRequest, plain
 from governance.serving.prediction_log import PredictionLog
 from governance.serving.routing_cache import LiveRoute, RoutingCache
+from governance.serving.served_versions import check_served
 from governance.store.engine import WRITE_OPTION
 from governance.store.predictions import PredictionRepository
 
@@ -121,9 +122,34 @@ class Gateway:
             decision = Decision(held, f"slot:{slot}", bucket(seed, key), Reason.static)
         return Assignment(live, decision, key, generated)
 
+    def pin(self, endpoint: str, version: str, key: str | None) -> Assignment:
+        """A versioned request's assignment: `version` itself, if the live routing serves it.
+
+        Logged with variant `pinned:VERSION` (a colon, so no A/B arm or canary analysis
+        counts it) and the key's endpoint bucket, as a blue/green slot request is.
+        """
+        live = self.routing.get(endpoint)
+        check_served(endpoint, version, live.spec.spec)
+        generated = not key
+        key = key or uuid.uuid4().hex
+        decision = Decision(
+            version, f"pinned:{version}", bucket(live.endpoint.seed, key), Reason.static
+        )
+        return Assignment(live, decision, key, generated)
+
     def model_for(self, assignment: Assignment) -> LoadedModel:
         """The loaded model of the assigned version (loaded now if the poll has not yet)."""
         return self.models.get(assignment.route.endpoint.model_name, assignment.decision.version)
+
+    def serve(
+        self, assignment: Assignment, decode: Callable[[tuple[str, ...]], Batch], started: float
+    ) -> Served:
+        """Load, decode the input for the model's features, predict and log: all that blocks.
+
+        The HTTP layer runs this in a worker thread, so the event loop keeps answering.
+        """
+        model = self.model_for(assignment)
+        return self.predict(assignment, model, decode(model.features), started)
 
     def predict(
         self, assignment: Assignment, model: LoadedModel, batch: Batch, started: float

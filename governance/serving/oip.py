@@ -31,7 +31,8 @@ class RequestInput(BaseModel):
     name: str
     shape: list[int]
     datatype: str
-    data: list[Any]
+    # None when the values come as binary data after the JSON (binary_tensors.py).
+    data: list[Any] | None = None
     parameters: dict[str, Any] | None = None
 
 
@@ -130,6 +131,10 @@ def _elements(tensor: RequestInput, expected: int, where: str) -> list[Any]:
         raise BadTensor(f"{where}: unknown datatype {tensor.datatype!r}")
     if tensor.datatype == "BYTES":
         raise BadTensor(f"{where}: datatype BYTES is not numeric; this model takes numbers")
+    if tensor.data is None:
+        raise BadTensor(
+            f"{where}: no data: give `data`, or binary data with parameters.binary_data_size"
+        )
     values = _flat(tensor.data, where)
     if len(values) != expected:
         raise BadTensor(

@@ -33,6 +33,7 @@ from governance.serving.errors import NotReady
 from governance.serving.gateway import utc_now
 from governance.serving.prompt_cache import LivePrompt, PromptCache
 from governance.serving.render_log import RenderLog
+from governance.serving.request_body import GatewayRoute
 from governance.store.engine import WRITE_OPTION
 from governance.store.prompts import PromptRepository
 
@@ -185,7 +186,7 @@ def _serving(request: Request) -> PromptServing:
     return found
 
 
-router = APIRouter()
+router = APIRouter(route_class=GatewayRoute)
 ERROR = {"description": "What was wrong", "content": {"application/json": {}}}
 
 
@@ -197,7 +198,11 @@ async def get_prompt(prompt_id: str, request: Request) -> Response:
     live = serving.cache.cached(prompt_id)
     if live is None:
         live = await run_in_threadpool(serving.cache.load, prompt_id)
-    answer = serving.serve(live, key, variables)
+    # Rendering a template runs in the sandbox: with variables, a worker thread does it.
+    if variables:
+        answer = await run_in_threadpool(serving.serve, live, key, variables)
+    else:
+        answer = serving.serve(live, key, variables)
     headers = {
         "ETag": answer["etag"],
         "Cache-Control": LOGGED_CACHE_CONTROL if answer["render_id"] else CACHE_CONTROL,
