@@ -10,14 +10,19 @@ Three parts, so nothing is missed and nothing counted twice:
   less what they had at the start.
 
 A sampler thread notes every descendant seen during the span, so the report can say which
-processes the waited-for share came from.
+processes the waited-for share came from. `Contention` says how contended the CPUs were
+over a span (the machine is shared): the share of its wall time in which some runnable task
+waited for a CPU (Linux pressure stall information), and the load averages.
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 
@@ -113,3 +118,30 @@ def describe(process: psutil.Process, server_pids: set[int]) -> str:
     if "multiprocessing.spawn" in command:
         return "spawned worker process (report renderer)"
     return command[:80]
+
+
+def cpu_pressure_us() -> int | None:
+    """Microseconds so far in which some runnable task waited for a CPU (Linux PSI), or None."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return int(some.rsplit("total=", 1)[1])
+
+
+class Contention:
+    """Share of a span's wall time in which some task waited for a CPU, and the load averages."""
+
+    def __enter__(self) -> Contention:
+        self._load0 = [round(x, 2) for x in os.getloadavg()]
+        self._psi0, self._t0 = cpu_pressure_us(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        wall, psi = time.perf_counter() - self._t0, cpu_pressure_us()
+        waited = None if psi is None or self._psi0 is None else (psi - self._psi0) / 1e6
+        self.figures = {
+            "cpu_waiting_share": None if waited is None else round(waited / wall, 3),
+            "load_average_start": self._load0,
+            "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        }

@@ -202,7 +202,7 @@ def populate(root: Path, models: int, now: datetime) -> dict[str, float]:
 def run_audit(profile: bool, server_pid: int) -> tuple[float, object, dict]:
     """The whole retirement-audit flow in this process, timed; its state, CPU and a profile."""
     from _audit_profile import Phases, Sampler
-    from _cpu import TreeCpu, describe
+    from _cpu import Contention, TreeCpu, describe
 
     from flows.retirement_audit import retirement_audit_flow
 
@@ -211,12 +211,13 @@ def run_audit(profile: bool, server_pid: int) -> tuple[float, object, dict]:
         sampler = stack.enter_context(Sampler()) if profile else None
         # Entered last, so it stops first, right after the flow returns.
         meter = stack.enter_context(TreeCpu(partial(describe, server_pids={server_pid})))
+        contention = stack.enter_context(Contention())
         began = time.perf_counter()
         state = retirement_audit_flow(models=None, return_state=True)
         elapsed = time.perf_counter() - began
     if state.name != "Audited":
         raise RuntimeError(f"retirement-audit ended {state.name}: {state.message}")
-    found = {"audit_cpu_seconds": meter.report()}
+    found = {"audit_cpu_seconds": meter.report(), "contention": contention.figures}
     if profile:
         found |= {"phases": phases.report(), "sampled": sampler.top()}
     return elapsed, state, found
@@ -288,10 +289,13 @@ def parity(rows: dict, theirs: dict[str, list[dict]]) -> dict:
 def evidently_baseline(models: int, count: int, rows: dict, now: datetime) -> dict:
     """Evidently's Report on `count` models (all by default), one process per CPU; parity."""
     import _evidently_baseline
+    from _cpu import Contention
 
     names = [model_name(i) for i in sample_models(models, count)]
     processes = os.cpu_count() or 1
-    found = _evidently_baseline.run(names, VERSION, now, processes)
+    with Contention() as contention:
+        found = _evidently_baseline.run(names, VERSION, now, processes)
+    found["contention"] = contention.figures
     theirs = found.pop("verdicts")
     return (
         found
@@ -344,7 +348,9 @@ def summarise(models: int, rows: dict, state, audit_s: float, extra: dict) -> di
     expected = {model_name(i) for i in range(models) if is_shifted(i)}
     evid = extra["evidently"]
     cpu = extra["profile"]["audit_cpu_seconds"]
-    profile = {k: v for k, v in extra["profile"].items() if k != "audit_cpu_seconds"}
+    profile = {
+        k: v for k, v in extra["profile"].items() if k not in ("audit_cpu_seconds", "contention")
+    }
     measured = evid["models_measured"]
     evidently_wall = evid["wall_s"] * models / measured
     ours_cpu = cpu["total"] / models
@@ -368,11 +374,18 @@ def summarise(models: int, rows: dict, state, audit_s: float, extra: dict) -> di
         " counting this process (all threads), the spawned report worker, the resource tracker"
         " and the Prefect server started for the run",
         "audit_cpu_seconds": cpu,
+        "contention": {
+            "audit": extra["profile"]["contention"],
+            "evidently": evid["contention"],
+            "means": "cpu_waiting_share: share of the span's wall time in which some runnable"
+            " task waited for a CPU (/proc/pressure/cpu); the machine is shared, so a wall ratio"
+            " compares like with like only when the two shares are close",
+        },
         "audit_cpu_s_per_model_without_prefect_server": round((cpu["total"] - server) / models, 4),
         "evidently": {
             k: (round(v, 4) if isinstance(v, float) else v)
             for k, v in evid.items()
-            if k != "identical_verdict_share"
+            if k not in ("identical_verdict_share", "contention")
         },
         "versions_checked": len(rows),
         "drifting_models": len(drifting),
