@@ -7,10 +7,13 @@ SQLite governance home in a temporary directory:
   few pointer moves), against registry_alias_p95_ms: `registry.resolve(gov,
   "churn@champion")` on the same database; resolve_ratio = prompt p95 / model p95.
 - gateway_prompt_*: `GET /v1/prompts/support?targeting_key=K&var.product=..&var.question=..`
-  on a real `governance serve` process (127.0.0.1), against the same gateway's OIP
-  `POST /v2/models/{endpoint}/infer` (as bench/gateway.py calls it); with no canary (no
-  render logged) and with a running canary (renders logged); gateway_ratio = prompt p99 /
-  model p99 with no canary.
+  on a real `governance serve` process (127.0.0.1), against bare_prompt_*: the same request
+  to a bare FastAPI route in its own uvicorn process doing the same sandboxed Jinja2 render
+  of the same template and variables, answering the same fields (bench/_bare_prompt.py);
+  same client, alternating blocks; with no canary (no render logged) and with a running
+  canary (renders logged). gateway_ratio = gateway p99 / bare p99 with no canary;
+  gateway_rps_ratio the same for throughput at 4 concurrent callers. The gateway's OIP model
+  route is reported beside them as context only (context_model_route), not as a baseline.
 - gate_cases_per_s: `prompt_evaluation.run_suite` over a 200-case suite against the chat stub
   (20 ms injected latency) at the target's default concurrency; the baseline is the best a
   serial run could do, 1000 ms / 20 ms = 50 cases/s (gate_ratio = cases_per_s / 50); the
@@ -23,7 +26,6 @@ SQLite governance home in a temporary directory:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -31,17 +33,17 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import _prompt_gateway as gw  # the gateway's prompt route against the bare render route
 import gateway as gateway_bench  # bench/gateway.py: the shared set-up and process helpers
+from _prompt_gateway import PROMPT, rounded, spread
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-PROMPT = "support"
 VERSIONS = 20
 # Versions (1-based registration order) the production pointer is moved to, in this order;
 # the last move is a rollback to an earlier approved version.
@@ -49,28 +51,11 @@ POINTER_MOVES = (3, 8, 12, 16, 12)
 STUB_LATENCY_MS = 20.0
 SERIAL_LOWER_BOUND = 1000.0 / STUB_LATENCY_MS
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-VARS = {"product": "Router", "question": "Why"}
-CONCURRENT_CLIENTS = 4
 
 
 def template(i: int) -> str:
     """The template of the i-th registered version (each distinct, same variables)."""
     return f"You support {{{{ product }}}} (revision {i}).\nQuestion: {{{{ question }}}}\n"
-
-
-def rounded(value: float | None, digits: int = 3) -> float | None:
-    """A figure for the JSON."""
-    return None if value is None else round(value, digits)
-
-
-def spread(samples: list[float]) -> dict[str, float]:
-    """p50/p95/p99 (nearest rank) and the count, in milliseconds."""
-    return {
-        "p50_ms": rounded(statistics.median(samples)),
-        "p95_ms": rounded(gateway_bench.percentile(samples, 0.95)),
-        "p99_ms": rounded(gateway_bench.percentile(samples, 0.99)),
-        "n": len(samples),
-    }
 
 
 # --- set-up --------------------------------------------------------------------------------
@@ -116,48 +101,6 @@ def populate_prompts(gov) -> dict:
         "candidate": candidate.version,
         "moves": len(prompt_registry.history(gov, PROMPT)),
     }
-
-
-def start_canary(gov, candidate_version: str):
-    """Open a promotion request for the candidate, as promote-prompt does, and start its canary."""
-    import uuid
-
-    from governance.domain import approvals as rules
-    from governance.services.prompts import prompt_canary
-
-    now = datetime.now(UTC)
-    with gov.store.write() as tx:
-        version = tx.prompts.get_version(PROMPT, candidate_version)
-        stable = tx.prompts.production(PROMPT).version
-        request = rules.open_prompt_request(
-            id=str(uuid.uuid4()),
-            prompt_id=PROMPT,
-            version=version.version,
-            requested_by="alice",
-            version_created_by="alice",
-            evidence={
-                "template_digest": version.template_digest,
-                "suite_digest": "0" * 64,
-                "evaluation_run_id": "bench",
-                "incumbent_version": stable,
-                "policy_version": gov.policy.version,
-                "target_stage": "production",
-            },
-            policy=gov.policy,
-            now=now,
-        )
-        tx.approvals.add_request(request, prompt_version_id=version.id)
-        return prompt_canary.start_in(tx, request, version, stable, gov.policy, now)
-
-
-def renders_logged(gov) -> int:
-    """Rows in the render log."""
-    import sqlalchemy as sa
-
-    from governance.store.tables_prompts import prompt_renders
-
-    with gov.engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(prompt_renders)).scalar_one()
 
 
 def suite_yaml(cases: int) -> str:
@@ -239,144 +182,11 @@ def measure_registry(gov, count: int) -> dict:
     }
 
 
-class Routes:
-    """The two gateway requests compared: a prompt render and an OIP model inference."""
-
-    def __init__(self, base: str, body: dict, keys: int = 1000) -> None:
-        """Prompt URLs for `keys` distinct targeting keys; the model route and its body."""
-        query = "&".join(f"var.{k}={v}" for k, v in VARS.items())
-        self.prompt_urls = [
-            f"{base}/v1/prompts/{PROMPT}?targeting_key=user-{i}&{query}" for i in range(keys)
-        ]
-        self.model_url = f"{base}/v2/models/{gateway_bench.ENDPOINT}/infer"
-        self.body = body
-
-    def sequential(self, requests: int, block: int = 300) -> dict[str, list[float]]:
-        """Sequential requests on one keep-alive client, alternating blocks between routes."""
-        import httpx
-
-        samples: dict[str, list[float]] = {"prompt": [], "model": []}
-        self.variants: Counter[str] = Counter()
-        with httpx.Client(timeout=10) as client:
-            for i in range(100):  # warm-up: connection, caches, first predict
-                client.get(self.prompt_urls[i]).raise_for_status()
-                client.post(self.model_url, json=self.body).raise_for_status()
-            for r in range(max(1, requests // block)):
-                for i in range(block):
-                    url = self.prompt_urls[(r * block + i) % len(self.prompt_urls)]
-                    began = time.perf_counter()
-                    answer = client.get(url).raise_for_status()
-                    samples["prompt"].append((time.perf_counter() - began) * 1000)
-                    self.variants[answer.json()["variant"]] += 1  # after the clock
-                for _ in range(block):
-                    began = time.perf_counter()
-                    client.post(self.model_url, json=self.body).raise_for_status()
-                    samples["model"].append((time.perf_counter() - began) * 1000)
-        return samples
-
-    def concurrent(self, requests: int, clients: int) -> dict[str, dict]:
-        """Per route: `requests` requests from `clients` concurrent callers; latencies, rps."""
-        import httpx
-
-        async def run(send) -> dict:
-            limits = httpx.Limits(max_connections=clients)
-            async with httpx.AsyncClient(timeout=30, limits=limits) as client:
-                samples: list[float] = []
-                left = requests
-
-                async def caller() -> None:
-                    nonlocal left
-                    while left > 0:
-                        left -= 1
-                        began = time.perf_counter()
-                        (await send(client, left)).raise_for_status()
-                        samples.append((time.perf_counter() - began) * 1000)
-
-                began = time.perf_counter()
-                await asyncio.gather(*(caller() for _ in range(clients)))
-                elapsed = time.perf_counter() - began
-            return {**spread(samples), "rps": round(requests / elapsed, 1)}
-
-        def prompt(client, i):
-            """One render request (the key cycles)."""
-            return client.get(self.prompt_urls[i % len(self.prompt_urls)])
-
-        def model(client, i):
-            """One OIP inference request."""
-            return client.post(self.model_url, json=self.body)
-
-        return {"prompt": asyncio.run(run(prompt)), "model": asyncio.run(run(model))}
-
-
-def wait_for_candidate(routes: Routes, candidate: str, timeout: float = 30.0) -> float:
-    """Seconds until the gateway serves the canary's candidate to some key."""
-    import httpx
-
-    began = time.monotonic()
-    with httpx.Client(timeout=10) as client:
-        while time.monotonic() - began < timeout:
-            for url in routes.prompt_urls[:200]:
-                if client.get(url).json().get("version") == candidate:
-                    return time.monotonic() - began
-            time.sleep(0.05)
-    raise RuntimeError(f"the gateway did not serve the candidate {candidate} in {timeout:g} s")
-
-
 GATEWAY_KEYS = (
-    *("gateway_prompt_p50_ms", "gateway_prompt_p99_ms", "gateway_model_p99_ms", "gateway_ratio"),
-    *("gateway_prompt_canary_p50_ms", "gateway_prompt_canary_p99_ms"),
-    *("gateway_model_canary_phase_p99_ms", "gateway_canary_ratio"),
+    *("gateway_prompt_p50_ms", "gateway_prompt_p99_ms", "bare_prompt_p50_ms", "bare_prompt_p99_ms"),
+    *("gateway_prompt_overhead_p50_ms", "gateway_prompt_overhead_p99_ms"),
+    *("gateway_ratio", "gateway_rps_ratio", "gateway_canary", "context_model_route"),
 )
-
-
-def route_missing(routes: Routes) -> str | None:
-    """Why the gateway's prompt route cannot be measured, or None when it answers 200."""
-    import httpx
-
-    answer = httpx.get(routes.prompt_urls[0], timeout=10)
-    if answer.status_code == 200:
-        return None
-    return (
-        f"GET /v1/prompts/{PROMPT} answered {answer.status_code} ({answer.text[:120]}): "
-        "the gateway has no prompt route in this checkout, so the gateway figures are null"
-    )
-
-
-def measure_gateway(gov, routes: Routes, requests: int, candidate: str) -> dict:
-    """Prompt renders against model inferences, with no canary and then with a running one."""
-    phases = {}
-    for phase in ("no_canary", "canary"):
-        logged_before = renders_logged(gov)
-        if phase == "canary":
-            rollout = start_canary(gov, candidate)
-            pickup_s = wait_for_candidate(routes, candidate)
-            logged_before = renders_logged(gov)
-        seq = routes.sequential(requests)
-        conc = routes.concurrent(requests, CONCURRENT_CLIENTS)
-        time.sleep(1.0)  # let the render log flush before counting
-        phases[phase] = {
-            "sequential": {"prompt": spread(seq["prompt"]), "model": spread(seq["model"])},
-            f"concurrent_{CONCURRENT_CLIENTS}_clients": conc,
-            "renders_logged": renders_logged(gov) - logged_before,
-            "sequential_prompt_variants": dict(routes.variants),
-        }
-        if phase == "canary":
-            phases[phase] |= {
-                "canary_weight": rollout.weight,
-                "canary_pickup_s": round(pickup_s, 2),
-            }
-    quiet, canary = phases["no_canary"]["sequential"], phases["canary"]["sequential"]
-    return {
-        "gateway_prompt_p50_ms": quiet["prompt"]["p50_ms"],
-        "gateway_prompt_p99_ms": quiet["prompt"]["p99_ms"],
-        "gateway_model_p99_ms": quiet["model"]["p99_ms"],
-        "gateway_ratio": rounded(quiet["prompt"]["p99_ms"] / quiet["model"]["p99_ms"]),
-        "gateway_prompt_canary_p50_ms": canary["prompt"]["p50_ms"],
-        "gateway_prompt_canary_p99_ms": canary["prompt"]["p99_ms"],
-        "gateway_model_canary_phase_p99_ms": canary["model"]["p99_ms"],
-        "gateway_canary_ratio": rounded(canary["prompt"]["p99_ms"] / canary["model"]["p99_ms"]),
-        "gateway_details": phases,
-    }
 
 
 def measure_gate(gov, root: Path, cases: int, repeats: int) -> dict:
@@ -479,12 +289,16 @@ def main(argv: list[str] | None = None) -> None:
         base = f"http://127.0.0.1:{port}"
         gateway_bench.wait_up(base, process)
         setup["gateway_start_s"] = time.perf_counter() - t0
-        routes = Routes(base, gateway_bench.infer_body(features, values, key="bench-user"))
-        missing = route_missing(routes)
+        missing = gw.route_missing(base)
         if missing:
             result |= {key: None for key in GATEWAY_KEYS} | {"note": missing}
         else:
-            result |= measure_gateway(gov, routes, args.requests, prompt_state["candidate"])
+            t0 = time.perf_counter()
+            bare, _ = gw.start_bare(work, base, stack)
+            setup["bare_start_s"] = time.perf_counter() - t0
+            body = gateway_bench.infer_body(features, values, key="bench-user")
+            routes = gw.Routes(base, bare, body)
+            result |= gw.measure_gateway(gov, routes, args.requests, prompt_state["candidate"])
 
         result |= measure_gate(gov, work, args.cases, args.repeats)
         setup["gate_suite_and_stub_s"] = result["gate_details"].pop("suite_and_stub_setup_s")
