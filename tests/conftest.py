@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from seeding import make_settings, register_holdout, seed_stage
 
 from governance.bootstrap import Governance, open_governance
@@ -20,6 +21,30 @@ from governance.store.schema import upgrade
 pytest_plugins = ["monitorkit"]
 POSTGRES_URL = os.environ.get("GOVERNANCE_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgres"]
+
+
+def pytest_addoption(parser) -> None:
+    """--clock-shift-days: run with this process's wall clock moved ahead (make test-future)."""
+    parser.addoption(
+        "--clock-shift-days",
+        type=int,
+        default=0,
+        help="move the wall clock N days ahead for the whole session (time-machine), so a "
+        "test that depends on today's date fails now rather than on that day",
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shifted_clock(request) -> Iterator[None]:
+    """The session's wall clock, moved ahead by --clock-shift-days and still ticking."""
+    days = request.config.getoption("--clock-shift-days")
+    if not days:
+        yield
+        return
+    # Only this process's clock moves (datetime.now, time.time); monotonic clocks and sleeps
+    # are untouched, and servers or CLIs the tests start as processes keep the real clock.
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=days), tick=True):
+        yield
 
 
 def requires_postgres() -> None:
