@@ -139,6 +139,10 @@ class ArtifactError(GovernanceError):
     """An artifact cannot be stored or trusted."""
 
 
+class RegistrationMismatch(ArtifactError):
+    """A version's row disagrees with its MAC-verified registration event (or has none)."""
+
+
 class ArtifactMissing(ArtifactError):
     """The artifact file is not in the store."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from governance.domain.errors import InvalidInput
 
@@ -78,4 +79,32 @@ def prompt_evidence_parts(**facts: str) -> dict[str, str]:
 def digest_of(parts: Mapping[str, str]) -> str:
     """sha256 hex of the canonical JSON of evidence parts."""
     canonical = json.dumps(dict(parts), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def evaluation_contents_digest(
+    *,
+    model: str,
+    version: str,
+    dataset: str,
+    dataset_digest: str,
+    result: Mapping[str, Any],
+    decision: Mapping[str, Any],
+    policy_version: str,
+) -> str:
+    """sha256 hex of an evaluation's contents as stored: subject, dataset, metrics and gate.
+
+    `result` and `decision` are the JSON the evaluation row holds, so the digest computed
+    when the run is recorded equals the one recomputed from the row, on either backend.
+    """
+    contents = {
+        "model": model,
+        "version": version,
+        "dataset": dataset,
+        "dataset_digest": dataset_digest,
+        "result": dict(result),
+        "decision": dict(decision),
+        "policy_version": policy_version,
+    }
+    canonical = json.dumps(contents, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -4,7 +4,9 @@ The replay knows only the event types that change governed state; any other type
 ignored, so new kinds of events never break verification. The rules (details keys):
 
 - `model.registered` {risk_level} and `model.risk_changed` {to}: the model's risk level;
-- `model.version_registered` {card_hash}: the version in development, card revision 1;
+- `model.version_registered` {card_hash, and the version's facts}: the version in
+  development, card revision 1, and its immutable facts (domain/version_facts.py);
+- `model.evaluated` {run_id, contents_digest}: one evaluation run with those contents;
 - `model.stage_changed` {to}: the version's stage;
 - `model.alias_set` {alias}: the alias points at the event's version;
 - `model.card_revised` {revision, card_hash}: one more card revision;
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from governance.domain.errors import StateMismatch
+from governance.domain.version_facts import evaluation_differences, facts_of, version_differences
 
 _loads = json.loads
 
@@ -82,6 +85,11 @@ class GovernedState:
     prompts: dict[tuple[str, str], str] = field(default_factory=dict)
     # (prompt, move number from 1) -> the version the move put in production
     pointer_moves: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (model, version) -> fact -> canonical JSON: the registered, immutable facts
+    version_facts: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    # evaluation run id -> "model@version contents-digest" ("model@version" alone: an event
+    # written before contents were bound, whose contents cannot be compared)
+    evaluations: dict[str, str] = field(default_factory=dict)
 
     def rows(self) -> int:
         """How many state rows this describes."""
@@ -98,6 +106,7 @@ class GovernedState:
             + len(self.references)
             + len(self.prompts)
             + len(self.pointer_moves)
+            + len(self.evaluations)
         )
 
 
@@ -117,6 +126,7 @@ class Replay:
             "model.registered": self._model_registered,
             "model.risk_changed": self._risk_changed,
             "model.version_registered": self._version_registered,
+            "model.evaluated": self._evaluated,
             "model.stage_changed": self._stage_changed,
             "model.alias_set": self._alias_set,
             "model.card_revised": self._card_revised,
@@ -146,9 +156,16 @@ class Replay:
         self.state.models[model] = _loads(details_json)["to"]
 
     def _version_registered(self, model, version, details_json) -> None:
-        card_hash = _loads(details_json)["card_hash"]
+        details = _loads(details_json)
         self.state.versions[(model, version)] = "development"
-        self.state.cards[(model, version)] = {1: card_hash}
+        self.state.cards[(model, version)] = {1: details["card_hash"]}
+        self.state.version_facts[(model, version)] = facts_of(details)
+
+    def _evaluated(self, model, version, details_json) -> None:
+        details = _loads(details_json)
+        digest = details.get("contents_digest")
+        fact = f"{model}@{version}" + (f" {digest}" if digest else "")
+        self.state.evaluations[details["run_id"]] = fact
 
     def _stage_changed(self, model, version, details_json) -> None:
         self.state.versions[(model, version)] = _loads(details_json)["to"]
@@ -242,10 +259,12 @@ def differences(implied: GovernedState, actual: GovernedState) -> Iterator[str]:
     yield from _by_key("registered_models", implied.models, actual.models, str, "risk_level is {a}")
     yield from _by_key("model_versions", implied.versions, actual.versions, _at, "stage is {a}")
     yield from _by_key("model_aliases", implied.aliases, actual.aliases, _at, "it points at {a}")
+    yield from version_differences(implied.version_facts, actual.version_facts)
     yield from _cards(implied.cards, actual.cards)
     yield from _requests(implied.requests, actual.requests)
     yield from _decisions(implied.decisions, actual.decisions)
     yield from _by_key("routing_specs", implied.specs, actual.specs, _spec, "spec_hash is {a}")
+    yield from evaluation_differences(implied.evaluations, actual.evaluations)
     yield from _by_key("retirement_audits", implied.audits, actual.audits, str, "it says {a}")
     yield from _by_key(
         "reference_profiles", implied.references, actual.references, _at, "digest is {a}"

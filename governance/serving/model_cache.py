@@ -1,6 +1,8 @@
 """Loaded models per (model, version): digest-checked skops loads, kept for the process's life.
 
-A registered version's artifact never changes, so a loaded estimator never goes stale.
+A registered version's artifact never changes, so a loaded estimator never goes stale. The
+digest that loads is the one the audit chain registered: a row whose facts disagree with its
+MAC-verified `model.version_registered` event is refused (RegistrationMismatch, a 503).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pandas as pd
 
 from governance.bootstrap import Governance
 from governance.domain.errors import ArtifactError
+from governance.services.registry.registered_facts import check_registered_in
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class ModelCache:
                 return found
             with self.gov.store.read() as tx:
                 registered = tx.registry.get_version(model, version)
+                # The key is Settings.resolved_secret_key_file, through the store's keyring.
+                check_registered_in(tx, registered)
             if not registered.artifact_digest:
                 raise ArtifactError(f"{registered.ref} has no model artifact to serve")
             estimator = self.gov.artifacts.load_estimator(registered.artifact_digest)

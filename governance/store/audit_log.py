@@ -141,6 +141,22 @@ class AuditLog:
         return [to_event(tuple(row)) for row in self.conn.execute(stmt)]
 
 
+def subject_rows(
+    conn: Connection, event_type: str, model: str, version: str | None
+) -> list[EventRow]:
+    """The stored rows of one event type about one subject, in chain order, as tuples."""
+    stmt = (
+        sa.select(*_COLUMNS)
+        .where(
+            audit_events.c.event_type == event_type,
+            audit_events.c.model == model,
+            audit_events.c.version == version,
+        )
+        .order_by(audit_events.c.seq)
+    )
+    return [tuple(row) for row in conn.execute(stmt)]
+
+
 def hash_at(conn: Connection, seq: int) -> str | None:
     """The stored hash of event `seq`, or None if there is no such event."""
     stmt = sa.select(audit_events.c.hash).where(audit_events.c.seq == seq)

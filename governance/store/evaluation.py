@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from governance.domain.errors import DatasetNotFound, NotFound
 from governance.domain.evaluation import EvaluationResult, GateDecision
+from governance.domain.evidence import evaluation_contents_digest
 from governance.store.tables_promotion import evaluation_runs
 from governance.store.tables_registry import evaluation_datasets
 
@@ -48,6 +49,32 @@ class EvaluationRun(BaseModel):
     policy_version: str
     created_by: str
     created_at: datetime
+
+
+def contents_digest(run: EvaluationRun) -> str:
+    """The digest of a run's contents, from the JSON `add_run` stores for it."""
+    return evaluation_contents_digest(
+        model=run.model,
+        version=run.version,
+        dataset=run.dataset,
+        dataset_digest=run.dataset_digest,
+        result=run.result.model_dump(mode="json"),
+        decision=run.decision.model_dump(mode="json"),
+        policy_version=run.policy_version,
+    )
+
+
+def stored_contents_digest(row) -> str:
+    """The digest of a stored run's contents, from the row's columns as they are now."""
+    return evaluation_contents_digest(
+        model=row.model_name,
+        version=row.version,
+        dataset=row.dataset,
+        dataset_digest=row.dataset_digest,
+        result=row.result,
+        decision=row.decision,
+        policy_version=row.policy_version,
+    )
 
 
 def _dataset(row) -> EvaluationDataset:
@@ -126,6 +153,11 @@ class EvaluationRepository:
         """The run with this id, or None."""
         row = self.conn.execute(sa.select(evaluation_runs).where(r.id == run_id)).first()
         return _run(row) if row else None
+
+    def find_contents_digest(self, run_id: str) -> str | None:
+        """The digest of the stored contents of the run with this id, or None."""
+        row = self.conn.execute(sa.select(evaluation_runs).where(r.id == run_id)).first()
+        return stored_contents_digest(row) if row else None
 
     def get_run(self, run_id: str) -> EvaluationRun:
         """The run with this id, or NotFound."""

@@ -7,8 +7,14 @@ from sqlalchemy.engine import Connection
 
 from governance.domain.monitoring import findings_digest
 from governance.domain.reconciliation import GovernedState, RequestFacts, audit_fact, prompt_fact
+from governance.domain.version_facts import FACT_FIELDS, facts_of
+from governance.store.evaluation import stored_contents_digest
 from governance.store.tables_monitoring import reference_profiles, retirement_audits
-from governance.store.tables_promotion import approval_decisions, approval_requests
+from governance.store.tables_promotion import (
+    approval_decisions,
+    approval_requests,
+    evaluation_runs,
+)
 from governance.store.tables_prompts import prompt_pointer_moves, prompt_versions
 from governance.store.tables_registry import (
     model_aliases,
@@ -30,6 +36,8 @@ _ALIASES = sa.select(m.name, a.alias, v.version).select_from(
         registered_models, a.model_id == m.id
     )
 )
+_FACTS = sa.select(m.name, v.version, *(v[name] for name in FACT_FIELDS)).select_from(_VERSIONS)
+_EVALUATIONS = sa.select(evaluation_runs)
 _CARDS = sa.select(m.name, v.version, c.revision, c.card_hash).select_from(
     model_cards.join(_VERSIONS, c.version_id == v.id)
 )
@@ -83,6 +91,15 @@ def read_state(conn: Connection) -> GovernedState:
     state = GovernedState()
     state.models = {name: risk for name, risk in conn.execute(_MODELS)}
     state.versions = {(name, version): stage for name, version, stage in conn.execute(_STAGES)}
+    for row in conn.execute(_FACTS):
+        values = row._mapping
+        state.version_facts[(row.name, row.version)] = facts_of(
+            {name: values[name] for name in FACT_FIELDS}
+        )
+    state.evaluations = {
+        row.id: f"{row.model_name}@{row.version} {stored_contents_digest(row)}"
+        for row in conn.execute(_EVALUATIONS)
+    }
     state.aliases = {(name, alias): version for name, alias, version in conn.execute(_ALIASES)}
     for name, version, revision, card_hash in conn.execute(_CARDS):
         state.cards.setdefault((name, version), {})[revision] = card_hash

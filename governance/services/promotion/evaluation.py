@@ -15,7 +15,7 @@ from governance.domain.models import LifecycleStage, ModelVersion, RegisteredMod
 from governance.domain.policy import gate_policy_for
 from governance.services.registry.cards import stored_card_hash
 from governance.store.cards import CardRevision
-from governance.store.evaluation import EvaluationDataset, EvaluationRun
+from governance.store.evaluation import EvaluationDataset, EvaluationRun, contents_digest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -122,6 +122,8 @@ def _evaluated_details(
     # The risk level and card the decision rested on: either may change after the run.
     return {
         "run_id": run.id,
+        # Binds the stored contents: `audit verify` and the evidence recompute it from the row.
+        "contents_digest": contents_digest(run),
         "dataset": run.dataset,
         "dataset_digest": run.dataset_digest,
         "passed": run.decision.passed,

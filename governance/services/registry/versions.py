@@ -29,6 +29,7 @@ from governance.domain.models import (
 from governance.ml.artifacts import check_model_bytes
 from governance.services.registry.artifacts import staged_if_any
 from governance.services.registry.cards import bind_card
+from governance.services.registry.registered_facts import check_registered_in
 from governance.store.cards import CardRevision
 from governance.store.unit_of_work import Transaction
 
@@ -135,7 +136,10 @@ def register_version(
                     "card_hash": revision.card_hash,
                     "training_data_version": spec.training_data_version,
                     "training_pipeline": spec.training_pipeline,
+                    "hyperparameters": spec.hyperparameters,
                     "metrics": spec.metrics,
+                    # Every immutable fact, so the chain, not the row, says what was registered.
+                    "created_by": spec.created_by,
                 },
             )
         return version
@@ -225,8 +229,11 @@ def search(gov: Governance, **filters: Any) -> list[ModelVersion]:
 
 
 def verify_artifact(gov: Governance, name: str, version: str) -> str:
-    """Check a version's artifact digest and that it loads; return the loaded type."""
-    found = resolve(gov, f"{name}@{version}")
+    """Check a version's facts against its registration in the chain, then that its artifact
+    matches its digest and loads; return the loaded type."""
+    with gov.store.read() as tx:
+        found = resolve_in(tx, f"{name}@{version}")
+        check_registered_in(tx, found)
     if found.artifact_digest is None:
         raise VersionNotFound(f"{found.ref} has no artifact (an LLM configuration)")
     return gov.artifacts.verify(found.artifact_digest)
