@@ -150,6 +150,7 @@ def open_request(
     artifact_digest: str,
     card_hash: str,
     evaluation_run_id: str,
+    evaluation_digest: str,
     incumbent_version: str,
     policy: Policy,
     now: datetime,
@@ -161,6 +162,7 @@ def open_request(
         artifact_digest=artifact_digest,
         card_hash=card_hash,
         evaluation_run_id=evaluation_run_id,
+        evaluation_digest=evaluation_digest,
         incumbent_version=incumbent_version,
         policy_version=policy.version,
         target_stage=target_stage.value,
@@ -235,6 +237,10 @@ def check_evidence(
     current = current_parts or {}
     fields = PROMPT_EVIDENCE_FIELDS if request.kind == "prompt" else EVIDENCE_FIELDS
     changed = [name for name in fields if current.get(name) != approved.get(name)]
+    if "evaluation_digest" in changed:
+        # Name the evaluation whose stored contents no longer match what was approved.
+        run = approved.get("evaluation_run_id", "?")
+        changed[changed.index("evaluation_digest")] = f"evaluation_digest (evaluation {run})"
     what = ", ".join(changed) if current_parts and changed else "the evidence"
     raise EvidenceChanged(
         f"approvals void: {what} changed since approval "

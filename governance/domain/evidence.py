@@ -1,4 +1,4 @@
-"""The evidence an approval is bound to: six facts and the digest over them."""
+"""The evidence an approval is bound to: seven facts and the digest over them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ EVIDENCE_FIELDS: tuple[str, ...] = (
     "artifact_digest",
     "card_hash",
     "evaluation_run_id",
+    "evaluation_digest",
     "incumbent_version",
     "policy_version",
     "target_stage",
@@ -40,15 +41,21 @@ def evidence_parts(
     artifact_digest: str,
     card_hash: str,
     evaluation_run_id: str,
+    evaluation_digest: str,
     incumbent_version: str,
     policy_version: str,
     target_stage: str,
 ) -> dict[str, str]:
-    """The six facts an approval is bound to; raise InvalidInput if any is empty."""
+    """The seven facts an approval is bound to; raise InvalidInput if any is empty.
+
+    `evaluation_digest` binds the evaluation's contents, not only its id: editing a stored
+    evaluation's metrics moves it, and so voids the approvals standing on it.
+    """
     parts = {
         "artifact_digest": artifact_digest,
         "card_hash": card_hash,
         "evaluation_run_id": evaluation_run_id,
+        "evaluation_digest": evaluation_digest,
         "incumbent_version": incumbent_version,
         "policy_version": policy_version,
         "target_stage": str(target_stage),
@@ -60,7 +67,7 @@ def evidence_parts(
 
 
 def evidence_digest(**facts: str) -> str:
-    """sha256 hex over the canonical JSON (sorted keys, compact) of the six evidence facts."""
+    """sha256 hex over the canonical JSON (sorted keys, compact) of the evidence facts."""
     if "template_digest" in facts:
         return digest_of(prompt_evidence_parts(**facts))
     return digest_of(evidence_parts(**facts))
@@ -80,6 +87,12 @@ def digest_of(parts: Mapping[str, str]) -> str:
     """sha256 hex of the canonical JSON of evidence parts."""
     canonical = json.dumps(dict(parts), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def bound_by_id(evaluation_id: str) -> str:
+    """The evaluation digest of evidence whose evaluation has no stored contents to digest
+    (a retirement audit, break-glass's none, an LLM version's prompt-suite run): its id."""
+    return f"id:{evaluation_id}"
 
 
 def evaluation_contents_digest(

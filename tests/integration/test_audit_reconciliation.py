@@ -86,6 +86,7 @@ def test_the_services_leave_state_that_matches_their_events(gov, governed):
                 "approval_requests",
                 "approval_decisions",
                 "people",
+                "evaluation_runs",
             )
         ]
     assert report.state_rows == sum(counts) and counts[5] == 4 and counts[6] >= 5

@@ -51,6 +51,7 @@ PARTS = {
     "artifact_digest": "a" * 64,
     "card_hash": "c" * 64,
     "evaluation_run_id": "run-7",
+    "evaluation_digest": "e" * 64,
     "incumbent_version": "1.0.0",
     "policy_version": "p" * 64,
     "target_stage": "production",
@@ -80,6 +81,7 @@ def make_request(
         artifact_digest="a" * 64,
         card_hash="c" * 64,
         evaluation_run_id="run-7",
+        evaluation_digest="e" * 64,
         incumbent_version=incumbent,
         policy=policy or make_policy(),
         now=NOW,
@@ -154,21 +156,24 @@ def test_no_approval_rules_for_other_stages():
     ("facts", "expected"),
     [
         # Computed once, outside Python, with `printf '%s' '<canonical JSON>' | sha256sum` over
-        # {"artifact_digest":"aaa…","card_hash":"ccc…","evaluation_run_id":"run-7",
-        # "incumbent_version":"1.0.0","policy_version":"ppp…","target_stage":"production"}
+        # {"artifact_digest":"aaa…","card_hash":"ccc…","evaluation_digest":"eee…",
+        # "evaluation_run_id":"run-7","incumbent_version":"1.0.0","policy_version":"ppp…",
+        # "target_stage":"production"}
         (
             {
                 "artifact_digest": "a" * 64,
                 "card_hash": "c" * 64,
                 "evaluation_run_id": "run-7",
+                "evaluation_digest": "e" * 64,
                 "incumbent_version": "1.0.0",
                 "policy_version": "p" * 64,
                 "target_stage": "production",
             },
-            "e1c8195d36a1aa7ca144b12a2739e6f501649090b652e9d37ebad9eb79c7ed53",
+            "0df7ed06cf2d46c42b71aa1f62e7bb3bdad2df21296f68e62d25467554e58c68",
         ),
         # Non-ASCII is hashed as UTF-8, not \u-escaped: {"artifact_digest":"01",
-        # "card_hash":"02","evaluation_run_id":"évaluation-1","incumbent_version":"none",
+        # "card_hash":"02","evaluation_digest":"id:évaluation-1",
+        # "evaluation_run_id":"évaluation-1","incumbent_version":"none",
         # "policy_version":"03","target_stage":"staging"}
         (
             {
@@ -176,10 +181,11 @@ def test_no_approval_rules_for_other_stages():
                 "policy_version": "03",
                 "incumbent_version": "none",
                 "evaluation_run_id": "évaluation-1",
+                "evaluation_digest": "id:évaluation-1",
                 "card_hash": "02",
                 "artifact_digest": "01",
             },
-            "015deb21d33b2eda794dcd5b944832c9931aa4dc97869e258d3ee819437955bc",
+            "8307d794a2a766697df5eccd1db4e7fa4e5a9280e23dbac94703d1be4f9af465",
         ),
     ],
 )
@@ -244,7 +250,8 @@ def test_check_evidence_names_the_changed_part(field):
     request = make_request()
     current = {**request.evidence, field: "changed"}
     digest = evidence_digest(**current)
-    with pytest.raises(EvidenceChanged, match=exactly(voided(field, request, digest))):
+    named = f"{field} (evaluation run-7)" if field == "evaluation_digest" else field
+    with pytest.raises(EvidenceChanged, match=exactly(voided(named, request, digest))):
         check_evidence(request, digest, current)
 
 

@@ -22,6 +22,7 @@ from governance.domain.monitoring import AuditRow
 from governance.services.monitoring.retirement_audit import retention_period
 from governance.services.promotion.approval_requests import record_request
 from governance.services.promotion.completion import approved_request, void_in
+from governance.services.promotion.evidence import evaluation_digest_in
 from governance.services.registry.cards import stored_card_hash
 from governance.services.rollout.production import transition_in
 from governance.services.rollout.withdrawal import successor_in, withdraw_in
@@ -80,6 +81,7 @@ def evidence_now(tx: Transaction, gov: Governance, request: ApprovalRequest) -> 
         "artifact_digest": payload_digest(found),
         "card_hash": stored_card_hash(tx.cards.latest(found.id)),
         "evaluation_run_id": request.evidence["evaluation_run_id"],
+        "evaluation_digest": evaluation_digest_in(tx, request.evidence["evaluation_run_id"]),
         "incumbent_version": successor_in(tx, found) or NONE,
         "policy_version": gov.policy.version,
         "target_stage": TARGET.value,

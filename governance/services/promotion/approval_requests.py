@@ -24,7 +24,7 @@ from governance.domain.models import (
     payload_digest,
 )
 from governance.domain.policy import Policy
-from governance.services.promotion.evidence import require_passed_in
+from governance.services.promotion.evidence import evaluation_digest_in, require_passed_in
 from governance.services.registry.cards import stored_card_hash
 from governance.services.registry.stages import incumbent_in
 from governance.services.trust.request_events import audit_request_event
@@ -118,6 +118,7 @@ def record_request(
         artifact_digest=payload_digest(found),
         card_hash=stored_card_hash(card),
         evaluation_run_id=evaluation_run_id,
+        evaluation_digest=evaluation_digest_in(tx, evaluation_run_id),
         incumbent_version=incumbent,
         policy=policy,
         now=now,

@@ -23,7 +23,7 @@ PROMPT_TARGET = "production"
 
 
 def current_evidence(gov: Governance, request: ApprovalRequest) -> dict[str, str]:
-    """The six evidence facts recomputed from the registry and policy as they are now."""
+    """The evidence facts recomputed from the registry and policy as they are now."""
     policy = gov.policy
     with gov.store.read() as tx:
         return current_evidence_in(tx, policy, request)
@@ -43,10 +43,18 @@ def current_evidence_in(
         "artifact_digest": payload_digest(found),
         "card_hash": stored_card_hash(card),
         "evaluation_run_id": run.id if run else "",
+        "evaluation_digest": evaluation_digest_in(tx, run_id),
         "incumbent_version": incumbent_in(tx, request.model_name, request.version),
         "policy_version": policy.version,
         "target_stage": request.target_stage.value,
     }
+
+
+def evaluation_digest_in(tx: Transaction, evaluation_id: str) -> str:
+    """What evidence binds an evaluation by: the digest of a scikit-learn evaluation run's
+    stored contents (metrics, dataset, gate decision), else the id (`bound_by_id`)."""
+    digest = tx.evaluation.find_contents_digest(evaluation_id)
+    return digest if digest is not None else rules.bound_by_id(evaluation_id)
 
 
 def digest_or_blank(parts: dict[str, str]) -> str:
