@@ -200,17 +200,25 @@ def _broken(count: int, seq: int, reason: str) -> ChainReport:
 
 
 class Checkpoint(BaseModel):
-    """The chain head at a moment; seq 0 with the genesis hash is the empty chain."""
+    """The chain head at a moment; seq 0 with the genesis hash is the empty chain.
+
+    `events` is how many events the trail held when it was taken; a checkpoint written
+    before counts were recorded has None, and its signed payload leaves the count out.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     seq: int
     hash: str
     taken_at: str
+    events: int | None = None
 
     def payload(self) -> str:
-        """The exact text that is signed: canonical JSON of {hash, seq, taken_at}."""
-        return canonical_json({"hash": self.hash, "seq": self.seq, "taken_at": self.taken_at})
+        """The exact text that is signed: canonical JSON of {events, hash, seq, taken_at}."""
+        signed: dict[str, Any] = {"hash": self.hash, "seq": self.seq, "taken_at": self.taken_at}
+        if self.events is not None:
+            signed["events"] = self.events
+        return canonical_json(signed)
 
 
 class SignedCheckpoint(Checkpoint):
@@ -223,14 +231,30 @@ class SignedCheckpoint(Checkpoint):
     signature: str
 
 
-def check_checkpoint(checkpoint: Checkpoint, rows_hash_at_seq: str | None) -> str | None:
-    """Return why the chain disagrees with a checkpoint, or None when it agrees."""
+def check_checkpoint(
+    checkpoint: Checkpoint, rows_hash_at_seq: str | None, events_now: int | None = None
+) -> str | None:
+    """Return why the chain disagrees with a checkpoint, or None when it agrees.
+
+    `events_now` is how many events the trail holds now: fewer than the checkpoint counted
+    means events were deleted. An event at the checkpoint's seq with another hash, on a
+    chain whose MACs verify, means events up to it were deleted after the checkpoint and
+    new ones appended in their place (or history was rewritten by a key holder).
+    """
+    taken = checkpoint.taken_at
+    if checkpoint.events is not None and events_now is not None and events_now < checkpoint.events:
+        return (
+            f"the trail holds {events_now} events, fewer than the {checkpoint.events} the"
+            f" checkpoint taken {taken} counted: events after event {events_now} were deleted"
+        )
     stored = GENESIS_HASH if checkpoint.seq == 0 else rows_hash_at_seq
     if stored is None:
         return f"checkpoint event {checkpoint.seq} no longer exists"
     if stored != checkpoint.hash:
         return (
-            f"event {checkpoint.seq} hash differs from the checkpoint taken {checkpoint.taken_at}"
+            f"event {checkpoint.seq} hash differs from the checkpoint taken {taken}: events up"
+            f" to event {checkpoint.seq} were deleted after the checkpoint and new ones appended"
+            " in their place, or history was rewritten"
         )
     return None
 

@@ -157,6 +157,11 @@ def subject_rows(
     return [tuple(row) for row in conn.execute(stmt)]
 
 
+def event_count(conn: Connection) -> int:
+    """How many events the table holds."""
+    return conn.execute(sa.select(sa.func.count()).select_from(audit_events)).scalar_one()
+
+
 def hash_at(conn: Connection, seq: int) -> str | None:
     """The stored hash of event `seq`, or None if there is no such event."""
     stmt = sa.select(audit_events.c.hash).where(audit_events.c.seq == seq)

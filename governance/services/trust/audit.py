@@ -34,7 +34,7 @@ from governance.signing import (
     read_checkpoint,
     write_anchor,
 )
-from governance.store.audit_log import hash_at, iter_rows, snapshot
+from governance.store.audit_log import event_count, hash_at, iter_rows, snapshot
 from governance.store.reconciliation import read_state
 
 Anchored = tuple[Path, SignedCheckpoint]
@@ -76,8 +76,9 @@ def verify(
     with snapshot(gov.engine) as conn:
         mac_key = gov.keyring.derive(MAC_PURPOSE)
         chain = _intact(verify_rows(iter_rows(conn), mac_key=mac_key, handlers=handlers))
-        for source, checkpoint in anchors:
-            reason = check_checkpoint(checkpoint, hash_at(conn, checkpoint.seq))
+        # Newest first: the checkpoint nearest the head names a cut tail most precisely.
+        for source, checkpoint in sorted(anchors, key=_age, reverse=True):
+            reason = check_checkpoint(checkpoint, hash_at(conn, checkpoint.seq), chain.verified)
             if reason:
                 raise ChainBroken(f"audit chain disagrees with checkpoint {source}: {reason}")
         rows = require_match(replay.state, read_state(conn)) if reconcile else None
@@ -99,8 +100,12 @@ def _intact(report: ChainReport) -> ChainReport:
     return report
 
 
+def _age(anchored: Anchored) -> tuple[int, str]:
+    return anchored[1].seq, anchored[1].taken_at
+
+
 def _newest(anchors: Sequence[Anchored]) -> Anchored | None:
-    return max(anchors, key=lambda anchored: (anchored[1].seq, anchored[1].taken_at), default=None)
+    return max(anchors, key=_age, default=None)
 
 
 def _report(chain: ChainReport, anchors: Sequence[Anchored], **extra) -> TrailReport:
@@ -124,15 +129,21 @@ def checkpoint(gov: Governance, now: datetime, signing_key: Path | None = None) 
     """Verify chain and MACs, then sign the head; the empty chain signs seq 0 and genesis."""
     signer = Signer(signing_key or gov.settings.resolved_signing_key_file)
     report = _intact(verify_chain(gov))
-    head = Checkpoint(seq=report.head_seq or 0, hash=report.head_hash, taken_at=format_ts(now))
+    head = Checkpoint(
+        seq=report.head_seq or 0,
+        hash=report.head_hash,
+        taken_at=format_ts(now),
+        events=report.verified,
+    )
     return signer.sign(head)
 
 
 def anchor(gov: Governance, now: datetime) -> Anchored:
     """Sign the head into the anchor directory, verifying only what came after the last anchor.
 
-    The newest earlier anchor must carry our signature and still match the table, so a
-    rewrite of anchored history stops the anchoring with ChainBroken.
+    The newest earlier anchor must carry our signature and still match the table (its
+    event's hash, and at least as many events as it counted), so a rewrite or a cut of
+    anchored history stops the anchoring with ChainBroken. Every anchor records the count.
     """
     signer = Signer(gov.settings.resolved_signing_key_file)
     directory = gov.settings.resolved_anchor_dir
@@ -142,14 +153,18 @@ def anchor(gov: Governance, now: datetime) -> Anchored:
     last = _newest(earlier)
     start = Checkpoint(seq=0, hash=GENESIS_HASH, taken_at="") if last is None else last[1]
     with snapshot(gov.engine) as conn:
-        reason = check_checkpoint(start, hash_at(conn, start.seq))
+        events = event_count(conn)
+        reason = check_checkpoint(start, hash_at(conn, start.seq), events)
         if reason and last is not None:
             raise ChainBroken(f"audit chain disagrees with anchor {last[0]}: {reason}")
         rows = iter_rows(conn, after=start.seq)
         mac_key = gov.keyring.derive(MAC_PURPOSE)
         report = verify_rows(rows, mac_key=mac_key, start_seq=start.seq, start_hash=start.hash)
         _intact(report)
-    head = Checkpoint(seq=report.head_seq or 0, hash=report.head_hash, taken_at=format_ts(now))
+    head_seq = report.head_seq if report.head_seq is not None else start.seq
+    if head_seq != events:
+        raise ChainBroken(f"the trail holds {events} events but its head is event {head_seq}")
+    head = Checkpoint(seq=head_seq, hash=report.head_hash, taken_at=format_ts(now), events=events)
     signed = signer.sign(head)
     return write_anchor(directory, signed), signed
 
@@ -197,8 +212,8 @@ def verify_export_file(
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"export file {path} is unreadable: {exc}") from None
     _intact(chain)
-    for source, checkpoint in anchors:
-        reason = check_checkpoint(checkpoint, heads.get(checkpoint.seq))
+    for source, checkpoint in sorted(anchors, key=_age, reverse=True):
+        reason = check_checkpoint(checkpoint, heads.get(checkpoint.seq), chain.verified)
         if reason:
             raise ChainBroken(f"export disagrees with checkpoint {source}: {reason}")
     return _report(chain, anchors, key_file=key_file if mac_key is not None else None)
