@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import serve
 
+from deployments.anchor_schedule import anchor_schedule
 from flows.ab_test import ab_test
 from flows.audit_anchor import audit_anchor
 from flows.promote_model import promote_model
@@ -13,8 +14,10 @@ from flows.retirement_audit import retirement_audit_flow
 from flows.retirement_review import retirement_review_flow
 from flows.rollback import rollback
 from flows.rollout_watchdog import rollout_watchdog
+from governance.config import load_settings
 
-# name -> (flow, cron schedule or None); the same deployments as prefect.yaml.
+# name -> (flow, cron schedule or None); the same deployments as prefect.yaml. audit-anchor's
+# schedule comes from GOVERNANCE_ANCHOR_INTERVAL_SECONDS (hourly by default) when served.
 DEPLOYMENTS = {
     "promote-model": (promote_model, None),
     "promote-prompt": (promote_prompt, None),
@@ -28,12 +31,20 @@ DEPLOYMENTS = {
 }
 
 
+def schedules() -> dict[str, dict]:
+    """Each deployment's schedule keywords for `to_deployment`, settings applied."""
+    found = {name: {"cron": cron} for name, (_, cron) in DEPLOYMENTS.items()}
+    found["audit-anchor"] = anchor_schedule(load_settings().anchor_interval_seconds)
+    return found
+
+
 def main() -> None:
     """Register and serve every deployment until interrupted."""
+    when = schedules()
     serve(
         *(
-            flow.to_deployment(name=name, tags=["governance"], cron=cron)
-            for name, (flow, cron) in DEPLOYMENTS.items()
+            flow.to_deployment(name=name, tags=["governance"], **when[name])
+            for name, (flow, _) in DEPLOYMENTS.items()
         ),
         print_starting_message=True,
     )

@@ -1,4 +1,6 @@
-"""audit-anchor: hourly, sign the audit chain head and write it outside the database.
+"""audit-anchor: sign the audit chain head and its event count, and write it outside the database.
+
+Hourly by default; GOVERNANCE_ANCHOR_INTERVAL_SECONDS anchors more often (deployments/).
 
 Ends Anchored, or Failed named after the error (ChainBroken, SignatureInvalid, ...) so an
 automation can page someone when anchored history no longer matches the table.
@@ -27,5 +29,8 @@ def audit_anchor() -> State:
             gov.close()
     except GovernanceError as exc:
         return Failed(name=type(exc).__name__, message=str(exc))
-    message = f"checkpoint of event {signed.seq} ({signed.hash[:16]}) written to {path}"
+    message = (
+        f"checkpoint of event {signed.seq} ({signed.hash[:16]}, {signed.events} events)"
+        f" written to {path}"
+    )
     return Completed(name="Anchored", message=message)

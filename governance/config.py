@@ -52,6 +52,13 @@ class Settings(BaseSettings):
         description="how long a SQLite writer waits for the lock before 'database is locked'",
     )
 
+    anchor_interval_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=86_400,
+        description="how often the audit-anchor deployment signs the chain head (60 s to a day)",
+    )
+
     gateway_url: str = Field(
         default="http://127.0.0.1:8000",
         description="the serving gateway promote-model's blue/green smoke test calls",

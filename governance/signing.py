@@ -2,7 +2,8 @@
 
 Key files are PEM: the private key PKCS#8 (mode 0600), the public key SubjectPublicKeyInfo
 in the same path plus `.pub`. A signature is Ed25519 over the UTF-8 bytes of the
-checkpoint's payload (canonical JSON of {hash, seq, taken_at}), stored as hex; the key
+checkpoint's payload (canonical JSON of {events, hash, seq, taken_at}; checkpoints from
+before event counts leave `events` out), stored as hex; the key
 fingerprint is the sha256 hex of the raw 32-byte public key. Anyone holding the `.pub` can
 check a checkpoint, e.g. with `openssl pkeyutl -verify -pubin -inkey KEY.pub -rawin`.
 """

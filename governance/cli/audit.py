@@ -117,7 +117,8 @@ def keygen(
 
     Give PATH.pub to whoever verifies checkpoints (`audit verify --public-key`).
 
-    A signature is Ed25519 over the checkpoint's canonical JSON {"hash","seq","taken_at"}, hex.
+    A signature is Ed25519 over the checkpoint's canonical JSON
+    {"events","hash","seq","taken_at"}, hex.
     """
     private = out or load_settings().resolved_signing_key_file
     public, fingerprint = generate_keypair(private)
