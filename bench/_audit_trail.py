@@ -16,6 +16,14 @@ START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 MODELS = 50
 EVENTS_PER_VERSION = 10
 PEOPLE = ("alice", "bob", "carol")
+RUN = "00000000-0000-4000-8000-00000000e0a1"
+_RUN = {"dataset_digest": "0" * 64, "result": {}, "decision": {}, "policy_version": "p"}
+
+
+def _run_digest() -> str:
+    from governance.domain.evidence import evaluation_contents_digest
+
+    return evaluation_contents_digest(model="model-0", version="1.0.0", dataset="holdout", **_RUN)
 
 
 def _request_id(k: int) -> str:
@@ -26,7 +34,7 @@ def _version_events(k: int, model: str, version: str) -> list[tuple[str, str, di
     """(event_type, actor, details) of one version's life, in the services' detail keys."""
     digest = f"{k:064x}"
     card1, card2 = f"{k + 1:064x}", f"{k + 2:064x}"
-    rid, run = _request_id(k), "00000000-0000-4000-8000-00000000e0a1"
+    rid, run = _request_id(k), RUN
     request = {"request_id": rid, "target_stage": "staging", "evidence_digest": digest}
     decision = {"approver": "bob", "role": "ml_engineer", "decision": "approve", "notes": ""}
     return [
@@ -64,11 +72,20 @@ def _version_events(k: int, model: str, version: str) -> list[tuple[str, str, di
 
 def _events(versions: int, padding: int):
     """Yield (event_type, model, version, actor, details) in chain order."""
+    run_digest = _run_digest()
     for i in range(MODELS):
         details = {"owner": "alice", "team": "ml", "risk_level": "high", "kind": "sklearn"}
         yield "model.registered", f"model-{i}", None, "alice", details
     for name in PEOPLE:
         yield "person.enrolled", None, None, "admin", {"name": name}
+    # The one evaluation run every request points at, with the contents digest verify replays.
+    yield (
+        "model.evaluated",
+        "model-0",
+        "1.0.0",
+        "alice",
+        {"run_id": RUN, "contents_digest": run_digest},
+    )
     for k in range(versions):
         model, version = f"model-{k % MODELS}", f"1.{k // MODELS}.0"
         for etype, actor, details in _version_events(k, model, version):
@@ -172,10 +189,8 @@ def _evaluation_rows() -> dict[str, list[dict]]:
     base = {"created_at": START, "created_by": "alice"}
     dataset = base | {"id": 1, "name": "holdout", "digest": "0" * 64, "uri": "x", "format": "csv"}
     dataset |= {"target": "label", "group_columns": [], "n_rows": 1}
-    run = base | {"id": "00000000-0000-4000-8000-00000000e0a1", "version_id": 1, "dataset_id": 1}
-    run |= {"model_name": "model-0", "version": "1.0.0", "dataset": "holdout"}
-    run |= {"dataset_digest": "0" * 64, "result": {}, "decision": {}, "passed": True}
-    run |= {"policy_version": "p"}
+    run = base | {"id": RUN, "version_id": 1, "dataset_id": 1, "passed": True}
+    run |= {"model_name": "model-0", "version": "1.0.0", "dataset": "holdout"} | _RUN
     return {"evaluation_datasets": [dataset], "evaluation_runs": [run]}
 
 
@@ -184,8 +199,9 @@ def populate(gov, events: int) -> int:
     from governance.domain.audit import MAC_PURPOSE
     from governance.store import tables
 
-    versions = (events - MODELS - len(PEOPLE)) // EVENTS_PER_VERSION
-    padding = events - MODELS - len(PEOPLE) - versions * EVENTS_PER_VERSION
+    fixed = MODELS + len(PEOPLE) + 1  # models, people, the evaluation
+    versions = (events - fixed) // EVENTS_PER_VERSION
+    padding = events - fixed - versions * EVENTS_PER_VERSION
     insert = (
         "INSERT INTO audit_events (seq, id, ts, event_type, model, version, actor, details,"
         " prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

@@ -165,6 +165,12 @@ def read_anchor_dir(directory: Path) -> list[tuple[Path, SignedCheckpoint]]:
     return [(path, read_checkpoint(path)) for path in sorted(directory.glob("*.json"))]
 
 
+def newest_anchor(directory: Path) -> tuple[Path, SignedCheckpoint] | None:
+    """The newest file `write_anchor` wrote (its names sort by seq, then time), read alone."""
+    names = sorted(directory.glob("checkpoint-*.json")) if directory.is_dir() else []
+    return (names[-1], read_checkpoint(names[-1])) if names else None
+
+
 def write_anchor(directory: Path, checkpoint: SignedCheckpoint) -> Path:
     """Write a checkpoint atomically as a new file named by seq and time; never replace one."""
     stamp = checkpoint.taken_at.replace("-", "").replace(":", "").replace(".", "")

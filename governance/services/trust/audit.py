@@ -29,6 +29,7 @@ from governance.keyring import Keyring
 from governance.signing import (
     Signer,
     Verifier,
+    newest_anchor,
     public_key_path,
     read_anchor_dir,
     read_checkpoint,
@@ -141,16 +142,18 @@ def checkpoint(gov: Governance, now: datetime, signing_key: Path | None = None) 
 def anchor(gov: Governance, now: datetime) -> Anchored:
     """Sign the head into the anchor directory, verifying only what came after the last anchor.
 
-    The newest earlier anchor must carry our signature and still match the table (its
+    The newest earlier anchor (by name: `write_anchor` names files by seq, then time) must
+    carry our signature and still match the table (its
     event's hash, and at least as many events as it counted), so a rewrite or a cut of
     anchored history stops the anchoring with ChainBroken. Every anchor records the count.
     """
     signer = Signer(gov.settings.resolved_signing_key_file)
     directory = gov.settings.resolved_anchor_dir
-    earlier = read_anchor_dir(directory) if directory.is_dir() else []
-    for source, old in earlier:
-        signer.verifier.check(old, source)
-    last = _newest(earlier)
+    # Only the anchor built on is read and checked (`audit verify --checkpoints` checks them
+    # all): reading every earlier file made each anchor's cost grow with the directory.
+    last = newest_anchor(directory)
+    if last is not None:
+        signer.verifier.check(last[1], last[0])
     start = Checkpoint(seq=0, hash=GENESIS_HASH, taken_at="") if last is None else last[1]
     with snapshot(gov.engine) as conn:
         events = event_count(conn)
