@@ -262,3 +262,28 @@ def test_the_system_prompt_comes_from_the_config_or_a_default(gov, now):
     assert llm_evaluation.template_for(gov, version()) == llm_evaluation.DEFAULT_SYSTEM_PROMPT
     with pytest.raises(InvalidInput, match="strategy direct"):
         llm_evaluation.refuse_rollout(version(), "canary")
+
+
+def test_an_edited_llm_configuration_is_named_by_the_replay_and_by_models_verify(
+    gov, now, stub, llm_card
+):
+    """Issue 16 item 2: an LLM version's configuration is a registered fact like a digest."""
+    from test_audit_trail import tamper
+
+    from governance.domain.errors import RegistrationMismatch, StateMismatch
+
+    config = llm_config(stub)
+    register(gov, now, llm_card, config)
+    edited = {**config, "base_url": "http://127.0.0.1:9/elsewhere"}
+    tamper(
+        gov,
+        "UPDATE model_versions SET llm_config = :c WHERE version = '1.0.0'",
+        {"c": json.dumps(edited)},
+    )
+    shown = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    with pytest.raises(StateMismatch) as found:
+        audit.verify(gov)
+    assert str(found.value).startswith(f"model_versions {MODEL}@1.0.0: llm_config is ")
+    assert str(found.value).endswith(f" but the events imply {shown}")
+    with pytest.raises(RegistrationMismatch, match="llm_config is .* but the chain registered"):
+        versions.verify_artifact(gov, MODEL, "1.0.0")
