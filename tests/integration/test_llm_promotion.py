@@ -285,5 +285,5 @@ def test_an_edited_llm_configuration_is_named_by_the_replay_and_by_models_verify
         audit.verify(gov)
     assert str(found.value).startswith(f"model_versions {MODEL}@1.0.0: llm_config is ")
     assert str(found.value).endswith(f" but the events imply {shown}")
-    with pytest.raises(RegistrationMismatch, match="llm_config is .* but the chain registered"):
+    with pytest.raises(RegistrationMismatch, match=r"llm_config is .* but the chain registered"):
         versions.verify_artifact(gov, MODEL, "1.0.0")
