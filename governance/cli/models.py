@@ -303,7 +303,8 @@ def alias(name: str, alias: str, version: str) -> None:
 
 @app.command("verify")
 def verify(name: str, version: str) -> None:
-    """Check a version's artifact digest and that it loads with the trusted-type allow-list."""
+    """Check a version's row against its registration event, its artifact digest, and that it
+    loads with the trusted-type allow-list."""
     loaded = versions.verify_artifact(governance(), name, version)
     console.print(f"{name}@{version}: artifact digest matches, loads as {loaded}")
 

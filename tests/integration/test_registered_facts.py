@@ -110,3 +110,19 @@ def test_a_version_whose_registration_event_was_deleted_does_not_load(gov, swapp
     assert str(refused.value) == (
         "churn@1.0.0: its model.version_registered event is missing from the audit trail"
     )
+
+
+def test_the_cli_models_verify_is_one_line_naming_the_fact(gov, swapped, capsys, monkeypatch):
+    from governance.cli import run
+
+    old, new = swapped
+    for key, value in gov.settings.model_dump().items():
+        if value not in (None, "", []):
+            monkeypatch.setenv(f"GOVERNANCE_{key.upper()}", str(value))
+    capsys.readouterr()
+    assert run(["models", "verify", "churn", "1.0.0"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "error: churn@1.0.0: the row disagrees with its registration in the audit chain:"
+        f" artifact_digest is {new} but the chain registered {old}\n"
+    )
