@@ -161,19 +161,25 @@ def wait_for_end(flow_run_id: UUID, poll_seconds: float = 1.0) -> FlowRun:
 
 
 def expire_overdue(gov: Governance, now: datetime) -> list[ApprovalRequest]:
-    """Expire requests past their deadline and end their suspended runs as Expired."""
+    """Expire model, prompt and retirement requests past their deadline; end their
+    suspended runs as Expired."""
     expired = approval_queue.expire_overdue(gov, now)
     with get_client(sync_client=True) as client:
         for request in expired:
-            if not request.flow_run_id:
-                continue
-            state = client.read_flow_run(UUID(request.flow_run_id)).state
-            if state and state.is_paused():
-                message = f"{request.model_name}@{request.version}: approvals not given in time"
-                client.set_flow_run_state(
-                    UUID(request.flow_run_id), Failed(name="Expired", message=message), force=True
-                )
+            end_expired_run(client, request)
     return expired
+
+
+def end_expired_run(client, request: ApprovalRequest) -> None:
+    """Set the suspended run that waited on an expired request to Expired (if it still waits)."""
+    try:
+        run_id = UUID(request.flow_run_id or "")
+        state = client.read_flow_run(run_id).state
+    except (ValueError, ObjectNotFound):
+        return  # opened outside a flow run, or its run is gone: nothing waits on it
+    if state and state.is_paused():
+        message = f"{request.model_name}@{request.version}: approvals not given in time"
+        client.set_flow_run_state(run_id, Failed(name="Expired", message=message), force=True)
 
 
 def paused_approvals(gov: Governance) -> list[PausedApproval]:

@@ -20,7 +20,13 @@ from governance.domain.errors import (
 )
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
-from governance.services.promotion import approval_requests, completion, decisions, preconditions
+from governance.services.promotion import (
+    approval_queue,
+    approval_requests,
+    completion,
+    decisions,
+    preconditions,
+)
 from governance.services.registry import cards
 from governance.services.registry import versions as registry_versions
 from governance.services.trust import audit
@@ -217,3 +223,15 @@ def test_artifact_bytes_changed_after_approval_void_the_request(gov, staged, now
     assert registry_versions.resolve(gov, "churn@production").version == "1.0.0"
     [event] = audit.history(gov, event_type="approval.voided")
     assert event.details["changed"] == ["artifact_digest"]
+
+
+def test_the_sweep_expires_an_overdue_promotion_request_with_no_process(gov, staged, now):
+    request = open_request(gov, staged, now, approve=False)
+    deadline = request.expires_at
+    assert approval_queue.expire_overdue(gov, deadline - timedelta(seconds=1)) == []
+    [expired] = approval_queue.expire_overdue(gov, deadline)
+    assert (expired.id, expired.status) == (request.id, RequestStatus.expired)
+    assert approval_requests.get_request(gov, request.id).status == RequestStatus.expired
+    [event] = audit.history(gov, event_type="approval.expired", model="churn")
+    assert (event.actor, event.details["request_id"]) == ("system", request.id)
+    assert event.details["before_deadline"] is False

@@ -17,7 +17,13 @@ from governance.domain.approvals import RequestStatus
 from governance.domain.models import LifecycleStage as S
 from governance.domain.rollout import FlagRule
 from governance.services.monitoring import batches, references, retirement_audit, retirement_review
-from governance.services.promotion import approval_requests, completion, decisions, evaluation
+from governance.services.promotion import (
+    approval_queue,
+    approval_requests,
+    completion,
+    decisions,
+    evaluation,
+)
 from governance.services.registry import versions
 from governance.services.rollout import endpoints, production, routing, withdrawal
 from governance.services.trust import audit
@@ -263,3 +269,23 @@ def test_an_edited_verdict_or_reference_is_named_by_audit_verify(
     with pytest.raises(StateMismatch) as info:
         audit.verify(w.gov)
     assert words.format(id=row.id) in str(info.value)
+
+
+def test_an_unanswered_retirement_review_expires_with_no_process(flagged_old_version, now):
+    w = flagged_old_version
+    _, request = review(w.gov, now)
+    stage = versions.resolve(w.gov, "churn@1.0.0").stage
+    assert approval_queue.expire_overdue(w.gov, request.expires_at - timedelta(seconds=1)) == []
+    [expired] = approval_queue.expire_overdue(w.gov, request.expires_at)
+    assert (expired.id, expired.kind, expired.status) == (
+        request.id,
+        "retirement",
+        RequestStatus.expired,
+    )
+    assert approval_requests.get_request(w.gov, request.id).status == RequestStatus.expired
+    [event] = audit.history(w.gov, event_type="approval.expired", model="churn")
+    assert (event.actor, event.details["missing_roles"]) == (
+        "system",
+        {"ml_lead": 1, "risk_officer": 1},
+    )
+    assert versions.resolve(w.gov, "churn@1.0.0").stage == stage  # nothing was deprecated
