@@ -11,7 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from flowkit import actor, now
+from flowkit import actor, now, wait_final
+from prefect.deployments import run_deployment
 from seeding import seed_stage
 
 from governance.domain.approvals import RequestStatus
@@ -127,3 +128,16 @@ def test_audit_anchor_killed_at_any_point_leaves_no_partial_checkpoint(world, de
     assert written and all(p.name.startswith("checkpoint-") for p in written)
     report = audit.verify(w.gov, audit.load_checkpoints(directory=anchors))
     assert report.events_after_anchor == 0
+
+
+def test_a_prefect_api_user_cannot_move_the_sweeps_clock(world):
+    w = world
+    # churn 1.0.0 deprecated now: its rollback window (the 30-day grace period) is open.
+    seed_stage(w.gov, w.churn, "1.1.0", S.production, now=now())
+    in_2031 = (now() + timedelta(days=31)).isoformat()
+    run = run_deployment(
+        "retire-deprecated/retire-deprecated", parameters={"now": in_2031}, timeout=0
+    )
+    state = wait_final(run.id)
+    print("STATE", state.name, state.message)
+    assert versions.resolve(w.gov, f"{w.churn}@1.0.0").stage == S.deprecated

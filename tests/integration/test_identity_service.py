@@ -26,7 +26,7 @@ from governance.domain.errors import (
 )
 from governance.domain.identity import VerifiedActor
 from governance.services.promotion import request_tokens as promotion_request_tokens
-from governance.services.trust import identity
+from governance.services.trust import identity, spent_codes
 from governance.store.tables_promotion import request_tokens
 from governance.store.tables_trust import cli_sessions, people
 
@@ -494,3 +494,21 @@ def test_identity_none_skips_codes_but_not_the_roster(gov, now, tmp_path):
     )
     assert identity.logout(gov, ticket.token, now=now) == "erin"
     assert [t for t, _, _ in events(gov, "person.")] == ["person.logged_in", "person.logged_out"]
+
+
+def test_a_code_read_from_a_form_is_spent_whatever_became_of_the_attempt(gov, now, carol):
+    # What a flow does with the code of an answer it refused (say, in a role carol lacks).
+    code = carol.at(now)
+    assert spent_codes.spend_code(gov, "carol", code, now=now) == ["carol"]
+    assert last_step(gov, "carol") == carol.timecode(now)
+    message = refused(InvalidCode, identity.login, gov, "carol", code, now=now)
+    assert message == "one-time code for carol was already used"
+    # Typed under another name, it is still carol's code, and spent as hers.
+    later = now + timedelta(seconds=30)
+    code = carol.at(later)
+    assert spent_codes.spend_code(gov, "Dave", code, now=later) == ["carol"]
+    message = refused(InvalidCode, identity.login, gov, "carol", code, now=later)
+    assert message == "one-time code for carol was already used"
+    # A code that is nobody's spends nothing.
+    wrong = f"{(int(carol.at(later + timedelta(seconds=30))) + 1) % 1_000_000:06d}"
+    assert spent_codes.spend_code(gov, "carol", wrong, now=later) == []
