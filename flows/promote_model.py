@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 
+from flows import run_parameters
 from flows.approval import request_approval
 from flows.rollout_steps import run_strategy
 from governance.bootstrap import Governance, open_governance
@@ -31,11 +32,13 @@ from governance.domain.errors import (
     EvidenceChanged,
     GovernanceError,
     IdentityError,
+    ParametersChanged,
 )
 from governance.domain.gate_report import gate_report_markdown
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion, is_llm
 from governance.domain.prompt_gate import prompt_gate_markdown
+from governance.domain.run_parameters import check_unchanged
 from governance.reports.approval_form import approval_form_markdown
 from governance.reports.llm_form import llm_form_markdown
 from governance.services.monitoring import references
@@ -74,14 +77,17 @@ def artifact_key(*parts: str) -> str:
 
 @task(name="check-preconditions", cache_policy=NO_CACHE)
 def check_preconditions(
-    gov: Governance, model: str, version: str, target: str, own_request: str | None = None
-) -> ModelVersion:
-    """The version exists, may move to the target, has a complete card and an intact artifact."""
-    return preconditions.check_preconditions(
+    gov: Governance, plan: Plan, own_request: str | None = None
+) -> tuple[ModelVersion, str | None]:
+    """What `governance promote` checks, again: the version may move to the target, its card
+    is complete, its artifact intact, the strategy fits. The version and rollout endpoint."""
+    return preconditions.check_submission(
         gov,
-        model=model,
-        version=version,
-        target=LifecycleStage(target),
+        model=plan.model,
+        version=plan.version,
+        target=plan.target,
+        strategy=plan.strategy,
+        endpoint=plan.endpoint,
         now=_now(),
         own_request=own_request,
     )
@@ -197,6 +203,8 @@ def promote_model(
     """
     gov = open_governance()
     run_id = str(FlowRunContext.get().flow_run.id)
+    # Read back from the API: someone may have changed them while the run was suspended.
+    submitted = run_parameters.current(promote_model)
     try:
         requester = promotion_requester.verify_requester(
             gov,
@@ -207,7 +215,13 @@ def promote_model(
             target=target,
             flow_run_id=run_id,
             now=_now(),
+            run_parameters=submitted,
         )
+    except ParametersChanged as exc:
+        try:
+            return _close(gov, run_id, exc)
+        finally:
+            gov.close()
     except GovernanceError as exc:
         gov.close()
         message = str(exc)
@@ -216,7 +230,7 @@ def promote_model(
         return Failed(name="PreconditionFailed", message=message)
     try:
         plan = Plan(model, version, dataset, target, strategy, endpoint, approval_timeout_seconds)
-        return _promote(gov, run_id, requester, plan)
+        return _promote(gov, run_id, requester, plan, submitted)
     except GovernanceError as exc:
         return _close(gov, run_id, exc)
     finally:
@@ -261,15 +275,13 @@ class Plan:
     timeout: float | None
 
 
-def _promote(gov: Governance, run_id: str, requester: VerifiedActor, plan: Plan) -> State:
+def _promote(
+    gov: Governance, run_id: str, requester: VerifiedActor, plan: Plan, submitted: dict
+) -> State:
     model, version, target = plan.model, plan.version, plan.target
     stored = approval_queue.request_for_run(gov, run_id)
     if stored is None:
-        found = check_preconditions(gov, model, version, target)
-        llm_evaluation.refuse_rollout(found, plan.strategy)
-        endpoint = strategies.check_strategy(
-            gov, model, version, plan.strategy, plan.endpoint, target
-        )
+        found, endpoint = check_preconditions(gov, plan)
         run = _gate(gov, found, plan, requester.name, run_id)
         if not run.decision.passed:
             return Failed(name="GateFailed", message=run.decision.summary())
@@ -283,14 +295,20 @@ def _promote(gov: Governance, run_id: str, requester: VerifiedActor, plan: Plan)
             now=_now(),
             flow_run_id=run_id,
             timeout_seconds=plan.timeout,
+            run_parameters=submitted,
         )
         get_run_logger().info("approval request %s needs %s", request.id, dict(request.required))
     else:
         request = stored.request
         if stored.completed_at is not None:
             return Completed(name="Promoted", message=f"{model}@{version} is now {target}")
+        if request.run_parameters is not None:
+            # Every resume: the parameters must still be those the approvals are for.
+            check_unchanged(request.run_parameters, submitted, "the request was made")
         if request.status == RequestStatus.open:
-            check_preconditions(gov, model, version, target, own_request=request.id)
+            check_preconditions(gov, plan, own_request=request.id)
+        else:
+            strategies.check_strategy_shape(gov, model, plan.strategy, plan.endpoint, target)
         endpoint = plan.endpoint
         run = _stored_run(gov, request)
     request = request_approval(gov, request, _form(gov, run))

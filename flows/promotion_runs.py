@@ -21,7 +21,9 @@ from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 from prefect.states import Failed
 from pydantic import ValidationError
 
+from flows import run_parameters
 from flows.approval import UnverifiedApprovalInput, input_for, request_id_from_key
+from flows.promote_model import promote_model
 from governance.bootstrap import Governance
 from governance.domain import errors
 from governance.domain.approvals import ApprovalRequest, missing_roles
@@ -35,7 +37,6 @@ from governance.services.promotion import (
 )
 from governance.services.promotion.evidence import PROMPT_TARGET
 from governance.services.prompts import prompt_evaluation, prompt_promotion
-from governance.services.rollout import strategies
 
 DEPLOYMENT = "promote-model/promote-model"
 PROMPT_DEPLOYMENT = "promote-prompt/promote-prompt"
@@ -78,27 +79,22 @@ def ui_link(flow_run_id: UUID | str) -> str:
 def submit_promotion(
     gov: Governance, actor: VerifiedActor, parameters: dict, *, now: datetime
 ) -> FlowRun:
-    """Check what can be checked here, mint the requester's token, create the run at once."""
+    """Check what can be checked here, mint the requester's token, create the run at once.
+
+    The token binds the run's parameters: a run whose parameters differ is not vouched for.
+    """
     require_server()
-    preconditions.check_preconditions(
+    # A canary or blue/green that cannot start is refused before anyone is asked to approve.
+    _, endpoint = preconditions.check_submission(
         gov,
         model=parameters["model"],
         version=parameters["version"],
         target=parameters["target"],
+        strategy=parameters.get("strategy", "direct"),
+        endpoint=parameters.get("endpoint"),
         now=now,
     )
-    # A canary or blue/green that cannot start is refused before anyone is asked to approve.
-    parameters = {
-        **parameters,
-        "endpoint": strategies.check_strategy(
-            gov,
-            parameters["model"],
-            parameters["version"],
-            parameters.get("strategy", "direct"),
-            parameters.get("endpoint"),
-            parameters["target"],
-        ),
-    }
+    parameters = {**parameters, "endpoint": endpoint, "requested_by": actor.name}
     token = request_tokens.mint_request_token(
         gov,
         actor,
@@ -106,11 +102,12 @@ def submit_promotion(
         version=parameters["version"],
         target=parameters["target"],
         now=now,
+        parameters=run_parameters.governed(promote_model, parameters),
     )
     try:
         return run_deployment(
             DEPLOYMENT,
-            parameters={**parameters, "request_token": token, "requested_by": actor.name},
+            parameters={**parameters, "request_token": token},
             timeout=0,
         )
     except ObjectNotFound:

@@ -18,6 +18,10 @@ EVIDENCE_FIELDS: tuple[str, ...] = (
 )
 
 
+# The seventh fact of a request a promote-model run opened: the digest of its parameters.
+PARAMETERS_FIELD = "parameters_digest"
+
+
 # What `incumbent_version` holds when nothing is in production yet.
 NO_INCUMBENT = "none"
 
@@ -42,8 +46,12 @@ def evidence_parts(
     incumbent_version: str,
     policy_version: str,
     target_stage: str,
+    parameters_digest: str | None = None,
 ) -> dict[str, str]:
-    """The six facts an approval is bound to; raise InvalidInput if any is empty."""
+    """The six facts an approval is bound to; raise InvalidInput if any is empty.
+
+    A request opened by a flow run also binds the digest of the run's parameters.
+    """
     parts = {
         "artifact_digest": artifact_digest,
         "card_hash": card_hash,
@@ -52,6 +60,8 @@ def evidence_parts(
         "policy_version": policy_version,
         "target_stage": str(target_stage),
     }
+    if parameters_digest is not None:
+        parts[PARAMETERS_FIELD] = parameters_digest
     empty = [name for name, value in parts.items() if not value]
     if empty:
         raise InvalidInput(f"evidence incomplete: {', '.join(empty)} is empty")

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 import yaml
 from flowkit import actor, now, wait_final, wait_suspended
+from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.flow_runs import resume_flow_run
 
 from flows import promotion_runs
+from flows.approval import answer_key
 from governance.domain.approvals import RequestStatus
 from governance.domain.errors import InvalidCode, NotInRoster, SeparationOfDuties
 from governance.domain.models import LifecycleStage, RiskLevel
 from governance.services.promotion import approval_queue, approval_requests
 from governance.services.registry import cards, versions
-from governance.services.trust import audit
+from governance.services.trust import audit, identity
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -236,5 +239,32 @@ def test_the_server_refuses_a_control_character_or_oversized_approver(world):
     [request] = [r for r in approval_requests.pending_requests(w.gov) if r.model_name == w.churn]
     assert approval_queue.answers(w.gov, request.id) == 0
     assert events(w, "approval.refused") == []
+    answer(w, run_id, "carol", "ml_lead", decision="reject")
+    assert wait_final(run_id).name == "Rejected"
+
+
+def test_a_code_typed_in_a_role_the_person_lacks_is_spent_and_leaves_no_trace(world):
+    w = world
+    run_id = start(w)
+    key = wait_suspended(run_id)
+    code = w.codes.code("carol")
+    # carol is an ml_lead; she answers as risk officer, which she is not.
+    refused = answer(w, run_id, "carol", "risk_officer", code=code)
+    assert not refused.accepted
+    assert refused.reason == "carol does not hold the role risk_officer"
+    wait_suspended(run_id, after_answers=1)  # the flow has recorded it and asks again
+    with pytest.raises(InvalidCode) as spent:
+        identity.login(w.gov, "carol", code, now=now())
+    assert str(spent.value) == "one-time code for carol was already used"
+    with get_client(sync_client=True) as client:
+        left = client.filter_flow_run_input(run_id, f"suspended-{key}", 10, set())
+        with pytest.raises(httpx.HTTPStatusError) as gone:
+            client.read_flow_run_input(run_id, answer_key(key))
+    assert gone.value.response.status_code == 404
+    # What stays is the form (its description and schema), never the answer.
+    assert sorted(i.key for i in left) == [
+        f"suspended-{key}-description",
+        f"suspended-{key}-schema",
+    ]
     answer(w, run_id, "carol", "ml_lead", decision="reject")
     assert wait_final(run_id).name == "Rejected"
