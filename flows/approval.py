@@ -151,3 +151,25 @@ def forget_answer(key: str) -> None:
             # Already gone if an earlier execution died just after deleting it.
             if exc.response.status_code != 404:
                 raise
+
+
+def spend_unread_answers(gov: Governance) -> int:
+    """Spend the code in every answer this run will never read, and delete the answers.
+
+    A run that ends early (voided, failed a precondition) may have been resumed with an
+    answer it never recorded; left in the run input, its code would stay readable and good.
+    """
+    run_id = FlowRunContext.get().flow_run.id
+    with get_client(sync_client=True) as client:
+        answers = [
+            item
+            for item in client.filter_flow_run_input(run_id, "suspended-", 1000, set())
+            if item.key.endswith("-response")
+        ]
+        for item in answers:
+            value = item.decoded_value if isinstance(item.decoded_value, dict) else {}
+            code = value.get("code")
+            if isinstance(code, str) and code:
+                spent_codes.spend_code(gov, str(value.get("approver", "")), code, now=_now())
+            client.delete_flow_run_input(run_id, item.key)
+    return len(answers)

@@ -23,7 +23,7 @@ from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 
 from flows import run_parameters
-from flows.approval import request_approval
+from flows.approval import request_approval, spend_unread_answers
 from flows.rollout_steps import run_strategy
 from governance.bootstrap import Governance, open_governance
 from governance.domain.approvals import ApprovalRequest, RequestStatus, active_approvals
@@ -240,6 +240,8 @@ def promote_model(
 def _close(gov: Governance, run_id: str, exc: GovernanceError) -> State:
     """End in a named state and close this run's request, so nothing is left open."""
     name = "Voided" if isinstance(exc, EvidenceChanged) else "PreconditionFailed"
+    # The resume that brought the run here may carry a code it will now never record.
+    spend_unread_answers(gov)
     stored = approval_queue.request_for_run(gov, run_id)
     if stored is not None:
         approval_queue.cancel_request(gov, stored.request.id, f"{name}: {exc}", _now())
