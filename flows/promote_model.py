@@ -10,23 +10,23 @@ GateFailed, Rejected, Expired, Voided.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 
 from flows import run_parameters
 from flows.approval import request_approval, spend_unread_answers
+from flows.promotion_forms import approval_form, artifact_key, summary_artifact
 from flows.rollout_steps import run_strategy
 from governance.bootstrap import Governance, open_governance
-from governance.domain.approvals import ApprovalRequest, RequestStatus, active_approvals
+from governance.domain.approvals import ApprovalRequest, RequestStatus
 from governance.domain.errors import (
     ApprovalError,
     EvidenceChanged,
@@ -39,8 +39,6 @@ from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion, is_llm
 from governance.domain.prompt_gate import prompt_gate_markdown
 from governance.domain.run_parameters import check_unchanged
-from governance.reports.approval_form import approval_form_markdown
-from governance.reports.llm_form import llm_form_markdown
 from governance.services.monitoring import references
 from governance.services.promotion import (
     approval_queue,
@@ -68,11 +66,6 @@ _ENDED = {
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def artifact_key(*parts: str) -> str:
-    """Prefect artifact keys allow only lower-case letters, digits and dashes."""
-    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
 
 
 @task(name="check-preconditions", cache_policy=NO_CACHE)
@@ -137,51 +130,6 @@ def promote_and_archive(gov: Governance, request_id: str, actor: str) -> ModelVe
     """Re-check the evidence, then promote and archive the incumbent in one transaction."""
     gov.reload_policy()
     return completion.complete_promotion(gov, request_id=request_id, actor=actor, now=_now())
-
-
-def _form(gov: Governance, run: EvaluationRun | LlmGateRun):
-    view = versions.show(gov, f"{run.model}@{run.version}")
-    if isinstance(run, LlmGateRun):
-        return _llm_form(view, run)
-
-    def render(request: ApprovalRequest, refusal: str) -> str:
-        return approval_form_markdown(
-            request, view.model, view.card.card, run.decision, run.result, refusal=refusal
-        )
-
-    return render
-
-
-def _llm_form(view: versions.VersionView, run: LlmGateRun):
-    gate = (run.decision, run.candidate, run.production)
-    config = view.version.llm_config or {}
-
-    def render(request: ApprovalRequest, refusal: str) -> str:
-        return llm_form_markdown(
-            request, view.model, view.card.card, config, gate, suite=run.suite.ref, refusal=refusal
-        )
-
-    return render
-
-
-def _summary(
-    request: ApprovalRequest, promoted: ModelVersion, run: EvaluationRun | LlmGateRun
-) -> None:
-    approved = active_approvals(request)
-    rows = [
-        {"fact": "version", "value": promoted.ref},
-        {"fact": "stage", "value": request.target_stage.value},
-        {"fact": "evaluation", "value": f"{run.id} ({run.decision.summary()})"},
-        {"fact": "evidence digest", "value": request.evidence_digest},
-        {"fact": "requested by", "value": request.requested_by},
-        {"fact": "identities", "value": request.identity},
-        *({"fact": f"approved as {a.role}", "value": a.approver} for a in approved),
-    ]
-    create_table_artifact(
-        rows,
-        key=artifact_key("promotion", promoted.model_name, promoted.version),
-        description=f"{promoted.ref} promoted to {request.target_stage.value}",
-    )
 
 
 @flow(name="promote-model", persist_result=True)
@@ -313,7 +261,7 @@ def _promote(
             strategies.check_strategy_shape(gov, model, plan.strategy, plan.endpoint, target)
         endpoint = plan.endpoint
         run = _stored_run(gov, request)
-    request = request_approval(gov, request, _form(gov, run))
+    request = request_approval(gov, request, approval_form(gov, run))
     if request.status != RequestStatus.approved:
         return _ended(request, approval_queue.closed_reason(gov, request.id))
     if plan.strategy != "direct":
@@ -332,7 +280,7 @@ def _promote(
     except EvidenceChanged as exc:
         stopping.stop_for_request(gov, request.id, f"Voided: {exc}", _now())
         return Failed(name="Voided", message=str(exc))
-    _summary(request, promoted, run)
+    summary_artifact(request, promoted, run)
     return Completed(name="Promoted", message=f"{promoted.ref} is now {target}")
 
 

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from flows import run_parameters
 from flows.approval import UnverifiedApprovalInput, input_for, request_id_from_key
 from flows.promote_model import promote_model
+from flows.promote_prompt import promote_prompt
 from governance.bootstrap import Governance
 from governance.domain import errors
 from governance.domain.approvals import ApprovalRequest, missing_roles
@@ -126,6 +127,7 @@ def submit_prompt_promotion(
         gov, prompt_id=prompt_id, version=version, suite=parameters["suite"]
     )
     prompt_evaluation.resolve_target(gov, parameters.get("target"), parameters.get("llm_model"))
+    parameters = {**parameters, "requested_by": actor.name}
     token = request_tokens.mint_request_token(
         gov,
         actor,
@@ -133,11 +135,12 @@ def submit_prompt_promotion(
         version=version,
         target=PROMPT_TARGET,
         now=now,
+        parameters=run_parameters.governed(promote_prompt, parameters),
     )
     try:
         return run_deployment(
             PROMPT_DEPLOYMENT,
-            parameters={**parameters, "request_token": token, "requested_by": actor.name},
+            parameters={**parameters, "request_token": token},
             timeout=0,
         )
     except ObjectNotFound:
