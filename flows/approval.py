@@ -12,10 +12,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
+import httpx
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.context import FlowRunContext
 from prefect.flow_runs import suspend_flow_run
-from prefect.input import RunInput
+from prefect.input import RunInput, keyset_from_paused_state
+from prefect.states import Suspended
 from pydantic import Field
 
 from governance.bootstrap import Governance
@@ -23,6 +27,7 @@ from governance.domain.approvals import ApprovalRequest, RequestStatus, missing_
 from governance.domain.errors import ApprovalError, IdentityError, InvalidInput
 from governance.domain.identity import CODE_PATTERN, MAX_NAME, NAME_PATTERN
 from governance.services.promotion import approval_queue, approval_requests, decisions
+from governance.services.trust import spent_codes
 
 PAUSE_KEY_PREFIX = "approval"
 
@@ -89,10 +94,12 @@ def record_decision(
             request_id=request_id,
             **asked,
             code=getattr(answer, "code", ""),
-            now=datetime.now(UTC),
+            now=_now(),
         )
     except (ApprovalError, IdentityError, InvalidInput) as exc:
         get_run_logger().warning("refused: %s", exc)
+        # The code sat in the run input, readable through the API: spend it even so.
+        spent_codes.spend_code(gov, answer.approver, getattr(answer, "code", ""), now=_now())
         if approval_queue.answers(gov, request_id) == before:
             # Malformed input is refused without a record; this run records it so that
             # its next round has a new key instead of meeting this answer again.
@@ -114,6 +121,55 @@ def request_approval(
         role = next(iter(missing_roles(request)))
         round_no = approval_queue.answers(gov, request.id)
         wanted = input_for(request).with_initial_data(description=form(request, refusal), role=role)
-        answer = suspend_flow_run(wait_for_input=wanted, key=pause_key(request.id, role, round_no))
+        key = pause_key(request.id, role, round_no)
+        answer = suspend_flow_run(wait_for_input=wanted, key=key)
         request, refusal = record_decision(gov, request.id, answer)
+        forget_answer(key)
     return request
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def answer_key(key: str) -> str:
+    """The run-input key under which Prefect keeps the answer to the suspend with `key`."""
+    return keyset_from_paused_state(Suspended(pause_key=key))["response"]
+
+
+def forget_answer(key: str) -> None:
+    """Delete a recorded answer (and the code in it) from the run's input in the Prefect API.
+
+    Only after it is recorded: a run killed before recording meets the same suspend again
+    and needs the answer once more. Its round is then past, so it is never read again.
+    """
+    run_id = FlowRunContext.get().flow_run.id
+    with get_client(sync_client=True) as client:
+        try:
+            client.delete_flow_run_input(run_id, answer_key(key))
+        except httpx.HTTPStatusError as exc:
+            # Already gone if an earlier execution died just after deleting it.
+            if exc.response.status_code != 404:
+                raise
+
+
+def spend_unread_answers(gov: Governance) -> int:
+    """Spend the code in every answer this run will never read, and delete the answers.
+
+    A run that ends early (voided, failed a precondition) may have been resumed with an
+    answer it never recorded; left in the run input, its code would stay readable and good.
+    """
+    run_id = FlowRunContext.get().flow_run.id
+    with get_client(sync_client=True) as client:
+        answers = [
+            item
+            for item in client.filter_flow_run_input(run_id, "suspended-", 1000, set())
+            if item.key.endswith("-response")
+        ]
+        for item in answers:
+            value = item.decoded_value if isinstance(item.decoded_value, dict) else {}
+            code = value.get("code")
+            if isinstance(code, str) and code:
+                spent_codes.spend_code(gov, str(value.get("approver", "")), code, now=_now())
+            client.delete_flow_run_input(run_id, item.key)
+    return len(answers)

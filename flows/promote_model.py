@@ -10,34 +10,35 @@ GateFailed, Rejected, Expired, Voided.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 
-from flows.approval import request_approval
+from flows import run_parameters
+from flows.approval import request_approval, spend_unread_answers
+from flows.promotion_forms import approval_form, artifact_key, summary_artifact
 from flows.rollout_steps import run_strategy
 from governance.bootstrap import Governance, open_governance
-from governance.domain.approvals import ApprovalRequest, RequestStatus, active_approvals
+from governance.domain.approvals import ApprovalRequest, RequestStatus
 from governance.domain.errors import (
     ApprovalError,
     EvidenceChanged,
     GovernanceError,
     IdentityError,
+    ParametersChanged,
 )
 from governance.domain.gate_report import gate_report_markdown
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion, is_llm
 from governance.domain.prompt_gate import prompt_gate_markdown
-from governance.reports.approval_form import approval_form_markdown
-from governance.reports.llm_form import llm_form_markdown
+from governance.domain.run_parameters import check_unchanged
 from governance.services.monitoring import references
 from governance.services.promotion import (
     approval_queue,
@@ -67,21 +68,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def artifact_key(*parts: str) -> str:
-    """Prefect artifact keys allow only lower-case letters, digits and dashes."""
-    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
-
-
 @task(name="check-preconditions", cache_policy=NO_CACHE)
 def check_preconditions(
-    gov: Governance, model: str, version: str, target: str, own_request: str | None = None
-) -> ModelVersion:
-    """The version exists, may move to the target, has a complete card and an intact artifact."""
-    return preconditions.check_preconditions(
+    gov: Governance, plan: Plan, own_request: str | None = None
+) -> tuple[ModelVersion, str | None]:
+    """What `governance promote` checks, again: the version may move to the target, its card
+    is complete, its artifact intact, the strategy fits. The version and rollout endpoint."""
+    return preconditions.check_submission(
         gov,
-        model=model,
-        version=version,
-        target=LifecycleStage(target),
+        model=plan.model,
+        version=plan.version,
+        target=plan.target,
+        strategy=plan.strategy,
+        endpoint=plan.endpoint,
         now=_now(),
         own_request=own_request,
     )
@@ -133,51 +132,6 @@ def promote_and_archive(gov: Governance, request_id: str, actor: str) -> ModelVe
     return completion.complete_promotion(gov, request_id=request_id, actor=actor, now=_now())
 
 
-def _form(gov: Governance, run: EvaluationRun | LlmGateRun):
-    view = versions.show(gov, f"{run.model}@{run.version}")
-    if isinstance(run, LlmGateRun):
-        return _llm_form(view, run)
-
-    def render(request: ApprovalRequest, refusal: str) -> str:
-        return approval_form_markdown(
-            request, view.model, view.card.card, run.decision, run.result, refusal=refusal
-        )
-
-    return render
-
-
-def _llm_form(view: versions.VersionView, run: LlmGateRun):
-    gate = (run.decision, run.candidate, run.production)
-    config = view.version.llm_config or {}
-
-    def render(request: ApprovalRequest, refusal: str) -> str:
-        return llm_form_markdown(
-            request, view.model, view.card.card, config, gate, suite=run.suite.ref, refusal=refusal
-        )
-
-    return render
-
-
-def _summary(
-    request: ApprovalRequest, promoted: ModelVersion, run: EvaluationRun | LlmGateRun
-) -> None:
-    approved = active_approvals(request)
-    rows = [
-        {"fact": "version", "value": promoted.ref},
-        {"fact": "stage", "value": request.target_stage.value},
-        {"fact": "evaluation", "value": f"{run.id} ({run.decision.summary()})"},
-        {"fact": "evidence digest", "value": request.evidence_digest},
-        {"fact": "requested by", "value": request.requested_by},
-        {"fact": "identities", "value": request.identity},
-        *({"fact": f"approved as {a.role}", "value": a.approver} for a in approved),
-    ]
-    create_table_artifact(
-        rows,
-        key=artifact_key("promotion", promoted.model_name, promoted.version),
-        description=f"{promoted.ref} promoted to {request.target_stage.value}",
-    )
-
-
 @flow(name="promote-model", persist_result=True)
 def promote_model(
     model: str,
@@ -197,6 +151,8 @@ def promote_model(
     """
     gov = open_governance()
     run_id = str(FlowRunContext.get().flow_run.id)
+    # Read back from the API: someone may have changed them while the run was suspended.
+    submitted = run_parameters.current(promote_model)
     try:
         requester = promotion_requester.verify_requester(
             gov,
@@ -207,7 +163,13 @@ def promote_model(
             target=target,
             flow_run_id=run_id,
             now=_now(),
+            run_parameters=submitted,
         )
+    except ParametersChanged as exc:
+        try:
+            return _close(gov, run_id, exc)
+        finally:
+            gov.close()
     except GovernanceError as exc:
         gov.close()
         message = str(exc)
@@ -216,7 +178,7 @@ def promote_model(
         return Failed(name="PreconditionFailed", message=message)
     try:
         plan = Plan(model, version, dataset, target, strategy, endpoint, approval_timeout_seconds)
-        return _promote(gov, run_id, requester, plan)
+        return _promote(gov, run_id, requester, plan, submitted)
     except GovernanceError as exc:
         return _close(gov, run_id, exc)
     finally:
@@ -226,6 +188,8 @@ def promote_model(
 def _close(gov: Governance, run_id: str, exc: GovernanceError) -> State:
     """End in a named state and close this run's request, so nothing is left open."""
     name = "Voided" if isinstance(exc, EvidenceChanged) else "PreconditionFailed"
+    # The resume that brought the run here may carry a code it will now never record.
+    spend_unread_answers(gov)
     stored = approval_queue.request_for_run(gov, run_id)
     if stored is not None:
         approval_queue.cancel_request(gov, stored.request.id, f"{name}: {exc}", _now())
@@ -261,15 +225,13 @@ class Plan:
     timeout: float | None
 
 
-def _promote(gov: Governance, run_id: str, requester: VerifiedActor, plan: Plan) -> State:
+def _promote(
+    gov: Governance, run_id: str, requester: VerifiedActor, plan: Plan, submitted: dict
+) -> State:
     model, version, target = plan.model, plan.version, plan.target
     stored = approval_queue.request_for_run(gov, run_id)
     if stored is None:
-        found = check_preconditions(gov, model, version, target)
-        llm_evaluation.refuse_rollout(found, plan.strategy)
-        endpoint = strategies.check_strategy(
-            gov, model, version, plan.strategy, plan.endpoint, target
-        )
+        found, endpoint = check_preconditions(gov, plan)
         run = _gate(gov, found, plan, requester.name, run_id)
         if not run.decision.passed:
             return Failed(name="GateFailed", message=run.decision.summary())
@@ -283,17 +245,23 @@ def _promote(gov: Governance, run_id: str, requester: VerifiedActor, plan: Plan)
             now=_now(),
             flow_run_id=run_id,
             timeout_seconds=plan.timeout,
+            run_parameters=submitted,
         )
         get_run_logger().info("approval request %s needs %s", request.id, dict(request.required))
     else:
         request = stored.request
         if stored.completed_at is not None:
             return Completed(name="Promoted", message=f"{model}@{version} is now {target}")
+        if request.run_parameters is not None:
+            # Every resume: the parameters must still be those the approvals are for.
+            check_unchanged(request.run_parameters, submitted, "the request was made")
         if request.status == RequestStatus.open:
-            check_preconditions(gov, model, version, target, own_request=request.id)
+            check_preconditions(gov, plan, own_request=request.id)
+        else:
+            strategies.check_strategy_shape(gov, model, plan.strategy, plan.endpoint, target)
         endpoint = plan.endpoint
         run = _stored_run(gov, request)
-    request = request_approval(gov, request, _form(gov, run))
+    request = request_approval(gov, request, approval_form(gov, run))
     if request.status != RequestStatus.approved:
         return _ended(request, approval_queue.closed_reason(gov, request.id))
     if plan.strategy != "direct":
@@ -312,7 +280,7 @@ def _promote(gov: Governance, run_id: str, requester: VerifiedActor, plan: Plan)
     except EvidenceChanged as exc:
         stopping.stop_for_request(gov, request.id, f"Voided: {exc}", _now())
         return Failed(name="Voided", message=str(exc))
-    _summary(request, promoted, run)
+    summary_artifact(request, promoted, run)
     return Completed(name="Promoted", message=f"{promoted.ref} is now {target}")
 
 

@@ -20,15 +20,17 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 
-from flows.approval import request_approval
+from flows import run_parameters
+from flows.approval import request_approval, spend_unread_answers
 from flows.promote_model import _ENDED, _rejection, artifact_key
 from governance.bootstrap import Governance, open_governance
 from governance.domain.approvals import ApprovalRequest, RequestStatus, active_approvals
-from governance.domain.errors import EvidenceChanged, GovernanceError
+from governance.domain.errors import EvidenceChanged, GovernanceError, ParametersChanged
 from governance.domain.identity import VerifiedActor
 from governance.domain.prompt_gate import PromptGateDecision, prompt_gate_markdown
 from governance.domain.prompt_rollout import PromptRollout, PromptRolloutStatus
 from governance.domain.prompts import PointerMove, PromptEvaluation, PromptVersion
+from governance.domain.run_parameters import check_unchanged
 from governance.reports.prompt_form import prompt_form_markdown
 from governance.services.promotion import approval_queue
 from governance.services.prompts import (
@@ -115,18 +117,26 @@ def promote_prompt(
     """Gate, approve and move a prompt's production pointer; ends in a named state."""
     gov = open_governance()
     run_id = str(FlowRunContext.get().flow_run.id)
+    # Read back from the API: someone may have changed them while the run was suspended.
+    submitted = run_parameters.current(promote_prompt)
     try:
         requester = prompt_promotion.verify_requester(
             gov, token=request_token, requested_by=requested_by, prompt_id=prompt_id,
-            version=version, flow_run_id=run_id, now=_now(),
+            version=version, flow_run_id=run_id, now=_now(), run_parameters=submitted,
         )  # fmt: skip
+    except ParametersChanged as exc:
+        try:
+            return _close(gov, run_id, exc)
+        finally:
+            gov.close()
     except GovernanceError as exc:
         gov.close()
         return Failed(name="PreconditionFailed", message=str(exc))
     try:
         return _promote(
-            gov, run_id, requester, prompt_id, version, suite, target, llm_model, strategy
-        )
+            gov, run_id, requester, prompt_id, version, suite, target, llm_model, strategy,
+            submitted,
+        )  # fmt: skip
     except GovernanceError as exc:
         return _close(gov, run_id, exc)
     finally:
@@ -136,6 +146,8 @@ def promote_prompt(
 def _close(gov: Governance, run_id: str, exc: GovernanceError) -> State:
     """End in a named state and close this run's request and canary, so nothing stays open."""
     name = "Voided" if isinstance(exc, EvidenceChanged) else "PreconditionFailed"
+    # The resume that brought the run here may carry a code it will now never record.
+    spend_unread_answers(gov)
     stored = approval_queue.request_for_run(gov, run_id)
     if stored is not None:
         with gov.store.read() as tx:
@@ -148,7 +160,7 @@ def _close(gov: Governance, run_id: str, exc: GovernanceError) -> State:
 
 def _promote(
     gov: Governance, run_id: str, requester: VerifiedActor, prompt_id: str, version: str,
-    suite: str, target: dict | None, llm_model: str | None, strategy: str,
+    suite: str, target: dict | None, llm_model: str | None, strategy: str, submitted: dict,
 ) -> State:  # fmt: skip
     stored = approval_queue.request_for_run(gov, run_id)
     if stored is None:
@@ -160,13 +172,16 @@ def _promote(
             return Failed(name="GateFailed", message=f"{decision.summary()}: {why}")
         request = prompt_promotion.open_request(
             gov, version=found, evaluation=done, requester=requester, flow_run_id=run_id,
-            now=_now(),
+            now=_now(), run_parameters=submitted,
         )  # fmt: skip
         get_run_logger().info("approval request %s needs %s", request.id, dict(request.required))
     else:
         request = stored.request
         if stored.completed_at is not None:
             return Completed(name="Promoted", message=f"{prompt_id}@{version} is in production")
+        if request.run_parameters is not None:
+            # Every resume: the parameters must still be those the approvals are for.
+            check_unchanged(request.run_parameters, submitted, "the request was made")
         found = prompt_registry.resolve(gov, f"{prompt_id}@{version}")
         if request.status == RequestStatus.open:
             check_preconditions(gov, prompt_id, version, suite, own_request=request.id)

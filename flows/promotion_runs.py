@@ -21,7 +21,10 @@ from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 from prefect.states import Failed
 from pydantic import ValidationError
 
+from flows import run_parameters
 from flows.approval import UnverifiedApprovalInput, input_for, request_id_from_key
+from flows.promote_model import promote_model
+from flows.promote_prompt import promote_prompt
 from governance.bootstrap import Governance
 from governance.domain import errors
 from governance.domain.approvals import ApprovalRequest, missing_roles
@@ -35,7 +38,6 @@ from governance.services.promotion import (
 )
 from governance.services.promotion.evidence import PROMPT_TARGET
 from governance.services.prompts import prompt_evaluation, prompt_promotion
-from governance.services.rollout import strategies
 
 DEPLOYMENT = "promote-model/promote-model"
 PROMPT_DEPLOYMENT = "promote-prompt/promote-prompt"
@@ -78,27 +80,22 @@ def ui_link(flow_run_id: UUID | str) -> str:
 def submit_promotion(
     gov: Governance, actor: VerifiedActor, parameters: dict, *, now: datetime
 ) -> FlowRun:
-    """Check what can be checked here, mint the requester's token, create the run at once."""
+    """Check what can be checked here, mint the requester's token, create the run at once.
+
+    The token binds the run's parameters: a run whose parameters differ is not vouched for.
+    """
     require_server()
-    preconditions.check_preconditions(
+    # A canary or blue/green that cannot start is refused before anyone is asked to approve.
+    _, endpoint = preconditions.check_submission(
         gov,
         model=parameters["model"],
         version=parameters["version"],
         target=parameters["target"],
+        strategy=parameters.get("strategy", "direct"),
+        endpoint=parameters.get("endpoint"),
         now=now,
     )
-    # A canary or blue/green that cannot start is refused before anyone is asked to approve.
-    parameters = {
-        **parameters,
-        "endpoint": strategies.check_strategy(
-            gov,
-            parameters["model"],
-            parameters["version"],
-            parameters.get("strategy", "direct"),
-            parameters.get("endpoint"),
-            parameters["target"],
-        ),
-    }
+    parameters = {**parameters, "endpoint": endpoint, "requested_by": actor.name}
     token = request_tokens.mint_request_token(
         gov,
         actor,
@@ -106,11 +103,12 @@ def submit_promotion(
         version=parameters["version"],
         target=parameters["target"],
         now=now,
+        parameters=run_parameters.governed(promote_model, parameters),
     )
     try:
         return run_deployment(
             DEPLOYMENT,
-            parameters={**parameters, "request_token": token, "requested_by": actor.name},
+            parameters={**parameters, "request_token": token},
             timeout=0,
         )
     except ObjectNotFound:
@@ -129,6 +127,7 @@ def submit_prompt_promotion(
         gov, prompt_id=prompt_id, version=version, suite=parameters["suite"]
     )
     prompt_evaluation.resolve_target(gov, parameters.get("target"), parameters.get("llm_model"))
+    parameters = {**parameters, "requested_by": actor.name}
     token = request_tokens.mint_request_token(
         gov,
         actor,
@@ -136,11 +135,12 @@ def submit_prompt_promotion(
         version=version,
         target=PROMPT_TARGET,
         now=now,
+        parameters=run_parameters.governed(promote_prompt, parameters),
     )
     try:
         return run_deployment(
             PROMPT_DEPLOYMENT,
-            parameters={**parameters, "request_token": token, "requested_by": actor.name},
+            parameters={**parameters, "request_token": token},
             timeout=0,
         )
     except ObjectNotFound:
@@ -161,19 +161,25 @@ def wait_for_end(flow_run_id: UUID, poll_seconds: float = 1.0) -> FlowRun:
 
 
 def expire_overdue(gov: Governance, now: datetime) -> list[ApprovalRequest]:
-    """Expire requests past their deadline and end their suspended runs as Expired."""
+    """Expire model, prompt and retirement requests past their deadline; end their
+    suspended runs as Expired."""
     expired = approval_queue.expire_overdue(gov, now)
     with get_client(sync_client=True) as client:
         for request in expired:
-            if not request.flow_run_id:
-                continue
-            state = client.read_flow_run(UUID(request.flow_run_id)).state
-            if state and state.is_paused():
-                message = f"{request.model_name}@{request.version}: approvals not given in time"
-                client.set_flow_run_state(
-                    UUID(request.flow_run_id), Failed(name="Expired", message=message), force=True
-                )
+            end_expired_run(client, request)
     return expired
+
+
+def end_expired_run(client, request: ApprovalRequest) -> None:
+    """Set the suspended run that waited on an expired request to Expired (if it still waits)."""
+    try:
+        run_id = UUID(request.flow_run_id or "")
+        state = client.read_flow_run(run_id).state
+    except (ValueError, ObjectNotFound):
+        return  # opened outside a flow run, or its run is gone: nothing waits on it
+    if state and state.is_paused():
+        message = f"{request.model_name}@{request.version}: approvals not given in time"
+        client.set_flow_run_state(run_id, Failed(name="Expired", message=message), force=True)
 
 
 def paused_approvals(gov: Governance) -> list[PausedApproval]:

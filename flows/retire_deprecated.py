@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
+from flows import clock
 from flows.promotion_runs import expire_overdue
 from governance.bootstrap import open_governance
 from governance.services.promotion import approval_queue
@@ -17,15 +18,15 @@ from governance.services.rollout import withdrawal
 
 
 @flow(name="retire-deprecated")
-def retire_deprecated(now: datetime | None = None) -> dict[str, int]:
+def retire_deprecated() -> dict[str, int]:
     """Retire what passed its sunset (and take it out of routing), expire overdue requests.
 
-    `now` is the clock the sunset rule reads (default: the real one); a later time does now
-    what the sweep would do then. The audit trail still records when it really happened.
+    The rules read flows.clock (the real clock; no parameter can move it). The audit trail
+    records the wall-clock time it happened.
     """
     gov = open_governance()
     wall = datetime.now(UTC)
-    now = now or wall
+    now = clock.now()
     try:
         retired = withdrawal.retire_past_sunset(gov, now=wall, as_of=now)
         expired = expire_overdue(gov, now)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -23,6 +23,7 @@ from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 from prefect.states import Completed, Failed, State
 
+from flows import clock
 from flows.report_renderer import renderer, report_process
 from flows.task_runners import describe, task_runner_for
 from governance.bootstrap import Governance, open_governance
@@ -79,9 +80,12 @@ def fan_out(targets: dict[str, list[str]], audit_run: str, now: datetime) -> lis
 
 
 @flow(name="retirement-audit")
-def retirement_audit_flow(now: datetime | None = None, models: list[str] | None = None) -> State:
-    """Check every serving version, write the findings, and ask for reviews of retire verdicts."""
-    now = now or datetime.now(UTC)
+def retirement_audit_flow(models: list[str] | None = None) -> State:
+    """Check every serving version, write the findings, and ask for reviews of retire verdicts.
+
+    It audits as of flows.clock: the real clock, which no run parameter can move.
+    """
+    now = clock.now()
     run_id = str(FlowRunContext.get().flow_run.id)
     try:
         gov = _governance()

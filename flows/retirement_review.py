@@ -11,10 +11,12 @@ from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 
-from flows.approval import request_approval
+from flows import run_parameters
+from flows.approval import request_approval, spend_unread_answers
 from governance.bootstrap import open_governance
 from governance.domain.approvals import ApprovalRequest, RequestStatus
-from governance.domain.errors import EvidenceChanged, GovernanceError
+from governance.domain.errors import EvidenceChanged, GovernanceError, ParametersChanged
+from governance.domain.run_parameters import check_unchanged
 from governance.reports.retirement_form import retirement_form_markdown
 from governance.services.monitoring import retirement_audit, retirement_review
 from governance.services.promotion import approval_queue
@@ -32,10 +34,15 @@ def retirement_review_flow(model: str, version: str, audit_id: str) -> State:
     """Ask the retirement roles; on approval deprecate the version and take it out of routing."""
     gov = open_governance()
     run_id = str(FlowRunContext.get().flow_run.id)
+    # Read back from the API: someone may have changed them while the run was suspended.
+    submitted = run_parameters.current(retirement_review_flow)
     try:
         request = retirement_review.open_review(
-            gov, model=model, version=version, audit_id=audit_id, flow_run_id=run_id, now=_now()
-        )
+            gov, model=model, version=version, audit_id=audit_id, flow_run_id=run_id,
+            now=_now(), run_parameters=submitted,
+        )  # fmt: skip
+        if request.run_parameters is not None:
+            check_unchanged(request.run_parameters, submitted, "the review was opened")
         stored = approval_queue.request_for_run(gov, run_id)
         if stored is not None and stored.completed_at is not None:
             return Completed(name="Deprecated", message=f"{model}@{version} retirement carried out")
@@ -62,6 +69,11 @@ def retirement_review_flow(model: str, version: str, audit_id: str) -> State:
         if request.status != RequestStatus.approved:
             return _ended(request, approval_queue.closed_reason(gov, request.id))
         done = retirement_review.carry_out(gov, request_id=request.id, now=_now())
+    except ParametersChanged as exc:
+        # Closed with the reason; the next audit opens a new review if the verdict stands.
+        spend_unread_answers(gov)
+        approval_queue.cancel_request(gov, request.id, f"Voided: {exc}", _now())
+        return Failed(name="Voided", message=str(exc))
     except EvidenceChanged as exc:
         return Failed(name="Voided", message=str(exc))
     except GovernanceError as exc:

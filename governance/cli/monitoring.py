@@ -240,6 +240,7 @@ def audit_retirement(
     """Run the retirement audit on demand, and print its findings table."""
     if not run_now:
         raise InvalidInput("audit-retirement runs only with --now (the nightly run is scheduled)")
+    from flows import clock
     from flows.promotion_runs import require_server
     from flows.retirement_audit import close_cached, retirement_audit_flow
 
@@ -247,7 +248,9 @@ def audit_retirement(
     require_server()
     when = _utc(at) if at else now()
     try:
-        state = retirement_audit_flow(now=when, models=model or None, return_state=True)
+        # The flow runs in this process: --at moves its clock here, not through a parameter.
+        with clock.running_at(when):
+            state = retirement_audit_flow(models=model or None, return_state=True)
     finally:
         close_cached()  # this process lives on: release the audit's database connections
     if state.is_failed():

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from governance.domain.errors import EvidenceChanged, InvalidInput
 from governance.domain.evidence import (
     EVIDENCE_FIELDS,
+    PARAMETERS_FIELD,
     PROMPT_EVIDENCE_FIELDS,
     digest_of,
     evidence_parts,
@@ -20,6 +21,7 @@ from governance.domain.evidence import (
 from governance.domain.models import LifecycleStage, RiskLevel
 from governance.domain.policy import Policy
 from governance.domain.policy_sections import Role
+from governance.domain.run_parameters import parameters_digest
 
 ApprovalDecision = Literal["approve", "reject", "revoke"]
 RequestKind = Literal["promotion", "retro_review", "retirement", "prompt"]
@@ -77,6 +79,8 @@ class ApprovalRequest(BaseModel):
     flow_run_id: str | None = None
     # "totp" when requester and approvers proved who they are, "none" under `identity: none`.
     identity: str = "totp"
+    # The parameters of the flow run that asked, as submitted; None for other requests.
+    run_parameters: dict[str, Any] | None = None
 
 
 def required_roles(
@@ -156,8 +160,12 @@ def open_request(
     now: datetime,
     kind: RequestKind = "promotion",
     flow_run_id: str | None = None,
+    run_parameters: dict[str, Any] | None = None,
 ) -> ApprovalRequest:
-    """A new open request whose required roles, evidence and expiry come from the policy."""
+    """A new open request whose required roles, evidence and expiry come from the policy.
+
+    `run_parameters` (the asking run's, as submitted) are kept and their digest bound.
+    """
     parts = evidence_parts(
         artifact_digest=artifact_digest,
         card_hash=card_hash,
@@ -166,10 +174,12 @@ def open_request(
         incumbent_version=incumbent_version,
         policy_version=policy.version,
         target_stage=target_stage.value,
+        parameters_digest=None if run_parameters is None else parameters_digest(run_parameters),
     )
     return ApprovalRequest(
         kind=kind,
         flow_run_id=flow_run_id,
+        run_parameters=run_parameters,
         identity=policy.identity,
         id=id,
         model_name=model_name,
@@ -235,7 +245,9 @@ def check_evidence(
         return
     approved = request.evidence if approved_parts is None else approved_parts
     current = current_parts or {}
-    fields = PROMPT_EVIDENCE_FIELDS if request.kind == "prompt" else EVIDENCE_FIELDS
+    fields = (
+        PROMPT_EVIDENCE_FIELDS if request.kind == "prompt" else (*EVIDENCE_FIELDS, PARAMETERS_FIELD)
+    )
     changed = [name for name in fields if current.get(name) != approved.get(name)]
     if "evaluation_digest" in changed:
         # Name the evaluation whose stored contents no longer match what was approved.

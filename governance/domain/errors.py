@@ -194,6 +194,10 @@ class EvidenceChanged(ApprovalError):
     """The evidence behind the approvals changed, so they are void."""
 
 
+class ParametersChanged(EvidenceChanged):
+    """A run's parameters differ from those it was submitted (and approved) with."""
+
+
 class IdentityError(GovernanceError):
     """Who is acting could not be verified."""
 

@@ -20,6 +20,10 @@ EVIDENCE_FIELDS: tuple[str, ...] = (
 )
 
 
+# The seventh fact of a request a promote-model run opened: the digest of its parameters.
+PARAMETERS_FIELD = "parameters_digest"
+
+
 # What `incumbent_version` holds when nothing is in production yet.
 NO_INCUMBENT = "none"
 
@@ -45,11 +49,13 @@ def evidence_parts(
     incumbent_version: str,
     policy_version: str,
     target_stage: str,
+    parameters_digest: str | None = None,
 ) -> dict[str, str]:
     """The seven facts an approval is bound to; raise InvalidInput if any is empty.
 
     `evaluation_digest` binds the evaluation's contents, not only its id: editing a stored
-    evaluation's metrics moves it, and so voids the approvals standing on it.
+    evaluation's metrics moves it, and so voids the approvals standing on it. A request
+    opened by a flow run also binds the digest of the run's parameters, as an eighth fact.
     """
     parts = {
         "artifact_digest": artifact_digest,
@@ -60,6 +66,8 @@ def evidence_parts(
         "policy_version": policy_version,
         "target_stage": str(target_stage),
     }
+    if parameters_digest is not None:
+        parts[PARAMETERS_FIELD] = parameters_digest
     empty = [name for name, value in parts.items() if not value]
     if empty:
         raise InvalidInput(f"evidence incomplete: {', '.join(empty)} is empty")

@@ -93,6 +93,7 @@ class ApprovalRepository:
                 kind=request.kind,
                 flow_run_id=request.flow_run_id,
                 identity=request.identity,
+                run_parameters=request.run_parameters,
             )
         )
         return request
@@ -233,6 +234,7 @@ class ApprovalRepository:
             kind=row.kind,
             flow_run_id=row.flow_run_id,
             identity=row.identity,
+            run_parameters=row.run_parameters,
         )
         return StoredRequest(
             request=request,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
@@ -52,6 +53,7 @@ class StoredRequestToken(BaseModel):
     expires_at: datetime
     used_at: datetime | None = None
     flow_run_id: str | None = None
+    parameters: dict[str, Any] | None = None
 
 
 class PeopleRepository:

@@ -65,6 +65,8 @@ approval_requests = sa.Table(
     sa.Column("closed_reason", sa.Text),
     # "totp" when every actor was verified with a one-time code, "none" otherwise.
     sa.Column("identity", sa.String(16), nullable=False, server_default="totp"),
+    # The parameters of the flow run the approvals are for (its resumes must still match).
+    sa.Column("run_parameters", sa.JSON),
     sa.Index("ix_approval_requests_status", "status"),
     sa.Index(
         "uq_approval_requests_one_open",
@@ -136,4 +138,6 @@ request_tokens = sa.Table(
     sa.Column("used_at", UTCDateTime),
     # The flow run that consumed it: a re-executed run may present it again, nobody else.
     sa.Column("flow_run_id", sa.String(64)),
+    # The run parameters it was minted for; the token's MAC covers their digest.
+    sa.Column("parameters", sa.JSON),
 )

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 import yaml
 from flowkit import actor, now, wait_final, wait_suspended
+from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.flow_runs import resume_flow_run
 
 from flows import promotion_runs
+from flows.approval import answer_key
 from governance.domain.approvals import RequestStatus
 from governance.domain.errors import InvalidCode, NotInRoster, SeparationOfDuties
 from governance.domain.models import LifecycleStage, RiskLevel
 from governance.services.promotion import approval_queue, approval_requests
 from governance.services.registry import cards, versions
-from governance.services.trust import audit
+from governance.services.registry.versions import VersionSpec
+from governance.services.rollout import endpoints
+from governance.services.trust import audit, identity
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -238,3 +243,67 @@ def test_the_server_refuses_a_control_character_or_oversized_approver(world):
     assert events(w, "approval.refused") == []
     answer(w, run_id, "carol", "ml_lead", decision="reject")
     assert wait_final(run_id).name == "Rejected"
+
+
+def test_a_code_typed_in_a_role_the_person_lacks_is_spent_and_leaves_no_trace(world):
+    w = world
+    run_id = start(w)
+    key = wait_suspended(run_id)
+    code = w.codes.code("carol")
+    # carol is an ml_lead; she answers as risk officer, which she is not.
+    refused = answer(w, run_id, "carol", "risk_officer", code=code)
+    assert not refused.accepted
+    assert refused.reason == "carol does not hold the role risk_officer"
+    wait_suspended(run_id, after_answers=1)  # the flow has recorded it and asks again
+    with pytest.raises(InvalidCode) as spent:
+        identity.login(w.gov, "carol", code, now=now())
+    assert str(spent.value) == "one-time code for carol was already used"
+    with get_client(sync_client=True) as client:
+        left = client.filter_flow_run_input(run_id, f"suspended-{key}", 10, set())
+        with pytest.raises(httpx.HTTPStatusError) as gone:
+            client.read_flow_run_input(run_id, answer_key(key))
+    assert gone.value.response.status_code == 404
+    # What stays is the form (its description and schema), never the answer.
+    assert sorted(i.key for i in left) == [
+        f"suspended-{key}-description",
+        f"suspended-{key}-schema",
+    ]
+    answer(w, run_id, "carol", "ml_lead", decision="reject")
+    assert wait_final(run_id).name == "Rejected"
+
+
+def test_parameters_changed_through_the_api_while_suspended_void_the_run(
+    world, trained, example_card
+):
+    w = world
+    card = example_card.model_copy(update={"risk_level": RiskLevel.medium})
+    spec = VersionSpec(name=w.churn, version="1.3.0", created_by="alice")
+    versions.register_version(w.gov, spec, card, artifact=trained["good0.5"], now=now())
+    endpoints.create(w.gov, f"{w.churn}-api", model=w.churn, actor=actor("alice"), now=now())
+    run_id = start(w, version="1.3.0", target="staging")  # a development version to staging
+    wait_suspended(run_id)
+    with get_client(sync_client=True) as client:
+        submitted = client.read_flow_run(run_id).parameters
+        # What someone with Prefect API access did: a canary of development code.
+        client.update_flow_run(run_id, parameters={**submitted, "strategy": "canary"})
+    code = w.codes.code("jack")
+    resume_flow_run(run_id, run_input={"approver": "jack", "role": "ml_engineer",
+                                       "decision": "approve", "code": code})  # fmt: skip
+    state = wait_final(run_id)
+    assert (state.name, state.message) == (
+        "Voided",
+        "approvals void: the run's parameter strategy changed since it was submitted "
+        "(strategy was 'direct', now 'canary')",
+    )
+    [request] = [r for r in events(w, "approval.cancelled") if r.version == "1.3.0"]
+    assert request.details["reason"].startswith("Voided: approvals void: the run's parameter")
+    assert versions.resolve(w.gov, f"{w.churn}@1.3.0").stage == LifecycleStage.development
+    served = endpoints.show(w.gov, f"{w.churn}-api").spec
+    assert (served.number, served.spec.stable, served.spec.canary) == (1, "1.0.0", None)
+    assert events(w, "approval.decided") == []
+    # The answer it never recorded is gone from the run input, and its code is spent.
+    with get_client(sync_client=True) as client:
+        left = client.filter_flow_run_input(run_id, "suspended-", 10, set())
+    assert not [i.key for i in left if i.key.endswith("-response")]
+    with pytest.raises(InvalidCode, match="one-time code for jack was already used"):
+        identity.login(w.gov, "jack", code, now=now())

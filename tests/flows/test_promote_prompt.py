@@ -21,7 +21,12 @@ from governance.domain.approvals import RequestStatus
 from governance.domain.prompt_rollout import PromptRolloutStatus
 from governance.domain.prompts import PromptStatus
 from governance.services.promotion import approval_requests
-from governance.services.prompts import prompt_canary, prompt_evaluation, prompt_registry
+from governance.services.prompts import (
+    prompt_canary,
+    prompt_evaluation,
+    prompt_promotion,
+    prompt_registry,
+)
 from governance.services.trust import audit
 
 pytestmark = pytest.mark.sqlite_only
@@ -283,3 +288,21 @@ def test_a_canary_through_the_gateway_promotes_or_rolls_back(
         assert state.message.endswith("production stays 1.0.0")
         assert prompt_registry.resolve(w.gov, made.ref).status == PromptStatus.deprecated
     assert audit.verify(w.gov).state_rows > 0
+
+
+def test_an_abandoned_prompt_request_expires_and_its_run_ends_expired(world, chat, prompt):
+    w = world
+    run_id = start(w, chat, prompt, "1.0.0")
+    wait_suspended(run_id)
+    [request] = [r for r in approval_requests.pending_requests(w.gov) if r.model_name == prompt]
+    assert request.run_parameters["strategy"] == "direct"  # bound at submission
+    expired = promotion_runs.expire_overdue(w.gov, request.expires_at)
+    assert [r.id for r in expired if r.model_name == prompt] == [request.id]
+    state = wait_final(run_id)
+    assert (state.name, state.message) == (
+        "Expired",
+        f"{prompt}@1.0.0: approvals not given in time",
+    )
+    # The version may be promoted again: nothing open blocks it.
+    prompt_promotion.check_preconditions(w.gov, prompt_id=prompt, version="1.0.0",
+                                         suite="support-suite")  # fmt: skip

@@ -25,13 +25,14 @@ from seeding import seed_stage
 from flows import promotion_runs
 from governance.cli import run
 from governance.domain.approvals import RequestStatus
+from governance.domain.errors import InvalidCode
 from governance.domain.models import LifecycleStage, RiskLevel
 from governance.domain.rollout import RolloutStatus
 from governance.services.promotion import approval_requests
 from governance.services.registry import versions
 from governance.services.registry.versions import VersionSpec
 from governance.services.rollout import endpoints, strategies
-from governance.services.trust import audit
+from governance.services.trust import audit, identity
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -199,11 +200,9 @@ def test_blue_green_smoke_tests_the_idle_slot_then_switches(world, gateway):
             if o.variant == "slot:green"
         ]
     assert len(smoke) == 10 and {o.version for o in smoke} == {"1.1.0"}
-    run = run_deployment(
-        "rollback/rollback",
-        parameters={"endpoint": name, "approver": "carol", "code": w.codes.code("carol")},
-        timeout=0,
-    )
+    run = run_deployment("rollback/rollback", parameters={"endpoint": name}, timeout=0)
+    wait_suspended(run.id)
+    resume_flow_run(run.id, run_input={"approver": "carol", "code": w.codes.code("carol")})
     flipped = wait_final(str(run.id))
     assert (flipped.name, flipped.message) == ("RolledBack", f"{name} now at spec 4: stable 1.0.0")
     assert endpoints.show(w.gov, name).spec.spec.active_slot == "blue"
@@ -284,3 +283,31 @@ def test_insufficient_data_extends_the_bake_then_holds_for_a_verified_lead(world
     assert (state.name, state.message) == ("Promoted", f"{w.churn}@1.1.0 is now production")
     [decided] = audit.history(w.gov, event_type="rollout.decided", model=w.churn)
     assert (decided.details["by"], decided.details["decision"]) == ("carol", "continue")
+
+
+def test_the_rollback_deployment_takes_the_code_in_a_form_and_spends_it(world):
+    w = world
+    name = bind(w)
+    with get_client(sync_client=True) as client:
+        schema = client.read_deployment_by_name("rollback/rollback").parameter_openapi_schema
+    assert sorted(schema["properties"]) == ["endpoint", "reason", "to"]
+    run = run_deployment("rollback/rollback", parameters={"endpoint": name}, timeout=0)
+    wait_suspended(run.id)
+    code = w.codes.code("dave")
+    # dave is a risk officer, not an ml_lead: refused, and his code is spent all the same.
+    resume_flow_run(run.id, run_input={"approver": "dave", "code": code})
+    state = wait_final(run.id)
+    assert (state.name, state.message) == (
+        "Refused",
+        "dave does not hold the role ml_lead: endpoint rollback refused",
+    )
+    with pytest.raises(InvalidCode) as spent:
+        identity.login(w.gov, "dave", code, now=now())
+    assert str(spent.value) == "one-time code for dave was already used"
+    with get_client(sync_client=True) as client:
+        left = client.filter_flow_run_input(run.id, "suspended-rollback-identity", 10, set())
+    assert sorted(i.key for i in left) == [
+        "suspended-rollback-identity-description",
+        "suspended-rollback-identity-schema",
+    ]
+    assert [s.number for s in endpoints.history(w.gov, name)] == [1]

@@ -11,7 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from flowkit import actor, now
+from flowkit import actor, now, wait_final
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
 from seeding import seed_stage
 
 from governance.domain.approvals import RequestStatus
@@ -127,3 +129,26 @@ def test_audit_anchor_killed_at_any_point_leaves_no_partial_checkpoint(world, de
     assert written and all(p.name.startswith("checkpoint-") for p in written)
     report = audit.verify(w.gov, audit.load_checkpoints(directory=anchors))
     assert report.events_after_anchor == 0
+
+
+def test_a_prefect_api_user_cannot_move_the_sweeps_clock(world):
+    w = world
+    with get_client(sync_client=True) as client:
+        for name in ("retire-deprecated/retire-deprecated", "retirement-audit/retirement-audit"):
+            schema = client.read_deployment_by_name(name).parameter_openapi_schema
+            assert "now" not in schema["properties"], name
+    # churn 1.0.0 deprecated now: its rollback window (the 30-day grace period) is open.
+    seed_stage(w.gov, w.churn, "1.1.0", S.production, now=now())
+    in_a_month = (now() + timedelta(days=31)).isoformat()
+    run = run_deployment(
+        "retire-deprecated/retire-deprecated", parameters={"now": in_a_month}, timeout=0
+    )
+    state = wait_final(run.id)
+    # The flow cannot bind a parameter it does not take: the run crashes, nothing is swept.
+    assert (state.name, state.is_completed()) == ("Crashed", False)
+    assert versions.resolve(w.gov, f"{w.churn}@1.0.0").stage == S.deprecated
+    assert [
+        e
+        for e in audit.history(w.gov, event_type="model.stage_changed", model=w.churn)
+        if e.details["to"] == "retired"
+    ] == []

@@ -22,11 +22,13 @@ from governance.domain.errors import (
     NotEnrolled,
     NotInRoster,
     NotLoggedIn,
+    ParametersChanged,
     RequesterNotVerified,
 )
 from governance.domain.identity import VerifiedActor
+from governance.domain.run_parameters import parameters_digest
 from governance.services.promotion import request_tokens as promotion_request_tokens
-from governance.services.trust import identity
+from governance.services.trust import identity, spent_codes
 from governance.store.tables_promotion import request_tokens
 from governance.store.tables_trust import cli_sessions, people
 
@@ -494,3 +496,51 @@ def test_identity_none_skips_codes_but_not_the_roster(gov, now, tmp_path):
     )
     assert identity.logout(gov, ticket.token, now=now) == "erin"
     assert [t for t, _, _ in events(gov, "person.")] == ["person.logged_in", "person.logged_out"]
+
+
+def test_a_code_read_from_a_form_is_spent_whatever_became_of_the_attempt(gov, now, carol):
+    # What a flow does with the code of an answer it refused (say, in a role carol lacks).
+    code = carol.at(now)
+    assert spent_codes.spend_code(gov, "carol", code, now=now) == ["carol"]
+    assert last_step(gov, "carol") == carol.timecode(now)
+    message = refused(InvalidCode, identity.login, gov, "carol", code, now=now)
+    assert message == "one-time code for carol was already used"
+    # Typed under another name, it is still carol's code, and spent as hers.
+    later = now + timedelta(seconds=30)
+    code = carol.at(later)
+    assert spent_codes.spend_code(gov, "Dave", code, now=later) == ["carol"]
+    message = refused(InvalidCode, identity.login, gov, "carol", code, now=later)
+    assert message == "one-time code for carol was already used"
+    # A code that is nobody's spends nothing.
+    wrong = f"{(int(carol.at(later + timedelta(seconds=30))) + 1) % 1_000_000:06d}"
+    assert spent_codes.spend_code(gov, "carol", wrong, now=later) == []
+
+
+SUBMITTED = {"model": "churn", "version": "1.1.0", "target": "staging", "strategy": "direct"}
+
+
+def test_a_token_vouches_only_for_the_parameters_it_was_minted_for(gov, now):
+    token = mint(gov, now, target="staging", parameters=SUBMITTED)
+    changed = {**SUBMITTED, "strategy": "canary"}
+    with pytest.raises(ParametersChanged) as caught:
+        consume(gov, token, now, target="staging", run_parameters=changed)
+    assert str(caught.value) == (
+        "approvals void: the run's parameter strategy changed since it was submitted "
+        "(strategy was 'direct', now 'canary')"
+    )
+    assert rows(gov, request_tokens)[0]["used_at"] is None
+    assert consume(gov, token, now, target="staging", run_parameters=dict(SUBMITTED)) == CAROL
+    # The run, re-executed after someone changed its parameters, is refused again.
+    with pytest.raises(ParametersChanged, match="parameter strategy changed"):
+        consume(gov, token, now, target="staging", run_parameters=changed)
+    [issued] = events(gov, "request_token.issued")
+    assert issued[2]["parameters_digest"] == parameters_digest(SUBMITTED)
+
+
+def test_a_database_writer_cannot_rebind_a_token_to_other_parameters(gov, now):
+    token = mint(gov, now, target="staging", parameters=SUBMITTED)
+    changed = {**SUBMITTED, "strategy": "canary"}
+    with gov.engine.begin() as conn:
+        conn.execute(request_tokens.update().values(parameters=changed))
+    message = not_verified(gov, token, now, target="staging", run_parameters=changed)
+    assert message == "requester not verified: " + TAMPERED

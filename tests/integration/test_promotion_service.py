@@ -14,16 +14,25 @@ from governance.domain.errors import (
     EvidenceChanged,
     IllegalTransition,
     IncompleteCard,
+    InvalidInput,
     ModelNotFound,
     RequestClosed,
     VersionNotFound,
 )
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
-from governance.services.promotion import approval_requests, completion, decisions, preconditions
+from governance.domain.run_parameters import parameters_digest
+from governance.services.promotion import (
+    approval_queue,
+    approval_requests,
+    completion,
+    decisions,
+    preconditions,
+)
 from governance.services.registry import cards
 from governance.services.registry import versions as registry_versions
 from governance.services.trust import audit
+from governance.store.tables_promotion import approval_requests as approval_requests_table
 
 S = LifecycleStage
 CODES = {}
@@ -217,3 +226,68 @@ def test_artifact_bytes_changed_after_approval_void_the_request(gov, staged, now
     assert registry_versions.resolve(gov, "churn@production").version == "1.0.0"
     [event] = audit.history(gov, event_type="approval.voided")
     assert event.details["changed"] == ["artifact_digest"]
+
+
+def test_the_sweep_expires_an_overdue_promotion_request_with_no_process(gov, staged, now):
+    request = open_request(gov, staged, now, approve=False)
+    deadline = request.expires_at
+    assert approval_queue.expire_overdue(gov, deadline - timedelta(seconds=1)) == []
+    [expired] = approval_queue.expire_overdue(gov, deadline)
+    assert (expired.id, expired.status) == (request.id, RequestStatus.expired)
+    assert approval_requests.get_request(gov, request.id).status == RequestStatus.expired
+    [event] = audit.history(gov, event_type="approval.expired", model="churn")
+    assert (event.actor, event.details["request_id"]) == ("system", request.id)
+    assert event.details["before_deadline"] is False
+
+
+RUN_PARAMETERS = {"model": "churn", "version": "1.1.0", "target": "production",
+                  "strategy": "direct", "endpoint": None}  # fmt: skip
+
+
+def test_the_request_binds_its_run_parameters_and_an_edit_of_them_voids_it(gov, staged, now):
+    request = approval_requests.open_approval(
+        gov,
+        model="churn",
+        version="1.1.0",
+        target=S.production,
+        requester=VerifiedActor(name="alice"),
+        evaluation_run_id=staged.id,
+        now=now,
+        flow_run_id="run-p",
+        run_parameters=RUN_PARAMETERS,
+    )
+    assert request.run_parameters == RUN_PARAMETERS
+    assert request.evidence["parameters_digest"] == parameters_digest(RUN_PARAMETERS)
+    [requested] = audit.history(gov, event_type="approval.requested")
+    assert requested.details["run_parameters"] == RUN_PARAMETERS
+    assert requested.details["evidence"]["parameters_digest"] == parameters_digest(RUN_PARAMETERS)
+    for person, role in APPROVERS:
+        decisions.decide(gov, request_id=request.id, approver=person, role=role,
+                         decision="approve", code=code(person, now), now=now)  # fmt: skip
+    # A database writer changes what the run was approved for.
+    with gov.engine.begin() as conn:
+        conn.execute(
+            approval_requests_table.update().values(
+                run_parameters={**RUN_PARAMETERS, "strategy": "canary"}
+            )
+        )
+    with pytest.raises(EvidenceChanged) as voided:
+        completion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)
+    assert str(voided.value).startswith("approvals void: parameters_digest changed since approval")
+    assert registry_versions.resolve(gov, "churn@1.1.0").stage == S.staging
+    assert approval_requests.get_request(gov, request.id).status == RequestStatus.void
+
+
+def test_the_run_rechecks_what_the_cli_checks(gov, staged, now):
+    # churn 1.2.0 is a development version: no canary of it, to staging or to production.
+    asked = {"model": "churn", "version": "1.2.0", "endpoint": None, "now": now}
+    with pytest.raises(InvalidInput) as refused:
+        preconditions.check_submission(gov, target="staging", strategy="canary", **asked)
+    assert str(refused.value) == "strategy canary applies to production; staging is direct"
+    with pytest.raises(IllegalTransition) as refused:
+        preconditions.check_submission(gov, target="production", strategy="canary", **asked)
+    assert "development" in str(refused.value) and "production" in str(refused.value)
+    found, endpoint = preconditions.check_submission(
+        gov, target="staging", strategy="direct", **asked
+    )
+    assert (found.version, endpoint) == ("1.2.0", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import llmkit
@@ -9,6 +10,7 @@ import pytest
 from promptkit import ALICE, in_production
 
 from governance.domain import approvals as rules
+from governance.domain.approvals import RequestStatus
 from governance.domain.errors import (
     Conflict,
     EvidenceChanged,
@@ -20,6 +22,7 @@ from governance.domain.prompts import PromptStatus
 from governance.llm.targets import TargetConfig
 from governance.services.promotion import approval_queue, evidence
 from governance.services.prompts import prompt_evaluation, prompt_promotion, prompt_registry
+from governance.services.trust import audit
 
 chat_stub, stub = llmkit.chat_stub, llmkit.stub
 SUITE = Path(__file__).resolve().parents[1] / "data" / "support_suite.yaml"
@@ -162,3 +165,27 @@ def test_a_bad_suite_is_refused_and_nothing_is_registered(gov, now, tmp_path, te
 def test_the_same_suite_twice_is_refused(gov, now, suite_row):
     with pytest.raises(Conflict, match=f"suite support@{suite_row.digest[:12]} is already"):
         prompt_evaluation.register_suite(gov, name="support", path=SUITE, actor="alice", now=now)
+
+
+def test_an_abandoned_prompt_request_expires_and_frees_the_version(gov, now, suite_row):
+    version = _review(gov, now)
+    done = prompt_promotion.evaluate(
+        gov, version=version, suite_row=suite_row, target=CALLABLE, actor="alice", now=now
+    )
+    request = prompt_promotion.open_request(
+        gov, version=version, evaluation=done, requester=ALICE, flow_run_id="run-c", now=now
+    )
+    assert approval_queue.expire_overdue(gov, request.expires_at - timedelta(seconds=1)) == []
+    [expired] = approval_queue.expire_overdue(gov, request.expires_at)
+    assert (expired.id, expired.kind, expired.status) == (
+        request.id,
+        "prompt",
+        RequestStatus.expired,
+    )
+    [event] = audit.history(gov, event_type="approval.expired", model="helpdesk")
+    assert (event.actor, event.details["request_id"]) == ("system", request.id)
+    # The version's next promotion is no longer blocked by the abandoned request.
+    found, _ = prompt_promotion.check_preconditions(
+        gov, prompt_id="helpdesk", version=version.version, suite="support"
+    )
+    assert found.version == version.version

@@ -14,13 +14,22 @@ from monitorkit import batch_frame
 from seeding import approved_request
 
 from governance.domain.approvals import RequestStatus
+from governance.domain.errors import EvidenceChanged
 from governance.domain.models import LifecycleStage as S
 from governance.domain.rollout import FlagRule
+from governance.domain.run_parameters import parameters_digest
 from governance.services.monitoring import batches, references, retirement_audit, retirement_review
-from governance.services.promotion import approval_requests, completion, decisions, evaluation
+from governance.services.promotion import (
+    approval_queue,
+    approval_requests,
+    completion,
+    decisions,
+    evaluation,
+)
 from governance.services.registry import versions
 from governance.services.rollout import endpoints, production, routing, withdrawal
 from governance.services.trust import audit
+from governance.store.tables_promotion import approval_requests as approval_requests_table
 
 pytestmark = pytest.mark.sqlite_only
 RETIREMENT_APPROVERS = (("carol", "ml_lead"), ("dave", "risk_officer"))
@@ -263,3 +272,50 @@ def test_an_edited_verdict_or_reference_is_named_by_audit_verify(
     with pytest.raises(StateMismatch) as info:
         audit.verify(w.gov)
     assert words.format(id=row.id) in str(info.value)
+
+
+def test_an_unanswered_retirement_review_expires_with_no_process(flagged_old_version, now):
+    w = flagged_old_version
+    _, request = review(w.gov, now)
+    stage = versions.resolve(w.gov, "churn@1.0.0").stage
+    assert approval_queue.expire_overdue(w.gov, request.expires_at - timedelta(seconds=1)) == []
+    [expired] = approval_queue.expire_overdue(w.gov, request.expires_at)
+    assert (expired.id, expired.kind, expired.status) == (
+        request.id,
+        "retirement",
+        RequestStatus.expired,
+    )
+    assert approval_requests.get_request(w.gov, request.id).status == RequestStatus.expired
+    [event] = audit.history(w.gov, event_type="approval.expired", model="churn")
+    assert (event.actor, event.details["missing_roles"]) == (
+        "system",
+        {"ml_lead": 1, "risk_officer": 1},
+    )
+    assert versions.resolve(w.gov, "churn@1.0.0").stage == stage  # nothing was deprecated
+
+
+def test_a_review_binds_its_run_parameters_and_an_edit_of_them_voids_it(
+    flagged_old_version, codes, now
+):
+    w = flagged_old_version
+    row, _ = retirement_audit.audit_version(w.gov, "churn", "1.0.0", audit_run="r2", now=now)
+    asked = {"model": "churn", "version": "1.0.0", "audit_id": row.id}
+    request = retirement_review.open_review(
+        w.gov, **asked, flow_run_id="r2", now=now, run_parameters=asked
+    )
+    assert request.evidence["parameters_digest"] == parameters_digest(asked)
+    when = now + timedelta(minutes=1)
+    for person, role in RETIREMENT_APPROVERS:
+        decisions.decide(w.gov, request_id=request.id, approver=person, role=role,
+                         decision="approve", code=codes(person, when), now=when)  # fmt: skip
+    with w.gov.engine.begin() as conn:  # a database writer re-points what was approved
+        conn.execute(
+            approval_requests_table.update()
+            .where(approval_requests_table.c.id == request.id)
+            .values(run_parameters={**asked, "version": "1.1.0"})
+        )
+    with pytest.raises(EvidenceChanged) as voided:
+        retirement_review.carry_out(w.gov, request_id=request.id, now=when)
+    assert str(voided.value).startswith("approvals void: parameters_digest changed since approval")
+    assert approval_requests.get_request(w.gov, request.id).status == RequestStatus.void
+    assert audit.history(w.gov, event_type="model.retirement_approved", model="churn") == []

@@ -9,7 +9,7 @@ import pytest
 
 from governance.domain.errors import InvalidInput
 from governance.domain.identity import MAX_NAME, NOT_VERIFIED, VerifiedActor, canonical_name
-from governance.services.trust.identity import _matching_steps
+from governance.services.trust.identity import matching_steps
 
 # RFC 6238 appendix B: the SHA-1 seed, and the 8-digit codes whose last 6 digits are ours.
 RFC_SECRET = base64.b32encode(b"12345678901234567890").decode()
@@ -74,7 +74,7 @@ def test_verified_actor_says_whether_a_code_stood_behind_it() -> None:
 @pytest.mark.parametrize(("unix", "code"), sorted(RFC_VECTORS.items()))
 def test_codes_follow_the_rfc_6238_test_vectors(unix: int, code: str) -> None:
     now = datetime.fromtimestamp(unix, UTC)
-    assert _matching_steps(RFC_SECRET, code, now) == [unix // 30]
+    assert matching_steps(RFC_SECRET, code, now) == [unix // 30]
 
 
 def test_a_code_matches_its_own_step_and_the_neighbouring_ones_only() -> None:
@@ -82,7 +82,7 @@ def test_a_code_matches_its_own_step_and_the_neighbouring_ones_only() -> None:
     step = 1111111109 // 30
     for offset in (-1, 0, 1):
         later = datetime.fromtimestamp((step + offset) * 30, UTC)
-        assert _matching_steps(RFC_SECRET, code, later) == [step]
+        assert matching_steps(RFC_SECRET, code, later) == [step]
     for offset in (-2, 2):
         far = datetime.fromtimestamp((step + offset) * 30, UTC)
-        assert _matching_steps(RFC_SECRET, code, far) == []
+        assert matching_steps(RFC_SECRET, code, far) == []

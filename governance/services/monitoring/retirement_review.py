@@ -9,6 +9,7 @@ and the audit retains the version until the next review date.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from governance.bootstrap import Governance
 from governance.domain import approvals as rules
@@ -19,6 +20,7 @@ from governance.domain.errors import Conflict, EvidenceChanged, InvalidInput
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion, payload_digest, sunset_after
 from governance.domain.monitoring import AuditRow
+from governance.domain.run_parameters import parameters_digest
 from governance.services.monitoring.retirement_audit import retention_period
 from governance.services.promotion.approval_requests import record_request
 from governance.services.promotion.completion import approved_request, void_in
@@ -35,9 +37,19 @@ NONE = "none"
 
 
 def open_review(
-    gov: Governance, *, model: str, version: str, audit_id: str, flow_run_id: str, now: datetime
+    gov: Governance,
+    *,
+    model: str,
+    version: str,
+    audit_id: str,
+    flow_run_id: str,
+    now: datetime,
+    run_parameters: dict[str, Any] | None = None,
 ) -> ApprovalRequest:
-    """Open (or find again, for a re-executed run) the retirement review of one verdict."""
+    """Open (or find again, for a re-executed run) the retirement review of one verdict.
+
+    `run_parameters` (the review run's) are kept with the request and their digest bound.
+    """
     with gov.store.write() as tx:
         mine = tx.approvals.for_flow_run(flow_run_id)
         if mine is not None:
@@ -61,6 +73,7 @@ def open_review(
             now=now,
             kind="retirement",
             flow_run_id=flow_run_id,
+            run_parameters=run_parameters,
             verdict_reason=audit.reason,
         )
 
@@ -77,7 +90,7 @@ def _retire_verdict(tx: Transaction, found: ModelVersion, audit_id: str) -> Audi
 def evidence_now(tx: Transaction, gov: Governance, request: ApprovalRequest) -> dict[str, str]:
     """The review's evidence as it stands now: a new card, successor or policy voids it."""
     found = tx.registry.get_version(request.model_name, request.version)
-    return {
+    parts = {
         "artifact_digest": payload_digest(found),
         "card_hash": stored_card_hash(tx.cards.latest(found.id)),
         "evaluation_run_id": request.evidence["evaluation_run_id"],
@@ -86,6 +99,9 @@ def evidence_now(tx: Transaction, gov: Governance, request: ApprovalRequest) -> 
         "policy_version": gov.policy.version,
         "target_stage": TARGET.value,
     }
+    if request.run_parameters is not None:
+        parts[evidence.PARAMETERS_FIELD] = parameters_digest(request.run_parameters)
+    return parts
 
 
 def carry_out(gov: Governance, *, request_id: str, now: datetime) -> ModelVersion:

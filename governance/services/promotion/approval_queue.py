@@ -44,15 +44,21 @@ def _expire_in(
     return expired
 
 
+# Requests that wait on a flow run and expire with it. A break-glass retro-review never
+# expires: the version is already in production, so it stays listed until people decide.
+EXPIRING_KINDS = frozenset({"promotion", "prompt", "retirement"})
+
+
 def expire_overdue(
     gov: Governance, now: datetime, *, actor: str = "system"
 ) -> list[ApprovalRequest]:
-    """Expire every open request whose deadline has passed; no live process is needed."""
+    """Expire every open model, prompt or retirement request past its deadline; no live
+    process is needed."""
     with gov.store.write() as tx:
         overdue = [
             r
             for r in tx.approvals.with_status(RequestStatus.open)
-            if now >= r.expires_at and r.kind == "promotion"
+            if now >= r.expires_at and r.kind in EXPIRING_KINDS
         ]
         return [_expire_in(tx, request, now, actor) for request in overdue]
 

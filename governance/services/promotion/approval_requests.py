@@ -53,10 +53,12 @@ def open_approval(
     now: datetime,
     flow_run_id: str | None = None,
     timeout_seconds: float | None = None,
+    run_parameters: dict[str, Any] | None = None,
 ) -> ApprovalRequest:
     """Open a request to move a version to `target`, bound to its evidence as of `now`.
 
     `timeout_seconds` may shorten (never lengthen) the policy's approval timeout.
+    `run_parameters` are the asking run's parameters: kept, and their digest bound.
     """
     target = as_stage(target)
     policy = gov.policy
@@ -83,6 +85,7 @@ def open_approval(
             now=now,
             flow_run_id=flow_run_id,
             deadline=deadline,
+            run_parameters=run_parameters,
         )
 
 
@@ -101,6 +104,7 @@ def record_request(
     kind: rules.RequestKind = "promotion",
     flow_run_id: str | None = None,
     deadline: datetime | None = None,
+    run_parameters: dict[str, Any] | None = None,
     **details: Any,
 ) -> ApprovalRequest:
     """Build, store and audit a new request for `found` inside the caller's transaction.
@@ -124,6 +128,7 @@ def record_request(
         now=now,
         kind=kind,
         flow_run_id=flow_run_id,
+        run_parameters=run_parameters,
     )
     if deadline is not None and deadline < request.expires_at:
         request = request.model_copy(update={"expires_at": deadline})
@@ -131,6 +136,8 @@ def record_request(
     tx.approvals.add_request(request, version_id=found.id, evaluation_run=linked)
     if kind == "promotion":
         details["flow_run_id"] = flow_run_id
+    if run_parameters is not None:
+        details["run_parameters"] = run_parameters
     audit_request_event(
         tx,
         "approval.requested",

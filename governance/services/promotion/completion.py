@@ -93,7 +93,8 @@ def void_in(
     reason: str,
 ) -> None:
     """Mark the request void because its evidence moved, naming the facts that changed."""
-    changed = [f for f in evidence.EVIDENCE_FIELDS if current.get(f) != request.evidence.get(f)]
+    fields = (*evidence.EVIDENCE_FIELDS, evidence.PARAMETERS_FIELD)
+    changed = [f for f in fields if current.get(f) != request.evidence.get(f)]
     tx.approvals.set_status(request.id, RequestStatus.void, now)
     audit_request_event(
         tx,

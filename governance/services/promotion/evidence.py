@@ -14,6 +14,7 @@ from governance.domain.errors import InvalidInput
 from governance.domain.models import ModelVersion, is_llm, payload_digest
 from governance.domain.policy import Policy
 from governance.domain.prompts import PromptEvaluation
+from governance.domain.run_parameters import parameters_digest
 from governance.services.registry.cards import stored_card_hash
 from governance.services.registry.stages import incumbent_in
 from governance.store.unit_of_work import Transaction
@@ -39,7 +40,7 @@ def current_evidence_in(
     card = tx.cards.latest(found.id)
     run_id = request.evidence.get("evaluation_run_id", "")
     run = evaluation_of_in(tx, run_id, found) if is_llm(found) else tx.evaluation.find_run(run_id)
-    return {
+    parts = {
         "artifact_digest": payload_digest(found),
         "card_hash": stored_card_hash(card),
         "evaluation_run_id": run.id if run else "",
@@ -48,6 +49,10 @@ def current_evidence_in(
         "policy_version": policy.version,
         "target_stage": request.target_stage.value,
     }
+    if request.run_parameters is not None:
+        # As stored with the request: an edit of the stored parameters voids the approvals.
+        parts[rules.PARAMETERS_FIELD] = parameters_digest(request.run_parameters)
+    return parts
 
 
 def evaluation_digest_in(tx: Transaction, evaluation_id: str) -> str:

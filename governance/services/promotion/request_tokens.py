@@ -5,12 +5,14 @@ from __future__ import annotations
 import hmac
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from governance.bootstrap import Governance
 from governance.domain.audit import canonical_json, format_ts
 from governance.domain.errors import InvalidInput, RequesterNotVerified
 from governance.domain.identity import VerifiedActor, canonical_name
 from governance.domain.models import LifecycleStage
+from governance.domain.run_parameters import check_unchanged, parameters_digest
 from governance.keyring import Keyring
 from governance.store.people import StoredRequestToken
 from governance.store.unit_of_work import Transaction
@@ -30,6 +32,7 @@ def _token_mac(keyring: Keyring, row: StoredRequestToken, method: str) -> str:
             "target": row.target_stage,
             "expires_at": format_ts(row.expires_at),
             "method": method,
+            "parameters": None if row.parameters is None else parameters_digest(row.parameters),
         }
     )
     return keyring.mac(TOKEN_PURPOSE, message)
@@ -44,8 +47,13 @@ def mint_request_token(
     target: str,
     now: datetime,
     ttl_seconds: float = 900,
+    parameters: dict[str, Any] | None = None,
 ) -> str:
-    """A short-lived, single-use token that lets one flow run act for `actor`; audited."""
+    """A short-lived, single-use token that lets one flow run act for `actor`; audited.
+
+    `parameters` are the run's parameters as submitted: the MAC covers their digest, and the
+    run that presents the token must carry exactly these.
+    """
     stage = _stage(target)
     if not 0 < len(model) <= 128 or not 0 < len(version) <= 64:
         raise InvalidInput(
@@ -61,6 +69,7 @@ def mint_request_token(
         target_stage=stage,
         issued_at=now,
         expires_at=now + timedelta(seconds=ttl_seconds),
+        parameters=parameters,
     )
     with gov.store.write() as tx:
         tx.people.add_request_token(row)
@@ -75,6 +84,7 @@ def mint_request_token(
                 "target_stage": stage,
                 "expires_at": format_ts(row.expires_at),
                 "method": actor.method,
+                "parameters_digest": None if parameters is None else parameters_digest(parameters),
             },
         )
     return f"{row.id}.{_token_mac(gov.keyring, row, actor.method)}"
@@ -97,8 +107,13 @@ def consume_request_token_in(
     target: str,
     flow_run_id: str,
     now: datetime,
+    run_parameters: dict[str, Any] | None = None,
 ) -> VerifiedActor:
-    """The requester a token vouches for, marking it used by this flow run (re-presentable)."""
+    """The requester a token vouches for, marking it used by this flow run (re-presentable).
+
+    A token minted with parameters vouches only for a run that carries exactly those
+    (`run_parameters`): ParametersChanged names any that differ.
+    """
 
     def refuse(why: str) -> RequesterNotVerified:
         return RequesterNotVerified(f"requester not verified: {why}")
@@ -126,6 +141,8 @@ def consume_request_token_in(
             f"not {model} {version} -> {target}"
         )
     actor = VerifiedActor(name=row.person, method=method)
+    if row.parameters is not None:
+        check_unchanged(row.parameters, run_parameters or {}, "it was submitted")
     if row.used_at is not None:
         # The flow re-executes from the top after each resume and presents its token again.
         if row.flow_run_id == flow_run_id:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from governance.bootstrap import Governance
 from governance.domain.errors import (
@@ -26,11 +27,13 @@ def verify_requester(
     now: datetime,
     token_model: str | None = None,
     refused_event: str = "promotion.refused",
+    run_parameters: dict[str, Any] | None = None,
 ) -> VerifiedActor:
     """Who asked for this run: the person its request token was minted for (consumed once).
 
     Under `identity: none` the typed `requested_by` is taken, canonical and from the roster.
-    A refusal is audited as `refused_event` before it is raised. `token_model` is the subject
+    `run_parameters` are the run's parameters now, compared with those the token was minted
+    for. A refusal is audited as `refused_event` before it is raised. `token_model` is the subject
     the token names when it is not `model` (a prompt's, kept apart from a model's name).
     """
     policy = gov.policy
@@ -50,6 +53,7 @@ def verify_requester(
                 target=target,
                 flow_run_id=flow_run_id,
                 now=now,
+                run_parameters=run_parameters,
             )
             if not actor.verified:
                 # Minted while the policy said `identity: none`; it says totp now.

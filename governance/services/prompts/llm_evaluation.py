@@ -19,6 +19,7 @@ from governance.domain.prompt_gate import PromptGateDecision
 from governance.domain.prompt_suites import SuiteResult
 from governance.domain.prompts import PromptEvaluation, RegisteredSuite
 from governance.llm.targets import target_from_llm_config
+from governance.services.promotion import preconditions
 from governance.services.promotion.evidence import evaluation_of_in
 from governance.services.prompts import prompt_evaluation, prompt_registry
 from governance.store.cards import CardRevision
@@ -43,11 +44,7 @@ class LlmGateRun:
 
 def refuse_rollout(version: ModelVersion, strategy: str) -> None:
     """InvalidInput for an LLM version unless `strategy` is direct (the gateway serves sklearn)."""
-    if is_llm(version) and strategy != "direct":
-        raise InvalidInput(
-            f"{version.ref} is an LLM version: it is promoted with strategy direct; "
-            f"{strategy} rolls out through the serving gateway, which serves scikit-learn models"
-        )
+    preconditions.refuse_rollout(version, strategy)
 
 
 def template_for(gov: Governance, version: ModelVersion) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from governance.bootstrap import Governance
 from governance.config import require_configured_policy
@@ -75,13 +76,17 @@ def check_preconditions(
 
 def verify_requester(
     gov: Governance, *, token: str | None, requested_by: str, prompt_id: str, version: str,
-    flow_run_id: str, now: datetime,
+    flow_run_id: str, now: datetime, run_parameters: dict[str, Any] | None = None,
 ) -> VerifiedActor:  # fmt: skip
-    """The person the run's request token was minted for; audited as refused if not."""
+    """The person the run's request token was minted for; audited as refused if not.
+
+    `run_parameters` are the run's now, compared with those the token was minted for.
+    """
     return verify_request_token(
         gov, token=token, requested_by=requested_by, model=prompt_id, version=version,
         target=PROMPT_TARGET, flow_run_id=flow_run_id, now=now,
         token_model=token_subject(prompt_id), refused_event="prompt.promotion_refused",
+        run_parameters=run_parameters,
     )  # fmt: skip
 
 
@@ -129,8 +134,12 @@ def open_request(
     requester: VerifiedActor,
     flow_run_id: str,
     now: datetime,
+    run_parameters: dict[str, Any] | None = None,
 ) -> ApprovalRequest:
-    """Open (once per run) the request that binds approvals to this template and gate result."""
+    """Open (once per run) the request that binds approvals to this template and gate result.
+
+    `run_parameters` (the asking run's, as submitted) are kept with the request.
+    """
     policy = gov.policy
     with gov.store.write() as tx:
         stored = tx.approvals.for_flow_run(flow_run_id)
@@ -154,13 +163,14 @@ def open_request(
             policy=policy,
             now=now,
             flow_run_id=flow_run_id,
-        )
+        ).model_copy(update={"run_parameters": run_parameters})
         tx.approvals.add_request(request, prompt_version_id=version.id)
         audit_request_event(
             tx, "approval.requested", request, requester.name, now, kind="prompt",
             required=dict(request.required), evidence=dict(request.evidence),
             expires_at=request.expires_at.isoformat(), requester_verified=requester.verified,
             flow_run_id=flow_run_id,
+            **({} if run_parameters is None else {"run_parameters": run_parameters}),
         )  # fmt: skip
         return request
 

@@ -51,6 +51,21 @@ def check_strategy(
     gov: Governance, model: str, version: str, strategy: str, endpoint: str | None, target: str
 ) -> str | None:
     """Refuse a strategy that cannot start; return the endpoint it will run on (or None)."""
+    name = check_strategy_shape(gov, model, strategy, endpoint, target)
+    if name is None:
+        return None
+    with gov.store.read() as tx:
+        spec = current_spec_in(tx, name)
+        active = tx.routing.active_rollout(name)
+    _check_routing(name, version, spec.spec, active)
+    return name
+
+
+def check_strategy_shape(
+    gov: Governance, model: str, strategy: str, endpoint: str | None, target: str
+) -> str | None:
+    """The checks that hold for the whole run (not the endpoint's routing at the start):
+    a known strategy, a rollout only to production, the model's endpoint. Its endpoint."""
     if strategy not in STRATEGIES:
         raise InvalidInput(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
     if strategy == "direct":
@@ -60,11 +75,7 @@ def check_strategy(
     if strategy == "canary":
         check_steps(gov.policy.canary.steps)
     with gov.store.read() as tx:
-        name = pick_endpoint(tx, model, endpoint)
-        spec = current_spec_in(tx, name)
-        active = tx.routing.active_rollout(name)
-    _check_routing(name, version, spec.spec, active)
-    return name
+        return pick_endpoint(tx, model, endpoint)
 
 
 def _check_routing(name: str, version: str, spec, active: Rollout | None) -> None:

@@ -146,7 +146,7 @@ def people(gov: Governance) -> list[PersonRecord]:
     return records
 
 
-def _matching_steps(secret: str, code: str, now: datetime) -> list[int]:
+def matching_steps(secret: str, code: str, now: datetime) -> list[int]:
     """The time steps within ±1 of `now` whose code equals `code`, newest first."""
     totp = pyotp.TOTP(secret)
     step = totp.timecode(now)
@@ -170,7 +170,7 @@ def verify_code_in(
     if len(code) != 6 or not code.isascii() or not code.isdigit():
         raise InvalidCode(f"one-time code for {name} must be 6 digits")
     secret = tx.keyring.decrypt(SECRET_PURPOSE, person.totp_secret)
-    steps = _matching_steps(secret, code, now)
+    steps = matching_steps(secret, code, now)
     if not steps:
         raise InvalidCode(f"one-time code for {name} is wrong or expired")
     # Each code is accepted once, and never one older than the last accepted.
