@@ -83,3 +83,23 @@ def test_refusals_are_one_line_and_change_nothing(workdir, capsys, people):
     error = fails(["rollback", "churn-api"], capsys)
     assert error == "error: endpoint 'churn-api' has no previous spec to roll back to"
     assert snapshot(workdir) == before
+
+
+def test_deprecating_the_only_served_version_needs_a_production_role(workdir, capsys, people):
+    assert run(["endpoints", "create", "churn-api", "--model", "churn"]) == 0
+    before = snapshot(workdir)
+    argv = ["models", "transition", "churn", "1.0.0", "deprecated", "--reason", "tidy up"]
+    assert fails(argv, capsys) == (
+        "error: alice holds none of the production roles (ml_lead, risk_officer): moving "
+        "churn@1.0.0 to deprecated refused, since endpoint 'churn-api' serves it as its stable "
+        "version and no production version can take over"
+    )
+    assert snapshot(workdir) == before
+    people.login("carol")
+    capsys.readouterr()
+    assert run(argv) == 0
+    assert capsys.readouterr().out == (
+        "churn@1.0.0 is now deprecated\n"
+        "churn-api keeps serving 1.0.0 past its sunset until a successor is promoted (no "
+        "outage was accepted)\n"
+    )
