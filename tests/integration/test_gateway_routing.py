@@ -10,7 +10,7 @@ from gatewaykit import ENDPOINT, change_routing, gateway_thread, serve_churn
 
 from governance.domain.identity import VerifiedActor
 from governance.domain.rollout import ABSplit, route
-from governance.services.rollout import endpoints
+from governance.services.rollout import endpoints, routing
 
 ROW = {"age": 50, "income": 3, "tenure": 2}
 URL = f"/v1/endpoints/{ENDPOINT}/predict"
@@ -67,8 +67,18 @@ def test_a_routing_change_committed_in_the_database_is_obeyed_within_a_second(go
 def test_an_endpoint_without_a_version_to_serve_is_a_503(gov, gateway, now):
     client, _ = gateway
     endpoints.create(gov, "empty", model="churn", actor=VerifiedActor(name="carol"), now=now)
-    # The new endpoint follows production, so empty it: no stable version at all.
-    change_routing(gov, now, name="empty", stable=None)
+    # The new endpoint follows production, so empty it (an outage a lead accepted): no
+    # stable version at all.
+    with gov.store.write() as tx:
+        routing.change_in(
+            tx,
+            "empty",
+            lambda spec: routing.updated(spec, stable=None),
+            actor="carol",
+            reason="test",
+            now=now,
+            outage="an endpoint with nothing to serve",
+        )
     assert _until(lambda: client.get("/v1/endpoints/empty").status_code == 200)
     assert _until(lambda: client.get("/v1/endpoints/empty").json()["routing"]["stable"] is None)
     answer = client.post("/v1/endpoints/empty/predict", json={"rows": [ROW]})

@@ -19,7 +19,7 @@ from governance.domain.rollout import NoRoute, route
 from governance.domain.withdrawal import NothingToServe
 from governance.services.promotion import completion
 from governance.services.registry import versions
-from governance.services.rollout import continuity, endpoints, withdrawal
+from governance.services.rollout import continuity, endpoints, routing, withdrawal
 from governance.services.trust import audit
 
 ALICE, CAROL, DAVE = (VerifiedActor(name=n) for n in ("alice", "carol", "dave"))
@@ -148,3 +148,21 @@ def test_retiring_the_only_version_an_endpoint_serves_needs_the_outage_named(api
     )
     assert endpoints.show(api, "churn-api").spec.spec.stable is None
     assert versions.resolve(api, "churn@1.0.0").stage == S.retired
+
+
+def test_no_routing_change_takes_the_stable_version_away_unnamed(api, now):
+    before = trail(api)
+    with api.store.write() as tx, pytest.raises(NothingToServe) as refused:
+        routing.change_in(
+            tx,
+            "churn-api",
+            lambda spec: routing.updated(spec, stable=None),
+            actor="carol",
+            reason="empty it",
+            now=now,
+        )
+    assert str(refused.value) == (
+        "routing change on 'churn-api' refused: it would leave the endpoint with no stable "
+        "version (it serves 1.0.0), and no lead named the outage"
+    )
+    assert trail(api) == before

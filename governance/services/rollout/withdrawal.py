@@ -99,6 +99,7 @@ def withdraw_in(
                 lambda spec: withdraw(spec, found.version, successor, keep_stable=keep),
                 actor=actor,
                 reason=why,
+                outage=outage,
                 now=now,
             )
         )
