@@ -15,9 +15,11 @@ from datetime import datetime
 
 from governance.bootstrap import Governance
 from governance.domain.approvals import ApprovalRequest, RequestStatus
+from governance.domain.cards import ModelCard, require_complete
+from governance.domain.errors import GovernanceError
 from governance.domain.evidence import NO_INCUMBENT
 from governance.domain.identity import VerifiedActor
-from governance.domain.models import LifecycleStage
+from governance.domain.models import LifecycleStage, check_transition
 from governance.services.rollout.rollback import rollback_in
 from governance.services.trust.request_events import audit_request_event
 from governance.store.unit_of_work import Transaction
@@ -75,6 +77,18 @@ def _no_rollback(
             f"the previous production version {found.ref} passed its sunset at "
             f"{found.sunset_at.isoformat()}"
         )
+    # What the move itself would refuse, asked first: a refused rollback must not undo the
+    # rejection it answers (they share one transaction).
+    revision = tx.cards.latest(found.id)
+    try:
+        check_transition(found, LifecycleStage.production, now)
+        require_complete(
+            revision.card if revision else ModelCard(),
+            LifecycleStage.production,
+            tx.registry.get_model(model).risk_level,
+        )
+    except GovernanceError as exc:
+        return f"the previous production version {found.ref} cannot come back: {exc}"
     return None
 
 
