@@ -15,7 +15,7 @@ from seeding import approved_request
 from governance.domain.errors import InvalidInput, RoleNotHeld
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
-from governance.domain.rollout import NoRoute, route
+from governance.domain.rollout import FlagRule, NoRoute, route
 from governance.domain.withdrawal import NothingToServe
 from governance.services.promotion import completion
 from governance.services.registry import versions
@@ -166,3 +166,26 @@ def test_no_routing_change_takes_the_stable_version_away_unnamed(api, now):
         "version (it serves 1.0.0), and no lead named the outage"
     )
     assert trail(api) == before
+
+
+def test_a_withdrawal_without_an_accepted_outage_keeps_the_only_stable_version(api, now):
+    # What an approved retirement review of the production version does with no successor:
+    # the version leaves flags, slots and arms, but stays what churn-api serves.
+    with api.store.write() as tx:
+        routing.change_in(
+            tx,
+            "churn-api",
+            lambda spec: routing.updated(
+                spec, flags=[FlagRule(name="old", version="1.0.0", user_ids=["u-1"])]
+            ),
+            actor="carol",
+            reason="seed a flag",
+            now=now,
+        )
+        found = tx.registry.get_version("churn", "1.0.0")
+        [changed] = withdrawal.withdraw_in(
+            tx, found, actor="retirement-review", reason="retirement approved", now=now
+        )
+    assert (changed.spec.stable, changed.spec.flags) == ("1.0.0", [])
+    assert changed.reason == "churn@1.0.0 retirement approved"
+    assert answer(api) == "1.0.0"
