@@ -1,7 +1,9 @@
 """retire-deprecated (daily): deprecated versions past their sunset are retired and removed
 from every routing spec (flags, idle blue/green slots, A/B arms included), approval
 requests past their deadline are expired with their suspended runs (no live process needed),
-and break-glass retro-reviews still open are listed until they are closed."""
+and break-glass retro-reviews still open are listed until they are closed. A version that
+is an endpoint's only stable version is held back, and listed, unless a lead accepted the
+outage."""
 
 from __future__ import annotations
 
@@ -29,12 +31,21 @@ def retire_deprecated() -> dict[str, int]:
     now = clock.now()
     try:
         retired = withdrawal.retire_past_sunset(gov, now=wall, as_of=now)
+        held = withdrawal.held_past_sunset(gov, now)
         expired = expire_overdue(gov, now)
         reviews = approval_queue.open_retro_reviews(gov)
     finally:
         gov.close()
     rows = [
         *({"what": "retired", "subject": v.ref} for v in retired),
+        *(
+            {
+                "what": "held past its sunset: the only version of "
+                f"{', '.join(alone)} (promote a successor, or a lead accepts the outage)",
+                "subject": v.ref,
+            }
+            for v, alone in held
+        ),
         *(
             {"what": "request expired", "subject": f"{r.model_name}@{r.version} ({r.id})"}
             for r in expired

@@ -169,7 +169,7 @@ def _rollouts(people: Authenticators, gateway: str, traffic: Traffic) -> None:
     governance("rollback", ENDPOINT, "--reason", "demo: flip back to the warm blue slot")
     governance("endpoints", "show", ENDPOINT)
 
-    step("18. a flag sends org acme to 1.5.0 (it passed staging); others stay on 1.3.0")
+    step("18. a flag sends org acme to 1.5.0 (approved for production); others stay on 1.3.0")
     governance("flags", "set", ENDPOINT, "acme-early", "--version", "1.5.0", "--orgs", "acme")
     time.sleep(1.0)  # every gateway process obeys a routing change within a second
     for org in ("acme", "globex"):
@@ -178,6 +178,7 @@ def _rollouts(people: Authenticators, gateway: str, traffic: Traffic) -> None:
             "predictions"
         ]
         print(f"  org {org}: served by {answer['version']} as {answer['variant']}")
+    _flag_to_a_rejected_version(people)
 
     step("19. a short A/B test of 1.3.0 against 1.5.0 (the winner would still need promote)")
     _ab_test(people)
@@ -185,6 +186,25 @@ def _rollouts(people: Authenticators, gateway: str, traffic: Traffic) -> None:
     step("20. what served triage-api while the bad canary was at its first step?")
     governance("endpoints", "at", ENDPOINT, "--time", marks[0].isoformat())
     governance("endpoints", "history", ENDPOINT)
+
+
+def _flag_to_a_rejected_version(people: Authenticators) -> None:
+    """dave rejects 1.4.0 for production; carol's flag sending everyone to it is refused."""
+    people.login("alice")
+    out = governance("promote", MODEL, "1.4.0", "--dataset", "holdout", "--no-wait")
+    run_id = RUN_ID.search(out).group(1)
+    suspended(run_id)
+    governance(
+        "approve", run_id, "--approver", "dave", "--role", "risk_officer", "--decision",
+        "reject", "--code", people.code("dave"), "--notes", "demo: it fails on missing values",
+    )  # fmt: skip
+    if finished(run_id) != "Rejected":
+        raise SystemExit("demo: the rejected production request of 1.4.0 did not end Rejected")
+    people.login("carol")
+    governance(
+        "flags", "set", ENDPOINT, "everyone", "--version", "1.4.0", "--percentage", "100",
+        expect_failure=True,
+    )  # fmt: skip
 
 
 def _ab_test(people: Authenticators) -> None:

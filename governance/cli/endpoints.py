@@ -192,7 +192,12 @@ def set_flag(
     attribute: Annotated[list[str], typer.Option(help="KEY=VALUE that must match.")] = [],  # noqa: B006
     percentage: Annotated[float | None, typer.Option(help="Share of matching keys.")] = None,
 ) -> None:
-    """Add or replace a flag rule (verified ml_lead; the version must have passed staging)."""
+    """Add or replace a flag rule (verified ml_lead).
+
+    A version approved for production may be flagged to anyone; one that only passed
+    staging to named --users, or to --orgs with a --percentage up to the policy's
+    flags.max_unapproved_percentage; one whose production request was rejected, not at all.
+    """
     try:
         rule = FlagRule(
             name=flag,

@@ -17,7 +17,7 @@ from rich.table import Table
 from governance.cli.context import console, current_actor, governance, now
 from governance.domain.errors import InvalidInput
 from governance.domain.experiments import Experiment
-from governance.services.rollout import experiments
+from governance.services.rollout import experiment_checks, experiments
 
 app = typer.Typer(help="A/B experiments on endpoints.", no_args_is_help=True)
 
@@ -88,7 +88,7 @@ def start(
     gov = governance()
     actor = current_actor(gov)
     args = (gov, endpoint, variants, shares, until_samples, until_at, actor, at)
-    experiments.check_start(*args)
+    experiment_checks.check_start(*args)
     from flows import ab_test
     from flows.promotion_runs import require_server, ui_link
 

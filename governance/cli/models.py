@@ -23,8 +23,9 @@ from governance.domain.models import (
 )
 from governance.reports import model_card as documents
 from governance.reports.card_yaml import load_card_yaml
-from governance.services.registry import cards, stages, versions
+from governance.services.registry import cards, versions
 from governance.services.registry.versions import VersionSpec
+from governance.services.rollout import continuity
 from governance.services.trust import audit
 
 app = typer.Typer(help="Register and inspect model versions.", no_args_is_help=True)
@@ -252,12 +253,27 @@ def transition(
     version: str,
     stage: LifecycleStage,
     reason: Annotated[str, typer.Option(help="why (recorded; required for deprecated)")] = "",
+    outage: Annotated[
+        str,
+        typer.Option(
+            help="an ml_lead accepting that an endpoint serving only this version will have "
+            "nothing to serve (at its sunset, or at once when retiring): name the outage"
+        ),
+    ] = "",
 ) -> None:
     """Retire or deprecate a version; staging and production are entered only by `promote`."""
     gov = governance()
-    by = current_actor(gov).name
-    moved = stages.transition(gov, name, version, stage, actor=by, now=now(), reason=reason)
+    actor = current_actor(gov)
+    moved = continuity.transition(
+        gov, name, version, stage, actor=actor, now=now(), reason=reason, outage=outage
+    )
     console.print(f"{moved.ref} is now {moved.stage.value}")
+    alone = continuity.serving_alone(gov, moved)
+    if alone and not outage.strip():
+        console.print(
+            f"{', '.join(alone)} keeps serving {moved.version} past its sunset until a "
+            "successor is promoted (no outage was accepted)"
+        )
 
 
 @app.command("rollback")

@@ -118,11 +118,11 @@ def _break_glass(gov, actor, name: str, version: str, target: Target, reason: st
 
 @approvals_app.command("pending")
 def pending() -> None:
-    """Suspended promotions and retirement reviews, held canaries, open retro-reviews, and
-    versions the retirement audit asks their owners to re-validate."""
+    """Suspended promotions and retirement reviews, held canaries, open and escalated
+    retro-reviews, and versions the retirement audit asks their owners to re-validate."""
     from flows import promotion_runs
     from governance.services.monitoring import retirement_review
-    from governance.services.promotion import approval_queue
+    from governance.services.promotion import approval_queue, retro_review
     from governance.services.rollout import strategies
 
     gov = governance()
@@ -156,6 +156,17 @@ def pending() -> None:
             r.requested_by,
             promotion_runs.waiting_roles(r),
             "until closed",
+            _identities(r),
+        )
+    for r in retro_review.escalated(gov):
+        table.add_row(
+            r.id,
+            "retro-review rejected, escalated (break-glass)",
+            f"{r.model_name}@{r.version}",
+            r.target_stage.value,
+            r.requested_by,
+            f"ml_lead: {approval_queue.closed_reason(gov, r.id) or 'roll back'}",
+            "until a lead acts",
             _identities(r),
         )
     for held in strategies.held(gov):
@@ -216,6 +227,9 @@ def approve(
             now=now(),
         )
         console.print(f"recorded: retro-review {review.id} is {request.status.value}")
+        enacted = approval_queue.closed_reason(gov, review.id)
+        if request.status.value == "rejected" and enacted:
+            console.print(f"break_glass_rejection: {enacted}")
         return
     recorded = promotion_runs.resume_with_decision(
         gov,

@@ -20,6 +20,7 @@ from governance.domain.policy_sections import (
     BlueGreenDefaults,
     CanaryDefaults,
     ExperimentDefaults,
+    FlagDefaults,
     GatesPolicy,
     Person,
     PromptDefaults,
@@ -28,6 +29,9 @@ from governance.domain.policy_sections import (
 )
 
 IdentityMode = Literal["totp", "none"]
+# What a rejected break-glass retro-review does: roll back to the previous production
+# version inside its grace period (escalating when none can serve), or only escalate.
+RetroRejection = Literal["rollback", "escalate"]
 
 
 class Policy(BaseModel):
@@ -41,12 +45,14 @@ class Policy(BaseModel):
     # one-time code. none: throwaway local use; every form and event says so.
     identity: IdentityMode = "totp"
     break_glass_roles: list[Role] = Field(default_factory=lambda: ["ml_lead"], min_length=1)
+    break_glass_rejection: RetroRejection = "rollback"
     approvals: ApprovalRules = Field(default_factory=ApprovalRules)
     approval_timeout_hours: float = Field(default=72, gt=0)
     gates: GatesPolicy = Field(default_factory=GatesPolicy)
     canary: CanaryDefaults = Field(default_factory=CanaryDefaults)
     blue_green: BlueGreenDefaults = Field(default_factory=BlueGreenDefaults)
     experiments: ExperimentDefaults = Field(default_factory=ExperimentDefaults)
+    flags: FlagDefaults = Field(default_factory=FlagDefaults)
     retirement: RetirementDefaults = Field(default_factory=RetirementDefaults)
     prompts: PromptDefaults = Field(default_factory=PromptDefaults)
     version: str = ""

@@ -139,6 +139,19 @@ class ExperimentDefaults(BaseModel):
     alpha: float = Field(default=0.05, gt=0, lt=1)
     srm_alpha: float = Field(default=0.001, gt=0, lt=1)
     min_samples_per_variant: int = Field(default=100, ge=1)
+    # The longest an experiment may split traffic: its end time, or with a sample target the
+    # time after which it ends whatever the samples (an arm serves a share of everyone).
+    max_duration_days: float = Field(default=30, gt=0)
+
+
+class FlagDefaults(BaseModel):
+    """Flags to a version not approved for production: how much of the named orgs they reach."""
+
+    model_config = STRICT
+
+    # Named users may be flagged whole; named orgs only this share of their keys, and a
+    # percentage of everyone never, until the version is approved for production.
+    max_unapproved_percentage: float = Field(default=5, gt=0, le=100)
 
 
 class PromptCanaryDefaults(BaseModel):

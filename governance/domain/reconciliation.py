@@ -15,8 +15,8 @@ ignored, so new kinds of events never break verification. The rules (details key
   and the request's status when the event carries it (a revoke can reopen a request);
 - `approval.approved|rejected|expired|voided|cancelled` {request_id}: the request's status
   (`approval.refused` changes nothing);
-- `model.promoted` and `model.retirement_approved` {request_id}: the request is carried out
-  (completed_at set);
+- `model.promoted`, `model.retirement_approved` and `break_glass.rejection_enacted`
+  {request_id}: the request is carried out (completed_at set);
 - `person.enrolled` {name}: a people row;
 - `routing.changed` {endpoint, spec, spec_hash}: one routing spec of the endpoint;
 - `retirement.checked` {audit_id, verdict, findings_digest}: one retirement-audit row;
@@ -134,6 +134,7 @@ class Replay:
             "approval.decided": self._decided,
             "model.promoted": self._promoted,
             "model.retirement_approved": self._promoted,
+            "break_glass.rejection_enacted": self._promoted,
             "person.enrolled": self._enrolled,
             "routing.changed": self._routed,
             "retirement.checked": self._checked,

@@ -8,7 +8,7 @@ or rows is `insufficient`, which asks for re-validation rather than keeping quie
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -280,15 +280,24 @@ def no_traffic_finding(
     return _finding(Check.no_traffic, breached, message, figures)
 
 
-def break_glass_finding(open_reviews: list[str]) -> Finding:
-    """Breached (soft) while any break-glass retro-review of the version is still open."""
-    message = (
-        f"{len(open_reviews)} break-glass retro-review(s) still open: {', '.join(open_reviews)}"
-        if open_reviews
-        else "no break-glass retro-review is open"
-    )
+def break_glass_finding(open_reviews: list[str], escalated: Sequence[str] = ()) -> Finding:
+    """Breached (soft) while a break-glass retro-review of the version is open, or was
+    rejected with no rollback possible (escalated) and no lead has acted yet."""
+    parts = []
+    if open_reviews:
+        parts.append(
+            f"{len(open_reviews)} break-glass retro-review(s) still open: {', '.join(open_reviews)}"
+        )
+    if escalated:
+        parts.append(
+            f"{len(escalated)} break-glass retro-review(s) rejected and escalated, the version "
+            f"still in production until an ml_lead acts: {', '.join(escalated)}"
+        )
+    message = "; ".join(parts) or "no break-glass retro-review is open"
     figures = {"open_reviews": list(open_reviews)}
-    return _finding(Check.break_glass, bool(open_reviews), message, figures)
+    if escalated:
+        figures["escalated_reviews"] = list(escalated)
+    return _finding(Check.break_glass, bool(parts), message, figures)
 
 
 def error_finding(check: Check, exc: Exception) -> Finding:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from governance.domain.rollout import RoutingSpec
+from governance.domain.rollout import RoutingRefused, RoutingSpec
+
+
+class NothingToServe(RoutingRefused):
+    """The act would leave an endpoint with no stable version, and no lead accepted that."""
 
 
 def serving_versions(spec: RoutingSpec) -> set[str]:
@@ -16,20 +20,26 @@ def mentions(spec: RoutingSpec, version: str) -> bool:
     return version in spec.versions()
 
 
-def withdraw(spec: RoutingSpec, version: str, successor: str | None) -> RoutingSpec:
+def withdraw(
+    spec: RoutingSpec, version: str, successor: str | None, *, keep_stable: bool = False
+) -> RoutingSpec:
     """The spec without `version`: its traffic goes to `successor`, its flags and idle slot go.
 
     A canary of it stops, an A/B split naming it ends, and where it was stable the successor
-    takes over (with no successor the endpoint is left with no stable version).
+    takes over. With no successor, `keep_stable` keeps it as the stable version (in its
+    active slot) so the endpoint still answers; without it the endpoint has no stable version.
     """
     stable = spec.stable
+    if stable == version and successor is None and keep_stable:
+        successor = version
     if stable == version:
         stable = successor
     slots = {
         slot: (stable if slot == spec.active_slot and held == version else held)
         for slot, held in spec.slots.items()
     }
-    slots = {slot: (None if held == version else held) for slot, held in slots.items()}
+    gone = None if stable == version else version  # a kept stable keeps its active slot
+    slots = {slot: (None if held == gone else held) for slot, held in slots.items()}
     active = spec.active_slot if spec.active_slot and slots.get(spec.active_slot) else None
     canary = None if spec.canary in (version, stable) else spec.canary
     ab = None if spec.ab is not None and version in spec.ab.variants.values() else spec.ab

@@ -167,6 +167,17 @@ class ApprovalRepository:
         )
         return [self._stored(row) for row in self.conn.execute(stmt.order_by(q.status_changed_at))]
 
+    def production_requests(self, model: str, version: str) -> list[StoredRequest]:
+        """Every request to put a version in production (promotion, retro-review), oldest first."""
+        stmt = sa.select(approval_requests).where(
+            q.model_name == model,
+            q.version == version,
+            q.target_stage == "production",
+            q.kind.in_(("promotion", "retro_review")),
+        )
+        rows = self.conn.execute(stmt.order_by(q.created_at, q.id))
+        return [self._stored(row) for row in rows]
+
     def answers(self, request_id: str) -> int:
         """Decisions plus refused attempts recorded on a request: the approval round."""
         decided = sa.select(sa.func.count()).where(dc.request_id == request_id)

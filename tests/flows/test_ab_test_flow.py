@@ -13,6 +13,7 @@ import pytest
 from flowkit import actor, now, wait_final
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from seeding import seed_stage
 
 from flows import ab_test
 from governance.domain.models import LifecycleStage, RiskLevel
@@ -86,9 +87,13 @@ def artifacts(key: str):
 
 
 def started(w, example_card, trained, *, until_samples: int):
-    """1.3.0 (A) and 1.4.0 (B) through staging, an endpoint, and a 50/50 experiment on it."""
+    """1.3.0 (A) and 1.4.0 (B) through staging, then production (1.4.0 first, so it is
+    archived: still approved for production, as an A/B arm must be), an endpoint, and a
+    50/50 experiment on it."""
     promoted_to_staging(w, example_card, trained, "1.3.0", "good1.0", "bob")
     promoted_to_staging(w, example_card, trained, "1.4.0", "good0.5", "jack")
+    for version in ("1.4.0", "1.3.0"):
+        seed_stage(w.gov, w.churn, version, LifecycleStage.production, now=now())
     endpoint = f"{w.churn}-api"
     endpoints.create(w.gov, endpoint, model=w.churn, actor=actor("alice"), now=now())
     found = experiments.start(
@@ -121,8 +126,8 @@ def test_an_experiment_concludes_with_the_right_winner(world, example_card, trai
     assert [v["n"] for v in ended.result["variants"]] == [200, 200]
     assert ended.result["srm"]["failed"] is False
     assert endpoints.show(w.gov, endpoint).spec.spec.ab is None
-    # Nothing was promoted by the experiment.
-    assert versions.resolve(w.gov, f"{w.churn}@1.4.0").stage == LifecycleStage.staging
+    # Nothing was promoted by the experiment: the winner is still the archived version.
+    assert versions.resolve(w.gov, f"{w.churn}@1.4.0").stage == LifecycleStage.deprecated
     [event] = audit.history(w.gov, event_type="experiment.ended", model=w.churn)
     assert (event.details["winner"], event.details["experiment"]) == ("B", found.id)
 

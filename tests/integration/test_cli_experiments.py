@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from seeding import seed_stage
 from sklearn.datasets import load_breast_cancer
 from test_cli import People, fails, prepare_workdir, seed
 
@@ -56,7 +57,8 @@ def _to_staging(gov, people, version, run_id):
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch, model_bytes, people, database_url, capsys):
-    """churn 1.0.0 production (seeded); 1.1.0 and 1.2.0 staged through the door; carol in."""
+    """churn 1.0.0 production (seeded); 1.1.0 and 1.2.0 staged through the door, then 1.1.0
+    seeded into production (1.0.0 is archived, still approved for production); carol in."""
     prepare_workdir(tmp_path, monkeypatch, model_bytes, people, database_url)
     for i, version in enumerate(("1.0.0", "1.1.0", "1.2.0"), start=1):
         args = [version, "--artifact", f"m{i}.skops", "--card", f"card-{version}.yaml"]
@@ -83,6 +85,7 @@ def workdir(tmp_path, monkeypatch, model_bytes, people, database_url, capsys):
                 gov, model="churn", version=version, dataset="holdout", actor="alice", now=now
             )
             _to_staging(gov, people, version, done.id)
+        seed_stage(gov, "churn", "1.1.0", S.production, now=now)
         endpoints.create(
             gov, "churn-api", model="churn", actor=VerifiedActor(name="alice"), now=now
         )
@@ -122,7 +125,7 @@ def state():
         gov.close()
 
 
-START = ["experiments", "start", "churn-api", "--variant", "A=1.1.0", "--variant", "B=1.2.0"]
+START = ["experiments", "start", "churn-api", "--variant", "A=1.1.0", "--variant", "B=1.0.0"]
 
 
 def test_start_show_stop_and_list(workdir, submitted, capsys):
@@ -135,7 +138,7 @@ def test_start_show_stop_and_list(workdir, submitted, capsys):
         gov.close()
     assert (
         out[0]
-        == f"experiment {found.id} started on churn-api: A=1.1.0 50%, B=1.2.0 50%; 2000 samples"
+        == f"experiment {found.id} started on churn-api: A=1.1.0 50%, B=1.0.0 50%; 2000 samples"
     )
     assert out[1].startswith(f"flow run {RUN_ID} (quiet-otter): ")
     assert submitted == [(found.id, 5.0)]
@@ -145,7 +148,7 @@ def test_start_show_stop_and_list(workdir, submitted, capsys):
     out = capsys.readouterr().out.splitlines()
     assert (
         out[0]
-        == f"experiment {found.id} (running) on churn-api: A=1.1.0 50%, B=1.2.0 50%; 2000 samples"
+        == f"experiment {found.id} (running) on churn-api: A=1.1.0 50%, B=1.0.0 50%; 2000 samples"
     )
     assert out[2:] == ["  A: 0 predictions, 0 outcomes", "  B: 0 predictions, 0 outcomes"]
 
@@ -194,11 +197,18 @@ def test_refusals_from_the_service_change_nothing(workdir, submitted, capsys, pe
     assert fails([*unknown, "--split", "50/50", "--until", "100"], capsys) == (
         "error: variant B: model 'churn' has no version '9.9.9'"
     )
-    never = ["experiments", "start", "churn-api", "--variant", "A=1.1.0", "--variant", "B=1.0.0"]
-    assert fails([*never, "--split", "50/50", "--until", "100"], capsys) == (
-        "error: variant B: churn@1.0.0 never passed a promotion to staging or production: "
-        "an experiment may only serve promoted versions"
+    staged = ["experiments", "start", "churn-api", "--variant", "A=1.1.0", "--variant", "B=1.2.0"]
+    assert fails([*staged, "--split", "50/50", "--until", "100"], capsys) == (
+        "error: variant B: churn@1.2.0 is not approved for production (it is staging): an A/B "
+        "arm serves a share of everyone, so only a version approved for production may be one"
     )
+    same = ["experiments", "start", "churn-api", "--variant", "A=1.1.0", "--variant", "B=1.1.0"]
+    assert fails([*same, "--split", "50/50", "--until", "3650d"], capsys) == (
+        "error: variants A and B both serve 1.1.0: an experiment's arms must be distinct versions"
+    )
+    long = fails([*START, "--split", "50/50", "--until", "3650d"], capsys)
+    assert long.startswith("error: the experiment would run 3650 days (until ")
+    assert long.endswith("over the policy's cap of 30 days (experiments.max_duration_days)")
     people.login("alice")
     assert fails([*START, "--split", "50/50", "--until", "100"], capsys) == (
         "error: alice does not hold the role ml_lead: starting an experiment refused"

@@ -10,9 +10,13 @@ import sqlalchemy as sa
 from seeding import approved_request
 
 from governance.domain.errors import Conflict, InvalidInput, RoleNotHeld, VersionNotFound
+from governance.domain.exposure import (
+    ArmsNotDistinct,
+    ExperimentTooLong,
+    NotApprovedForProduction,
+)
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
-from governance.domain.rollout import RoutingRefused
 from governance.services.promotion import completion, evaluation
 from governance.services.rollout import endpoints, experiments
 from governance.services.rollout.experiments import ExperimentNotFound
@@ -21,7 +25,7 @@ from governance.services.trust import audit
 from governance.store.tables_rollout import experiments as experiments_table
 
 ALICE, CAROL = VerifiedActor(name="alice"), VerifiedActor(name="carol")
-AB = {"A": "1.1.0", "B": "1.2.0"}
+AB = {"A": "1.1.0", "B": "1.0.0"}
 
 
 def _carry_out(gov, codes, now, version, target, deciders, run_id):
@@ -36,7 +40,8 @@ def _carry_out(gov, codes, now, version, target, deciders, run_id):
 def api(gov, staged_run, codes, now):
     """churn-api with 1.1.0 promoted to production and 1.2.0 to staging through the door.
 
-    1.0.0 was only seeded into production, so it never passed a promotion.
+    1.0.0 was production (seeded), so it stays approved for production once archived;
+    1.2.0 only passed staging, which is no approval for an A/B arm's share of everyone.
     """
     production = [("carol", "ml_lead"), ("dave", "risk_officer"), ("erin", "legal")]
     _carry_out(gov, codes, now, "1.1.0", S.production, production, staged_run.id)
@@ -82,7 +87,7 @@ def test_start_puts_the_split_in_routing_in_one_audited_transaction(api, now):
         "variants": AB,
         "weights": {"A": 50, "B": 50},
     }
-    assert spec.spec.versions() == {"1.1.0": 50, "1.2.0": 50}
+    assert spec.spec.versions() == {"1.1.0": 50, "1.0.0": 50}
     stored = experiments.get(api, found.id)
     assert (stored.status, stored.started_by, stored.until_samples) == ("running", "carol", 200)
     [started] = audit.history(api, event_type="experiment.started")
@@ -95,9 +100,9 @@ def test_start_puts_the_split_in_routing_in_one_audited_transaction(api, now):
     assert (status.predictions, status.samples, status.due(now)) == ({"A": 0, "B": 0}, 0, False)
 
 
-NEVER_PASSED = (
-    "variant B: churn@1.0.0 never passed a promotion to staging or production: "
-    "an experiment may only serve promoted versions"
+NOT_APPROVED = (
+    "variant B: churn@1.2.0 is not approved for production (it is staging): an A/B arm "
+    "serves a share of everyone, so only a version approved for production may be one"
 )
 ONE_RULE = "give exactly one stopping rule: a sample target or an end time"
 REFUSALS = {
@@ -106,7 +111,16 @@ REFUSALS = {
         VersionNotFound,
         "variant B: model 'churn' has no version '9.9.9'",
     ),
-    "never-passed": ({"variants": {"A": "1.1.0", "B": "1.0.0"}}, RoutingRefused, NEVER_PASSED),
+    "not-approved": (
+        {"variants": {"A": "1.1.0", "B": "1.2.0"}},
+        NotApprovedForProduction,
+        NOT_APPROVED,
+    ),
+    "same-arms": (
+        {"variants": {"A": "1.1.0", "B": "1.1.0"}},
+        ArmsNotDistinct,
+        "variants A and B both serve 1.1.0: an experiment's arms must be distinct versions",
+    ),
     "split-sum": (
         {"split": {"A": 60, "B": 50}},
         InvalidInput,
@@ -128,11 +142,17 @@ REFUSALS = {
         "an experiment needs at least two variants, got ['A']",
     ),
     "reserved-name": (
-        {"variants": {"A": "1.1.0", "canary": "1.2.0"}, "split": {"A": 50, "canary": 50}},
+        {"variants": {"A": "1.1.0", "canary": "1.0.0"}, "split": {"A": 50, "canary": 50}},
         InvalidInput,
         "invalid variant name 'canary'",
     ),
     "two-rules": ({"until_at": "later"}, InvalidInput, ONE_RULE),
+    "ten-years": (
+        {"until_samples": None, "until_at": "in ten years"},
+        ExperimentTooLong,
+        "the experiment would run 3650 days (until 2036-11-20T12:00:00+00:00), over the "
+        "policy's cap of 30 days (experiments.max_duration_days)",
+    ),
     "no-rule": ({"until_samples": None}, InvalidInput, ONE_RULE),
     "zero-target": (
         {"until_samples": 0},
@@ -152,6 +172,8 @@ REFUSALS = {
 def test_refused_starts_change_nothing(api, now, changes, error, words):
     if changes.get("until_at") == "later":
         changes = {**changes, "until_at": now + timedelta(hours=1)}
+    if changes.get("until_at") == "in ten years":
+        changes = {**changes, "until_at": now + timedelta(days=3650)}
     before = state(api)
     with pytest.raises(error) as refused:
         start(api, now, **changes)
@@ -163,7 +185,7 @@ def test_a_second_experiment_or_a_canary_on_the_endpoint_is_refused(api, now):
     first = start(api, now)
     before = state(api)
     with pytest.raises(Conflict) as refused:
-        start(api, now, variants={"X": "1.1.0", "Y": "1.2.0"}, split={"X": 90, "Y": 10})
+        start(api, now, variants={"X": "1.1.0", "Y": "1.0.0"}, split={"X": 90, "Y": 10})
     assert str(refused.value) == f"experiment {first.id} is already running on 'churn-api'"
     assert state(api) == before
 
@@ -204,7 +226,7 @@ def test_finish_removes_the_split_stores_the_verdict_and_is_idempotent(api, now)
     found = start(api, now)
     at = now + timedelta(minutes=1)
     log(api, "A", "1.1.0", 120, 80, at)
-    log(api, "B", "1.2.0", 120, 110, at)
+    log(api, "B", "1.0.0", 120, 110, at)
     log(api, "stable", "1.1.0", 30, 30, at)  # not the experiment's traffic
     later = now + timedelta(minutes=2)
     status = experiments.status(api, found.id, later)
@@ -228,9 +250,9 @@ def test_finish_removes_the_split_stores_the_verdict_and_is_idempotent(api, now)
     assert audit.history(api, event_type="routing.changed")[-1].details["reason"] == (
         f"experiment {found.id} ended"
     )
-    # Nothing was promoted: 1.2.0 is still in staging.
+    # Nothing was promoted: the winner 1.0.0 is still deprecated.
     with api.store.read() as tx:
-        assert tx.registry.get_version("churn", "1.2.0").stage == S.staging
+        assert tx.registry.get_version("churn", "1.0.0").stage == S.deprecated
 
     before = state(api)
     again = experiments.finish(api, found.id, {"verdict": "other"}, later + timedelta(hours=1))

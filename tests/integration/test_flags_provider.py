@@ -76,10 +76,21 @@ def stage_through_promotion(gov, codes, now, version: str) -> None:
 def api_endpoint(gov, staged_run, codes, now):
     """churn-api: stable 1.0.0, flags (user ids, org, 10%) to 1.2.0, canary 1.1.0 at 20%."""
     endpoints.create(gov, "churn-api", model="churn", actor=ALICE, now=now)
-    # Flags may only target a version that passed a promotion: take 1.2.0 to staging.
+    # A named-users flag to a version that passed staging is one `flags set` accepts...
     stage_through_promotion(gov, codes, now, "1.2.0")
-    for rule in FLAGS:
-        endpoints.set_flag(gov, "churn-api", rule, actor=CAROL, now=now)
+    endpoints.set_flag(gov, "churn-api", FLAGS[0], actor=CAROL, now=now)
+    # ...the org-wide and 10% flags it refuses until 1.2.0 is approved for production
+    # (tests/integration/test_production_gate.py); what is tested here is how any spec
+    # routes, so they are written as the routing change itself.
+    with gov.store.write() as tx:
+        routing.change_in(
+            tx,
+            "churn-api",
+            lambda spec: routing.updated(spec, flags=FLAGS),
+            actor="test-setup",
+            reason="flags",
+            now=now,
+        )
     set_canary(gov, now, "1.1.0", 20)
     return gov
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
 from gatewaykit import ENDPOINT, change_routing, gateway_thread, serve_churn
 
 from governance.domain.identity import VerifiedActor
+from governance.domain.models import LifecycleStage
 from governance.domain.rollout import ABSplit, route
-from governance.services.rollout import endpoints
+from governance.services.rollout import continuity, endpoints, routing, withdrawal
 
 ROW = {"age": 50, "income": 3, "tenure": 2}
 URL = f"/v1/endpoints/{ENDPOINT}/predict"
@@ -67,8 +69,18 @@ def test_a_routing_change_committed_in_the_database_is_obeyed_within_a_second(go
 def test_an_endpoint_without_a_version_to_serve_is_a_503(gov, gateway, now):
     client, _ = gateway
     endpoints.create(gov, "empty", model="churn", actor=VerifiedActor(name="carol"), now=now)
-    # The new endpoint follows production, so empty it: no stable version at all.
-    change_routing(gov, now, name="empty", stable=None)
+    # The new endpoint follows production, so empty it (an outage a lead accepted): no
+    # stable version at all.
+    with gov.store.write() as tx:
+        routing.change_in(
+            tx,
+            "empty",
+            lambda spec: routing.updated(spec, stable=None),
+            actor="carol",
+            reason="test",
+            now=now,
+            outage="an endpoint with nothing to serve",
+        )
     assert _until(lambda: client.get("/v1/endpoints/empty").status_code == 200)
     assert _until(lambda: client.get("/v1/endpoints/empty").json()["routing"]["stable"] is None)
     answer = client.post("/v1/endpoints/empty/predict", json={"rows": [ROW]})
@@ -83,3 +95,25 @@ def _until(check, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def test_a_deprecated_only_version_still_answers_after_the_sweep(gov, gateway, now):
+    # The attack of issue 16: production 1.0.0 deprecated, then the sweep past its sunset.
+    # Without an outage a lead named, the sweep holds it and the gateway keeps answering.
+    client, _ = gateway
+    carol = VerifiedActor(name="carol")
+    continuity.transition(
+        gov, "churn", "1.0.0", LifecycleStage.deprecated, actor=carol, now=now, reason="drift"
+    )
+    assert withdrawal.retire_past_sunset(gov, now=now + timedelta(days=31)) == []
+    assert served(client, "k") == ("1.0.0", "stable")
+    # A lead names the outage when retiring it: then, and only then, every predict is a 503.
+    continuity.transition(
+        gov, "churn", "1.0.0", LifecycleStage.retired, actor=carol,
+        now=now + timedelta(days=31), outage="triage goes to the manual queue",
+    )  # fmt: skip
+    assert _until(lambda: client.post(URL, json={"rows": [ROW]}).status_code == 503)
+    answer = client.post(URL, json={"rows": [ROW]})
+    assert answer.json() == {
+        "error": f"endpoint '{ENDPOINT}' has no production version to serve yet"
+    }

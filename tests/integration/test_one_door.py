@@ -21,9 +21,9 @@ from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
 from governance.domain.models import RiskLevel
 from governance.services.promotion import approval_queue, approval_requests, break_glass, decisions
-from governance.services.registry import risk, stages, versions
+from governance.services.registry import risk, versions
 from governance.services.registry.versions import VersionSpec
-from governance.services.rollout import rollback
+from governance.services.rollout import continuity, rollback
 from governance.services.trust import audit, identity
 
 
@@ -54,7 +54,9 @@ def test_a_direct_move_into_a_governed_stage_is_refused(churn, now, target):
     before = snapshot(churn)
     version = "1.2.0" if target == S.staging else "1.1.0"
     with pytest.raises(UseThePromotionDoor) as refused:
-        stages.transition(churn, "churn", version, target, actor="carol", now=now)
+        continuity.transition(
+            churn, "churn", version, target, actor=VerifiedActor(name="carol"), now=now
+        )
     assert str(refused.value) == (
         f"churn@{version}: {target.value} is entered only through promote-model: "
         f"use `governance promote churn {version} --target {target.value} --dataset NAME`"
@@ -64,13 +66,23 @@ def test_a_direct_move_into_a_governed_stage_is_refused(churn, now, target):
 
 def test_retire_and_deprecate_with_a_reason_still_work(churn, now):
     with pytest.raises(InvalidInput) as refused:
-        stages.transition(churn, "churn", "1.0.0", S.deprecated, actor="carol", now=now)
+        continuity.transition(
+            churn, "churn", "1.0.0", S.deprecated, actor=VerifiedActor(name="carol"), now=now
+        )
     assert str(refused.value) == "churn@1.0.0: a move to deprecated needs a reason (--reason)"
-    moved = stages.transition(
-        churn, "churn", "1.0.0", S.deprecated, actor="carol", now=now, reason="data shift"
+    moved = continuity.transition(
+        churn,
+        "churn",
+        "1.0.0",
+        S.deprecated,
+        actor=VerifiedActor(name="carol"),
+        now=now,
+        reason="data shift",
     )
     assert moved.sunset_at == now + timedelta(days=30)
-    stages.transition(churn, "churn", "1.2.0", S.retired, actor="carol", now=now)
+    continuity.transition(
+        churn, "churn", "1.2.0", S.retired, actor=VerifiedActor(name="carol"), now=now
+    )
     assert versions.resolve(churn, "churn@1.2.0").stage == S.retired
 
 

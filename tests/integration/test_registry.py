@@ -22,9 +22,11 @@ from governance.domain.errors import (
     UseThePromotionDoor,
     VersionNotFound,
 )
+from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, RiskLevel
-from governance.services.registry import cards, stages, versions
+from governance.services.registry import cards, versions
 from governance.services.registry.versions import VersionSpec
+from governance.services.rollout import continuity
 from governance.services.trust import audit
 
 S = LifecycleStage
@@ -143,8 +145,14 @@ def test_a_direct_move_into_staging_or_production_is_refused(
     assert versions.resolve(gov, "churn@1.0.0").stage == start
     before = snapshot(gov)
     with pytest.raises(UseThePromotionDoor) as refused:
-        stages.transition(
-            gov, "churn", "1.0.0", target, actor="carol", now=now, reason="just do it"
+        continuity.transition(
+            gov,
+            "churn",
+            "1.0.0",
+            target,
+            actor=VerifiedActor(name="carol"),
+            now=now,
+            reason="just do it",
         )
     assert str(refused.value) == (
         f"churn@1.0.0: {target.value} is entered only through promote-model: "
@@ -161,15 +169,27 @@ def test_production_to_deprecated_needs_a_reason(gov, churn_model, example_card,
     before = snapshot(gov)
     for reason in ("", "  "):
         with pytest.raises(InvalidInput) as refused:
-            stages.transition(
-                gov, "churn", "1.0.0", S.deprecated, actor="carol", now=now, reason=reason
+            continuity.transition(
+                gov,
+                "churn",
+                "1.0.0",
+                S.deprecated,
+                actor=VerifiedActor(name="carol"),
+                now=now,
+                reason=reason,
             )
         assert str(refused.value) == ("churn@1.0.0: a move to deprecated needs a reason (--reason)")
     assert snapshot(gov) == before
 
     later = now + timedelta(hours=1)
-    moved = stages.transition(
-        gov, "churn", "1.0.0", S.deprecated, actor="carol", now=later, reason="data drift"
+    moved = continuity.transition(
+        gov,
+        "churn",
+        "1.0.0",
+        S.deprecated,
+        actor=VerifiedActor(name="carol"),
+        now=later,
+        reason="data drift",
     )
     assert moved.stage == S.deprecated and moved.sunset_at == later + timedelta(days=30)
     assert versions.resolve(gov, "churn@1.0.0").sunset_at == later + timedelta(days=30)
@@ -190,7 +210,9 @@ def test_production_to_deprecated_needs_a_reason(gov, churn_model, example_card,
 
 def test_retire_from_development_needs_no_reason(gov, churn_model, example_card, model_bytes, now):
     register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
-    retired = stages.transition(gov, "churn", "1.0.0", S.retired, actor="carol", now=now)
+    retired = continuity.transition(
+        gov, "churn", "1.0.0", S.retired, actor=VerifiedActor(name="carol"), now=now
+    )
     assert retired.stage == S.retired and retired.sunset_at is None
     assert versions.resolve(gov, "churn@1.0.0").stage == S.retired
     assert audit.history(gov, model="churn")[-1].details == {
@@ -295,12 +317,20 @@ def test_refusals_change_nothing(case, gov, churn_model, example_card, model_byt
         ),
         "door": (
             UseThePromotionDoor,
-            lambda: stages.transition(gov, "churn", "1.0.0", S.production, actor="b", now=now),
+            lambda: continuity.transition(
+                gov, "churn", "1.0.0", S.production, actor=VerifiedActor(name="b"), now=now
+            ),
         ),
         "illegal": (
             IllegalTransition,
-            lambda: stages.transition(
-                gov, "churn", "1.0.0", S.deprecated, actor="b", now=now, reason="r"
+            lambda: continuity.transition(
+                gov,
+                "churn",
+                "1.0.0",
+                S.deprecated,
+                actor=VerifiedActor(name="b"),
+                now=now,
+                reason="r",
             ),
         ),
         "risk_mismatch": (
@@ -341,11 +371,19 @@ def test_refusals_change_nothing(case, gov, churn_model, example_card, model_byt
 
 def test_illegal_transition_names_both_stages(gov, churn_model, example_card, model_bytes, now):
     register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
-    stages.transition(gov, "churn", "1.0.0", S.retired, actor="bob", now=now)
+    continuity.transition(
+        gov, "churn", "1.0.0", S.retired, actor=VerifiedActor(name="bob"), now=now
+    )
     before = snapshot(gov)
     with pytest.raises(IllegalTransition) as refused:
-        stages.transition(
-            gov, "churn", "1.0.0", S.deprecated, actor="bob", now=now, reason="tidy up"
+        continuity.transition(
+            gov,
+            "churn",
+            "1.0.0",
+            S.deprecated,
+            actor=VerifiedActor(name="bob"),
+            now=now,
+            reason="tidy up",
         )
     assert type(refused.value) is IllegalTransition
     assert str(refused.value) == "churn@1.0.0: illegal transition retired -> deprecated"

@@ -10,11 +10,13 @@ from test_endpoints import ALICE, CAROL, PRODUCTION, routing_state
 
 from governance.domain.approvals import RequestStatus
 from governance.domain.errors import Conflict, InvalidInput
+from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
 from governance.domain.rollout import RolloutStatus, RoutingRefused
 from governance.services.promotion import approval_requests, completion, evaluation
-from governance.services.registry import stages, versions
+from governance.services.registry import versions
 from governance.services.rollout import (
+    continuity,
     endpoint_rollback,
     endpoints,
     provenance,
@@ -104,8 +106,14 @@ def test_strategies_that_cannot_start_are_refused_before_anything_changes(gov, a
 
 
 def test_a_canary_on_an_endpoint_with_nothing_stable_is_refused(gov, staged_run, now):
-    stages.transition(
-        gov, "churn", "1.0.0", S.deprecated, actor="carol", now=now, reason="bad data"
+    continuity.transition(
+        gov,
+        "churn",
+        "1.0.0",
+        S.deprecated,
+        actor=VerifiedActor(name="carol"),
+        now=now,
+        reason="bad data",
     )
     endpoints.create(gov, "empty-api", model="churn", actor=ALICE, now=now)
     with pytest.raises(RoutingRefused, match="endpoint 'empty-api' has no stable version"):
@@ -129,7 +137,9 @@ def test_manual_rollback_stops_a_running_canary(gov, approved, now):
 
 def test_a_rollback_to_a_version_also_ends_the_canary_in_flight(gov, approved, now):
     started = start(gov, approved, now)
-    stages.transition(gov, "churn", "1.2.0", S.retired, actor="carol", now=now)
+    continuity.transition(
+        gov, "churn", "1.2.0", S.retired, actor=VerifiedActor(name="carol"), now=now
+    )
     with pytest.raises(RoutingRefused, match=r"churn@1\.2\.0 is retired"):
         endpoint_rollback.rollback_endpoint(gov, "churn-api", to="1.2.0", actor=CAROL, now=now)
     # Refused as a whole: the rollout was not stopped either.

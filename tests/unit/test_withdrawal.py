@@ -101,3 +101,26 @@ def test_daily_scores_leave_thin_days_without_a_figure():
         "accuracy", rows, min_labels=9, since=now - timedelta(days=2), until=now
     )
     assert (window, labels) == (None, 5)
+
+
+def test_a_kept_stable_version_keeps_serving_and_its_active_slot():
+    spec = RoutingSpec(
+        stable="1.0.0",
+        slots={"blue": "1.0.0", "green": None},
+        active_slot="blue",
+        flags=[FLAG_OLD, FLAG_NEW],
+    )
+    kept = withdraw(spec, "1.0.0", None, keep_stable=True)
+    assert kept == RoutingSpec(
+        stable="1.0.0",
+        slots={"blue": "1.0.0", "green": None},
+        active_slot="blue",
+        flags=[FLAG_NEW],
+    )
+    # Without keep_stable (a lead accepted the outage) the endpoint has nothing stable.
+    emptied = withdraw(spec, "1.0.0", None)
+    assert (emptied.stable, emptied.active_slot, emptied.slots) == (
+        None,
+        None,
+        {"blue": None, "green": None},
+    )

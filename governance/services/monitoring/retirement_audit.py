@@ -23,6 +23,7 @@ from governance.domain.monitoring import AuditRow, Check, Finding, findings_dige
 from governance.domain.withdrawal import serving_versions
 from governance.services.monitoring.references import load_stored_frame, utc
 from governance.services.monitoring.windows import Window, current_window
+from governance.services.promotion import retro_review
 from governance.services.rollout.withdrawal import successor_in
 from governance.store.monitoring import ReferenceProfile
 from governance.store.unit_of_work import Transaction
@@ -67,6 +68,12 @@ class _Facts:
         self.retro_reviews = [
             r.id
             for r in tx.approvals.with_status_kind("open", "retro_review")
+            if (r.model_name, r.version) == (found.model_name, found.version)
+        ]
+        # A rejected retro-review no rollback could answer stays a breach until a lead acts.
+        self.escalated = [
+            r.id
+            for r in retro_review.escalated_in(tx)
             if (r.model_name, r.version) == (found.model_name, found.version)
         ]
         # A rejected review keeps the version until its card's next review is due, as the
@@ -173,7 +180,10 @@ def _checks(
                 now=now,
             ),
         ),
-        (Check.break_glass, lambda: rules.break_glass_finding(facts.retro_reviews)),
+        (
+            Check.break_glass,
+            lambda: rules.break_glass_finding(facts.retro_reviews, facts.escalated),
+        ),
     ]
     findings = []
     for check, run in checks:

@@ -12,6 +12,7 @@ from governance.domain.models import LifecycleStage, ModelVersion
 from governance.domain.policy import Policy
 from governance.services.promotion.approval_requests import record_request, refuse_second_request
 from governance.services.registry.stages import incumbent_in
+from governance.services.rollout.exposure import standing_in
 from governance.services.rollout.production import transition_in
 
 # What a retro-review's evidence names in place of an evaluation run.
@@ -49,6 +50,13 @@ def break_glass(
         registered = tx.registry.get_model(model)
         found = tx.registry.get_version(model, version)
         refuse_second_request(tx, found.id, found.ref, target)
+        rejection = standing_in(tx, found).rejection
+        if rejection is not None:
+            # Breaking glass again must not undo the production roles' decision.
+            raise BreakGlassRefused(
+                f"{found.ref}: {rejection.describe()}: break-glass may not put it in "
+                "production until a later production request is approved"
+            )
         incumbent = incumbent_in(tx, model, version)
         card = tx.cards.latest(found.id)
         promoted = transition_in(

@@ -18,6 +18,7 @@ from governance.domain.errors import (
 )
 from governance.domain.identity import canonical_name
 from governance.domain.policy import Policy
+from governance.services.promotion import retro_review
 from governance.services.trust import identity
 from governance.services.trust.request_events import audit_request_event
 from governance.store.approvals import RefusedAttempt, StoredRequest
@@ -80,6 +81,9 @@ def decide(
         else:
             asked["approver"] = actor.name
             request = _record_decision(tx, request, asked, policy, now, actor.verified)
+            if request.kind == "retro_review" and request.status == RequestStatus.rejected:
+                # The rejection's consequence commits with it, or neither does.
+                retro_review.on_rejection_in(tx, gov, request, actor, now)
     # Raised after the block so the refusal and its audit event are committed first.
     if refusal is not None:
         raise refusal

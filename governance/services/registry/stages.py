@@ -2,7 +2,8 @@
 
 `move_in` changes stages only. A move into production also moves routing, so every caller
 that can enter production goes through `rollout.production.transition_in`, which adds the
-routing change in the same transaction.
+routing change in the same transaction; a move out of service by hand goes through
+`rollout.continuity.transition`, which knows which endpoints the version serves.
 """
 
 from __future__ import annotations
@@ -10,53 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from governance.bootstrap import Governance
 from governance.domain import evidence as rules
 from governance.domain.cards import ModelCard, require_complete
-from governance.domain.errors import InvalidInput, UseThePromotionDoor
 from governance.domain.models import LifecycleStage, ModelVersion, check_transition, sunset_after
 from governance.store.unit_of_work import Transaction
 
 GOVERNED_STAGES = frozenset({LifecycleStage.staging, LifecycleStage.production})
-
-
-def transition(
-    gov: Governance,
-    name: str,
-    version: str,
-    target: LifecycleStage,
-    *,
-    actor: str,
-    now: datetime,
-    reason: str = "",
-) -> ModelVersion:
-    """Move a version out of the way (to deprecated or retired); never into staging or production.
-
-    Staging and production have one door: promote-model (gate + approvals) or a recorded
-    break-glass. A move to deprecated needs a reason.
-    """
-    if target in GOVERNED_STAGES:
-        raise UseThePromotionDoor(
-            f"{name}@{version}: {target.value} is entered only through promote-model: "
-            f"use `governance promote {name} {version} --target {target.value} --dataset NAME`"
-        )
-    if target == LifecycleStage.deprecated and not reason.strip():
-        raise InvalidInput(f"{name}@{version}: a move to deprecated needs a reason (--reason)")
-    with gov.store.write() as tx:
-        return move_in(
-            tx,
-            name,
-            version,
-            target,
-            actor=actor,
-            now=now,
-            reason=reason,
-            sunset_days=_sunset_days(gov),
-        )
-
-
-def _sunset_days(gov: Governance) -> int:
-    return gov.policy.retirement.sunset_days
 
 
 def move_in(

@@ -12,6 +12,7 @@ from governance.domain.errors import (
     InvalidInput,
     RoleNotHeld,
 )
+from governance.domain.exposure import check_flag, check_not_rejected
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
 from governance.domain.rollout import (
@@ -22,6 +23,7 @@ from governance.domain.rollout import (
     SpecVersion,
     check_endpoint_name,
 )
+from governance.services.rollout.exposure import standing_in
 from governance.services.rollout.routing import (
     change_in,
     current_spec_in,
@@ -76,18 +78,26 @@ def passed_promotion(tx: Transaction, model: str, version: str) -> bool:
 def set_flag(
     gov: Governance, endpoint: str, rule: FlagRule, *, actor: VerifiedActor, now: datetime
 ) -> SpecVersion:
-    """Add or replace a flag rule; its target must have passed at least a staging promotion."""
+    """Add or replace a flag rule within what its target's standing allows.
+
+    The target must have passed at least a staging promotion; one not approved for
+    production reaches only named users, or a policy-capped share of named orgs; a version
+    whose production request was rejected is refused until a later one is approved.
+    """
     require_role(gov, actor, LEAD_ROLE, "setting a flag")
     with gov.store.write() as tx:
         found = get_endpoint_in(tx, endpoint)
         version = tx.registry.get_version(found.model_name, rule.version)
-        if not passed_promotion(tx, found.model_name, rule.version):
+        if version.stage == LifecycleStage.retired:
+            raise RoutingRefused(f"{version.ref} is retired and cannot serve traffic")
+        standing = standing_in(tx, version)
+        check_not_rejected(standing, f"flag {rule.name}")  # named first: it is the decision
+        if not standing.approved and not passed_promotion(tx, found.model_name, rule.version):
             raise RoutingRefused(
                 f"{version.ref} never passed a promotion to staging or production: "
                 "a flag may only target a promoted version"
             )
-        if version.stage == LifecycleStage.retired:
-            raise RoutingRefused(f"{version.ref} is retired and cannot serve traffic")
+        check_flag(standing, rule, gov.policy.flags.max_unapproved_percentage)
 
         def change(spec: RoutingSpec) -> RoutingSpec:
             kept = [f for f in spec.flags if f.name != rule.name]

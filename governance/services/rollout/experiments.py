@@ -6,26 +6,21 @@ the verdict. A winner reaches staging or production only through promote-model.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from governance.bootstrap import Governance
-from governance.domain.errors import Conflict, InvalidInput, NotFound, VersionNotFound
+from governance.domain.errors import Conflict, NotFound
 from governance.domain.experiments import RUNNING, Experiment
 from governance.domain.identity import VerifiedActor
-from governance.domain.models import LifecycleStage
-from governance.domain.rollout import ABSplit, RoutingRefused, RoutingSpec
+from governance.domain.rollout import ABSplit, RoutingSpec
 from governance.ml.ab_stats import ABResult, analyse
-from governance.services.rollout.endpoints import passed_promotion
-from governance.services.rollout.routing import change_in, current_spec_in, get_endpoint_in, updated
+from governance.services.rollout.experiment_checks import check_start_in
+from governance.services.rollout.routing import change_in, get_endpoint_in, updated
 from governance.services.trust.roles import LEAD_ROLE, require_role
 from governance.store.unit_of_work import Transaction
 
-# Variant names are logged as the prediction's variant, beside the routing's own labels.
-_VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-_RESERVED = {"stable", "canary", "blue", "green"}
 NO_PROMOTION = "ending an experiment promotes nothing: take the winner through promote-model"
 
 
@@ -40,6 +35,8 @@ class ExperimentStatus:
     experiment: Experiment
     predictions: dict[str, int]
     outcomes: dict[str, int]
+    # When it ends whatever the samples: its end time, else its start plus the policy's cap.
+    deadline: datetime | None = None
 
     @property
     def samples(self) -> int:
@@ -47,95 +44,11 @@ class ExperimentStatus:
         return sum(self.outcomes.values())
 
     def due(self, now: datetime) -> bool:
-        """Whether the stopping rule is met: the sample target, or the end time, reached."""
+        """Whether the stopping rule is met: the sample target, or the deadline, reached."""
         found = self.experiment
-        if found.until_samples is not None:
-            return self.samples >= found.until_samples
-        return found.until_at is not None and now >= found.until_at
-
-
-def _check_split(variants: dict[str, str], split: dict[str, int]) -> None:
-    if len(variants) < 2:
-        raise InvalidInput(f"an experiment needs at least two variants, got {sorted(variants)}")
-    for name in variants:
-        if not _VARIANT.match(name) or name in _RESERVED:
-            raise InvalidInput(
-                f"invalid variant name {name!r}: use 1-32 letters, digits, '_' or '-', "
-                f"not one of {sorted(_RESERVED)}"
-            )
-    if list(split) != list(variants):
-        raise InvalidInput(f"the split names {list(split)}, the variants are {list(variants)}")
-    if any(weight <= 0 for weight in split.values()):
-        raise InvalidInput(f"every variant needs a share above 0, got {split}")
-    if sum(split.values()) != 100:
-        raise InvalidInput(f"the split must add up to 100, got {sum(split.values())} ({split})")
-
-
-def _check_stop_rule(until_samples: int | None, until_at: datetime | None, now: datetime) -> None:
-    if (until_samples is None) == (until_at is None):
-        raise InvalidInput("give exactly one stopping rule: a sample target or an end time")
-    if until_samples is not None and until_samples <= 0:
-        raise InvalidInput(f"the sample target must be positive, got {until_samples}")
-    if until_at is not None and until_at <= now:
-        raise InvalidInput(f"the end time {until_at.isoformat()} is not in the future")
-
-
-def _check_variant(tx: Transaction, model: str, name: str, version: str) -> None:
-    try:
-        found = tx.registry.get_version(model, version)
-    except VersionNotFound as exc:
-        raise VersionNotFound(f"variant {name}: {exc}") from None
-    if not passed_promotion(tx, model, version):
-        raise RoutingRefused(
-            f"variant {name}: {found.ref} never passed a promotion to staging or production: "
-            "an experiment may only serve promoted versions"
-        )
-    if found.stage == LifecycleStage.retired:
-        raise RoutingRefused(f"variant {name}: {found.ref} is retired and cannot serve traffic")
-
-
-def _check_start(
-    gov: Governance,
-    tx: Transaction,
-    endpoint: str,
-    variants: dict[str, str],
-    split: dict[str, int],
-    until: tuple[int | None, datetime | None],
-    actor: VerifiedActor,
-    now: datetime,
-) -> str:
-    """Every refusal `start` can give, in its order; the endpoint's model."""
-    require_role(gov, actor, LEAD_ROLE, "starting an experiment")
-    _check_split(variants, split)
-    _check_stop_rule(*until, now)
-    found = get_endpoint_in(tx, endpoint)
-    running = tx.experiments.running_on(endpoint)
-    if running is not None:
-        raise Conflict(f"experiment {running.id} is already running on {endpoint!r}")
-    current = current_spec_in(tx, endpoint)
-    if current.spec.canary is not None:
-        raise Conflict(f"a canary of {current.spec.canary} is active on {endpoint!r}")
-    rollout = tx.routing.active_rollout(endpoint)
-    if rollout is not None:
-        raise Conflict(f"a {rollout.strategy} rollout of {rollout.version} is on {endpoint!r}")
-    for name, version in variants.items():
-        _check_variant(tx, found.model_name, name, version)
-    return found.model_name
-
-
-def check_start(
-    gov: Governance,
-    endpoint: str,
-    variants: dict[str, str],
-    split: dict[str, int],
-    until_samples: int | None,
-    until_at: datetime | None,
-    actor: VerifiedActor,
-    now: datetime,
-) -> None:
-    """Refuse what `start` would refuse, writing nothing (the CLI checks before submitting)."""
-    with gov.store.read() as tx:
-        _check_start(gov, tx, endpoint, variants, split, (until_samples, until_at), actor, now)
+        if found.until_samples is not None and self.samples >= found.until_samples:
+            return True
+        return self.deadline is not None and now >= self.deadline
 
 
 def start(
@@ -151,7 +64,7 @@ def start(
 ) -> Experiment:
     """Put an A/B split on the endpoint's routing and record the experiment, audited."""
     with gov.store.write() as tx:
-        model = _check_start(
+        model = check_start_in(
             gov, tx, endpoint, variants, split, (until_samples, until_at), actor, now
         )
         experiment = Experiment(
@@ -233,7 +146,14 @@ def status(gov: Governance, experiment_id: str, now: datetime) -> ExperimentStat
     for o in seen:
         predictions[o.variant] += 1
         outcomes[o.variant] += o.metrics is not None  # outcomes always carry a metrics object
-    return ExperimentStatus(found, predictions, outcomes)
+    return ExperimentStatus(found, predictions, outcomes, deadline(gov, found))
+
+
+def deadline(gov: Governance, found: Experiment) -> datetime:
+    """When the experiment ends whatever its samples: its end time, or the policy's cap."""
+    if found.until_at is not None:
+        return found.until_at
+    return found.started_at + timedelta(days=gov.policy.experiments.max_duration_days)
 
 
 def analysis(gov: Governance, experiment_id: str, now: datetime) -> ABResult:

@@ -12,6 +12,7 @@ from governance.domain.rollout import (
     RoutingSpec,
     SpecVersion,
 )
+from governance.domain.withdrawal import NothingToServe
 from governance.store.unit_of_work import Transaction
 
 
@@ -85,8 +86,13 @@ def change_in(
     actor: str,
     reason: str,
     now: datetime,
+    outage: str = "",
 ) -> SpecVersion:
-    """Apply `change` to the endpoint's current spec and store the result as the next one."""
+    """Apply `change` to the endpoint's current spec and store the result as the next one.
+
+    A change that takes away the endpoint's stable version is refused unless `outage`
+    names the outage a lead accepted: no act leaves an endpoint with nothing to serve.
+    """
     endpoint = get_endpoint_in(tx, name)
     current = current_spec_in(tx, name)
     try:
@@ -94,6 +100,11 @@ def change_in(
     except ValueError as exc:
         # pydantic's ValidationError is a ValueError: the new spec broke an invariant.
         raise RoutingRefused(f"routing change on {name!r} refused: {_first_error(exc)}") from None
+    if current.spec.stable is not None and spec.stable is None and not outage.strip():
+        raise NothingToServe(
+            f"routing change on {name!r} refused: it would leave the endpoint with no stable "
+            f"version (it serves {current.spec.stable}), and no lead named the outage"
+        )
     return write_spec(tx, endpoint, spec, actor, reason, now)
 
 
