@@ -40,6 +40,10 @@ class NotReady(GovernanceError):
     """The gateway has not loaded its routing yet."""
 
 
+class SpecRefused(GovernanceError):
+    """The endpoint's newest routing spec failed its seal, and no earlier one is live here."""
+
+
 # Most specific first: the first class an error is an instance of decides its status.
 STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (BodyTooLarge, 413),
@@ -47,6 +51,7 @@ STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (InvalidInput, 400),
     (NotFound, 404),
     (NotReady, 503),
+    (SpecRefused, 503),
     (StoreUnavailable, 503),
     (ArtifactError, 503),
     (ModelFailed, 500),

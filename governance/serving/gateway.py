@@ -18,8 +18,17 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from governance.bootstrap import Governance
 from governance.domain.errors import InvalidInput, StoreUnavailable
-from governance.domain.rollout import Decision, NoRoute, Reason, bucket, route
+from governance.domain.rollout import (
+    Decision,
+    Endpoint,
+    NoRoute,
+    Reason,
+    SpecVersion,
+    bucket,
+    route,
+)
 from governance.ml.labels import label_problem
+from governance.services.rollout.spec_seals import seal_problem
 from governance.serving.errors import ModelFailed, UnknownPrediction
 from governance.serving.metrics import GatewayMetrics
 from governance.serving.model_cache import LoadedModel, ModelCache
@@ -29,6 +38,7 @@ from governance.serving.routing_cache import LiveRoute, RoutingCache
 from governance.serving.served_versions import check_served
 from governance.store.engine import WRITE_OPTION
 from governance.store.predictions import PredictionRepository
+from governance.store.unit_of_work import Transaction
 
 SLOTS = ("blue", "green")
 
@@ -75,14 +85,22 @@ class Gateway:
         self.gov = gov
         self.clock = clock
         self.models = ModelCache(gov)
+        self.metrics = GatewayMetrics()
         self.routing = RoutingCache(
-            gov.store, gov.settings.gateway_poll_seconds, prepare=self._prepare
+            gov.store,
+            gov.settings.gateway_poll_seconds,
+            prepare=self._prepare,
+            check=self._check_spec,
+            on_refused=self.metrics.refused_spec,
         )
         self.log = PredictionLog(gov.engine, gov.settings.resolved_gateway_spool_dir)
-        self.metrics = GatewayMetrics()
 
     def start(self) -> None:
-        """Load the routing (and its models) once, then poll and write in the background."""
+        """Load the routing (and its models) once, then poll and write in the background.
+
+        The secret key file is read first: without it no spec's seal can be checked.
+        """
+        _ = self.gov.keyring.master  # ConfigError naming the file when it is missing
         self.routing.refresh()
         self.routing.start()
         self.log.start()
@@ -91,6 +109,9 @@ class Gateway:
         """Stop polling; flush the prediction log."""
         self.routing.stop()
         self.log.stop()
+
+    def _check_spec(self, tx: Transaction, endpoint: Endpoint, spec: SpecVersion) -> str:
+        return seal_problem(tx, self.gov.keyring, endpoint.model_name, spec)
 
     def _prepare(self, live: LiveRoute) -> None:
         for version in live.spec.spec.versions():

@@ -12,6 +12,7 @@ from governance.domain.rollout import (
     RoutingSpec,
     SpecVersion,
 )
+from governance.services.rollout.spec_seals import seal
 from governance.store.unit_of_work import Transaction
 
 
@@ -56,10 +57,11 @@ def spec_number_in(tx: Transaction, name: str, number: int) -> SpecVersion:
 def write_spec(
     tx: Transaction, endpoint: Endpoint, spec: RoutingSpec, actor: str, reason: str, now: datetime
 ) -> SpecVersion:
-    """Append the next spec version of the endpoint and its `routing.changed` audit event."""
+    """Append the next spec version of the endpoint, sealed, and its `routing.changed` event."""
     latest = tx.routing.latest_spec(endpoint.name)
     number = 1 if latest is None else latest.number + 1
-    stored = tx.routing.insert_spec(endpoint.name, number, spec, actor, reason, now)
+    mac = seal(tx.keyring, endpoint.name, number, spec.digest())
+    stored = tx.routing.insert_spec(endpoint.name, number, spec, actor, reason, now, mac)
     tx.audit.append(
         "routing.changed",
         actor=actor,
