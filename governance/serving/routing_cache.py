@@ -58,8 +58,10 @@ class RoutingCache(Poller):
         self.check = check
         self.on_refused = on_refused
         self.routes: dict[str, LiveRoute] = {}
-        # Endpoint -> (spec number, reason) of its newest refused spec, so each is logged once.
-        self.refused: dict[str, tuple[int, str]] = {}
+        # Endpoint -> (number, reason, fingerprint) of its newest refused spec; the
+        # fingerprint (row id, content hash, MAC) makes each refusal logged once, and lets a
+        # later row that reuses a deleted forgery's number be checked afresh.
+        self.refused: dict[str, tuple[int, str, object]] = {}
         self.loaded = False
         self.last_success = 0.0
 
@@ -68,7 +70,7 @@ class RoutingCache(Poller):
         found = self.routes.get(name)
         if found is None:
             if name in self.refused:
-                number, reason = self.refused[name]
+                number, reason, _ = self.refused[name]
                 raise SpecRefused(
                     f"endpoint {name!r} is not served: its routing spec {number} was refused"
                     f" ({reason}) and this gateway has no earlier good spec of it"
@@ -87,14 +89,19 @@ class RoutingCache(Poller):
                 current = self.routes.get(name)
                 if current is not None and current.spec.number == number:
                     continue
-                if self.refused.get(name, (None,))[0] == number:
-                    continue
                 endpoint = current.endpoint if current else tx.routing.find_endpoint(name)
                 if endpoint is None:
                     continue
-                spec, problem = self._read_spec(tx, endpoint, name)
+                spec, fingerprint, problem = self._read_spec(tx, endpoint, name)
+                if current is not None and number < current.spec.number:
+                    # Serving an older spec again would undo whatever replaced it.
+                    problem = (
+                        f"its number is below spec {current.spec.number}, which this gateway"
+                        " serves: specs are only appended, so newer ones were deleted"
+                    )
                 if problem:
-                    self._refuse(name, number, problem)
+                    if self.refused.get(name, (None, "", None))[2] != fingerprint:
+                        self._refuse(name, number, problem, fingerprint)
                 elif spec is not None:
                     changed[name] = LiveRoute(endpoint, spec)
         for route in changed.values():
@@ -121,20 +128,25 @@ class RoutingCache(Poller):
 
     def _read_spec(
         self, tx: Transaction, endpoint: Endpoint, name: str
-    ) -> tuple[SpecVersion | None, str]:
-        """The endpoint's newest spec and why it must not go live ('' when it may)."""
+    ) -> tuple[SpecVersion | None, object, str]:
+        """The endpoint's newest spec, its fingerprint, and why it must not go live ('' if
+        it may); a spec refused before with the same fingerprint is not checked again."""
         try:
             spec = tx.routing.latest_spec(name)
         except ValueError as exc:  # pydantic: the stored JSON is no routing spec at all
             first = str(exc).splitlines()[0]
-            return None, f"its content is not a valid routing spec: {first}"
+            return None, first, f"its content is not a valid routing spec: {first}"
         if spec is None:
-            return None, ""
-        return spec, self.check(tx, endpoint, spec)
+            return None, None, ""
+        fingerprint = (spec.number, spec.id, spec.spec.digest(), spec.mac)
+        refused = self.refused.get(name)
+        if refused is not None and refused[2] == fingerprint:
+            return spec, fingerprint, refused[1]
+        return spec, fingerprint, self.check(tx, endpoint, spec)
 
-    def _refuse(self, name: str, number: int, reason: str) -> None:
+    def _refuse(self, name: str, number: int, reason: str, fingerprint: object) -> None:
         """Keep the last good spec live; log and count the refusal once."""
-        self.refused[name] = (number, reason)
+        self.refused[name] = (number, reason, fingerprint)
         kept = self.routes.get(name)
         serving = f"still serving spec {kept.spec.number}" if kept else "not serving it"
         log.warning("endpoint %s: routing spec %s refused, %s: %s", name, number, serving, reason)

@@ -1,4 +1,4 @@
-"""A database writer without the key edits routing_specs: the gateway refuses, audit verify names it.
+"""A writer without the key edits routing_specs: the gateway refuses it, audit verify names it.
 
 The attack: rewrite the JSON the gateway serves (and, to be thorough, its spec_hash column)
 so that churn 1.2.0, never promoted, is the stable version of churn-api.
@@ -43,9 +43,11 @@ def edit_spec(gov, number: int, spec: RoutingSpec = FORGED, **columns) -> None:
 def append_forged_spec(gov, number: int) -> None:
     """INSERT the next spec row: spec 1's row with its JSON rewritten to make 1.2.0 stable."""
     with gov.engine.begin() as conn:
-        first = conn.execute(
-            sa.select(routing_specs).where(routing_specs.c.number == 1)
-        ).one()._asdict()
+        first = (
+            conn.execute(sa.select(routing_specs).where(routing_specs.c.number == 1))
+            .one()
+            ._asdict()
+        )
         del first["id"]
         conn.execute(
             routing_specs.insert().values(
@@ -191,3 +193,36 @@ def test_a_spec_older_than_seals_is_served_while_its_event_vouches_for_it(churn_
             f"its routing spec 1 was refused (it has no spec_mac and its content hashes to"
             f" {FORGED.digest()}, but its routing.changed event records {recorded})"
         ) in answer.json()["error"]
+
+
+def delete_spec(gov, number: int) -> None:
+    with gov.engine.begin() as conn:
+        conn.execute(routing_specs.delete().where(routing_specs.c.number == number))
+
+
+def test_a_deleted_forgery_does_not_block_the_governed_spec_that_reuses_its_number(churn_api, now):
+    gov = churn_api
+    with gateway_thread(gov.settings) as (url, _), httpx.Client(base_url=url) as client:
+        append_forged_spec(gov, number=2)
+        assert until(lambda: refused_count(client) == 1)
+        delete_spec(gov, number=2)
+        change_routing(gov, now, stable="1.1.0")  # the governed spec 2
+        assert until(lambda: served_version(client) == "1.1.0")
+        assert refused_count(client) == 1
+    audit.verify(gov)
+
+
+def test_deleting_the_newest_specs_does_not_bring_an_older_one_back(churn_api, now, caplog):
+    gov = churn_api
+    caplog.set_level(logging.WARNING, logger="governance.serving.routing_cache")
+    with gateway_thread(gov.settings) as (url, _), httpx.Client(base_url=url) as client:
+        change_routing(gov, now, stable="1.1.0")
+        assert until(lambda: served_version(client) == "1.1.0")
+        delete_spec(gov, number=2)
+        assert until(lambda: refused_count(client) == 1)
+        assert served_version(client) == "1.1.0"
+    assert caplog.records[-1].getMessage() == (
+        f"endpoint {ENDPOINT}: routing spec 1 refused, still serving spec 2: its number is"
+        " below spec 2, which this gateway serves: specs are only appended, so newer ones"
+        " were deleted"
+    )
