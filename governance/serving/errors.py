@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from governance.domain.errors import (
     ArtifactError,
+    Conflict,
     GovernanceError,
     InvalidInput,
     NotFound,
@@ -40,6 +41,10 @@ class NotReady(GovernanceError):
     """The gateway has not loaded its routing yet."""
 
 
+class CredentialRefused(GovernanceError):
+    """A privileged request (a slot, the full routing) came without a valid credential."""
+
+
 class SpecRefused(GovernanceError):
     """The endpoint's newest routing spec failed its seal, and no earlier one is live here."""
 
@@ -49,7 +54,9 @@ STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (BodyTooLarge, 413),
     (NoRoute, 503),  # an InvalidInput in the domain, but here the caller did nothing wrong
     (InvalidInput, 400),
+    (CredentialRefused, 403),
     (NotFound, 404),
+    (Conflict, 409),
     (NotReady, 503),
     (SpecRefused, 503),
     (StoreUnavailable, 503),

@@ -70,7 +70,7 @@ def test_an_endpoint_without_a_version_to_serve_is_a_503(gov, gateway, now):
     # The new endpoint follows production, so empty it: no stable version at all.
     change_routing(gov, now, name="empty", stable=None)
     assert _until(lambda: client.get("/v1/endpoints/empty").status_code == 200)
-    assert _until(lambda: client.get("/v1/endpoints/empty").json()["routing"]["stable"] is None)
+    assert _until(lambda: client.get("/v1/endpoints/empty").json()["mode"] == "none")
     answer = client.post("/v1/endpoints/empty/predict", json={"rows": [ROW]})
     assert answer.status_code == 503
     assert answer.json() == {"error": "endpoint 'empty' has no production version to serve yet"}
