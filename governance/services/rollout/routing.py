@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from governance.domain.errors import NotFound, StateMismatch
 from governance.domain.rollout import (
@@ -55,7 +56,13 @@ def spec_number_in(tx: Transaction, name: str, number: int) -> SpecVersion:
 
 
 def write_spec(
-    tx: Transaction, endpoint: Endpoint, spec: RoutingSpec, actor: str, reason: str, now: datetime
+    tx: Transaction,
+    endpoint: Endpoint,
+    spec: RoutingSpec,
+    actor: str,
+    reason: str,
+    now: datetime,
+    details: dict[str, Any] | None = None,
 ) -> SpecVersion:
     """Append the next spec version of the endpoint, sealed, and its `routing.changed` event."""
     latest = tx.routing.latest_spec(endpoint.name)
@@ -74,6 +81,7 @@ def write_spec(
             "spec_hash": spec.digest(),
             "versions": spec.versions(),
             "reason": reason,
+            **(details or {}),
         },
     )
     return stored
@@ -87,8 +95,12 @@ def change_in(
     actor: str,
     reason: str,
     now: datetime,
+    details: dict[str, Any] | None = None,
 ) -> SpecVersion:
-    """Apply `change` to the endpoint's current spec and store the result as the next one."""
+    """Apply `change` to the endpoint's current spec and store the result as the next one.
+
+    `details` adds facts to its `routing.changed` event (e.g. what a rollback left out).
+    """
     endpoint = get_endpoint_in(tx, name)
     current = current_spec_in(tx, name)
     try:
@@ -96,7 +108,7 @@ def change_in(
     except ValueError as exc:
         # pydantic's ValidationError is a ValueError: the new spec broke an invariant.
         raise RoutingRefused(f"routing change on {name!r} refused: {_first_error(exc)}") from None
-    return write_spec(tx, endpoint, spec, actor, reason, now)
+    return write_spec(tx, endpoint, spec, actor, reason, now, details)
 
 
 def _first_error(exc: ValueError) -> str:
