@@ -37,6 +37,7 @@ from governance.domain.rollout import Decision, NoRoute, RoutingSpec, route
 from governance.domain.rollout import Reason as RouteReason
 from governance.keyring import Keyring
 from governance.services.rollout.gateway_credentials import CREDENTIAL_HEADER, mint, routing_scope
+from governance.services.rollout.spec_seals import seal_problem
 
 FLAG_SUFFIX = ".version"
 DEFAULT_TTL_SECONDS = 0.5
@@ -98,7 +99,11 @@ class _TtlCache:
 
 
 class SpecSource:
-    """Live routing read from the governance database, cached for a short TTL."""
+    """Live routing read from the governance database, cached for a short TTL.
+
+    As the gateway does, it answers only from a spec whose seal the key vouches for: a spec
+    edited in the database is refused, and the last good routing keeps answering.
+    """
 
     def __init__(self, gov: Governance | None = None, *, ttl: float = DEFAULT_TTL_SECONDS):
         # Opened here only when not given, and then closed by close(): whoever opens owns it.
@@ -114,8 +119,11 @@ class SpecSource:
         with self._gov.store.read() as tx:
             found = tx.routing.find_endpoint(endpoint)
             latest = tx.routing.latest_spec(endpoint) if found is not None else None
-        if found is None or latest is None:
-            return None
+            if found is None or latest is None:
+                return None
+            problem = seal_problem(tx, self._gov.keyring, found.model_name, latest)
+        if problem:
+            raise GeneralError(f"its routing spec {latest.number} was refused: {problem}")
         return LiveRouting(endpoint, found.seed, latest.number, latest.spec)
 
     def close(self) -> None:
