@@ -185,7 +185,7 @@ def _blue_green(gov: Governance, found: Rollout, dataset: str) -> State | None:
     found = strategies.current(gov, found.id)
     if found.status in _ENDED:
         return _rolled_back(found)
-    problem = smoke_test(gov, found, dataset)
+    problem = smoke_test(gov, found, dataset, _now())
     if problem:
         strategies.record_verdict(
             gov, found, [{"metric": "smoke", "detail": problem}], "fail", _now()

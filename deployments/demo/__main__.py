@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from deployments.demo import audit_trail, promotion, prompts, registry, retirement, rollout
+from deployments.demo import (
+    audit_trail,
+    forged_spec,
+    promotion,
+    prompts,
+    registry,
+    retirement,
+    rollout,
+)
 from deployments.demo.stage import HOME, Authenticators, fresh_home
 from deployments.local_stack import free_port
 
@@ -17,6 +25,7 @@ def main() -> None:
     try:
         promotion.chapter(people, stack)
         rollout.chapter(people, f"http://127.0.0.1:{port}")
+        forged_spec.chapter(f"http://127.0.0.1:{port}")
         retirement.chapter(people)
         prompts.chapter(people, f"http://127.0.0.1:{port}")
     finally:

@@ -111,8 +111,8 @@ def _when_canary_runs(gateway: str, version: str) -> datetime:
     """Wait until the gateway routes a canary share to `version`; return that time."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        spec = httpx.get(f"{gateway}/v1/endpoints/{ENDPOINT}").json()["routing"]
-        if spec.get("canary") == version:
+        live = httpx.get(f"{gateway}/v1/endpoints/{ENDPOINT}").json()
+        if live.get("mode") == "canary" and version in live.get("versions", ()):
             return datetime.now(UTC)
         time.sleep(0.2)
     raise SystemExit(f"demo: no canary of {version} appeared on {ENDPOINT}")

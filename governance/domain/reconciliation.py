@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from governance.domain.errors import StateMismatch
+from governance.domain.spec_seals import SpecRow
 from governance.domain.version_facts import evaluation_differences, facts_of, version_differences
 
 _loads = json.loads
@@ -78,6 +79,8 @@ class GovernedState:
     decisions: dict[str, list[Decision]] = field(default_factory=dict)
     people: set[str] = field(default_factory=set)
     specs: dict[tuple[str, str], str] = field(default_factory=dict)  # (endpoint, number) -> hash
+    # Read from the tables only: each spec row's content hash, stored hash and seal.
+    spec_rows: list[SpecRow] = field(default_factory=list)
     # audit id -> "model@version verdict findings-digest"
     audits: dict[str, str] = field(default_factory=dict)
     references: dict[tuple[str, str], str] = field(default_factory=dict)  # -> sample digest
@@ -264,7 +267,9 @@ def differences(implied: GovernedState, actual: GovernedState) -> Iterator[str]:
     yield from _cards(implied.cards, actual.cards)
     yield from _requests(implied.requests, actual.requests)
     yield from _decisions(implied.decisions, actual.decisions)
-    yield from _by_key("routing_specs", implied.specs, actual.specs, _spec, "spec_hash is {a}")
+    yield from _by_key(
+        "routing_specs", implied.specs, actual.specs, _spec, "its content hashes to {a}"
+    )
     yield from evaluation_differences(implied.evaluations, actual.evaluations)
     yield from _by_key("retirement_audits", implied.audits, actual.audits, str, "it says {a}")
     yield from _by_key(

@@ -248,6 +248,8 @@ class SpecVersion(BaseModel):
     actor: str
     reason: str
     created_at: datetime
+    # The MAC written with the spec (None on specs written before migration 0007).
+    mac: str | None = None
 
 
 class RolloutStatus(StrEnum):

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from governance.bootstrap import Governance, open_governance
 from governance.config import Settings, load_settings
 from governance.domain.errors import GovernanceError
+from governance.services.rollout.gateway_credentials import CREDENTIAL_HEADER, routing_scope
 from governance.serving.errors import status_for
 from governance.serving.gateway import Gateway
 from governance.serving.oip import OutcomeRequest, PredictRequest, decode_rows, plain
@@ -31,6 +32,7 @@ from governance.serving.oip_routes import router as oip_router
 from governance.serving.prompt_routes import PromptServing
 from governance.serving.prompt_routes import router as prompt_router
 from governance.serving.request_body import GatewayRoute
+from governance.serving.routing_view import full_routing, public_routing
 from governance.serving.size_limit import BodyLimit
 
 
@@ -125,7 +127,10 @@ def _routes(app: FastAPI) -> None:
         """Plain JSON rows in; one prediction per row, each naming its version and variant."""
         started = time.perf_counter()
         gw = gateway_of(request)
-        assignment = gw.assign(endpoint, body.targeting_key, body.attributes, body.slot)
+        credential = request.headers.get(CREDENTIAL_HEADER)
+        assignment = gw.assign(
+            endpoint, body.targeting_key, body.attributes, body.slot, credential=credential
+        )
         decision = assignment.decision
         request.state.served_by = (decision.version, decision.variant)
         # Loading, decoding and predicting block: a worker thread runs them, not the loop.
@@ -149,29 +154,29 @@ def _routes(app: FastAPI) -> None:
 
     @app.post("/v1/outcomes", responses=ANSWERS)
     def outcome(body: OutcomeRequest, request: Request) -> JSONResponse:
-        """Record the label and metrics of an earlier prediction, by its id."""
-        gateway_of(request).record_outcome(body)  # a sync route: FastAPI runs it in a thread
-        return JSONResponse({"prediction_id": body.prediction_id, "recorded": True})
+        """Record the label and metrics of an earlier prediction, by its id, once.
+
+        A retry of the same outcome answers 200 with `already_recorded`; a different outcome
+        for the same prediction answers 409 naming it (the first one recorded stands).
+        """
+        fresh = gateway_of(request).record_outcome(body)  # sync: FastAPI runs it in a thread
+        answer = {"prediction_id": body.prediction_id, "recorded": True}
+        return JSONResponse({**answer, "already_recorded": not fresh})
 
     @app.get("/v1/endpoints/{endpoint}", responses=ANSWERS)
     async def live_routing(endpoint: str, request: Request) -> JSONResponse:
-        """The routing this gateway process serves the endpoint with now."""
-        live = gateway_of(request).routing.get(endpoint)
-        spec = live.spec
-        return JSONResponse(
-            {
-                "endpoint": endpoint,
-                "model": live.endpoint.model_name,
-                # The seed lets an OpenFeature client assign exactly as this gateway does.
-                "seed": live.endpoint.seed,
-                "spec": spec.number,
-                "routing": spec.spec.model_dump(mode="json"),
-                "versions": spec.spec.versions(),
-                "changed_at": spec.created_at.isoformat(),
-                "changed_by": spec.actor,
-                "reason": spec.reason,
-            }
-        )
+        """What a client needs to know of the endpoint's live routing; all of it with a credential.
+
+        Without a credential: the model, the versions it serves and the mode. With one for
+        `routing ENDPOINT` (trusted infrastructure, e.g. HttpSpecSource): also the bucketing
+        seed, the whole spec, and who changed it, when and why.
+        """
+        gw = gateway_of(request)
+        credential = request.headers.get(CREDENTIAL_HEADER)
+        if credential is not None:
+            gw.require(routing_scope(endpoint), credential, f"for the full routing of {endpoint!r}")
+        live = gw.routing.get(endpoint)
+        return JSONResponse(full_routing(live) if credential is not None else public_routing(live))
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from governance.domain.errors import (
     ArtifactError,
+    Conflict,
     GovernanceError,
     InvalidInput,
     NotFound,
@@ -40,13 +41,24 @@ class NotReady(GovernanceError):
     """The gateway has not loaded its routing yet."""
 
 
+class CredentialRefused(GovernanceError):
+    """A privileged request (a slot, the full routing) came without a valid credential."""
+
+
+class SpecRefused(GovernanceError):
+    """The endpoint's newest routing spec failed its seal, and no earlier one is live here."""
+
+
 # Most specific first: the first class an error is an instance of decides its status.
 STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (BodyTooLarge, 413),
     (NoRoute, 503),  # an InvalidInput in the domain, but here the caller did nothing wrong
     (InvalidInput, 400),
+    (CredentialRefused, 403),
     (NotFound, 404),
+    (Conflict, 409),
     (NotReady, 503),
+    (SpecRefused, 503),
     (StoreUnavailable, 503),
     (ArtifactError, 503),
     (ModelFailed, 500),

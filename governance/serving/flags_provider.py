@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
@@ -34,6 +35,9 @@ from pydantic import ValidationError
 from governance.bootstrap import Governance, open_governance
 from governance.domain.rollout import Decision, NoRoute, RoutingSpec, route
 from governance.domain.rollout import Reason as RouteReason
+from governance.keyring import Keyring
+from governance.services.rollout.gateway_credentials import CREDENTIAL_HEADER, mint, routing_scope
+from governance.services.rollout.spec_seals import seal_problem
 
 FLAG_SUFFIX = ".version"
 DEFAULT_TTL_SECONDS = 0.5
@@ -95,7 +99,11 @@ class _TtlCache:
 
 
 class SpecSource:
-    """Live routing read from the governance database, cached for a short TTL."""
+    """Live routing read from the governance database, cached for a short TTL.
+
+    As the gateway does, it answers only from a spec whose seal the key vouches for: a spec
+    edited in the database is refused, and the last good routing keeps answering.
+    """
 
     def __init__(self, gov: Governance | None = None, *, ttl: float = DEFAULT_TTL_SECONDS):
         # Opened here only when not given, and then closed by close(): whoever opens owns it.
@@ -111,8 +119,11 @@ class SpecSource:
         with self._gov.store.read() as tx:
             found = tx.routing.find_endpoint(endpoint)
             latest = tx.routing.latest_spec(endpoint) if found is not None else None
-        if found is None or latest is None:
-            return None
+            if found is None or latest is None:
+                return None
+            problem = seal_problem(tx, self._gov.keyring, found.model_name, latest)
+        if problem:
+            raise GeneralError(f"its routing spec {latest.number} was refused: {problem}")
         return LiveRouting(endpoint, found.seed, latest.number, latest.spec)
 
     def close(self) -> None:
@@ -125,7 +136,9 @@ class HttpSpecSource:
     """Live routing read from a gateway's `GET /v1/endpoints/{name}`, cached for a short TTL.
 
     Expected body: {"endpoint": name, "seed": str, "spec_number": int, "spec": RoutingSpec},
-    or the same with the number under "spec" and the RoutingSpec under "routing".
+    or the same with the number under "spec" and the RoutingSpec under "routing". The
+    gateway answers with the seed and the spec only to a caller holding the secret key:
+    given `keyring`, each fetch sends a routing credential made with it.
     """
 
     def __init__(
@@ -135,7 +148,11 @@ class HttpSpecSource:
         ttl: float = DEFAULT_TTL_SECONDS,
         timeout: float = 2.0,
         client: httpx.Client | None = None,
+        keyring: Keyring | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self._keyring = keyring
+        self._clock = clock
         self._owned = client is None
         self._client = client or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
         self._cache = _TtlCache(self._fetch, ttl)
@@ -145,7 +162,11 @@ class HttpSpecSource:
         return self._cache.get(endpoint)
 
     def _fetch(self, endpoint: str) -> LiveRouting | None:
-        answer = self._client.get(f"/v1/endpoints/{endpoint}")
+        headers = {}
+        if self._keyring is not None:
+            scope = routing_scope(endpoint)
+            headers[CREDENTIAL_HEADER] = mint(self._keyring, scope, self._clock())
+        answer = self._client.get(f"/v1/endpoints/{endpoint}", headers=headers)
         if answer.status_code == 404:
             return None
         answer.raise_for_status()

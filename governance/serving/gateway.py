@@ -14,21 +14,33 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from governance.bootstrap import Governance
 from governance.domain.errors import InvalidInput, StoreUnavailable
-from governance.domain.rollout import Decision, NoRoute, Reason, bucket, route
+from governance.domain.rollout import (
+    Decision,
+    Endpoint,
+    NoRoute,
+    Reason,
+    SpecVersion,
+    bucket,
+    route,
+)
 from governance.ml.labels import label_problem
-from governance.serving.errors import ModelFailed, UnknownPrediction
+from governance.services.rollout.gateway_credentials import credential_problem, smoke_scope
+from governance.services.rollout.spec_seals import seal_problem
+from governance.serving.errors import CredentialRefused, ModelFailed, UnknownPrediction
 from governance.serving.metrics import GatewayMetrics
 from governance.serving.model_cache import LoadedModel, ModelCache
 from governance.serving.oip import Batch, OutcomeRequest, plain
+from governance.serving.outcomes import check_same_outcome
 from governance.serving.prediction_log import PredictionLog
 from governance.serving.routing_cache import LiveRoute, RoutingCache
 from governance.serving.served_versions import check_served
 from governance.store.engine import WRITE_OPTION
 from governance.store.predictions import PredictionRepository
+from governance.store.unit_of_work import Transaction
 
 SLOTS = ("blue", "green")
 
@@ -75,14 +87,22 @@ class Gateway:
         self.gov = gov
         self.clock = clock
         self.models = ModelCache(gov)
+        self.metrics = GatewayMetrics()
         self.routing = RoutingCache(
-            gov.store, gov.settings.gateway_poll_seconds, prepare=self._prepare
+            gov.store,
+            gov.settings.gateway_poll_seconds,
+            prepare=self._prepare,
+            check=self._check_spec,
+            on_refused=self.metrics.refused_spec,
         )
         self.log = PredictionLog(gov.engine, gov.settings.resolved_gateway_spool_dir)
-        self.metrics = GatewayMetrics()
 
     def start(self) -> None:
-        """Load the routing (and its models) once, then poll and write in the background."""
+        """Load the routing (and its models) once, then poll and write in the background.
+
+        The secret key file is read first: without it no spec's seal can be checked.
+        """
+        _ = self.gov.keyring.master  # ConfigError naming the file when it is missing
         self.routing.refresh()
         self.routing.start()
         self.log.start()
@@ -91,6 +111,9 @@ class Gateway:
         """Stop polling; flush the prediction log."""
         self.routing.stop()
         self.log.stop()
+
+    def _check_spec(self, tx: Transaction, endpoint: Endpoint, spec: SpecVersion) -> str:
+        return seal_problem(tx, self.gov.keyring, endpoint.model_name, spec)
 
     def _prepare(self, live: LiveRoute) -> None:
         for version in live.spec.spec.versions():
@@ -104,8 +127,15 @@ class Gateway:
         key: str | None,
         attributes: dict[str, Any] | None,
         slot: str | None = None,
+        credential: str | None = None,
     ) -> Assignment:
-        """The one routing decision of a request (a fresh random key when none is given)."""
+        """The one routing decision of a request (a fresh random key when none is given).
+
+        Naming a slot bypasses routing, so it needs the smoke test's credential
+        (CredentialRefused otherwise): only the smoke test may reach a candidate before it.
+        """
+        if slot is not None:
+            self.require(smoke_scope(endpoint, str(slot)), credential, f"naming slot {slot!r}")
         live = self.routing.get(endpoint)
         generated = not key
         key = key or uuid.uuid4().hex
@@ -121,6 +151,15 @@ class Gateway:
                 raise NoRoute(f"endpoint {endpoint!r} has no version in the {slot} slot")
             decision = Decision(held, f"slot:{slot}", bucket(seed, key), Reason.static)
         return Assignment(live, decision, key, generated)
+
+    def require(self, scope: str, credential: str | None, what: str) -> None:
+        """Nothing if `credential` opens `scope` now; CredentialRefused saying why otherwise."""
+        problem = credential_problem(self.gov.keyring, scope, credential, self.clock())
+        if problem:
+            raise CredentialRefused(
+                f"a request {what} needs a credential only the smoke test and governance"
+                f" infrastructure hold: {problem}"
+            )
 
     def pin(self, endpoint: str, version: str, key: str | None) -> Assignment:
         """A versioned request's assignment: `version` itself, if the live routing serves it.
@@ -187,8 +226,13 @@ class Gateway:
 
     # --- outcomes -------------------------------------------------------------------------
 
-    def record_outcome(self, outcome: OutcomeRequest) -> None:
-        """Store the outcome of a logged (or still buffered) prediction."""
+    def record_outcome(self, outcome: OutcomeRequest) -> bool:
+        """Store the outcome of a logged (or still buffered) prediction, once.
+
+        True when this call recorded it; False when the same outcome was recorded before
+        (a client's retry). A different outcome for the same prediction is OutcomeConflict:
+        the first one recorded stands.
+        """
         bad = [name for name, value in outcome.metrics.items() if not math.isfinite(value)]
         if bad:
             raise InvalidInput(f"outcome metric(s) {bad} must be finite numbers")
@@ -199,9 +243,17 @@ class Gateway:
             if not self._known(pid):
                 raise UnknownPrediction(f"unknown prediction id {pid!r}: no such prediction")
         self._check_label(pid, outcome.label)
-        self._write(
-            lambda repo: repo.record_outcome(pid, outcome.label, outcome.metrics, self.clock())
-        )
+        now = self.clock()
+        try:
+            earlier = self._write(
+                lambda repo: repo.record_first_outcome(pid, outcome.label, outcome.metrics, now)
+            )
+        except IntegrityError:  # a concurrent post of the same prediction inserted first
+            earlier = self._read(lambda repo: repo.outcome_of(pid))
+        if earlier is None:
+            return True
+        check_same_outcome(pid, earlier, outcome)
+        return False
 
     def _check_label(self, pid: str, label: Any) -> None:
         """Refuse a label the predicting model cannot have (accuracy would count it wrong)."""
@@ -236,6 +288,8 @@ class Gateway:
                 conn.execution_options(**{WRITE_OPTION: True})
                 with conn.begin():
                     return work(PredictionRepository(conn))
+        except IntegrityError:
+            raise
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"governance database unreachable: {_first_line(exc)}") from None
 

@@ -47,6 +47,12 @@ class GatewayMetrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self.refused_specs = Counter(
+            "gateway_routing_specs_refused",
+            "Routing specs the gateway refused to serve because their seal did not cover them",
+            ("endpoint",),
+            registry=self.registry,
+        )
 
     def served(self, endpoint: str, version: str, variant: str, seconds: float) -> None:
         """Count one answered prediction request and its latency."""
@@ -56,6 +62,10 @@ class GatewayMetrics:
     def failed(self, endpoint: str, version: str, variant: str, code: int) -> None:
         """Count one request answered with an error status."""
         self.errors.labels(endpoint, version, variant, str(code)).inc()
+
+    def refused_spec(self, endpoint: str) -> None:
+        """Count one routing spec refused for this endpoint."""
+        self.refused_specs.labels(endpoint).inc()
 
     def exposition(self) -> bytes:
         """The text format of every metric (merged across workers in multiprocess mode)."""

@@ -36,7 +36,7 @@ from governance.serving.routing_cache import LiveRoute
 from governance.serving.served_versions import check_served, served_versions
 
 ERROR = {"description": "What was wrong", "content": {"application/json": {}}}
-ANSWERS = {400: ERROR, 404: ERROR, 413: ERROR, 500: ERROR, 503: ERROR}
+ANSWERS = {400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 413: ERROR, 500: ERROR, 503: ERROR}
 MODEL = "/v2/models/{endpoint}"
 VERSION = MODEL + "/versions/{version}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -13,6 +13,16 @@ from governance.domain.predictions import Observation
 from governance.store.tables_rollout import outcomes, predictions
 
 p, o = predictions.c, outcomes.c
+
+
+class StoredOutcome(NamedTuple):
+    """An outcome as recorded: label, metrics and when."""
+
+    label: Any
+    metrics: dict[str, float]
+    recorded_at: datetime
+
+
 _OBSERVED = sa.select(
     p.id, p.version, p.variant, p.status, p.latency_ms, p.output, o.label, o.metrics
 ).select_from(predictions.outerjoin(outcomes, o.prediction_id == p.id))
@@ -56,10 +66,34 @@ class PredictionRepository:
         found = self.conn.execute(sa.select(p.id).where(p.id == prediction_id)).first()
         return found is not None
 
+    def outcome_of(self, prediction_id: str) -> StoredOutcome | None:
+        """The outcome recorded for a prediction, or None."""
+        found = self.conn.execute(
+            sa.select(o.label, o.metrics, o.recorded_at).where(o.prediction_id == prediction_id)
+        ).first()
+        return None if found is None else StoredOutcome(*found)
+
+    def record_first_outcome(
+        self, prediction_id: str, label: Any, metrics: dict[str, float], now: datetime
+    ) -> StoredOutcome | None:
+        """Record the outcome unless one is recorded: None, or the one recorded before.
+
+        A concurrent twin that inserts first makes this insert fail on the primary key.
+        """
+        found = self.outcome_of(prediction_id)
+        if found is not None:
+            return found
+        self.conn.execute(
+            outcomes.insert().values(
+                prediction_id=prediction_id, label=label, metrics=metrics, recorded_at=now
+            )
+        )
+        return None
+
     def record_outcome(
         self, prediction_id: str, label: Any, metrics: dict[str, float], now: datetime
     ) -> None:
-        """Record (or replace) the outcome of one prediction."""
+        """Record (or replace) the outcome of one prediction: the audited batch path only."""
         self.conn.execute(sa.delete(outcomes).where(o.prediction_id == prediction_id))
         self.conn.execute(
             outcomes.insert().values(

@@ -7,6 +7,8 @@ from sqlalchemy.engine import Connection
 
 from governance.domain.monitoring import findings_digest
 from governance.domain.reconciliation import GovernedState, RequestFacts, audit_fact, prompt_fact
+from governance.domain.rollout import RoutingSpec
+from governance.domain.spec_seals import SpecRow
 from governance.domain.version_facts import FACT_FIELDS, facts_of
 from governance.store.evaluation import stored_contents_digest
 from governance.store.tables_monitoring import reference_profiles, retirement_audits
@@ -47,9 +49,13 @@ _REQUESTS = sa.select(
 # Decisions in the order they were recorded, which is the order of their events.
 _DECISIONS = sa.select(d.request_id, d.approver, d.role, d.decision).order_by(d.id)
 _PEOPLE = sa.select(people.c.name)
-_SPECS = sa.select(endpoints.c.name, routing_specs.c.number, routing_specs.c.spec_hash).select_from(
-    routing_specs.join(endpoints, routing_specs.c.endpoint_id == endpoints.c.id)
-)
+_SPECS = sa.select(
+    endpoints.c.name,
+    routing_specs.c.number,
+    routing_specs.c.spec,
+    routing_specs.c.spec_hash,
+    routing_specs.c.spec_mac,
+).select_from(routing_specs.join(endpoints, routing_specs.c.endpoint_id == endpoints.c.id))
 
 _AUDITS = sa.select(
     retirement_audits.c.id,
@@ -86,6 +92,14 @@ def _prompt_state(conn: Connection, state: GovernedState) -> None:
         state.pointer_moves[(pid, str(counts[pid]))] = version
 
 
+def content_hash(spec: object) -> str:
+    """The digest of a stored spec's content, or a note that it is no valid routing spec."""
+    try:
+        return RoutingSpec.model_validate(spec).digest()
+    except ValueError as exc:
+        return f"(not a valid routing spec: {str(exc).splitlines()[0]})"
+
+
 def read_state(conn: Connection) -> GovernedState:
     """The governed state as the tables hold it now (read inside the caller's snapshot)."""
     state = GovernedState()
@@ -108,7 +122,12 @@ def read_state(conn: Connection) -> GovernedState:
     for request_id, approver, role, decision in conn.execute(_DECISIONS):
         state.decisions.setdefault(request_id, []).append((approver, role, decision))
     state.people = {name for (name,) in conn.execute(_PEOPLE)}
-    state.specs = {(name, str(n)): spec_hash for name, n, spec_hash in conn.execute(_SPECS)}
+    # The hash of what the gateway would serve, recomputed from the JSON: the stored
+    # spec_hash column is no evidence, since whoever edits the JSON can edit it too.
+    for name, number, spec, stored_hash, mac in conn.execute(_SPECS):
+        content = content_hash(spec)
+        state.specs[(name, str(number))] = content
+        state.spec_rows.append(SpecRow(name, number, content, stored_hash, mac))
     state.audits = {
         audit_id: audit_fact(name, version, verdict, findings_digest(findings))
         for audit_id, name, version, verdict, findings in conn.execute(_AUDITS)

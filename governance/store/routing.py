@@ -17,9 +17,9 @@ from governance.domain.rollout import (
 from governance.store.tables_rollout import endpoints, rollouts, routing_specs
 
 e, s, r = endpoints.c, routing_specs.c, rollouts.c
-_SPECS = sa.select(s.id, e.name, s.number, s.spec, s.actor, s.reason, s.created_at).select_from(
-    routing_specs.join(endpoints, s.endpoint_id == e.id)
-)
+_SPECS = sa.select(
+    s.id, e.name, s.number, s.spec, s.actor, s.reason, s.created_at, s.spec_mac
+).select_from(routing_specs.join(endpoints, s.endpoint_id == e.id))
 # The newest spec number of every endpoint: what the gateway polls to notice changes.
 LATEST_NUMBERS = (
     sa.select(e.name, sa.func.max(s.number))
@@ -41,6 +41,7 @@ def _spec(row) -> SpecVersion:
         actor=row.actor,
         reason=row.reason,
         created_at=row.created_at,
+        mac=row.spec_mac,
     )
 
 
@@ -102,9 +103,16 @@ class RoutingRepository:
         ]
 
     def insert_spec(
-        self, endpoint: str, number: int, spec: RoutingSpec, actor: str, reason: str, now: datetime
+        self,
+        endpoint: str,
+        number: int,
+        spec: RoutingSpec,
+        actor: str,
+        reason: str,
+        now: datetime,
+        mac: str,
     ) -> SpecVersion:
-        """Append spec `number`; the unique (endpoint, number) refuses a concurrent twin."""
+        """Append spec `number` with its MAC; the unique (endpoint, number) refuses a twin."""
         result = self.conn.execute(
             routing_specs.insert().values(
                 endpoint_id=self._endpoint_id(endpoint),
@@ -114,6 +122,7 @@ class RoutingRepository:
                 actor=actor,
                 reason=reason,
                 created_at=now,
+                spec_mac=mac,
             )
         )
         return SpecVersion(
@@ -124,6 +133,7 @@ class RoutingRepository:
             actor=actor,
             reason=reason,
             created_at=now,
+            mac=mac,
         )
 
     def latest_numbers(self) -> dict[str, int]:

@@ -29,6 +29,9 @@ routing_specs = sa.Table(
     sa.Column("number", sa.Integer, nullable=False),
     sa.Column("spec", sa.JSON, nullable=False),
     sa.Column("spec_hash", sa.String(64), nullable=False),
+    # HMAC over (endpoint, number, content hash) under a key outside the database; NULL on
+    # specs written before migration 0007 (their routing.changed event vouches for them).
+    sa.Column("spec_mac", sa.String(64)),
     sa.Column("actor", sa.String(128), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),

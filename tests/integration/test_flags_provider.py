@@ -19,7 +19,7 @@ from openfeature.flag_evaluation import Reason
 
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage as S
-from governance.domain.rollout import FlagRule, route
+from governance.domain.rollout import FlagRule, RoutingSpec, route
 from governance.services.promotion import approval_requests, completion, decisions, evaluation
 from governance.services.rollout import endpoints, routing
 from governance.serving.flags_provider import (
@@ -28,6 +28,7 @@ from governance.serving.flags_provider import (
     SpecSource,
     live_routing_from_json,
 )
+from governance.store.tables_rollout import routing_specs
 
 ALICE, CAROL = VerifiedActor(name="alice"), VerifiedActor(name="carol")
 FLAG = "churn-api.version"
@@ -243,6 +244,37 @@ def test_a_routing_change_is_answered_once_the_ttl_passes(api_endpoint, client_f
     time.sleep(0.25)
     got = client.get_string_details(FLAG, "x", EvaluationContext(in_canary))
     assert (got.value, got.variant, got.reason) == ("1.0.0", "stable", Reason.STATIC)
+
+
+def test_a_spec_edited_in_the_database_is_refused_and_the_last_good_one_answers(
+    api_endpoint, client_for
+):
+    gov = api_endpoint
+    client = client_for(GovernanceProvider(SpecSource(gov, ttl=0.05)))
+    assert client.get_string_value(FLAG, "x", EvaluationContext("u-vip-1")) == "1.2.0"
+    seed, latest = live_spec(gov)
+    forged = RoutingSpec(stable="1.2.0")
+    with gov.engine.begin() as conn:  # a database writer without the key
+        conn.execute(
+            routing_specs.update()
+            .where(routing_specs.c.number == latest.number)
+            .values(spec=forged.model_dump(mode="json"), spec_hash=forged.digest())
+        )
+    time.sleep(0.1)
+    # Routing as the sealed spec says: an unflagged, uncanaried key still gets 1.0.0.
+    stable_key = next(
+        k for k, a in contexts() if route("churn-api", seed, latest.spec, k, a).variant == "stable"
+    )
+    assert client.get_string_value(FLAG, "x", EvaluationContext(stable_key)) == "1.0.0"
+    fresh = client_for(GovernanceProvider(SpecSource(gov)))
+    got = fresh.get_string_details(FLAG, "x", EvaluationContext(stable_key))
+    assert (got.value, got.error_code) == ("x", ErrorCode.GENERAL)
+    assert got.error_message == (
+        f"routing of 'churn-api' unavailable: its routing spec {latest.number} was refused:"
+        " its content (hash"
+        f" {forged.digest()}) is not what its spec_mac covers: the routing_specs row was"
+        " changed outside governance"
+    )
 
 
 # --- the HTTP source against a real server -----------------------------------------------

@@ -58,7 +58,11 @@ def test_every_json_route_reads_a_body_sent_without_a_json_content_type(gov, wor
     [prediction] = predict.json()["predictions"]
     outcome = {"prediction_id": prediction["prediction_id"], "label": 1}
     recorded = post(client, "/v1/outcomes", outcome, content_type)
-    assert recorded.json() == {"prediction_id": prediction["prediction_id"], "recorded": True}
+    assert recorded.json() == {
+        "prediction_id": prediction["prediction_id"],
+        "recorded": True,
+        "already_recorded": False,
+    }
     rid = render_id(client)
     rendered = post(
         client, "/v1/prompts/outcomes", {"render_id": rid, "success": True}, content_type

@@ -75,7 +75,7 @@ def test_health_and_routing_answer_while_a_predict_is_in_flight(gov, slow_settin
             SlowClassifier.release.set()
             caller.join(60)
         assert live.json() == {"live": True}
-        assert routing.json()["routing"]["stable"] == "1.0.0"
+        assert routing.json()["production_version"] == "1.0.0"
         assert still_in_flight, "the slow request had already answered: nothing was tested"
         slow = answers["slow"]
         assert slow.status_code == 200, slow.text

@@ -82,7 +82,7 @@ def test_an_endpoint_without_a_version_to_serve_is_a_503(gov, gateway, now):
             outage="an endpoint with nothing to serve",
         )
     assert _until(lambda: client.get("/v1/endpoints/empty").status_code == 200)
-    assert _until(lambda: client.get("/v1/endpoints/empty").json()["routing"]["stable"] is None)
+    assert _until(lambda: client.get("/v1/endpoints/empty").json()["mode"] == "none")
     answer = client.post("/v1/endpoints/empty/predict", json={"rows": [ROW]})
     assert answer.status_code == 503
     assert answer.json() == {"error": "endpoint 'empty' has no production version to serve yet"}

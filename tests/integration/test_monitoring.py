@@ -151,6 +151,20 @@ def test_outcomes_name_unknown_ids_and_record_all_or_nothing(monitored_world, no
     with w.gov.store.read() as tx:
         rows = tx.monitoring.served_rows("churn", "1.0.0", now - timedelta(days=1), now)
     assert sorted(label for *_, label in rows) == [0, 0, 1]
+    # The same file again changes nothing; a different label for a recorded outcome is refused.
+    assert batches.record_outcomes(w.gov, **record, actor="bob", now=now) == 3
+    recorded = state(w.gov)
+    pd.DataFrame({"prediction_id": ids, "label": [1, 1, 0]}).to_csv(tmp_path / "o.csv", index=False)
+    with pytest.raises(Conflict) as refused:
+        batches.record_outcomes(w.gov, **record, actor="bob", now=now)
+    assert str(refused.value) == (
+        "1 labels differ from the outcomes already recorded, and the first outcome recorded"
+        f" stands; nothing was recorded: {ids[1]} (recorded 0, file 1)"
+    )
+    assert state(w.gov) == recorded
+    with w.gov.store.read() as tx:
+        rows = tx.monitoring.served_rows("churn", "1.0.0", now - timedelta(days=1), now)
+    assert sorted(label for *_, label in rows) == [0, 0, 1]
 
 
 def test_rows_carry_their_own_time_when_a_time_column_is_given(monitored_world, now, tmp_path):

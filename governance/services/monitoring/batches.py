@@ -8,6 +8,7 @@ recorded all or nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -141,8 +142,20 @@ def record_outcomes(
             shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
             raise InvalidInput(f"{len(unknown)} labels name unknown prediction ids: {shown}")
         checked = _checked_by_version(gov, tx, frame, ids, known, label_column)
+        clashes = []
         for prediction_id, label in zip(ids, checked, strict=True):
-            tx.predictions.record_outcome(prediction_id, plain(label), {}, now)
+            earlier = tx.predictions.record_first_outcome(prediction_id, plain(label), {}, now)
+            # The first outcome recorded stands (the gateway's rule): the same one is a no-op.
+            if earlier is not None and _json(earlier.label) != _json(plain(label)):
+                clashes.append(
+                    f"{prediction_id} (recorded {_json(earlier.label)}, file {_json(plain(label))})"
+                )
+        if clashes:
+            shown = ", ".join(clashes[:5]) + (" ..." if len(clashes) > 5 else "")
+            raise Conflict(
+                f"{len(clashes)} labels differ from the outcomes already recorded, and the"
+                f" first outcome recorded stands; nothing was recorded: {shown}"
+            )
         tx.audit.append(
             "monitoring.outcomes_recorded",
             actor=actor,
@@ -150,6 +163,10 @@ def record_outcomes(
             details={"rows": len(ids), "file": Path(path).name},
         )
     return len(ids)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def _checked_by_version(gov, tx, frame, ids, known, label_column) -> list[Any]:

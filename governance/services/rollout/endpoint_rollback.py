@@ -9,6 +9,7 @@ from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
 from governance.domain.rollout import RoutingRefused, RoutingSpec, SpecVersion
 from governance.services.rollout.rollback import rollback_in
+from governance.services.rollout.rollback_filter import left_out, servable_in
 from governance.services.rollout.routing import (
     change_in,
     current_spec_in,
@@ -53,11 +54,26 @@ def rollback_endpoint(
         if target.stable is None:
             raise RoutingRefused(f"spec {current.number - 1} of {name!r} serves no version")
         _registry_follows(tx, gov, endpoint.model_name, target.stable, actor, why, now)
+        # Stages as they are after the registry followed: what may serve from now on.
+        target, dropped = servable_in(tx, endpoint.model_name, target, now)
         latest = current_spec_in(tx, name)
         if latest.spec.digest() == target.digest():
+            if dropped:
+                # What differs is only what governed acts took out since: nothing to restore.
+                raise RoutingRefused(
+                    f"endpoint {name!r} has nothing to roll back to: what a rollback would"
+                    f" restore differs from spec {latest.number} only in versions that may"
+                    f" not serve now{left_out(dropped, lead='')}"
+                )
             return latest
         return change_in(
-            tx, name, lambda _: target, actor=actor.name, reason=f"rollback: {why}", now=now
+            tx,
+            name,
+            lambda _: target,
+            actor=actor.name,
+            reason=f"rollback: {why}" + left_out(dropped),
+            now=now,
+            details={"dropped": dropped} if dropped else None,
         )
 
 

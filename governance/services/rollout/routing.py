@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from governance.domain.errors import NotFound, StateMismatch
 from governance.domain.rollout import (
@@ -13,6 +14,7 @@ from governance.domain.rollout import (
     SpecVersion,
 )
 from governance.domain.withdrawal import NothingToServe
+from governance.services.rollout.spec_seals import seal
 from governance.store.unit_of_work import Transaction
 
 
@@ -55,12 +57,19 @@ def spec_number_in(tx: Transaction, name: str, number: int) -> SpecVersion:
 
 
 def write_spec(
-    tx: Transaction, endpoint: Endpoint, spec: RoutingSpec, actor: str, reason: str, now: datetime
+    tx: Transaction,
+    endpoint: Endpoint,
+    spec: RoutingSpec,
+    actor: str,
+    reason: str,
+    now: datetime,
+    details: dict[str, Any] | None = None,
 ) -> SpecVersion:
-    """Append the next spec version of the endpoint and its `routing.changed` audit event."""
+    """Append the next spec version of the endpoint, sealed, and its `routing.changed` event."""
     latest = tx.routing.latest_spec(endpoint.name)
     number = 1 if latest is None else latest.number + 1
-    stored = tx.routing.insert_spec(endpoint.name, number, spec, actor, reason, now)
+    mac = seal(tx.keyring, endpoint.name, number, spec.digest())
+    stored = tx.routing.insert_spec(endpoint.name, number, spec, actor, reason, now, mac)
     tx.audit.append(
         "routing.changed",
         actor=actor,
@@ -73,6 +82,7 @@ def write_spec(
             "spec_hash": spec.digest(),
             "versions": spec.versions(),
             "reason": reason,
+            **(details or {}),
         },
     )
     return stored
@@ -87,11 +97,13 @@ def change_in(
     reason: str,
     now: datetime,
     outage: str = "",
+    details: dict[str, Any] | None = None,
 ) -> SpecVersion:
     """Apply `change` to the endpoint's current spec and store the result as the next one.
 
     A change that takes away the endpoint's stable version is refused unless `outage`
     names the outage a lead accepted: no act leaves an endpoint with nothing to serve.
+    `details` adds facts to its `routing.changed` event (e.g. what a rollback left out).
     """
     endpoint = get_endpoint_in(tx, name)
     current = current_spec_in(tx, name)
@@ -105,7 +117,7 @@ def change_in(
             f"routing change on {name!r} refused: it would leave the endpoint with no stable "
             f"version (it serves {current.spec.stable}), and no lead named the outage"
         )
-    return write_spec(tx, endpoint, spec, actor, reason, now)
+    return write_spec(tx, endpoint, spec, actor, reason, now, details)
 
 
 def _first_error(exc: ValueError) -> str:

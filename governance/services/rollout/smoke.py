@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from governance.bootstrap import Governance
 from governance.domain.rollout import Rollout
+from governance.services.rollout.gateway_credentials import CREDENTIAL_HEADER, mint, smoke_scope
 from governance.services.rollout.routing import current_spec_in
 
 
@@ -35,8 +37,12 @@ def _rows(gov: Governance, rollout: Rollout, dataset: str) -> tuple[list[dict], 
     return rows, json.loads(json.dumps([v.item() if hasattr(v, "item") else v for v in offline]))
 
 
-def smoke_test(gov: Governance, rollout: Rollout, dataset: str) -> str:
-    """'' when the idle slot's answers through the gateway equal offline ones, else why not."""
+def smoke_test(gov: Governance, rollout: Rollout, dataset: str, now: datetime) -> str:
+    """'' when the idle slot's answers through the gateway equal offline ones, else why not.
+
+    Addressing a slot needs a credential made with the secret key (gateway_credentials.py),
+    valid for a few minutes from `now`: no client of the gateway can reach the candidate.
+    """
     with gov.store.read() as tx:
         spec = current_spec_in(tx, rollout.endpoint)
     slot = next((s for s, held in spec.spec.slots.items() if held == rollout.version), None)
@@ -45,8 +51,9 @@ def smoke_test(gov: Governance, rollout: Rollout, dataset: str) -> str:
     rows, offline = _rows(gov, rollout, dataset)
     url = f"{gov.settings.gateway_url.rstrip('/')}/v1/endpoints/{rollout.endpoint}/predict"
     body = {"rows": rows, "slot": slot, "targeting_key": f"smoke-{rollout.id}"}
+    credential = mint(gov.keyring, smoke_scope(rollout.endpoint, slot), now)
     try:
-        answer = httpx.post(url, json=body, timeout=30)
+        answer = httpx.post(url, json=body, headers={CREDENTIAL_HEADER: credential}, timeout=30)
     except httpx.TransportError as exc:
         return f"gateway at {gov.settings.gateway_url} unreachable: {exc}"
     if answer.status_code != 200:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -23,8 +24,9 @@ from governance.domain.audit import (
     verify_export,
     verify_rows,
 )
-from governance.domain.errors import ChainBroken, InvalidInput
-from governance.domain.reconciliation import Replay, require_match
+from governance.domain.errors import ChainBroken, InvalidInput, StateMismatch
+from governance.domain.reconciliation import GovernedState, Replay, require_match
+from governance.domain.spec_seals import SPEC_MAC_PURPOSE, spec_row_problems
 from governance.keyring import Keyring
 from governance.signing import (
     Signer,
@@ -82,8 +84,26 @@ def verify(
             reason = check_checkpoint(checkpoint, hash_at(conn, checkpoint.seq), chain.verified)
             if reason:
                 raise ChainBroken(f"audit chain disagrees with checkpoint {source}: {reason}")
-        rows = require_match(replay.state, read_state(conn)) if reconcile else None
+        rows = _reconcile(gov.keyring, replay, read_state(conn)) if reconcile else None
     return _report(chain, anchors, state_rows=rows)
+
+
+def _reconcile(keyring: Keyring, replay: Replay, actual: GovernedState) -> int:
+    """Compare the tables with the events, then check every spec's hash column and seal."""
+    rows = require_match(replay.state, actual)
+    found = list(
+        islice(
+            spec_row_problems(
+                actual.spec_rows,
+                lambda message, mac: keyring.check_mac(SPEC_MAC_PURPOSE, message, mac),
+            ),
+            6,
+        )
+    )
+    if found:
+        more = " (and more)" if len(found) > 5 else ""
+        raise StateMismatch("; ".join(found[:5]) + more)
+    return rows
 
 
 def _check_signatures(settings: Settings, anchors: Sequence[Anchored], public_key: Path | None):
