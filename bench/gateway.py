@@ -229,7 +229,13 @@ def populate(root: Path) -> tuple[list[str], list[float]]:
                 )
         with gov.store.write() as tx:
             transition_in(tx, "churn", "1.0.0", LifecycleStage.production, actor="bench", now=START)
-        endpoints.create(gov, ENDPOINT, model="churn", actor=VerifiedActor(name="carol"), now=START)
+        endpoints.create(
+            gov,
+            ENDPOINT,
+            model="churn",
+            actor=VerifiedActor(name="carol", method="totp"),
+            now=START,
+        )
     finally:
         gov.close()
     return list(x.columns), [float(v) for v in x.iloc[0]]

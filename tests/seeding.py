@@ -65,7 +65,7 @@ def approved_request(
         model=model,
         version=version,
         target=target,
-        requester=VerifiedActor(name="alice"),
+        requester=VerifiedActor(name="alice", method="totp"),
         evaluation_run_id=evaluation_run_id,
         now=now,
     )

@@ -38,7 +38,7 @@ def _to_staging(gov, people, version, run_id):
         model="churn",
         version=version,
         target=S.staging,
-        requester=VerifiedActor(name="alice"),
+        requester=VerifiedActor(name="alice", method="totp"),
         evaluation_run_id=run_id,
         now=now,
     )
@@ -84,7 +84,11 @@ def workdir(tmp_path, monkeypatch, model_bytes, people, database_url, capsys):
             )
             _to_staging(gov, people, version, done.id)
         endpoints.create(
-            gov, "churn-api", model="churn", actor=VerifiedActor(name="alice"), now=now
+            gov,
+            "churn-api",
+            model="churn",
+            actor=VerifiedActor(name="alice", method="totp"),
+            now=now,
         )
     finally:
         gov.close()

@@ -29,7 +29,10 @@ from governance.serving.flags_provider import (
     live_routing_from_json,
 )
 
-ALICE, CAROL = VerifiedActor(name="alice"), VerifiedActor(name="carol")
+ALICE, CAROL = (
+    VerifiedActor(name="alice", method="totp"),
+    VerifiedActor(name="carol", method="totp"),
+)
 FLAG = "churn-api.version"
 VIPS = ["u-vip-1", "u-vip-2", "u-vip-3"]
 FLAGS = [

@@ -66,7 +66,9 @@ def test_a_routing_change_committed_in_the_database_is_obeyed_within_a_second(go
 
 def test_an_endpoint_without_a_version_to_serve_is_a_503(gov, gateway, now):
     client, _ = gateway
-    endpoints.create(gov, "empty", model="churn", actor=VerifiedActor(name="carol"), now=now)
+    endpoints.create(
+        gov, "empty", model="churn", actor=VerifiedActor(name="carol", method="totp"), now=now
+    )
     # The new endpoint follows production, so empty it: no stable version at all.
     change_routing(gov, now, name="empty", stable=None)
     assert _until(lambda: client.get("/v1/endpoints/empty").status_code == 200)

@@ -222,7 +222,9 @@ def test_a_code_for_another_person_is_wrong_for_this_one(gov, now, monkeypatch):
     message = refused(InvalidCode, identity.verify_code, gov, "carol", dave.at(now), now=now)
     assert message == "one-time code for carol is wrong or expired"
     assert last_step(gov, "carol") is None and last_step(gov, "dave") is None
-    assert identity.verify_code(gov, "dave", dave.at(now), now=now) == VerifiedActor(name="dave")
+    assert identity.verify_code(gov, "dave", dave.at(now), now=now) == VerifiedActor(
+        name="dave", method="totp"
+    )
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,7 @@ def test_retire_and_deprecate_with_a_reason_still_work(churn, now):
 
 
 def test_break_glass_promotes_records_and_opens_a_retro_review(churn, now):
-    carol = VerifiedActor(name="carol")
+    carol = VerifiedActor(name="carol", method="totp")
     promoted, review = break_glass.break_glass(
         churn, model="churn", version="1.1.0", actor=carol, reason="fraud spike", now=now
     )
@@ -100,7 +100,7 @@ def test_a_retro_review_stays_open_until_every_role_has_decided(churn, now):
         churn,
         model="churn",
         version="1.1.0",
-        actor=VerifiedActor(name="carol"),
+        actor=VerifiedActor(name="carol", method="totp"),
         reason="outage",
         now=now,
     )
@@ -131,7 +131,7 @@ def test_break_glass_needs_a_reason_and_a_break_glass_role(churn, now):
             churn,
             model="churn",
             version="1.1.0",
-            actor=VerifiedActor(name="carol"),
+            actor=VerifiedActor(name="carol", method="totp"),
             reason=" ",
             now=now,
         )
@@ -141,7 +141,7 @@ def test_break_glass_needs_a_reason_and_a_break_glass_role(churn, now):
             churn,
             model="churn",
             version="1.1.0",
-            actor=VerifiedActor(name="alice"),
+            actor=VerifiedActor(name="alice", method="totp"),
             reason="fraud spike",
             now=now,
         )
@@ -156,7 +156,7 @@ def test_rollback_needs_a_lead_and_the_grace_period(churn, now):
         churn,
         model="churn",
         version="1.1.0",
-        actor=VerifiedActor(name="carol"),
+        actor=VerifiedActor(name="carol", method="totp"),
         reason="x",
         now=now,
     )
@@ -166,7 +166,7 @@ def test_rollback_needs_a_lead_and_the_grace_period(churn, now):
             churn,
             model="churn",
             version="1.0.0",
-            actor=VerifiedActor(name="dave"),
+            actor=VerifiedActor(name="dave", method="totp"),
             reason="bad canary",
             now=now,
         )
@@ -176,7 +176,7 @@ def test_rollback_needs_a_lead_and_the_grace_period(churn, now):
             churn,
             model="churn",
             version="1.0.0",
-            actor=VerifiedActor(name="carol"),
+            actor=VerifiedActor(name="carol", method="totp"),
             reason="bad canary",
             now=now + timedelta(days=31),
         )
@@ -186,7 +186,7 @@ def test_rollback_needs_a_lead_and_the_grace_period(churn, now):
         churn,
         model="churn",
         version="1.0.0",
-        actor=VerifiedActor(name="carol"),
+        actor=VerifiedActor(name="carol", method="totp"),
         reason="bad canary",
         now=now + timedelta(hours=1),
     )
@@ -206,7 +206,7 @@ def test_risk_changes_are_a_risk_officers_audited_act(churn, now):
             churn,
             "churn",
             RiskLevel.critical,
-            actor=VerifiedActor(name="carol"),
+            actor=VerifiedActor(name="carol", method="totp"),
             reason="scope grew",
             now=now,
         )
@@ -215,7 +215,7 @@ def test_risk_changes_are_a_risk_officers_audited_act(churn, now):
         churn,
         "churn",
         RiskLevel.critical,
-        actor=VerifiedActor(name="dave"),
+        actor=VerifiedActor(name="dave", method="totp"),
         reason="scope grew",
         now=now,
     )
@@ -250,7 +250,7 @@ def test_a_risk_change_voids_open_promotion_requests(gov, staged_run, now):
         model="churn",
         version="1.1.0",
         target=S.production,
-        requester=VerifiedActor(name="alice"),
+        requester=VerifiedActor(name="alice", method="totp"),
         evaluation_run_id=staged_run.id,
         now=now,
     )
@@ -258,7 +258,7 @@ def test_a_risk_change_voids_open_promotion_requests(gov, staged_run, now):
         gov,
         "churn",
         RiskLevel.critical,
-        actor=VerifiedActor(name="dave"),
+        actor=VerifiedActor(name="dave", method="totp"),
         reason="now used for triage",
         now=now,
     )

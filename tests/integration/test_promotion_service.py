@@ -60,7 +60,7 @@ def open_request(gov, run, now, approve=True):
         model="churn",
         version="1.1.0",
         target=S.production,
-        requester=VerifiedActor(name="alice"),
+        requester=VerifiedActor(name="alice", method="totp"),
         evaluation_run_id=run.id,
         now=now,
     )

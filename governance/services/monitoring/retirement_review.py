@@ -28,7 +28,9 @@ from governance.services.rollout.withdrawal import successor_in, withdraw_in
 from governance.services.trust.request_events import audit_request_event
 from governance.store.unit_of_work import Transaction
 
-REQUESTER = VerifiedActor(name="retirement-audit", verified=True)
+# The nightly audit asks for the review itself: no person and no code stands behind the
+# request, so it says so (`verified` is False) and the roster's approvals decide.
+REQUESTER = VerifiedActor(name="retirement-audit", method="system")
 TARGET = LifecycleStage.deprecated
 NONE = "none"
 
