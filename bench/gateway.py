@@ -199,7 +199,7 @@ def populate(root: Path) -> tuple[list[str], list[float]]:
     from governance.services.registry import versions as registry_versions
     from governance.services.registry.versions import VersionSpec
     from governance.services.rollout import endpoints
-    from governance.services.rollout.production import transition_in
+    from governance.services.rollout.production import _transition_in as transition_in
     from governance.store.schema import upgrade
 
     create_secret_key(root / "secret.key")

@@ -202,7 +202,7 @@ def populate(root: Path, rows: int, candidates: int) -> tuple[list[str], Authent
 
 def seed(gov, version: str, stage) -> None:
     """Put a version in a stage with the internal move promote-model itself makes."""
-    from governance.services.rollout.production import transition_in
+    from governance.services.rollout.production import _transition_in as transition_in
 
     # The public services refuse staging and production outside promote-model (one door).
     with gov.store.write() as tx:

@@ -12,13 +12,13 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from seeding import seed_move_in
 
 from governance.domain.audit import GENESIS_HASH, MAC_PURPOSE, canonical_event, chain_hash
 from governance.domain.errors import ChainBroken, ModelNotFound
 from governance.domain.models import LifecycleStage
 from governance.services.registry import versions
 from governance.services.registry.versions import VersionSpec
-from governance.services.rollout.production import transition_in
 from governance.services.trust import audit
 
 ROWS = "SELECT seq, id, ts, event_type, model, version, actor, details, prev_hash, hash, mac"
@@ -39,7 +39,7 @@ def register(gov, model, card, data, version, now):
 def stage(gov, name: str, version: str, target: LifecycleStage, now) -> None:
     """The move promote-model makes once its gate and approvals pass (same event, same rows)."""
     with gov.store.write() as tx:
-        transition_in(tx, name, version, target, actor="bob", now=now)
+        seed_move_in(tx, name, version, target, actor="bob", now=now)
 
 
 @pytest.fixture

@@ -94,7 +94,7 @@ def test_one_production_version_per_model_is_a_database_rule(
         seed_stage(gov, "churn", version, S.staging, now=now)
     seed_stage(gov, "churn", "1.0.0", S.production, now=now)
     before = snapshot(gov)
-    # A writer that skips transition_in (which archives the incumbent) hits the partial
+    # A writer that skips the production move (which archives the incumbent) hits the partial
     # unique index uq_model_versions_one_production.
     with pytest.raises(sa.exc.IntegrityError), gov.store.write() as tx:
         second = tx.registry.get_version("churn", "1.1.0")
@@ -109,7 +109,7 @@ def test_rollback_inside_grace_period_only(gov, churn_model, example_card, model
         register(gov, churn_model, example_card, model_bytes[i], version, now)
         seed_stage(gov, "churn", version, S.staging, now=now)
         seed_stage(gov, "churn", version, S.production, now=now)
-    # transition_in is the move the rollback command makes after its role check.
+    # seed_stage makes the move the rollback command makes after its role check.
     seed_stage(gov, "churn", "1.0.0", S.production, now=now + timedelta(days=2))
     assert versions.resolve(gov, "churn@production").version == "1.0.0"
     replaced = versions.resolve(gov, "churn@1.1.0")

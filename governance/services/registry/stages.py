@@ -1,8 +1,9 @@
 """Stage moves of a version, and the production version a move replaces.
 
-`move_in` changes stages only. A move into production also moves routing, so every caller
-that can enter production goes through `rollout.production.transition_in`, which adds the
-routing change in the same transaction.
+`_move_in` changes stages only, checking no approval. A move into production also moves
+routing, so it is private: only `rollout.production._transition_in` (which adds the routing
+change in the same transaction) imports it, and `transition` below refuses the governed
+stages before calling it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def transition(
     if target == LifecycleStage.deprecated and not reason.strip():
         raise InvalidInput(f"{name}@{version}: a move to deprecated needs a reason (--reason)")
     with gov.store.write() as tx:
-        return move_in(
+        return _move_in(
             tx,
             name,
             version,
@@ -59,7 +60,7 @@ def _sunset_days(gov: Governance) -> int:
     return gov.policy.retirement.sunset_days
 
 
-def move_in(
+def _move_in(
     tx: Transaction,
     name: str,
     version: str,
