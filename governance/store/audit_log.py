@@ -140,6 +140,28 @@ class AuditLog:
             stmt = stmt.limit(limit)
         return [to_event(tuple(row)) for row in self.conn.execute(stmt)]
 
+    def first_with(
+        self, event_type: str, key: str, value: Any, *, after: datetime | None = None
+    ) -> AuditEvent | None:
+        """The first event of a type whose details hold `key: value`, after a time if given."""
+        # The canonical details text holds `"key":value` verbatim, so LIKE narrows the rows in
+        # the database; the parsed details then confirm the key is a top-level one.
+        fragment = canonical_json({key: value})[1:-1]
+        escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = (
+            sa.select(*_COLUMNS)
+            .where(audit_events.c.event_type == event_type)
+            .where(audit_events.c.details.like(f"%{escaped}%", escape="\\"))
+            .order_by(audit_events.c.seq)
+        )
+        if after is not None:
+            stmt = stmt.where(audit_events.c.ts > format_ts(after))
+        for row in self.conn.execute(stmt):
+            event = to_event(tuple(row))
+            if event.details.get(key) == value:
+                return event
+        return None
+
 
 def hash_at(conn: Connection, seq: int) -> str | None:
     """The stored hash of event `seq`, or None if there is no such event."""
