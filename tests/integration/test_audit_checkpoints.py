@@ -63,10 +63,10 @@ def test_a_checkpoint_of_the_empty_chain_verifies(gov, signing_key, now, tmp_pat
 
 def test_the_signature_covers_seq_head_hash_and_time(gov, trail, signing_key, now):
     signed = audit.checkpoint(gov, now + timedelta(days=1))
-    assert signed.seq == 7 and signed.taken_at == "2026-11-24T12:00:00.000000Z"
+    assert signed.seq == 8 and signed.taken_at == "2026-11-24T12:00:00.000000Z"
     public = serialization.load_pem_public_key(public_key_path(signing_key).read_bytes())
     payload = json.dumps(
-        {"hash": signed.hash, "seq": 7, "taken_at": signed.taken_at}, separators=(",", ":")
+        {"hash": signed.hash, "seq": 8, "taken_at": signed.taken_at}, separators=(",", ":")
     )
     public.verify(bytes.fromhex(signed.signature), payload.encode())  # raises if not
 
@@ -125,10 +125,10 @@ def test_a_cut_tail_disagrees_with_the_anchor(gov, trail, signing_key, now):
     tamper(gov, "DELETE FROM audit_events WHERE seq >= 6")
     assert audit.verify_chain(gov).ok
     with pytest.raises(
-        ChainBroken, match=f"checkpoint {path}: checkpoint event 7 no longer exists"
+        ChainBroken, match=f"checkpoint {path}: checkpoint event 8 no longer exists"
     ):
         audit.verify(gov, checkpoints)
-    with pytest.raises(ChainBroken, match="event 7 no longer exists"):
+    with pytest.raises(ChainBroken, match="event 8 no longer exists"):
         audit.anchor(gov, now + timedelta(hours=1))
 
 
@@ -143,7 +143,7 @@ def test_the_anchor_flow_writes_one_signed_file_per_run_and_counts_what_follows(
         if value not in (None, "", []):
             monkeypatch.setenv(f"GOVERNANCE_{key.upper()}", str(value))
     state = audit_anchor.fn()
-    assert state.name == "Anchored" and "checkpoint of event 7" in state.message
+    assert state.name == "Anchored" and "checkpoint of event 8" in state.message
     versions.set_alias(gov, "fraud", "champion", "0.1.0", actor="bob", now=now)
     versions.set_alias(gov, "fraud", "shadow", "0.1.0", actor="bob", now=now)
     directory = gov.settings.resolved_anchor_dir
@@ -152,7 +152,7 @@ def test_the_anchor_flow_writes_one_signed_file_per_run_and_counts_what_follows(
     assert audit_anchor.fn().name == "Anchored"
     files = sorted(p.name for p in directory.iterdir())
     assert len(files) == 2 and all(name.startswith("checkpoint-") for name in files)
-    assert files[1].startswith("checkpoint-000000000009-")  # named by seq, then time
+    assert files[1].startswith("checkpoint-000000000010-")  # named by seq, then time
     report = audit.verify(gov, audit.load_checkpoints(directory=directory))
     assert report.checkpoints == 2 and report.events_after_anchor == 0
 
@@ -160,5 +160,5 @@ def test_the_anchor_flow_writes_one_signed_file_per_run_and_counts_what_follows(
     tamper(gov, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 3")
     rechain_from(gov, 3)
     failed = audit_anchor.fn()
-    assert failed.name == "ChainBroken" and "event 9 hash differs" in failed.message
+    assert failed.name == "ChainBroken" and "event 10 hash differs" in failed.message
     assert len(list(directory.iterdir())) == 2

@@ -149,6 +149,7 @@ def test_enroll_refusals_are_one_line_and_change_nothing(home, capsys, now):
     assert out.startswith("enrolled carol (the previous authenticator no longer works);")
     assert first.secret not in out
     assert audit_types() == [
+        "policy.loaded",
         "person.enrolled",
         "person.logged_in",
         "person.enrolled",
@@ -186,7 +187,12 @@ def test_login_writes_a_private_session_file_and_logout_removes_it(home, capsys,
     finally:
         gov.close()
     assert str(caught.value) == "not logged in: run `governance login NAME --code CODE`"
-    assert audit_types() == ["person.enrolled", "person.logged_in", "person.logged_out"]
+    assert audit_types() == [
+        "policy.loaded",
+        "person.enrolled",
+        "person.logged_in",
+        "person.logged_out",
+    ]
 
 
 def test_login_refusals_are_one_line_and_leave_no_session(home, capsys, now):
@@ -311,7 +317,7 @@ def test_a_session_row_inserted_without_the_key_acts_as_nobody(home, capsys, now
     # Replacing dave's authenticator is an act a logged-in person other than dave may do.
     assert fails(["people", "enroll", "dave", "--replace"], capsys) == NOT_GENUINE
     assert table(people_table) == before
-    assert audit_types() == ["person.enrolled", "person.enrolled"]
+    assert audit_types() == ["policy.loaded", "person.enrolled", "person.enrolled"]
 
 
 def test_a_session_whose_expiry_was_extended_is_not_genuine(home, capsys, now):

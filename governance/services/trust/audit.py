@@ -24,6 +24,8 @@ from governance.domain.audit import (
     verify_rows,
 )
 from governance.domain.errors import ChainBroken, InvalidInput
+from governance.domain.identity import NOT_VERIFIED
+from governance.domain.policy_history import IdentitySpan, identity_spans
 from governance.domain.reconciliation import Replay, require_match
 from governance.keyring import Keyring
 from governance.signing import (
@@ -34,7 +36,7 @@ from governance.signing import (
     read_checkpoint,
     write_anchor,
 )
-from governance.store.audit_log import hash_at, iter_rows, snapshot
+from governance.store.audit_log import hash_at, iter_rows, marked_events, snapshot
 from governance.store.reconciliation import read_state
 
 Anchored = tuple[Path, SignedCheckpoint]
@@ -50,6 +52,8 @@ class TrailReport(BaseModel):
     newest_anchor: SignedCheckpoint | None = None
     events_after_anchor: int | None = None
     key_file: Path | None = None  # an export's MACs were checked with this secret key file
+    # Every span of the trail written while the policy said `identity: none`.
+    identity_off: list[IdentitySpan] = []
 
 
 def verify_chain(gov: Governance) -> ChainReport:
@@ -81,7 +85,9 @@ def verify(
             if reason:
                 raise ChainBroken(f"audit chain disagrees with checkpoint {source}: {reason}")
         rows = require_match(replay.state, read_state(conn)) if reconcile else None
-    return _report(chain, anchors, state_rows=rows)
+        # Read after the chain passed: the notes are as MACed, not as a writer would have them.
+        spans = identity_spans(marked_events(conn, "identity", NOT_VERIFIED))
+    return _report(chain, anchors, state_rows=rows, identity_off=spans)
 
 
 def _check_signatures(settings: Settings, anchors: Sequence[Anchored], public_key: Path | None):
