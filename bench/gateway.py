@@ -199,7 +199,7 @@ def populate(root: Path) -> tuple[list[str], list[float]]:
     from governance.services.registry import versions as registry_versions
     from governance.services.registry.versions import VersionSpec
     from governance.services.rollout import endpoints
-    from governance.services.rollout.production import transition_in
+    from governance.services.rollout.production import _transition_in as transition_in
     from governance.store.schema import upgrade
 
     create_secret_key(root / "secret.key")
@@ -229,7 +229,13 @@ def populate(root: Path) -> tuple[list[str], list[float]]:
                 )
         with gov.store.write() as tx:
             transition_in(tx, "churn", "1.0.0", LifecycleStage.production, actor="bench", now=START)
-        endpoints.create(gov, ENDPOINT, model="churn", actor=VerifiedActor(name="carol"), now=START)
+        endpoints.create(
+            gov,
+            ENDPOINT,
+            model="churn",
+            actor=VerifiedActor(name="carol", method="totp"),
+            now=START,
+        )
     finally:
         gov.close()
     return list(x.columns), [float(v) for v in x.iloc[0]]

@@ -202,7 +202,7 @@ def populate(root: Path, rows: int, candidates: int) -> tuple[list[str], Authent
 
 def seed(gov, version: str, stage) -> None:
     """Put a version in a stage with the internal move promote-model itself makes."""
-    from governance.services.rollout.production import transition_in
+    from governance.services.rollout.production import _transition_in as transition_in
 
     # The public services refuse staging and production outside promote-model (one door).
     with gov.store.write() as tx:
@@ -278,7 +278,7 @@ def prefect_promotion(gov, version: str, codes: Authenticators) -> dict:
 
     params = {"model": MODEL, "version": version, "dataset": "holdout", "target": TARGET}
     submitted = time.time()
-    run = submit_promotion(gov, VerifiedActor(name=REQUESTER), params, now=_now())
+    run = submit_promotion(gov, VerifiedActor(name=REQUESTER, method="totp"), params, now=_now())
     saved_at, resumed_at, answered = [], [], set()
     with get_client(sync_client=True) as client:
         while True:
@@ -366,7 +366,7 @@ def service_promotion(version: str, codes: Authenticators) -> dict:
     gov = open_governance()
     try:
         target = LifecycleStage.production
-        actor = VerifiedActor(name=REQUESTER)
+        actor = VerifiedActor(name=REQUESTER, method="totp")
         token = request_tokens.mint_request_token(
             gov, actor, model=MODEL, version=version, target=TARGET, now=_now()
         )

@@ -155,7 +155,7 @@ def measure_registry(root: Path, blobs: list[bytes], resolves: int, profile: boo
     """Registration rate, then resolve latency by stage and by alias, on one database."""
     from governance.domain.models import LifecycleStage
     from governance.services.registry import versions as registry_versions
-    from governance.services.rollout.production import transition_in
+    from governance.services.rollout.production import _transition_in as transition_in
 
     versions = len(blobs)
     gov = fresh_governance(root)

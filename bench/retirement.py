@@ -131,7 +131,7 @@ def populate(root: Path, models: int, now: datetime) -> dict[str, float]:
     from governance.services.monitoring import batches, references
     from governance.services.registry import versions
     from governance.services.registry.versions import VersionSpec
-    from governance.services.rollout.production import transition_in
+    from governance.services.rollout.production import _transition_in as transition_in
     from governance.store.schema import upgrade
 
     spent: dict[str, float] = {}

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 
 from sqlalchemy.engine import Engine
 
 from governance.config import Settings, load_policy, load_settings
 from governance.domain.identity import NOT_VERIFIED
+from governance.domain.policy_history import POLICY_LOADED, loaded_details
 from governance.keyring import Keyring
 from governance.ml.artifacts import ArtifactStore
+from governance.store.audit_log import AuditLog
 from governance.store.engine import create_store_engine
 from governance.store.schema import require_current
 from governance.store.unit_of_work import Store
@@ -25,10 +28,12 @@ class Governance:
     store: Store = field(init=False)
     artifacts: ArtifactStore = field(init=False)
     keyring: Keyring = field(init=False)
+    # Policy versions this process has seen recorded as the trail's newest `policy.loaded`.
+    _recorded_policies: set[str] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.keyring = Keyring(self.settings.resolved_secret_key_file)
-        self.store = Store(self.engine, self.keyring, self._identity_note)
+        self.store = Store(self.engine, self.keyring, self._identity_note, self._record_policy)
         self.artifacts = ArtifactStore(
             self.settings.resolved_artifact_root, trusted_types=self.settings.trusted_types
         )
@@ -42,9 +47,29 @@ class Governance:
         """What every audit event says about identities: nothing, unless they are off."""
         return NOT_VERIFIED if self.policy.identity == "none" else None
 
+    def _record_policy(self, audit: AuditLog, now: datetime) -> None:
+        """Before a transaction's first event, make sure the trail names the policy in force.
+
+        Unless the newest `policy.loaded` event is of this version, one is appended with the
+        version's content and its differences from that event's. Once the newest is seen to
+        be ours (committed), this process stops asking for that version: one query a write
+        until then, none after.
+        """
+        policy = self.policy
+        if policy.version in self._recorded_policies:
+            return
+        latest = audit.latest(POLICY_LOADED)
+        if latest is not None and latest.details.get("digest") == policy.version:
+            self._recorded_policies.add(policy.version)
+            return
+        details = loaded_details(policy, latest.details if latest else None)
+        audit.append(POLICY_LOADED, actor="system", now=now, details=details)
+
     def reload_policy(self) -> None:
         """Forget the cached policy so the next use reads the file again."""
         self.__dict__.pop("policy", None)
+        # An edit back to an earlier version is a change the trail must show again.
+        self._recorded_policies.clear()
 
     def close(self) -> None:
         """Release database connections."""

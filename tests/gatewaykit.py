@@ -99,7 +99,9 @@ def serve_churn(gov: Governance, register_churn, now: datetime, name: str = ENDP
         register_churn(version, blob)
         seed_stage(gov, "churn", version, LifecycleStage.staging, now=now)
     seed_stage(gov, "churn", "1.0.0", LifecycleStage.production, now=now)
-    endpoints.create(gov, name, model="churn", actor=VerifiedActor(name="carol"), now=now)
+    endpoints.create(
+        gov, name, model="churn", actor=VerifiedActor(name="carol", method="totp"), now=now
+    )
 
 
 def change_routing(gov: Governance, now: datetime, name: str = ENDPOINT, **changes) -> SpecVersion:

@@ -61,5 +61,7 @@ def monitored_world(gov, churn_model, example_card, model_bytes, now, tmp_path) 
         references.reference_from_dataset(
             gov, found=found, dataset="holdout", actor="alice", now=now
         )
-    endpoints.create(gov, "churn-api", model="churn", actor=VerifiedActor(name="alice"), now=now)
+    endpoints.create(
+        gov, "churn-api", model="churn", actor=VerifiedActor(name="alice", method="totp"), now=now
+    )
     return MonitoredWorld(gov, frame)

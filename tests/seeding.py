@@ -8,7 +8,31 @@ from pathlib import Path
 from governance.bootstrap import Governance
 from governance.config import EXAMPLE_POLICY, Settings
 from governance.domain.models import LifecycleStage
-from governance.services.rollout.production import transition_in
+
+# Private: the package offers its callers no unchecked move into staging or production.
+# The tests reach it here, as the governed paths do after their checks (test_import_graph.py
+# holds which package modules may).
+from governance.services.rollout.production import _transition_in
+from governance.store.unit_of_work import Transaction
+
+
+def seed_move_in(
+    tx: Transaction,
+    name: str,
+    version: str,
+    stage: LifecycleStage,
+    *,
+    actor: str = "test-setup",
+    now: datetime,
+    reason: str = "",
+):
+    """Move a version inside the caller's transaction, writing what a governed move writes.
+
+    The stage machine, card rules, archiving of the incumbent, the routing that follows
+    production and the audit events all apply; the approvals behind the move are the test's
+    premise, not checked.
+    """
+    return _transition_in(tx, name, version, stage, actor=actor, now=now, reason=reason)
 
 
 def seed_stage(
@@ -20,14 +44,12 @@ def seed_stage(
     now: datetime | None = None,
     actor: str = "test-setup",
 ) -> None:
-    """Put a version in a stage for a test's starting state.
+    """Put a version in a stage for a test's starting state, in its own transaction.
 
-    `transition_in` is the move promote-model, break-glass and rollback make after their
-    checks: the stage machine, card rules, archiving and audit event all apply. The public
-    services refuse staging and production (tests/integration/test_one_door.py).
+    The public services refuse staging and production (tests/integration/test_one_door.py).
     """
     with gov.store.write() as tx:
-        transition_in(tx, name, version, stage, actor=actor, now=now or datetime.now(UTC))
+        seed_move_in(tx, name, version, stage, actor=actor, now=now or datetime.now(UTC))
 
 
 def make_settings(tmp_path: Path, database_url: str) -> Settings:
@@ -65,7 +87,7 @@ def approved_request(
         model=model,
         version=version,
         target=target,
-        requester=VerifiedActor(name="alice"),
+        requester=VerifiedActor(name="alice", method="totp"),
         evaluation_run_id=evaluation_run_id,
         now=now,
     )

@@ -82,6 +82,18 @@ def verify(
         f"{report.state_rows} state rows match the events, {_head(report)}"
         + _anchor_summary(report)
     )
+    for span in report.identity_off:
+        console.print(f"identities were off (identity: none) {_span(span)}")
+
+
+def _span(span) -> str:
+    """Where in the trail a span of unverified events lies, by seq and time."""
+    if span.first_seq == span.last_seq:
+        return f"for event {span.first_seq} ({span.first_ts})"
+    return (
+        f"for events {span.first_seq} to {span.last_seq} "
+        f"({span.first_ts} to {span.last_ts}, {span.events} events)"
+    )
 
 
 @app.command("checkpoint")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,16 +34,28 @@ def canonical_name(text: str) -> str:
     return name
 
 
-class VerifiedActor(BaseModel):
-    """A roster person, and how their identity was established for this one action."""
+IdentityMethod = Literal["totp", "none", "system"]
+"""How an actor's identity was established: a one-time code (or a session opened with one),
+nothing (`identity: none`), or not at all because the actor is the scheduler, not a person."""
 
-    model_config = ConfigDict(frozen=True)
+
+class VerifiedActor(BaseModel):
+    """A roster person (or the scheduler), and how their identity was established for this act.
+
+    `method` has no default: every caller says how it knows who acts, so an actor is never
+    verified by omission.
+    """
+
+    # extra="forbid": a misspelt or invented field (say `verified=False`) is refused rather
+    # than silently dropped.
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    # "totp" (a one-time code or a session opened with one) or "none" (identity: none).
-    method: str = "totp"
+    # "totp": a one-time code stood behind the act. "none": `identity: none` was in force.
+    # "system": the scheduler acting on its own schedule; it may request, never decide.
+    method: IdentityMethod
 
     @property
     def verified(self) -> bool:
-        """True when a one-time code stood behind this action."""
-        return self.method != "none"
+        """True only when a person's one-time code stood behind this action."""
+        return self.method == "totp"

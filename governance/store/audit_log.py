@@ -55,12 +55,16 @@ class AuditLog:
         conn: Connection,
         keyring: Keyring | None = None,
         identity_note: Callable[[], str | None] | None = None,
+        prelude: Callable[[AuditLog, datetime], None] | None = None,
     ) -> None:
         self.conn = conn
         # MACs use a key kept outside the database, so a database writer cannot forge events.
         self.keyring = keyring
         # Under `identity: none` every event says that nobody's identity was verified.
         self.identity_note = identity_note
+        # Runs once per transaction before its first event (the policy.loaded record).
+        self.prelude = prelude
+        self._prelude_ran = False
 
     def append(
         self,
@@ -75,6 +79,9 @@ class AuditLog:
         """Chain and MAC a new event after the head (the caller's transaction holds the lock)."""
         if self.keyring is None:
             raise ConfigError("audit events need the secret key file to MAC them; none is set")
+        if self.prelude is not None and not self._prelude_ran:
+            self._prelude_ran = True  # set first: the prelude appends through here too
+            self.prelude(self, now)
         note = self.identity_note() if self.identity_note else None
         if note:
             details = {**(details or {}), "identity": note}
@@ -139,6 +146,54 @@ class AuditLog:
         if limit:
             stmt = stmt.limit(limit)
         return [to_event(tuple(row)) for row in self.conn.execute(stmt)]
+
+    def latest(self, event_type: str) -> AuditEvent | None:
+        """The newest event of a type, or None."""
+        stmt = (
+            sa.select(*_COLUMNS)
+            .where(audit_events.c.event_type == event_type)
+            .order_by(audit_events.c.seq.desc())
+            .limit(1)
+        )
+        row = self.conn.execute(stmt).first()
+        return to_event(tuple(row)) if row else None
+
+    def first_with(
+        self, event_type: str, key: str, value: Any, *, after: datetime | None = None
+    ) -> AuditEvent | None:
+        """The first event of a type whose details hold `key: value`, after a time if given."""
+        # The canonical details text holds `"key":value` verbatim, so LIKE narrows the rows in
+        # the database; the parsed details then confirm the key is a top-level one.
+        fragment = canonical_json({key: value})[1:-1]
+        escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = (
+            sa.select(*_COLUMNS)
+            .where(audit_events.c.event_type == event_type)
+            .where(audit_events.c.details.like(f"%{escaped}%", escape="\\"))
+            .order_by(audit_events.c.seq)
+        )
+        if after is not None:
+            stmt = stmt.where(audit_events.c.ts > format_ts(after))
+        for row in self.conn.execute(stmt):
+            event = to_event(tuple(row))
+            if event.details.get(key) == value:
+                return event
+        return None
+
+
+def marked_events(conn: Connection, key: str, value: str) -> list[tuple[int, str]]:
+    """(seq, ts) of every event whose details hold the top-level `key: value` note."""
+    fragment = canonical_json({key: value})[1:-1]
+    stmt = (
+        sa.select(audit_events.c.seq, audit_events.c.ts, audit_events.c.details)
+        .where(audit_events.c.details.like(f"%{fragment}%"))
+        .order_by(audit_events.c.seq)
+    )
+    return [
+        (seq, ts)
+        for seq, ts, details in conn.execute(stmt)
+        if json.loads(details).get(key) == value
+    ]
 
 
 def subject_rows(

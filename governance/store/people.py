@@ -37,6 +37,8 @@ class StoredSession(BaseModel):
     created_at: datetime
     expires_at: datetime
     ended_at: datetime | None = None
+    # HMAC of the row as `login` opened it (services/trust/session_rows.py); None: unsealed.
+    mac: str | None = None
 
 
 class StoredRequestToken(BaseModel):

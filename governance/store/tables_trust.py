@@ -48,4 +48,7 @@ cli_sessions = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("ended_at", UTCDateTime),
+    # HMAC of the row as opened (id, person, created_at, expires_at) under a key kept outside
+    # the database: a row inserted or edited by a database writer opens no session.
+    sa.Column("mac", sa.String(64)),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -30,6 +31,7 @@ class Transaction:
     conn: Connection
     keyring: Keyring | None = None
     identity_note: Callable[[], str | None] | None = None
+    prelude: Callable[[AuditLog, datetime], None] | None = None
     registry: RegistryRepository = field(init=False)
     cards: CardRepository = field(init=False)
     audit: AuditLog = field(init=False)
@@ -45,7 +47,7 @@ class Transaction:
     def __post_init__(self) -> None:
         self.registry = RegistryRepository(self.conn)
         self.cards = CardRepository(self.conn)
-        self.audit = AuditLog(self.conn, self.keyring, self.identity_note)
+        self.audit = AuditLog(self.conn, self.keyring, self.identity_note, self.prelude)
         self.evaluation = EvaluationRepository(self.conn)
         self.approvals = ApprovalRepository(self.conn)
         self.people = PeopleRepository(self.conn)
@@ -64,11 +66,14 @@ class Store:
         engine: Engine,
         keyring: Keyring | None = None,
         identity_note: Callable[[], str | None] | None = None,
+        prelude: Callable[[AuditLog, datetime], None] | None = None,
     ) -> None:
         self.engine = engine
         # The audit log MACs every event it appends with a key from here (read lazily).
         self.keyring = keyring
         self.identity_note = identity_note
+        # Called before a write transaction's first event: what the trail must hold first.
+        self.prelude = prelude
         self.is_postgres = engine.dialect.name == "postgresql"
 
     @contextmanager
@@ -81,7 +86,7 @@ class Store:
                     # Taken first so that every writer queues in one order: no deadlocks, and
                     # the chain head read by the appender cannot move until commit.
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY})")
-                yield Transaction(conn, self.keyring, self.identity_note)
+                yield Transaction(conn, self.keyring, self.identity_note, self.prelude)
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:

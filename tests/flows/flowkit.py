@@ -43,7 +43,7 @@ class Authenticator:
 
 def actor(name: str) -> VerifiedActor:
     """A requester as `governance login` would have verified them."""
-    return VerifiedActor(name=name)
+    return VerifiedActor(name=name, method="totp")
 
 
 # The local Prefect server keeps its state in SQLite and was seen to stall for a minute

@@ -62,7 +62,7 @@ def request_(gov, now, staged_run):
         model="churn",
         version="1.1.0",
         target=S.production,
-        requester=VerifiedActor(name="alice"),
+        requester=VerifiedActor(name="alice", method="totp"),
         evaluation_run_id=run.id,
         now=now,
     )
@@ -237,7 +237,11 @@ def test_open_approval_refusals_change_nothing(gov, request_, now, register_chur
 
     with pytest.raises(error, match=message):
         approval_requests.open_approval(
-            gov, model="churn", requester=VerifiedActor(name="alice"), now=now, **args
+            gov,
+            model="churn",
+            requester=VerifiedActor(name="alice", method="totp"),
+            now=now,
+            **args,
         )
 
     assert snapshot(gov, request_.id) == before
@@ -250,7 +254,7 @@ def test_open_approval_refuses_a_move_the_stage_machine_forbids(gov, request_, n
             model="churn",
             version="1.1.0",
             target="staging",
-            requester=VerifiedActor(name="alice"),
+            requester=VerifiedActor(name="alice", method="totp"),
             evaluation_run_id=request_.evidence["evaluation_run_id"],
             now=now,
         )

@@ -63,11 +63,11 @@ def test_a_checkpoint_of_the_empty_chain_verifies(gov, signing_key, now, tmp_pat
 
 def test_the_signature_covers_count_seq_head_hash_and_time(gov, trail, signing_key, now):
     signed = audit.checkpoint(gov, now + timedelta(days=1))
-    assert signed.seq == 7 and signed.taken_at == "2026-11-24T12:00:00.000000Z"
-    assert signed.events == 7
+    assert signed.seq == 8 and signed.taken_at == "2026-11-24T12:00:00.000000Z"
+    assert signed.events == 8
     public = serialization.load_pem_public_key(public_key_path(signing_key).read_bytes())
     payload = json.dumps(
-        {"events": 7, "hash": signed.hash, "seq": 7, "taken_at": signed.taken_at},
+        {"events": 8, "hash": signed.hash, "seq": 8, "taken_at": signed.taken_at},
         separators=(",", ":"),
     )
     public.verify(bytes.fromhex(signed.signature), payload.encode())  # raises if not
@@ -128,7 +128,7 @@ def test_a_cut_tail_disagrees_with_the_anchor(gov, trail, signing_key, now):
     tamper(gov, "DELETE FROM audit_events WHERE seq >= 6")
     assert audit.verify_chain(gov).ok
     shorter = (
-        "the trail holds 5 events, fewer than the 7 the checkpoint taken"
+        "the trail holds 5 events, fewer than the 8 the checkpoint taken"
         " 2026-11-23T12:00:00.000000Z counted: events after event 5 were deleted"
     )
     with pytest.raises(ChainBroken, match=f"checkpoint {path}: {shorter}$"):
@@ -148,7 +148,7 @@ def test_the_anchor_flow_writes_one_signed_file_per_run_and_counts_what_follows(
         if value not in (None, "", []):
             monkeypatch.setenv(f"GOVERNANCE_{key.upper()}", str(value))
     state = audit_anchor.fn()
-    assert state.name == "Anchored" and "checkpoint of event 7" in state.message
+    assert state.name == "Anchored" and "checkpoint of event 8" in state.message
     versions.set_alias(gov, "fraud", "champion", "0.1.0", actor="bob", now=now)
     versions.set_alias(gov, "fraud", "shadow", "0.1.0", actor="bob", now=now)
     directory = gov.settings.resolved_anchor_dir
@@ -157,7 +157,7 @@ def test_the_anchor_flow_writes_one_signed_file_per_run_and_counts_what_follows(
     assert audit_anchor.fn().name == "Anchored"
     files = sorted(p.name for p in directory.iterdir())
     assert len(files) == 2 and all(name.startswith("checkpoint-") for name in files)
-    assert files[1].startswith("checkpoint-000000000009-")  # named by seq, then time
+    assert files[1].startswith("checkpoint-000000000010-")  # named by seq, then time
     report = audit.verify(gov, audit.load_checkpoints(directory=directory))
     assert report.checkpoints == 2 and report.events_after_anchor == 0
 
@@ -165,5 +165,5 @@ def test_the_anchor_flow_writes_one_signed_file_per_run_and_counts_what_follows(
     tamper(gov, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 3")
     rechain_from(gov, 3)
     failed = audit_anchor.fn()
-    assert failed.name == "ChainBroken" and "event 9 hash differs" in failed.message
+    assert failed.name == "ChainBroken" and "event 10 hash differs" in failed.message
     assert len(list(directory.iterdir())) == 2

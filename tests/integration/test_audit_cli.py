@@ -4,14 +4,14 @@ one line of output per outcome, exit codes, and an export verified with no datab
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import test_audit_trail as kit
 
 from governance.bootstrap import open_governance
-from governance.cli import run
+from governance.cli import context, people, run
 from governance.config import EXAMPLE_POLICY, load_settings
 from governance.domain.models import LifecycleStage
 
@@ -34,7 +34,7 @@ def home(database_url, tmp_path: Path, monkeypatch) -> Path:
 
 @pytest.fixture
 def events(home, churn_model, example_card, model_bytes):
-    """churn 1.0.0 registered through the services: two events."""
+    """churn 1.0.0 registered through the services: policy.loaded, then two events."""
     gov = open_governance()
     try:
         kit.register(gov, churn_model, example_card, model_bytes[0], "1.0.0", NOW)
@@ -80,15 +80,15 @@ def test_checkpoints_in_a_directory_count_what_came_after(home, events, capsys):
     assert run(["audit", "checkpoint", "--out", str(home / "anchors" / "a.json")]) == 0
     assert run(["audit", "checkpoint"]) == 0
     printed = json.loads(capsys.readouterr().out.splitlines()[-1])
-    assert printed["seq"] == 2 and len(printed["signature"]) == 128
+    assert printed["seq"] == 3 and len(printed["signature"]) == 128
     assert len(printed["key_fingerprint"]) == 64 and printed["algorithm"] == "ed25519"
     gov = open_governance()
     kit.stage(gov, "churn", "1.0.0", LifecycleStage.staging, NOW)
     gov.close()
     assert run(["audit", "verify", "--checkpoints", str(home / "anchors")]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("audit trail intact: 3 events verified with their MACs, 3 state rows")
-    assert "1 signed checkpoint(s) verified, 1 event(s) after the newest anchor (event 2, " in out
+    assert out.startswith("audit trail intact: 4 events verified with their MACs, 3 state rows")
+    assert "1 signed checkpoint(s) verified, 1 event(s) after the newest anchor (event 3, " in out
 
 
 def test_a_bad_signature_is_one_line_naming_the_file(home, events, capsys):
@@ -110,7 +110,7 @@ def test_a_forged_event_is_one_line(home, events, capsys):
     capsys.readouterr()
     assert run(["audit", "verify"]) == 1
     assert one_error(capsys) == (
-        "error: audit chain broken at event 3: event 3: has no MAC (written without the key)"
+        "error: audit chain broken at event 4: event 4: has no MAC (written without the key)"
     )
 
 
@@ -127,14 +127,14 @@ def test_a_state_edit_is_one_line(home, events, capsys):
 
 def test_export_verifies_offline_and_names_a_changed_byte(home, events, capsys, monkeypatch):
     assert run(["audit", "export", "--out", "trail.jsonl"]) == 0
-    assert "exported 2 events to trail.jsonl" in capsys.readouterr().out
+    assert "exported 3 events to trail.jsonl" in capsys.readouterr().out
     key = load_settings().resolved_secret_key_file
     # No database at all: an unreachable URL would fail if verify tried to open it.
     monkeypatch.setenv("GOVERNANCE_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:9/none")
     monkeypatch.setenv("GOVERNANCE_SECRET_KEY_FILE", str(key))
     assert run(["audit", "verify", "--export", "trail.jsonl"]) == 0
     assert capsys.readouterr().out.startswith(
-        f"export intact: 2 events verified, MACs checked with {key}, head event 2 hash "
+        f"export intact: 3 events verified, MACs checked with {key}, head event 3 hash "
     )
     monkeypatch.delenv("GOVERNANCE_DATABASE_URL")
     monkeypatch.setenv("GOVERNANCE_HOME", "elsewhere")
@@ -163,3 +163,24 @@ def test_an_unwritable_out_is_one_line(home, events, capsys):
         assert one_error(capsys) == (
             "error: cannot write --out missing/dir/file: No such file or directory"
         )
+
+
+def test_verify_names_the_span_written_with_identities_off(home, capsys, monkeypatch, tmp_path):
+    clock = iter(NOW + timedelta(minutes=m) for m in range(100))
+    monkeypatch.setattr(context, "now", lambda: next(clock))
+    monkeypatch.setattr(people, "now", context.now)
+    off = tmp_path / "off.yaml"
+    off.write_text(EXAMPLE_POLICY.read_text() + "\nidentity: none\n")
+    monkeypatch.setenv("GOVERNANCE_POLICY_FILE", str(off))
+    assert run(["login", "alice"]) == 0  # policy.loaded and person.logged_in, unverified
+    assert run(["logout"]) == 0
+    monkeypatch.setenv("GOVERNANCE_POLICY_FILE", str(EXAMPLE_POLICY))
+    assert run(["people", "enroll", "carol"]) == 0  # back to totp: policy.loaded, enrolled
+    capsys.readouterr()
+    assert run(["audit", "verify"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("audit trail intact: 5 events verified with their MACs")
+    assert lines[1:] == [
+        "identities were off (identity: none) for events 1 to 3 "
+        "(2026-11-23T12:00:00.000000Z to 2026-11-23T12:01:00.000000Z, 3 events)"
+    ]

@@ -103,10 +103,12 @@ def test_concurrent_writers_keep_one_gapless_chain(gov, example_card, tmp_path):
         assert proc.returncode == 0, err
 
     events = audit.history(gov)
-    # one model.registered by whichever worker came first, then two events per round
-    assert len(events) == 1 + WORKERS * ROUNDS * 2
+    # one policy.loaded and one model.registered by whichever worker came first (the others
+    # find both), then two events per round
+    assert len(events) == 2 + WORKERS * ROUNDS * 2
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert [e.event_type for e in events].count("model.registered") == 1
+    assert [e.event_type for e in events].count("policy.loaded") == 1
     report = audit.verify(gov)
     assert report.chain.verified == len(events) and report.chain.head_hash == events[-1].hash
     assert report.chain.macs_checked and report.state_rows > 0

@@ -12,7 +12,7 @@ from governance.domain.audit import canonical_event, chain_hash
 from governance.domain.errors import ChainBroken
 from governance.services.trust import audit
 
-trail = kit.trail  # the seven-event fixture
+trail = kit.trail  # the eight-event fixture (seq 1 is policy.loaded)
 
 
 def export(gov, path):
@@ -23,7 +23,7 @@ def export(gov, path):
 def test_an_export_holds_the_exact_hashed_text_prev_hash_hash_and_mac(gov, trail, tmp_path):
     lines = export(gov, tmp_path / "trail.jsonl").read_text(encoding="utf-8").splitlines()
     table = kit.rows(gov)
-    assert len(lines) == len(table) == 7
+    assert len(lines) == len(table) == 8
     for line, (*fields, prev, digest, mac) in zip(lines, table, strict=True):
         record = json.loads(line)
         assert record == {
@@ -42,9 +42,9 @@ def test_an_export_verifies_without_the_database(gov, trail, tmp_path):
     gov.close()
     offline = gov.settings.model_copy(update={"database_url": "postgresql+psycopg://x@256.0.0.1/x"})
     report = audit.verify_export_file(offline, path)
-    assert report.chain.verified == 7 and report.chain.macs_checked
+    assert report.chain.verified == 8 and report.chain.macs_checked
     assert report.key_file == gov.settings.resolved_secret_key_file
-    assert report.chain.head_seq == 7 and report.chain.head_hash == head
+    assert report.chain.head_seq == 8 and report.chain.head_hash == head
 
 
 def changed_byte(path, line: int, find: str) -> None:
@@ -57,7 +57,7 @@ def changed_byte(path, line: int, find: str) -> None:
 
 
 BYTES = {
-    "in the event text": (4, '\\"alias\\":\\"', "event 4: content does not match its hash"),
+    "in the event text": (5, '\\"alias\\":\\"', "event 5: content does not match its hash"),
     "in a hash": (3, '"hash":"', "event 3: content does not match its hash"),
     "in a prev_hash": (5, '"prev_hash":"', "event 5: prev_hash does not match event 4"),
     "in a MAC": (6, '"mac":"', r"event 6: MAC does not match \(written without the key\)"),
@@ -80,9 +80,9 @@ def test_without_the_key_file_the_chain_is_checked_and_the_macs_are_not(gov, tra
     changed_byte(path, 6, '"mac":"')
     keyless = gov.settings.model_copy(update={"secret_key_file": tmp_path / "absent.key"})
     report = audit.verify_export_file(keyless, path)
-    assert report.chain.verified == 7 and not report.chain.macs_checked and report.key_file is None
-    changed_byte(path, 4, '\\"alias\\":\\"')
-    with pytest.raises(ChainBroken, match=r"^audit chain broken at event 4: event 4: content"):
+    assert report.chain.verified == 8 and not report.chain.macs_checked and report.key_file is None
+    changed_byte(path, 5, '\\"alias\\":\\"')
+    with pytest.raises(ChainBroken, match=r"^audit chain broken at event 5: event 5: content"):
         audit.verify_export_file(keyless, path)
 
 

@@ -30,7 +30,7 @@ def governed(gov, now, staged_run, codes, example_card):
         gov,
         "churn",
         RiskLevel.critical,
-        actor=VerifiedActor(name="dave"),
+        actor=VerifiedActor(name="dave", method="totp"),
         reason="now scores patients",
         now=now,
     )
@@ -39,7 +39,7 @@ def governed(gov, now, staged_run, codes, example_card):
         model="churn",
         version="1.1.0",
         target=LifecycleStage.production,
-        requester=VerifiedActor(name="alice"),
+        requester=VerifiedActor(name="alice", method="totp"),
         evaluation_run_id=staged_run.id,
         now=now,
     )

@@ -12,13 +12,13 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from seeding import seed_move_in
 
 from governance.domain.audit import GENESIS_HASH, MAC_PURPOSE, canonical_event, chain_hash
 from governance.domain.errors import ChainBroken, ModelNotFound
 from governance.domain.models import LifecycleStage
 from governance.services.registry import versions
 from governance.services.registry.versions import VersionSpec
-from governance.services.rollout.production import transition_in
 from governance.services.trust import audit
 
 ROWS = "SELECT seq, id, ts, event_type, model, version, actor, details, prev_hash, hash, mac"
@@ -39,20 +39,21 @@ def register(gov, model, card, data, version, now):
 def stage(gov, name: str, version: str, target: LifecycleStage, now) -> None:
     """The move promote-model makes once its gate and approvals pass (same event, same rows)."""
     with gov.store.write() as tx:
-        transition_in(tx, name, version, target, actor="bob", now=now)
+        seed_move_in(tx, name, version, target, actor="bob", now=now)
 
 
 @pytest.fixture
 def trail(gov, churn_model, example_card, model_bytes, now):
-    """Seven events an hour apart over two models; returns the time of each, by seq."""
+    """Eight events an hour apart over two models; returns the time of each, by seq."""
     fraud = churn_model.model_copy(update={"name": "fraud"})
     at = [now + timedelta(hours=h) for h in range(5)]
-    register(gov, churn_model, example_card, model_bytes[0], "1.0.0", at[0])  # seq 1, 2
-    register(gov, churn_model, example_card, model_bytes[1], "1.1.0", at[1])  # seq 3
-    versions.set_alias(gov, "churn", "champion", "1.0.0", actor="bob", now=at[2])  # seq 4
-    register(gov, fraud, example_card, model_bytes[2], "0.1.0", at[3])  # seq 5, 6
-    stage(gov, "churn", "1.1.0", LifecycleStage.staging, at[4])  # seq 7
-    return {1: at[0], 2: at[0], 3: at[1], 4: at[2], 5: at[3], 6: at[3], 7: at[4]}
+    # seq 1 is policy.loaded: the first write under the policy records it.
+    register(gov, churn_model, example_card, model_bytes[0], "1.0.0", at[0])  # seq 1, 2, 3
+    register(gov, churn_model, example_card, model_bytes[1], "1.1.0", at[1])  # seq 4
+    versions.set_alias(gov, "churn", "champion", "1.0.0", actor="bob", now=at[2])  # seq 5
+    register(gov, fraud, example_card, model_bytes[2], "0.1.0", at[3])  # seq 6, 7
+    stage(gov, "churn", "1.1.0", LifecycleStage.staging, at[4])  # seq 8
+    return {1: at[0], 2: at[0], 3: at[0], 4: at[1], 5: at[2], 6: at[3], 7: at[3], 8: at[4]}
 
 
 def rows(gov) -> list[tuple]:
@@ -148,7 +149,7 @@ def test_every_event_carries_the_mac_of_its_hash_and_the_trail_verifies(gov, tra
     report = audit.verify(gov)
     assert report.chain.ok and report.chain.macs_checked
     assert report.chain.verified == len(trail) == len(table)
-    assert report.chain.head_seq == 7 and report.chain.head_hash == table[-1][9]
+    assert report.chain.head_seq == 8 and report.chain.head_hash == table[-1][9]
     # 2 models, 3 versions, 3 first card revisions, 1 alias
     assert report.state_rows == 9 and report.checkpoints == 0
 
@@ -159,10 +160,10 @@ def test_every_event_carries_the_mac_of_its_hash_and_the_trail_verifies(gov, tra
 def test_a_forged_appended_event_is_named(gov, trail, mac, words):
     details = '{"from":"staging","to":"production"}'
     seq = forge_event(gov, "model.stage_changed", details, mac, model="churn", version="1.1.0")
-    assert seq == 8
-    message = broken(gov, f"at event 8: event 8: {words} \\(written without the key\\)")
+    assert seq == 9
+    message = broken(gov, f"at event 9: event 9: {words} \\(written without the key\\)")
     assert message.startswith("audit chain broken")
-    assert audit.verify_chain(gov).broken_seq == 8
+    assert audit.verify_chain(gov).broken_seq == 9
 
 
 def test_an_edited_and_rechained_event_is_named_by_its_mac(gov, trail):
@@ -178,10 +179,10 @@ def test_an_edited_event_left_unchained_is_named_by_its_hash(gov, trail):
     tamper(
         gov,
         "UPDATE audit_events SET details = REPLACE(details, 'champion', 'challenger')"
-        " WHERE seq = 4",
+        " WHERE seq = 5",
     )
-    broken(gov, "^audit chain broken at event 4: event 4: content does not match its hash$")
-    assert audit.verify_chain(gov).broken_seq == 4
+    broken(gov, "^audit chain broken at event 5: event 5: content does not match its hash$")
+    assert audit.verify_chain(gov).broken_seq == 5
 
 
 def test_a_removed_event_is_named(gov, trail):
@@ -194,10 +195,10 @@ def test_a_removed_event_is_named(gov, trail):
 def test_a_removed_event_renumbered_and_rechained_is_named_by_its_mac(gov, trail):
     drop_triggers(gov)
     tamper(gov, "DELETE FROM audit_events WHERE seq = 2")
-    for seq in range(3, 8):
+    for seq in range(3, 9):
         tamper(gov, "UPDATE audit_events SET seq = :n WHERE seq = :s", {"n": seq - 1, "s": seq})
     rechain_from(gov, 2)
-    assert [r[0] for r in rows(gov)] == list(range(1, 7))
+    assert [r[0] for r in rows(gov)] == list(range(1, 8))
     broken(gov, "at event 2: event 2: MAC does not match")
 
 
@@ -233,7 +234,7 @@ def test_a_chain_written_with_another_key_file_fails_at_event_1(gov, trail):
 
 def test_history_by_model_and_version(gov, trail):
     churn = audit.history(gov, model="churn")
-    assert {e.model for e in churn} == {"churn"} and [e.seq for e in churn] == [1, 2, 3, 4, 7]
+    assert {e.model for e in churn} == {"churn"} and [e.seq for e in churn] == [2, 3, 4, 5, 8]
     fraud = audit.history(gov, model="fraud")
     assert [e.event_type for e in fraud] == ["model.registered", "model.version_registered"]
     v110 = audit.history(gov, model="churn", version="1.1.0")
@@ -251,7 +252,7 @@ def test_history_by_type_and_time_range(gov, trail):
         ("churn", "1.1.0"),
         ("fraud", "0.1.0"),
     ]
-    since, until = trail[3], trail[5]
+    since, until = trail[4], trail[6]
     window = audit.history(gov, since=since, until=until)
     assert [e.seq for e in window] == [s for s, at in trail.items() if since <= at < until]
     typed = audit.history(gov, event_type="model.version_registered", since=since)

@@ -174,11 +174,11 @@ def test_register_show_and_verify(workdir, capsys):
     )
     assert run(["models", "history", "churn"]) == 0
     history = capsys.readouterr().out
-    assert table_row(history, "7")[2:5] == ["model.alias_set", "1.0.0", "alice"]
+    assert table_row(history, "8")[2:5] == ["model.alias_set", "1.0.0", "alice"]
     assert run(["audit", "verify"]) == 0
-    assert capsys.readouterr().out.startswith("audit trail intact: 7 events verified")
+    assert capsys.readouterr().out.startswith("audit trail intact: 8 events verified")
     assert run(["audit", "export", "--format", "jsonl", "--out", "trail.jsonl"]) == 0
-    assert len((workdir / "trail.jsonl").read_text().splitlines()) == 7
+    assert len((workdir / "trail.jsonl").read_text().splitlines()) == 8  # policy.loaded first
 
 
 BAD_INPUTS = {

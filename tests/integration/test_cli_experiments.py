@@ -39,7 +39,7 @@ def _to_staging(gov, people, version, run_id):
         model="churn",
         version=version,
         target=S.staging,
-        requester=VerifiedActor(name="alice"),
+        requester=VerifiedActor(name="alice", method="totp"),
         evaluation_run_id=run_id,
         now=now,
     )
@@ -87,7 +87,11 @@ def workdir(tmp_path, monkeypatch, model_bytes, people, database_url, capsys):
             _to_staging(gov, people, version, done.id)
         seed_stage(gov, "churn", "1.1.0", S.production, now=now)
         endpoints.create(
-            gov, "churn-api", model="churn", actor=VerifiedActor(name="alice"), now=now
+            gov,
+            "churn-api",
+            model="churn",
+            actor=VerifiedActor(name="alice", method="totp"),
+            now=now,
         )
     finally:
         gov.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import stat
 from datetime import timedelta
@@ -148,6 +149,7 @@ def test_enroll_refusals_are_one_line_and_change_nothing(home, capsys, now):
     assert out.startswith("enrolled carol (the previous authenticator no longer works);")
     assert first.secret not in out
     assert audit_types() == [
+        "policy.loaded",
         "person.enrolled",
         "person.logged_in",
         "person.enrolled",
@@ -185,7 +187,12 @@ def test_login_writes_a_private_session_file_and_logout_removes_it(home, capsys,
     finally:
         gov.close()
     assert str(caught.value) == "not logged in: run `governance login NAME --code CODE`"
-    assert audit_types() == ["person.enrolled", "person.logged_in", "person.logged_out"]
+    assert audit_types() == [
+        "policy.loaded",
+        "person.enrolled",
+        "person.logged_in",
+        "person.logged_out",
+    ]
 
 
 def test_login_refusals_are_one_line_and_leave_no_session(home, capsys, now):
@@ -272,3 +279,89 @@ def test_identity_none_logs_in_without_a_code_and_says_so(home, capsys, monkeypa
     assert fails(["login", "mallory"], capsys) == "error: mallory is not in the policy roster"
     assert run(["logout"]) == 0
     assert capsys.readouterr().out == "logged out erin\n"
+
+
+def write_db(statement) -> None:
+    """What a database writer without the key can do: change identity rows directly."""
+    gov = open_governance()
+    try:
+        with gov.engine.begin() as conn:
+            conn.execute(statement)
+    finally:
+        gov.close()
+
+
+NOT_GENUINE = (
+    "error: not logged in: the session of carol is not genuine (its record does not carry "
+    "the MAC `governance login` made); run `governance login NAME --code CODE`"
+)
+
+
+def test_a_session_row_inserted_without_the_key_acts_as_nobody(home, capsys, now):
+    enroll("carol", capsys)
+    enroll("dave", capsys)
+    # The writer makes up a token and stores its sha256 as a live session of carol's.
+    token = "made-up-token"
+    write_db(
+        cli_sessions.insert().values(
+            id=hashlib.sha256(token.encode()).hexdigest(),
+            person="carol",
+            created_at=now,
+            expires_at=now + timedelta(hours=8),
+        )
+    )
+    path = session_file(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"token": token, "person": "carol", "expires_at": "x"}))
+    before = table(people_table)
+    # Replacing dave's authenticator is an act a logged-in person other than dave may do.
+    assert fails(["people", "enroll", "dave", "--replace"], capsys) == NOT_GENUINE
+    assert table(people_table) == before
+    assert audit_types() == ["policy.loaded", "person.enrolled", "person.enrolled"]
+
+
+def test_a_session_whose_expiry_was_extended_is_not_genuine(home, capsys, now):
+    carol = enroll("carol", capsys)
+    enroll("dave", capsys)
+    assert run(["login", "carol", "--code", carol.at(now), "--hours", "1"]) == 0
+    write_db(cli_sessions.update().values(expires_at=now + timedelta(days=365)))
+    context.now.at = now + timedelta(hours=2)
+    assert fails(["people", "enroll", "dave", "--replace"], capsys) == NOT_GENUINE
+
+
+def test_clearing_ended_at_does_not_reopen_a_logged_out_session(home, capsys, now):
+    carol = enroll("carol", capsys)
+    enroll("dave", capsys)
+    assert run(["login", "carol", "--code", carol.at(now)]) == 0
+    kept = session_file(home).read_text()
+    context.now.at = now + timedelta(minutes=10)
+    assert run(["logout"]) == 0
+    # The holder kept a copy of the session file; the writer clears the logout in the row.
+    session_file(home).write_text(kept)
+    write_db(cli_sessions.update().values(ended_at=None))
+    assert table(cli_sessions)[0]["ended_at"] is None
+    before = table(people_table)
+    assert fails(["people", "enroll", "dave", "--replace"], capsys) == (
+        "error: not logged in: the session of carol ended at 2026-11-23T12:10:00+00:00 "
+        "(logged out); run `governance login NAME --code CODE`"
+    )
+    assert table(people_table) == before
+
+
+def test_clearing_ended_at_does_not_reopen_a_session_of_a_replaced_authenticator(
+    home, capsys, monkeypatch, now
+):
+    carol, dave = enroll("carol", capsys), enroll("dave", capsys)
+    assert run(["login", "carol", "--code", carol.at(now)]) == 0
+    # dave, logged in at his own desk (his own session file), replaces carol's authenticator.
+    monkeypatch.setenv("GOVERNANCE_SESSION_FILE", str(home / "dave" / "session.json"))
+    context.now.at = now + timedelta(minutes=10)
+    assert run(["login", "dave", "--code", dave.at(context.now.at)]) == 0
+    context.now.at = now + timedelta(minutes=20)
+    assert run(["people", "enroll", "carol", "--replace"]) == 0  # ends carol's sessions
+    monkeypatch.setenv("GOVERNANCE_SESSION_FILE", str(session_file(home)))
+    write_db(cli_sessions.update().where(cli_sessions.c.person == "carol").values(ended_at=None))
+    assert fails(["people", "enroll", "dave", "--replace"], capsys) == (
+        "error: not logged in: the session of carol ended at 2026-11-23T12:20:00+00:00 "
+        "(the authenticator was replaced); run `governance login NAME --code CODE`"
+    )

@@ -23,7 +23,10 @@ from governance.services.rollout import endpoint_rollback, endpoints, provenance
 from governance.services.rollout.routing import EndpointNotFound
 from governance.services.trust import audit
 
-ALICE, CAROL = VerifiedActor(name="alice"), VerifiedActor(name="carol")
+ALICE, CAROL = (
+    VerifiedActor(name="alice", method="totp"),
+    VerifiedActor(name="carol", method="totp"),
+)
 PRODUCTION = list(PRODUCTION_APPROVERS)
 
 

@@ -284,7 +284,7 @@ def test_low_risk_card_without_groups_on_an_ungrouped_dataset_passes_not_applica
         model="churn",
         version="1.0.0",
         target=S.staging,
-        requester=VerifiedActor(name="alice"),
+        requester=VerifiedActor(name="alice", method="totp"),
         evaluation_run_id=run.id,
         now=now,
     )

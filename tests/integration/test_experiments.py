@@ -24,7 +24,10 @@ from governance.services.rollout.routing import EndpointNotFound, change_in, upd
 from governance.services.trust import audit
 from governance.store.tables_rollout import experiments as experiments_table
 
-ALICE, CAROL = VerifiedActor(name="alice"), VerifiedActor(name="carol")
+ALICE, CAROL = (
+    VerifiedActor(name="alice", method="totp"),
+    VerifiedActor(name="carol", method="totp"),
+)
 AB = {"A": "1.1.0", "B": "1.0.0"}
 
 

@@ -30,7 +30,10 @@ from governance.serving.flags_provider import (
 )
 from governance.store.tables_rollout import routing_specs
 
-ALICE, CAROL = VerifiedActor(name="alice"), VerifiedActor(name="carol")
+ALICE, CAROL = (
+    VerifiedActor(name="alice", method="totp"),
+    VerifiedActor(name="carol", method="totp"),
+)
 FLAG = "churn-api.version"
 VIPS = ["u-vip-1", "u-vip-2", "u-vip-3"]
 FLAGS = [

@@ -46,7 +46,11 @@ def slow_settings(gov, churn_model, example_card, now):
         seed_stage(trusting, "churn", "1.0.0", LifecycleStage.staging, now=now)
         seed_stage(trusting, "churn", "1.0.0", LifecycleStage.production, now=now)
         endpoints.create(
-            trusting, ENDPOINT, model="churn", actor=VerifiedActor(name="carol"), now=now
+            trusting,
+            ENDPOINT,
+            model="churn",
+            actor=VerifiedActor(name="carol", method="totp"),
+            now=now,
         )
     finally:
         trusting.close()

@@ -110,7 +110,9 @@ def test_requests_are_answered_while_postgres_is_down_and_every_one_is_logged_on
         )
         seed_stage(gov, "churn", "1.0.0", LifecycleStage.staging, now=now)
         seed_stage(gov, "churn", "1.0.0", LifecycleStage.production, now=now)
-        endpoints.create(gov, ENDPOINT, model="churn", actor=VerifiedActor(name="carol"), now=now)
+        endpoints.create(
+            gov, ENDPOINT, model="churn", actor=VerifiedActor(name="carol", method="totp"), now=now
+        )
 
         with gateway_process(settings) as (gateway_url, _):
             load = Load(gateway_url)

@@ -68,7 +68,9 @@ def test_a_routing_change_committed_in_the_database_is_obeyed_within_a_second(go
 
 def test_an_endpoint_without_a_version_to_serve_is_a_503(gov, gateway, now):
     client, _ = gateway
-    endpoints.create(gov, "empty", model="churn", actor=VerifiedActor(name="carol"), now=now)
+    endpoints.create(
+        gov, "empty", model="churn", actor=VerifiedActor(name="carol", method="totp"), now=now
+    )
     # The new endpoint follows production, so empty it (an outage a lead accepted): no
     # stable version at all.
     with gov.store.write() as tx:
@@ -101,7 +103,7 @@ def test_a_deprecated_only_version_still_answers_after_the_sweep(gov, gateway, n
     # The attack of issue 16: production 1.0.0 deprecated, then the sweep past its sunset.
     # Without an outage a lead named, the sweep holds it and the gateway keeps answering.
     client, _ = gateway
-    carol = VerifiedActor(name="carol")
+    carol = VerifiedActor(name="carol", method="totp")
     continuity.transition(
         gov, "churn", "1.0.0", LifecycleStage.deprecated, actor=carol, now=now, reason="drift"
     )

@@ -47,6 +47,7 @@ def test_every_event_form_and_decision_says_identities_are_not_verified(
 
     events = audit.history(gov)[already:]
     assert [e.event_type for e in events] == [
+        "policy.loaded",  # the first write under the edited policy records it
         "model.evaluated",
         "approval.requested",
         "approval.decided",

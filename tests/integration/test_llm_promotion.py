@@ -160,7 +160,7 @@ def test_an_llm_card_without_the_llm_facts_is_refused_naming_them(
     with pytest.raises(IncompleteCard, match="missing pii_handling, hallucination_rate"):
         approval_requests.open_approval(
             gov, model=MODEL, version="1.1.0", target=LifecycleStage.production,
-            requester=VerifiedActor(name="alice"), evaluation_run_id=run.id, now=now,
+            requester=VerifiedActor(name="alice", method="totp"), evaluation_run_id=run.id, now=now,
         )  # fmt: skip
     assert len(audit.history(gov)) == before
 
@@ -243,7 +243,7 @@ def test_approvals_refuse_another_versions_or_a_failed_evaluation(gov, now, stub
     failed = evaluate(gov, now)  # no rule: hallucination 0.5 is above the card's 0.05
     assert not failed.decision.passed
     asks = {"model": MODEL, "target": LifecycleStage.production, "now": now}
-    asks["requester"] = VerifiedActor(name="alice")
+    asks["requester"] = VerifiedActor(name="alice", method="totp")
     with pytest.raises(InvalidInput, match="did not pass the prompt gate"):
         approval_requests.open_approval(gov, version="1.0.0", evaluation_run_id=failed.id, **asks)
     with pytest.raises(InvalidInput, match=r"not a prompt-suite evaluation of assistant@1\.1\.0"):

@@ -55,7 +55,12 @@ def test_a_direct_move_into_a_governed_stage_is_refused(churn, now, target):
     version = "1.2.0" if target == S.staging else "1.1.0"
     with pytest.raises(UseThePromotionDoor) as refused:
         continuity.transition(
-            churn, "churn", version, target, actor=VerifiedActor(name="carol"), now=now
+            churn,
+            "churn",
+            version,
+            target,
+            actor=VerifiedActor(name="carol", method="totp"),
+            now=now,
         )
     assert str(refused.value) == (
         f"churn@{version}: {target.value} is entered only through promote-model: "
@@ -67,7 +72,12 @@ def test_a_direct_move_into_a_governed_stage_is_refused(churn, now, target):
 def test_retire_and_deprecate_with_a_reason_still_work(churn, now):
     with pytest.raises(InvalidInput) as refused:
         continuity.transition(
-            churn, "churn", "1.0.0", S.deprecated, actor=VerifiedActor(name="carol"), now=now
+            churn,
+            "churn",
+            "1.0.0",
+            S.deprecated,
+            actor=VerifiedActor(name="carol", method="totp"),
+            now=now,
         )
     assert str(refused.value) == "churn@1.0.0: a move to deprecated needs a reason (--reason)"
     moved = continuity.transition(
@@ -75,19 +85,24 @@ def test_retire_and_deprecate_with_a_reason_still_work(churn, now):
         "churn",
         "1.0.0",
         S.deprecated,
-        actor=VerifiedActor(name="carol"),
+        actor=VerifiedActor(name="carol", method="totp"),
         now=now,
         reason="data shift",
     )
     assert moved.sunset_at == now + timedelta(days=30)
     continuity.transition(
-        churn, "churn", "1.2.0", S.retired, actor=VerifiedActor(name="carol"), now=now
+        churn,
+        "churn",
+        "1.2.0",
+        S.retired,
+        actor=VerifiedActor(name="carol", method="totp"),
+        now=now,
     )
     assert versions.resolve(churn, "churn@1.2.0").stage == S.retired
 
 
 def test_break_glass_promotes_records_and_opens_a_retro_review(churn, now):
-    carol = VerifiedActor(name="carol")
+    carol = VerifiedActor(name="carol", method="totp")
     promoted, review = break_glass.break_glass(
         churn, model="churn", version="1.1.0", actor=carol, reason="fraud spike", now=now
     )
@@ -112,7 +127,7 @@ def test_a_retro_review_stays_open_until_every_role_has_decided(churn, now):
         churn,
         model="churn",
         version="1.1.0",
-        actor=VerifiedActor(name="carol"),
+        actor=VerifiedActor(name="carol", method="totp"),
         reason="outage",
         now=now,
     )
@@ -143,7 +158,7 @@ def test_break_glass_needs_a_reason_and_a_break_glass_role(churn, now):
             churn,
             model="churn",
             version="1.1.0",
-            actor=VerifiedActor(name="carol"),
+            actor=VerifiedActor(name="carol", method="totp"),
             reason=" ",
             now=now,
         )
@@ -153,7 +168,7 @@ def test_break_glass_needs_a_reason_and_a_break_glass_role(churn, now):
             churn,
             model="churn",
             version="1.1.0",
-            actor=VerifiedActor(name="alice"),
+            actor=VerifiedActor(name="alice", method="totp"),
             reason="fraud spike",
             now=now,
         )
@@ -168,7 +183,7 @@ def test_rollback_needs_a_lead_and_the_grace_period(churn, now):
         churn,
         model="churn",
         version="1.1.0",
-        actor=VerifiedActor(name="carol"),
+        actor=VerifiedActor(name="carol", method="totp"),
         reason="x",
         now=now,
     )
@@ -178,7 +193,7 @@ def test_rollback_needs_a_lead_and_the_grace_period(churn, now):
             churn,
             model="churn",
             version="1.0.0",
-            actor=VerifiedActor(name="dave"),
+            actor=VerifiedActor(name="dave", method="totp"),
             reason="bad canary",
             now=now,
         )
@@ -188,7 +203,7 @@ def test_rollback_needs_a_lead_and_the_grace_period(churn, now):
             churn,
             model="churn",
             version="1.0.0",
-            actor=VerifiedActor(name="carol"),
+            actor=VerifiedActor(name="carol", method="totp"),
             reason="bad canary",
             now=now + timedelta(days=31),
         )
@@ -198,7 +213,7 @@ def test_rollback_needs_a_lead_and_the_grace_period(churn, now):
         churn,
         model="churn",
         version="1.0.0",
-        actor=VerifiedActor(name="carol"),
+        actor=VerifiedActor(name="carol", method="totp"),
         reason="bad canary",
         now=now + timedelta(hours=1),
     )
@@ -218,7 +233,7 @@ def test_risk_changes_are_a_risk_officers_audited_act(churn, now):
             churn,
             "churn",
             RiskLevel.critical,
-            actor=VerifiedActor(name="carol"),
+            actor=VerifiedActor(name="carol", method="totp"),
             reason="scope grew",
             now=now,
         )
@@ -227,7 +242,7 @@ def test_risk_changes_are_a_risk_officers_audited_act(churn, now):
         churn,
         "churn",
         RiskLevel.critical,
-        actor=VerifiedActor(name="dave"),
+        actor=VerifiedActor(name="dave", method="totp"),
         reason="scope grew",
         now=now,
     )
@@ -262,7 +277,7 @@ def test_a_risk_change_voids_open_promotion_requests(gov, staged_run, now):
         model="churn",
         version="1.1.0",
         target=S.production,
-        requester=VerifiedActor(name="alice"),
+        requester=VerifiedActor(name="alice", method="totp"),
         evaluation_run_id=staged_run.id,
         now=now,
     )
@@ -270,7 +285,7 @@ def test_a_risk_change_voids_open_promotion_requests(gov, staged_run, now):
         gov,
         "churn",
         RiskLevel.critical,
-        actor=VerifiedActor(name="dave"),
+        actor=VerifiedActor(name="dave", method="totp"),
         reason="now used for triage",
         now=now,
     )

@@ -26,7 +26,10 @@ from governance.services.promotion import approval_requests, completion, decisio
 from governance.services.rollout import endpoints, experiments
 from governance.services.trust import audit
 
-ALICE, CAROL = VerifiedActor(name="alice"), VerifiedActor(name="carol")
+ALICE, CAROL = (
+    VerifiedActor(name="alice", method="totp"),
+    VerifiedActor(name="carol", method="totp"),
+)
 EVERYONE = FlagRule(name="all-in", version="1.1.0", percentage=100)
 
 

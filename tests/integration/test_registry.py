@@ -96,7 +96,7 @@ def test_one_production_version_per_model_is_a_database_rule(
         seed_stage(gov, "churn", version, S.staging, now=now)
     seed_stage(gov, "churn", "1.0.0", S.production, now=now)
     before = snapshot(gov)
-    # A writer that skips transition_in (which archives the incumbent) hits the partial
+    # A writer that skips the production move (which archives the incumbent) hits the partial
     # unique index uq_model_versions_one_production.
     with pytest.raises(sa.exc.IntegrityError), gov.store.write() as tx:
         second = tx.registry.get_version("churn", "1.1.0")
@@ -111,7 +111,7 @@ def test_rollback_inside_grace_period_only(gov, churn_model, example_card, model
         register(gov, churn_model, example_card, model_bytes[i], version, now)
         seed_stage(gov, "churn", version, S.staging, now=now)
         seed_stage(gov, "churn", version, S.production, now=now)
-    # transition_in is the move the rollback command makes after its role check.
+    # seed_stage makes the move the rollback command makes after its role check.
     seed_stage(gov, "churn", "1.0.0", S.production, now=now + timedelta(days=2))
     assert versions.resolve(gov, "churn@production").version == "1.0.0"
     replaced = versions.resolve(gov, "churn@1.1.0")
@@ -150,7 +150,7 @@ def test_a_direct_move_into_staging_or_production_is_refused(
             "churn",
             "1.0.0",
             target,
-            actor=VerifiedActor(name="carol"),
+            actor=VerifiedActor(name="carol", method="totp"),
             now=now,
             reason="just do it",
         )
@@ -174,7 +174,7 @@ def test_production_to_deprecated_needs_a_reason(gov, churn_model, example_card,
                 "churn",
                 "1.0.0",
                 S.deprecated,
-                actor=VerifiedActor(name="carol"),
+                actor=VerifiedActor(name="carol", method="totp"),
                 now=now,
                 reason=reason,
             )
@@ -187,7 +187,7 @@ def test_production_to_deprecated_needs_a_reason(gov, churn_model, example_card,
         "churn",
         "1.0.0",
         S.deprecated,
-        actor=VerifiedActor(name="carol"),
+        actor=VerifiedActor(name="carol", method="totp"),
         now=later,
         reason="data drift",
     )
@@ -211,7 +211,7 @@ def test_production_to_deprecated_needs_a_reason(gov, churn_model, example_card,
 def test_retire_from_development_needs_no_reason(gov, churn_model, example_card, model_bytes, now):
     register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
     retired = continuity.transition(
-        gov, "churn", "1.0.0", S.retired, actor=VerifiedActor(name="carol"), now=now
+        gov, "churn", "1.0.0", S.retired, actor=VerifiedActor(name="carol", method="totp"), now=now
     )
     assert retired.stage == S.retired and retired.sunset_at is None
     assert versions.resolve(gov, "churn@1.0.0").stage == S.retired
@@ -318,7 +318,12 @@ def test_refusals_change_nothing(case, gov, churn_model, example_card, model_byt
         "door": (
             UseThePromotionDoor,
             lambda: continuity.transition(
-                gov, "churn", "1.0.0", S.production, actor=VerifiedActor(name="b"), now=now
+                gov,
+                "churn",
+                "1.0.0",
+                S.production,
+                actor=VerifiedActor(name="b", method="totp"),
+                now=now,
             ),
         ),
         "illegal": (
@@ -328,7 +333,7 @@ def test_refusals_change_nothing(case, gov, churn_model, example_card, model_byt
                 "churn",
                 "1.0.0",
                 S.deprecated,
-                actor=VerifiedActor(name="b"),
+                actor=VerifiedActor(name="b", method="totp"),
                 now=now,
                 reason="r",
             ),
@@ -372,7 +377,7 @@ def test_refusals_change_nothing(case, gov, churn_model, example_card, model_byt
 def test_illegal_transition_names_both_stages(gov, churn_model, example_card, model_bytes, now):
     register(gov, churn_model, example_card, model_bytes[0], "1.0.0", now)
     continuity.transition(
-        gov, "churn", "1.0.0", S.retired, actor=VerifiedActor(name="bob"), now=now
+        gov, "churn", "1.0.0", S.retired, actor=VerifiedActor(name="bob", method="totp"), now=now
     )
     before = snapshot(gov)
     with pytest.raises(IllegalTransition) as refused:
@@ -381,7 +386,7 @@ def test_illegal_transition_names_both_stages(gov, churn_model, example_card, mo
             "churn",
             "1.0.0",
             S.deprecated,
-            actor=VerifiedActor(name="bob"),
+            actor=VerifiedActor(name="bob", method="totp"),
             now=now,
             reason="tidy up",
         )

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from monitorkit import batch_frame
-from seeding import approved_request
+from seeding import approved_request, seed_move_in
 
 from governance.domain.approvals import RequestStatus
 from governance.domain.errors import EvidenceChanged
@@ -27,7 +27,7 @@ from governance.services.promotion import (
     evaluation,
 )
 from governance.services.registry import versions
-from governance.services.rollout import endpoints, production, routing, withdrawal
+from governance.services.rollout import endpoints, routing, withdrawal
 from governance.services.trust import audit
 from governance.store.tables_promotion import approval_requests as approval_requests_table
 
@@ -213,9 +213,7 @@ def test_retirement_takes_a_version_out_of_idle_slots_and_flags(monitored_world,
     w = monitored_world
     seed_production = versions.resolve(w.gov, "churn@1.1.0")
     with w.gov.store.write() as tx:
-        production.transition_in(
-            tx, "churn", seed_production.version, S.production, actor="t", now=now
-        )
+        seed_move_in(tx, "churn", seed_production.version, S.production, actor="t", now=now)
         routing.change_in(
             tx,
             "churn-api",

@@ -25,14 +25,16 @@ from governance.services.registry import versions
 from governance.services.rollout import continuity, endpoints
 from governance.services.trust import audit
 
-CAROL = VerifiedActor(name="carol")
+CAROL = VerifiedActor(name="carol", method="totp")
 NOTES = "no incident justified skipping the gate"
 
 
 @pytest.fixture
 def broken(gov, staged_run, codes, now):
     """churn-api on churn; carol's break-glass of 1.1.0 at `now`; its open retro-review."""
-    endpoints.create(gov, "churn-api", model="churn", actor=VerifiedActor(name="alice"), now=now)
+    endpoints.create(
+        gov, "churn-api", model="churn", actor=VerifiedActor(name="alice", method="totp"), now=now
+    )
     _, review = break_glass.break_glass(
         gov, model="churn", version="1.1.0", actor=CAROL, reason="fraud spike", now=now
     )

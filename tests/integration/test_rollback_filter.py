@@ -20,7 +20,7 @@ from governance.services.promotion import completion
 from governance.services.rollout import endpoint_rollback, endpoints, routing, withdrawal
 from governance.services.trust import audit
 
-CAROL = VerifiedActor(name="carol")
+CAROL = VerifiedActor(name="carol", method="totp")
 OLD = FlagRule(name="acme-old", version="1.0.0", org_ids=["acme"])
 BETA = FlagRule(name="beta", version="1.1.0", user_ids=["u7"])
 

@@ -111,7 +111,7 @@ def test_a_canary_on_an_endpoint_with_nothing_stable_is_refused(gov, staged_run,
         "churn",
         "1.0.0",
         S.deprecated,
-        actor=VerifiedActor(name="carol"),
+        actor=VerifiedActor(name="carol", method="totp"),
         now=now,
         reason="bad data",
     )
@@ -138,7 +138,7 @@ def test_manual_rollback_stops_a_running_canary(gov, approved, now):
 def test_a_rollback_to_a_version_also_ends_the_canary_in_flight(gov, approved, now):
     started = start(gov, approved, now)
     continuity.transition(
-        gov, "churn", "1.2.0", S.retired, actor=VerifiedActor(name="carol"), now=now
+        gov, "churn", "1.2.0", S.retired, actor=VerifiedActor(name="carol", method="totp"), now=now
     )
     with pytest.raises(RoutingRefused, match=r"churn@1\.2\.0 is retired"):
         endpoint_rollback.rollback_endpoint(gov, "churn-api", to="1.2.0", actor=CAROL, now=now)

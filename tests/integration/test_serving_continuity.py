@@ -22,7 +22,7 @@ from governance.services.registry import versions
 from governance.services.rollout import continuity, endpoints, routing, withdrawal
 from governance.services.trust import audit
 
-ALICE, CAROL, DAVE = (VerifiedActor(name=n) for n in ("alice", "carol", "dave"))
+ALICE, CAROL, DAVE = (VerifiedActor(name=n, method="totp") for n in ("alice", "carol", "dave"))
 SUNSET = timedelta(days=30)
 
 

@@ -16,7 +16,10 @@ from governance.domain.rollout import FlagRule, Rollout
 from governance.services.promotion import completion
 from governance.services.rollout import endpoint_rollback, endpoints, experiments, strategies
 
-ALICE, CAROL = VerifiedActor(name="alice"), VerifiedActor(name="carol")
+ALICE, CAROL = (
+    VerifiedActor(name="alice", method="totp"),
+    VerifiedActor(name="carol", method="totp"),
+)
 NO_SPEC = (
     "endpoint 'churn-api' has no routing spec, but every endpoint is created with spec 1:"
     " the routing table was changed outside the trail (run `governance audit verify`)"

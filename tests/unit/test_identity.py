@@ -6,9 +6,11 @@ import base64
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from governance.domain.errors import InvalidInput
 from governance.domain.identity import MAX_NAME, NOT_VERIFIED, VerifiedActor, canonical_name
+from governance.services.monitoring import retirement_review
 from governance.services.trust.identity import matching_steps
 
 # RFC 6238 appendix B: the SHA-1 seed, and the 8-digit codes whose last 6 digits are ours.
@@ -66,9 +68,38 @@ def test_canonical_name_refuses_non_text() -> None:
 
 
 def test_verified_actor_says_whether_a_code_stood_behind_it() -> None:
-    assert VerifiedActor(name="carol").verified is True
+    assert VerifiedActor(name="carol", method="totp").verified is True
     assert VerifiedActor(name="carol", method="none").verified is False
+    # The scheduler is not a person: nothing verified it, and it says so.
+    assert VerifiedActor(name="retirement-audit", method="system").verified is False
     assert NOT_VERIFIED == "identities not verified"
+
+
+def test_verified_actor_has_no_default_that_says_verified() -> None:
+    with pytest.raises(ValidationError) as caught:
+        VerifiedActor(name="x")  # type: ignore[call-arg]
+    assert [(e["loc"], e["type"]) for e in caught.value.errors()] == [(("method",), "missing")]
+
+
+def test_verified_actor_refuses_a_field_it_does_not_have() -> None:
+    # `verified=False` used to be dropped silently, leaving an actor verified by default.
+    with pytest.raises(ValidationError) as caught:
+        VerifiedActor(name="x", method="none", verified=False)  # type: ignore[call-arg]
+    errors = [(e["loc"], e["type"]) for e in caught.value.errors()]
+    assert errors == [(("verified",), "extra_forbidden")]
+
+
+def test_verified_actor_refuses_an_unknown_method() -> None:
+    with pytest.raises(ValidationError) as caught:
+        VerifiedActor(name="x", method="password")
+    assert [(e["loc"], e["type"]) for e in caught.value.errors()] == [
+        (("method",), "literal_error")
+    ]
+
+
+def test_the_retirement_audit_requests_reviews_as_the_unverified_scheduler() -> None:
+    assert VerifiedActor(name="retirement-audit", method="system") == retirement_review.REQUESTER
+    assert retirement_review.REQUESTER.verified is False
 
 
 @pytest.mark.parametrize(("unix", "code"), sorted(RFC_VECTORS.items()))

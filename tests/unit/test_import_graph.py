@@ -12,6 +12,9 @@ import sys
 import grimp
 import pytest
 
+from governance.services.registry import stages
+from governance.services.rollout import production
+
 # Highest first: a context may import the ones below it, never one above.
 CONTEXTS = ["monitoring", "prompts", "promotion", "rollout", "registry", "trust"]
 SERVICES = "governance.services"
@@ -158,3 +161,62 @@ def test_the_domain_imports_only_the_standard_library_and_pydantic(graph):
 def test_adapters_take_values_not_repositories(graph, adapter):
     for layer in ("governance.store", "governance.services", "governance.bootstrap"):
         assert importers_of(graph, layer, adapter) == set(), f"{adapter} imports {layer}"
+
+
+PRODUCTION_MOVE = "governance.services.rollout.production"
+STAGE_MOVE = "governance.services.registry.stages"
+# The governed paths that check their approval, break-glass, rollback window or retirement
+# review before they move a version: the only modules that may import the production move.
+GOVERNED_MOVERS = {
+    "governance.services.promotion.completion",
+    "governance.services.promotion.break_glass",
+    "governance.services.rollout.rollback",
+    "governance.services.monitoring.retirement_review",
+}
+
+
+def movers(graph: grimp.ImportGraph) -> set[str]:
+    """Modules of the package, flows or deployments that import the production move."""
+    users = set()
+    for prefix in ("governance", "flows", "deployments"):
+        users |= importers_of(graph, PRODUCTION_MOVE, prefix)
+    return users
+
+
+def stage_movers(graph: grimp.ImportGraph) -> set[str]:
+    """Modules whose import of the stages module names the unchecked stage move."""
+    return {
+        importer
+        for importer in graph.find_modules_that_directly_import(STAGE_MOVE)
+        for detail in graph.get_import_details(importer=importer, imported=STAGE_MOVE)
+        if "_move_in" in detail["line_contents"]
+    }
+
+
+def test_the_moves_into_production_are_not_public():
+    # Public names are what the package offers its callers; these take any actor and check
+    # no approval, so they are private and reached only through the governed paths.
+    public = {
+        f"{module.__name__}.{name}"
+        for module in (production, stages)
+        for name in vars(module)
+        if not name.startswith("_") and ("transition_in" in name or "move_in" in name)
+    }
+    assert public == set()
+    assert {"follow_production"} & set(vars(production)) == set()
+
+
+def test_only_the_governed_paths_import_the_production_move(graph):
+    assert movers(graph) == GOVERNED_MOVERS
+    assert stage_movers(graph) == {PRODUCTION_MOVE}
+
+
+def test_a_command_that_imports_the_production_move_is_named():
+    # The check above must be able to fail: a CLI module importing the move is refused.
+    graph = grimp.ImportGraph()
+    for module in (PRODUCTION_MOVE, "governance.cli.models", *GOVERNED_MOVERS):
+        graph.add_module(module)
+    for module in GOVERNED_MOVERS:
+        graph.add_import(importer=module, imported=PRODUCTION_MOVE)
+    graph.add_import(importer="governance.cli.models", imported=PRODUCTION_MOVE)
+    assert movers(graph) - GOVERNED_MOVERS == {"governance.cli.models"}

@@ -26,12 +26,14 @@ from governance.services.promotion.approval_requests import record_request
 from governance.services.promotion.completion import approved_request, void_in
 from governance.services.promotion.evidence import evaluation_digest_in
 from governance.services.registry.cards import stored_card_hash
-from governance.services.rollout.production import transition_in
+from governance.services.rollout.production import _transition_in
 from governance.services.rollout.withdrawal import successor_in, withdraw_in
 from governance.services.trust.request_events import audit_request_event
 from governance.store.unit_of_work import Transaction
 
-REQUESTER = VerifiedActor(name="retirement-audit", verified=True)
+# The nightly audit asks for the review itself: no person and no code stands behind the
+# request, so it says so (`verified` is False) and the roster's approvals decide.
+REQUESTER = VerifiedActor(name="retirement-audit", method="system")
 TARGET = LifecycleStage.deprecated
 NONE = "none"
 
@@ -148,7 +150,7 @@ def _deprecate(
         # production -> deprecated; a staging version (serving a flag) cannot be deprecated,
         # and with nothing to roll back to it goes straight to retired.
         target = TARGET if found.stage == LifecycleStage.production else LifecycleStage.retired
-        done = transition_in(
+        done = _transition_in(
             tx,
             found.model_name,
             found.version,

@@ -13,7 +13,7 @@ from governance.domain.policy import Policy
 from governance.services.promotion.approval_requests import record_request, refuse_second_request
 from governance.services.registry.stages import incumbent_in
 from governance.services.rollout.exposure import standing_in
-from governance.services.rollout.production import transition_in
+from governance.services.rollout.production import _transition_in
 
 # What a retro-review's evidence names in place of an evaluation run.
 NO_EVALUATION = "break-glass: no evaluation"
@@ -59,7 +59,7 @@ def break_glass(
             )
         incumbent = incumbent_in(tx, model, version)
         card = tx.cards.latest(found.id)
-        promoted = transition_in(
+        promoted = _transition_in(
             tx,
             model,
             version,

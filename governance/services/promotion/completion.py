@@ -16,7 +16,7 @@ from governance.domain.errors import (
 from governance.domain.models import ModelVersion
 from governance.domain.rollout import ACTIVE_ROLLOUT, RolloutStatus
 from governance.services.promotion.evidence import current_evidence_in, digest_or_blank
-from governance.services.rollout.production import transition_in
+from governance.services.rollout.production import _transition_in
 from governance.services.trust.request_events import audit_request_event
 from governance.store.approvals import StoredRequest
 from governance.store.unit_of_work import Transaction
@@ -112,7 +112,7 @@ def void_in(
 def _promote(
     gov: Governance, tx: Transaction, request: ApprovalRequest, actor: str, now: datetime
 ) -> ModelVersion:
-    promoted = transition_in(
+    promoted = _transition_in(
         tx,
         request.model_name,
         request.version,

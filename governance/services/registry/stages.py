@@ -1,9 +1,10 @@
 """Stage moves of a version, and the production version a move replaces.
 
-`move_in` changes stages only. A move into production also moves routing, so every caller
-that can enter production goes through `rollout.production.transition_in`, which adds the
-routing change in the same transaction; a move out of service by hand goes through
-`rollout.continuity.transition`, which knows which endpoints the version serves.
+`_move_in` changes stages only, checking no approval. A move into production also moves
+routing, so it is private: only `rollout.production._transition_in` (which adds the routing
+change in the same transaction) imports it. A move out of service by hand goes through
+`rollout.continuity.transition`, which knows which endpoints the version serves, and reaches
+`_move_in` through `move_out_of_service_in`, which refuses the governed stages.
 """
 
 from __future__ import annotations
@@ -13,13 +14,36 @@ from typing import Any
 
 from governance.domain import evidence as rules
 from governance.domain.cards import ModelCard, require_complete
+from governance.domain.errors import UseThePromotionDoor
 from governance.domain.models import LifecycleStage, ModelVersion, check_transition, sunset_after
 from governance.store.unit_of_work import Transaction
 
 GOVERNED_STAGES = frozenset({LifecycleStage.staging, LifecycleStage.production})
 
 
-def move_in(
+def move_out_of_service_in(
+    tx: Transaction,
+    name: str,
+    version: str,
+    target: LifecycleStage,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str,
+    sunset_days: int,
+) -> ModelVersion:
+    """Deprecate or retire (never into staging or production) in the caller's transaction."""
+    if target in GOVERNED_STAGES:
+        raise UseThePromotionDoor(
+            f"{name}@{version}: {target.value} is entered only through promote-model: "
+            f"use `governance promote {name} {version} --target {target.value} --dataset NAME`"
+        )
+    return _move_in(
+        tx, name, version, target, actor=actor, now=now, reason=reason, sunset_days=sunset_days
+    )
+
+
+def _move_in(
     tx: Transaction,
     name: str,
     version: str,

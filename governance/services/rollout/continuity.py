@@ -20,7 +20,7 @@ from governance.domain.errors import InvalidInput, RoleNotHeld, UseThePromotionD
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion
 from governance.domain.withdrawal import NothingToServe
-from governance.services.registry.stages import GOVERNED_STAGES, move_in
+from governance.services.registry.stages import GOVERNED_STAGES, move_out_of_service_in
 from governance.services.rollout.withdrawal import (
     accept_outage_in,
     served_as_stable,
@@ -60,7 +60,7 @@ def transition(
         found = tx.registry.get_version(name, version)
         alone = _left_alone(tx, found)
         _check_actor(gov, found, target, alone, actor, outage)
-        moved = move_in(
+        moved = move_out_of_service_in(
             tx,
             name,
             version,

@@ -1,8 +1,10 @@
 """Production moves with routing: a version entering production moves its endpoints with it.
 
-Every move into production (promotion, break-glass, rollback) goes through `transition_in`,
-so no promotion commits without its routing change and no endpoint keeps serving a version
-the registry has archived.
+Every move into production goes through `_transition_in`, so no promotion commits without its
+routing change and no endpoint keeps serving a version the registry has archived. It is
+private on purpose: it takes any actor and checks no approval, so only the governed paths
+that made their own checks first may import it (promotion's completion, break-glass,
+rollback and the retirement review); tests/unit/test_import_graph.py holds that list.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from datetime import datetime
 
 from governance.domain.models import LifecycleStage, ModelVersion
 from governance.domain.rollout import SpecVersion
-from governance.services.registry.stages import move_in
+from governance.services.registry.stages import _move_in
 from governance.services.rollout.routing import change_in, promoted_spec
 from governance.services.rollout.stopping import supersede_in
 from governance.store.unit_of_work import Transaction
 
 
-def transition_in(
+def _transition_in(
     tx: Transaction,
     name: str,
     version: str,
@@ -30,18 +32,18 @@ def transition_in(
     routing_reason: str | None = None,
 ) -> ModelVersion:
     """A stage move inside an open transaction; entering production moves routing with it."""
-    moved = move_in(
+    moved = _move_in(
         tx, name, version, target, actor=actor, now=now, reason=reason, sunset_days=sunset_days
     )
     if target == LifecycleStage.production:
         # Routing follows production in the same transaction: no endpoint serves a version
         # the registry has archived, and no promotion commits without its routing change.
         why = routing_reason or f"{version} promoted"
-        follow_production(tx, name, version, actor=actor, reason=why, now=now)
+        _follow_production(tx, name, version, actor=actor, reason=why, now=now)
     return moved
 
 
-def follow_production(
+def _follow_production(
     tx: Transaction, model: str, version: str, *, actor: str, reason: str, now: datetime
 ) -> list[SpecVersion]:
     """Point every endpoint of `model` at its new production version (same transaction).

@@ -9,7 +9,7 @@ from governance.domain.errors import InvalidInput
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion
 from governance.services.registry.stages import incumbent_in
-from governance.services.rollout.production import transition_in
+from governance.services.rollout.production import _transition_in
 from governance.services.trust.roles import LEAD_ROLE, require_role
 from governance.store.unit_of_work import Transaction
 
@@ -50,7 +50,7 @@ def rollback_in(
             f"{found.ref} is {found.stage.value}: only a deprecated version can be rolled back to"
         )
     replaced = incumbent_in(tx, model, version)
-    restored = transition_in(
+    restored = _transition_in(
         tx,
         model,
         version,

@@ -25,6 +25,8 @@ from governance.domain.audit import (
     verify_rows,
 )
 from governance.domain.errors import ChainBroken, InvalidInput, StateMismatch
+from governance.domain.identity import NOT_VERIFIED
+from governance.domain.policy_history import IdentitySpan, identity_spans
 from governance.domain.reconciliation import GovernedState, Replay, require_match
 from governance.domain.spec_seals import SPEC_MAC_PURPOSE, spec_row_problems
 from governance.keyring import Keyring
@@ -37,7 +39,7 @@ from governance.signing import (
     read_checkpoint,
     write_anchor,
 )
-from governance.store.audit_log import event_count, hash_at, iter_rows, snapshot
+from governance.store.audit_log import event_count, hash_at, iter_rows, marked_events, snapshot
 from governance.store.reconciliation import read_state
 
 Anchored = tuple[Path, SignedCheckpoint]
@@ -53,6 +55,8 @@ class TrailReport(BaseModel):
     newest_anchor: SignedCheckpoint | None = None
     events_after_anchor: int | None = None
     key_file: Path | None = None  # an export's MACs were checked with this secret key file
+    # Every span of the trail written while the policy said `identity: none`.
+    identity_off: list[IdentitySpan] = []
 
 
 def verify_chain(gov: Governance) -> ChainReport:
@@ -85,7 +89,9 @@ def verify(
             if reason:
                 raise ChainBroken(f"audit chain disagrees with checkpoint {source}: {reason}")
         rows = _reconcile(gov.keyring, replay, read_state(conn)) if reconcile else None
-    return _report(chain, anchors, state_rows=rows)
+        # Read after the chain passed: the notes are as MACed, not as a writer would have them.
+        spans = identity_spans(marked_events(conn, "identity", NOT_VERIFIED))
+    return _report(chain, anchors, state_rows=rows, identity_off=spans)
 
 
 def _reconcile(keyring: Keyring, replay: Replay, actual: GovernedState) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import secrets
@@ -24,6 +23,7 @@ from governance.domain.errors import (
 )
 from governance.domain.identity import VerifiedActor, canonical_name
 from governance.domain.policy import Policy
+from governance.services.trust.session_rows import live_session, sealed, session_id_of
 from governance.store.people import EnrolledPerson, StoredSession
 from governance.store.unit_of_work import Transaction
 
@@ -203,12 +203,11 @@ def login(
         actor = verify_code_in(tx, policy, name, code, now=now)
         if actor.verified:
             token = secrets.token_urlsafe(32)
-            session_id = _session_id(token)
-            tx.people.add_session(
-                StoredSession(
-                    id=session_id, person=actor.name, created_at=now, expires_at=expires_at
-                )
+            session_id = session_id_of(token)
+            opened = StoredSession(
+                id=session_id, person=actor.name, created_at=now, expires_at=expires_at
             )
+            tx.people.add_session(sealed(gov.keyring, opened))
         else:
             token = _unverified_token(gov, actor.name, expires_at)
             session_id = "none"
@@ -223,10 +222,6 @@ def login(
             },
         )
     return SessionTicket(token=token, person=actor.name, expires_at=expires_at)
-
-
-def _session_id(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _unverified_token(gov: Governance, name: str, expires_at: datetime) -> str:
@@ -265,15 +260,7 @@ def session_actor(gov: Governance, token: str | None, *, now: datetime) -> Verif
                 f"and the policy now verifies identities; {hint}"
             )
     else:
-        with gov.store.read() as tx:
-            session = tx.people.find_session(_session_id(token))
-        if session is None:
-            raise NotLoggedIn(f"not logged in: the session is unknown; {hint}")
-        person, expires_at = session.person, session.expires_at
-        if session.ended_at is not None:
-            raise NotLoggedIn(
-                f"not logged in: the session of {person} ended at {_at(session.ended_at)}; {hint}"
-            )
+        person, expires_at = live_session(gov, token, hint)
     if expires_at <= now:
         raise NotLoggedIn(
             f"not logged in: the session of {person} expired at {_at(expires_at)}; {hint}"
@@ -294,7 +281,7 @@ def logout(gov: Governance, token: str | None, *, now: datetime) -> str | None:
             return None
         person, session_id = found[0], "none"
     else:
-        session_id = _session_id(token)
+        session_id = session_id_of(token)
     with gov.store.write() as tx:
         if person is None:
             session = tx.people.find_session(session_id)

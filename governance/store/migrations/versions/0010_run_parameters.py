@@ -5,7 +5,7 @@ their digest); `approval_requests.run_parameters` holds what the run was approve
 resumed run whose parameters were changed through the Prefect API is voided.
 
 Revision ID: 0010_run_parameters
-Revises: 0007_spec_macs
+Revises: 0009_session_macs
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_run_parameters"
-down_revision = "0007_spec_macs"
+down_revision = "0009_session_macs"
 branch_labels = None
 depends_on = None
 
