@@ -19,16 +19,16 @@ from governance.services.registry import versions
 from governance.services.trust import audit
 from governance.signing import Signer, generate_keypair, write_anchor
 
-trail = kit.trail  # the seven-event fixture
+trail = kit.trail  # the eight-event fixture (policy.loaded first)
 TAKEN = "2026-11-23T12:00:00.000000Z"
 
 
 @pytest.fixture
 def anchored(gov, trail, now):
-    """An anchor of the seven-event trail in the anchor directory: (its path, the directory)."""
+    """An anchor of the eight-event trail in the anchor directory: (its path, the directory)."""
     generate_keypair(gov.settings.resolved_signing_key_file)
     path, signed = audit.anchor(gov, now)
-    assert (signed.seq, signed.events) == (7, 7)
+    assert (signed.seq, signed.events) == (8, 8)
     return path, path.parent
 
 
@@ -51,11 +51,11 @@ def verify_cli(gov, directory, capsys, monkeypatch) -> tuple[int, str]:
 
 def test_every_anchor_file_records_the_event_count(gov, anchored, now):
     path, _ = anchored
-    assert json.loads(path.read_text())["events"] == 7
+    assert json.loads(path.read_text())["events"] == 8
     append_aliases(gov, now, 2)
     later, signed = audit.anchor(gov, now + timedelta(minutes=5))
-    assert (signed.seq, signed.events) == (9, 9)
-    assert json.loads(later.read_text())["events"] == 9
+    assert (signed.seq, signed.events) == (10, 10)
+    assert json.loads(later.read_text())["events"] == 10
 
 
 def test_events_deleted_after_the_last_checkpoint_then_new_ones_appended_are_named(
@@ -67,14 +67,14 @@ def test_events_deleted_after_the_last_checkpoint_then_new_ones_appended_are_nam
     append_aliases(gov, now, 3)  # seq 6, 7, 8 again, chained and MACed: the chain verifies
     assert audit.verify_chain(gov).ok and audit.verify_chain(gov).head_seq == 8
     named = (
-        f"audit chain disagrees with checkpoint {path}: event 7 hash differs from the"
-        f" checkpoint taken {TAKEN}: events up to event 7 were deleted after the checkpoint"
+        f"audit chain disagrees with checkpoint {path}: event 8 hash differs from the"
+        f" checkpoint taken {TAKEN}: events up to event 8 were deleted after the checkpoint"
         " and new ones appended in their place, or history was rewritten"
     )
     with pytest.raises(ChainBroken, match=f"^{re.escape(named)}$"):
         audit.verify(gov, audit.load_checkpoints(directory=directory))
     assert verify_cli(gov, directory, capsys, monkeypatch) == (1, f"error: {named}")
-    with pytest.raises(ChainBroken, match="event 7 hash differs"):
+    with pytest.raises(ChainBroken, match="event 8 hash differs"):
         audit.anchor(gov, now + timedelta(hours=1))
     assert len(list(directory.iterdir())) == 1
 
@@ -85,10 +85,10 @@ def test_a_trail_shorter_than_its_newest_checkpoint_is_named(
     path, directory = anchored
     kit.drop_triggers(gov)
     kit.tamper(gov, "DELETE FROM audit_events WHERE seq >= 5")
-    append_aliases(gov, now, 1)  # one event where three were deleted
+    append_aliases(gov, now, 1)  # one event where four were deleted
     named = (
         f"audit chain disagrees with checkpoint {path}: the trail holds 5 events, fewer than"
-        f" the 7 the checkpoint taken {TAKEN} counted: events after event 5 were deleted"
+        f" the 8 the checkpoint taken {TAKEN} counted: events after event 5 were deleted"
     )
     with pytest.raises(ChainBroken, match=f"^{re.escape(named)}$"):
         audit.verify(gov, audit.load_checkpoints(directory=directory))
