@@ -28,7 +28,6 @@ FLIPPED = 0.35
 ROWS = 1200
 DAYS = 10
 REVIEW_ROLES = [("carol", "ml_lead"), ("dave", "risk_officer")]
-SWEEP = "retire-deprecated/retire-deprecated"
 
 
 def current_batch(workdir: Path, now: datetime) -> Path:
@@ -122,20 +121,25 @@ def _sunset(version: str) -> datetime:
 
 
 def _sweep(now: datetime) -> None:
-    """Run the served retire-deprecated deployment with its clock set to `now`; print its table."""
+    """Run retire-deprecated in this process with its clock at `now`; print its table.
+
+    A deployed run reads the real clock and takes no time parameter (anyone with Prefect API
+    access could send one), so the only way to move its clock is in the flow's own process.
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-    from prefect.deployments import run_deployment
 
-    print(f"run_deployment({SWEEP!r}, parameters={{'now': {now.isoformat()!r}}})", flush=True)
-    run = run_deployment(
-        SWEEP, parameters={"now": now.isoformat()}, timeout=120, poll_interval=1, as_subflow=False
-    )
-    if run.state is None or not run.state.is_completed():
-        state = run.state.name if run.state else "not finished"
-        raise SystemExit(f"demo: retire-deprecated run {run.id} ended {state}")
-    print(f"run {run.id}: {run.state.name}")
-    found = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+    from flows import clock
+    from flows.retire_deprecated import retire_deprecated
+
+    print(f"with flows.clock.running_at({now.isoformat()!r}): retire_deprecated()", flush=True)
+    with clock.running_at(now):
+        state = retire_deprecated(return_state=True)
+    run_id = state.state_details.flow_run_id
+    if not state.is_completed():
+        raise SystemExit(f"demo: retire-deprecated run {run_id} ended {state.name}")
+    print(f"run {run_id}: {state.name}")
+    found = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(artifact_filter=found)
     for artifact in artifacts:
@@ -211,7 +215,10 @@ def chapter(people: Authenticators) -> None:
 
     sunset = _sunset(VERSION)
     step(f"25. retire-deprecated with its clock one day past the sunset ({sunset:%Y-%m-%d})")
-    print("(time is the flow's parameter: every deprecated version past its sunset goes)")
+    print(
+        "(a deployed sweep reads the real clock; the demo runs it in its own process with the"
+        " clock a month ahead: every deprecated version past its sunset goes)"
+    )
     _sweep(sunset + timedelta(days=1))
     governance("models", "list", "--name", MODEL)
     if _routing_mentions(VERSION):
