@@ -31,8 +31,11 @@ def standing(stage: S, rejection: Rejection | None = None) -> Standing:
 
 @pytest.mark.parametrize("stage", [S.production, S.deprecated])
 def test_a_version_that_is_or_was_production_may_be_flagged_to_anyone(stage):
-    check_flag(standing(stage), FlagRule(name="all", version="1.1.0", percentage=100), cap=5)
-    check_arm("A", standing(stage))
+    assert standing(stage).approved
+    # The checks refuse by raising; an approved version passes both.
+    everyone = FlagRule(name="all", version="1.1.0", percentage=100)
+    assert check_flag(standing(stage), everyone, cap=5) is None
+    assert check_arm("A", standing(stage)) is None
 
 
 def test_a_standing_rejection_outranks_everything_else():

@@ -21,6 +21,15 @@ from governance.store.unit_of_work import Transaction
 GOVERNED_STAGES = frozenset({LifecycleStage.staging, LifecycleStage.production})
 
 
+def refuse_governed_stage(name: str, version: str, target: LifecycleStage) -> None:
+    """UseThePromotionDoor for staging and production: they have one door, promote-model."""
+    if target in GOVERNED_STAGES:
+        raise UseThePromotionDoor(
+            f"{name}@{version}: {target.value} is entered only through promote-model: "
+            f"use `governance promote {name} {version} --target {target.value} --dataset NAME`"
+        )
+
+
 def move_out_of_service_in(
     tx: Transaction,
     name: str,
@@ -33,11 +42,7 @@ def move_out_of_service_in(
     sunset_days: int,
 ) -> ModelVersion:
     """Deprecate or retire (never into staging or production) in the caller's transaction."""
-    if target in GOVERNED_STAGES:
-        raise UseThePromotionDoor(
-            f"{name}@{version}: {target.value} is entered only through promote-model: "
-            f"use `governance promote {name} {version} --target {target.value} --dataset NAME`"
-        )
+    refuse_governed_stage(name, version, target)
     return _move_in(
         tx, name, version, target, actor=actor, now=now, reason=reason, sunset_days=sunset_days
     )

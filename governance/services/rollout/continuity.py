@@ -16,11 +16,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from governance.bootstrap import Governance
-from governance.domain.errors import InvalidInput, RoleNotHeld, UseThePromotionDoor
+from governance.domain.errors import InvalidInput, RoleNotHeld
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion
 from governance.domain.withdrawal import NothingToServe
-from governance.services.registry.stages import GOVERNED_STAGES, move_out_of_service_in
+from governance.services.registry.stages import move_out_of_service_in, refuse_governed_stage
 from governance.services.rollout.withdrawal import (
     accept_outage_in,
     served_as_stable,
@@ -49,11 +49,7 @@ def transition(
     stable with no successor needs a production role, and an ml_lead's named `outage` to
     ever leave that endpoint empty.
     """
-    if target in GOVERNED_STAGES:
-        raise UseThePromotionDoor(
-            f"{name}@{version}: {target.value} is entered only through promote-model: "
-            f"use `governance promote {name} {version} --target {target.value} --dataset NAME`"
-        )
+    refuse_governed_stage(name, version, target)
     if target == LifecycleStage.deprecated and not reason.strip():
         raise InvalidInput(f"{name}@{version}: a move to deprecated needs a reason (--reason)")
     with gov.store.write() as tx:
