@@ -11,8 +11,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 RUFF   := $(VENV)/bin/ruff
 STAMP  := $(VENV)/.installed
+# Where `make up TEAM=1` keeps the team stack (state file, logs, keys, PostgreSQL).
+TEAM_DIR ?= .governance/team
 
-.PHONY: help install lint format test test-future demo up bench clean distclean
+.PHONY: help install lint format test test-future demo up down bench clean distclean
 
 # List the targets with the comment above each.
 help:
@@ -59,9 +61,19 @@ test-future: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m deployments.demo
 
-# Start the local stack (Prefect server, deployments, gateway).
+# Start the local stack (Prefect server, deployments, gateway); TEAM=1: the team stack in TEAM_DIR.
 up: $(STAMP)
-	$(PY) -m deployments.up
+	@# TEAM=1: PostgreSQL, Prefect on it, a work pool's worker, the gateway and the governance
+	@# server, each with its own credentials, started in the background (deployments/team.py).
+	@if [ "$(TEAM)" = 1 ]; then \
+	  $(PY) -m deployments.team start $(TEAM_DIR); \
+	else \
+	  $(PY) -m deployments.up; \
+	fi
+
+# Stop the team stack that `make up TEAM=1` started in TEAM_DIR (only its own processes).
+down: $(STAMP)
+	$(PY) -m deployments.team stop $(TEAM_DIR)
 
 # Run every benchmark in bench/.
 bench: $(STAMP)
