@@ -14,7 +14,9 @@ on ports chosen free at the first start and kept in DIR/team.json for restarts:
      "urls": {"governance_server", "prefect_api", "prefect_ui", "gateway", "worker_health",
               "postgres"},
      "person_env": {"GOVERNANCE_SERVER_URL": ...},
-     "init_output": "...",   # what the one-shot init printed (the first admin's enrolment)
+     "init_log": "DIR/secrets/init.log",  # what init printed: the first admin's enrolment
+                                         # (a TOTP secret: mode 0600, not in this file)
+     "steps": {STEP: seconds since the start when it was done},
      "processes": {PART: {"pid", "start_ticks", "argv", "log", "health"}}}
 
 PARTs: postgres, prefect_server, gateway, governance_server, worker. `stop` stops only
@@ -97,7 +99,9 @@ def _ports(state: dict) -> Ports:
 
 def _init(layout: Layout, ports: Ports) -> str:
     """Schema, keys (and, with the governance server, the first admin), as the owner."""
-    log = layout.logs / "init.log"
+    # The first admin's enrolment (a TOTP secret) is in this output: kept beside the keys.
+    log = layout.secrets / "init.log"
+    log.touch(mode=0o600)
     env = init_env(layout, ports)
     if server_available():
         return run_once([PY, "-m", "governance.cli", "server", "init"], env, log, timeout=180)
@@ -140,10 +144,15 @@ def start(layout: Layout, policy: Path | None, timeout: float) -> dict:
         "ports": asdict(ports),
         "urls": urls,
         "person_env": person_env(ports) if server_available() else {},
-        "init_output": "",
+        "init_log": str(layout.secrets / "init.log"),
+        "steps": {},
         "processes": {},
     }
     procs: dict[str, Started] = {}
+
+    def step(name: str) -> None:
+        # Seconds since the start at which each step was done: where the start-up time goes.
+        state["steps"][name] = round(time.monotonic() - began, 1)
 
     def record(part: str, entry: Started) -> None:
         procs[part] = entry
@@ -152,6 +161,7 @@ def start(layout: Layout, policy: Path | None, timeout: float) -> dict:
 
     try:
         team_pg.start(layout, ports)
+        step("postgres")
         pid = team_pg.postmaster_pid(layout, ports)
         pg_log = layout.pg_dir / f"postgres-{ports.postgres}.log"
         argv = ["deployments/postgres.sh", "start", str(layout.pg_dir)]
@@ -163,7 +173,8 @@ def start(layout: Layout, policy: Path | None, timeout: float) -> dict:
             "prefect_server",
             spawn(prefect_argv, prefect_server_env(layout, ports), _log(layout, "prefect"), health),
         )
-        state["init_output"] = _init(layout, ports)
+        _init(layout, ports)
+        step("init")
         gateway_argv = [PY, "-m", "governance.cli", "serve", "--host", "127.0.0.1"]
         gateway_argv += ["--port", str(ports.gateway)]
         health = urls["gateway"] + "/v2/health/ready"
@@ -180,7 +191,9 @@ def start(layout: Layout, policy: Path | None, timeout: float) -> dict:
         wait_healthy(
             "prefect_server", procs["prefect_server"], deadline, _http(procs, "prefect_server")
         )
+        step("prefect_server")
         _deploy(layout, ports)
+        step("deploy")
         worker_argv = [PY, "-m", "prefect", "worker", "start", "--pool", WORK_POOL]
         worker_argv += ["--type", "process", "--name", "team-worker", "--with-healthcheck"]
         worker_argv += ["--install-policy", "never"]
@@ -191,6 +204,7 @@ def start(layout: Layout, policy: Path | None, timeout: float) -> dict:
         for part in ("gateway", "governance_server", "worker"):
             if part in procs:
                 wait_healthy(part, procs[part], deadline, _http(procs, part))
+                step(part)
     except BaseException:
         stop_all(layout, quiet=True)
         raise
@@ -259,6 +273,7 @@ def _print_started(state: dict) -> None:
         for key, value in state["person_env"].items():
             print(f"  export {key}={value}")
         print("  governance login NAME --code CODE")
+        print(f"The first admin's enrolment (a TOTP secret, mode 0600): {state['init_log']}")
     else:
         print("  Governance server: not in this checkout (governance/server missing)")
     print(f"Logs in {state['dir']}/logs. Stop: python -m deployments.team stop {state['dir']}")
