@@ -1,7 +1,7 @@
 """The team stack on one host: PostgreSQL, the Prefect server on it, a process work pool's
 worker, the gateway and the governance server, each with only its own credentials.
 
-    python -m deployments.team start  DIR [--policy FILE] [--timeout S]
+    python -m deployments.team start  DIR [--policy FILE] [--admin NAME] [--timeout S]
     python -m deployments.team status DIR
     python -m deployments.team stop   DIR
 
@@ -97,14 +97,15 @@ def _ports(state: dict) -> Ports:
     return Ports(free_port(), free_port(), free_port(), free_port(), free_port())
 
 
-def _init(layout: Layout, ports: Ports) -> str:
+def _init(layout: Layout, ports: Ports, admin: str | None) -> str:
     """Schema, keys (and, with the governance server, the first admin), as the owner."""
     # The first admin's enrolment (a TOTP secret) is in this output: kept beside the keys.
     log = layout.secrets / "init.log"
     log.touch(mode=0o600)
     env = init_env(layout, ports)
     if server_available():
-        return run_once([PY, "-m", "governance.cli", "server", "init"], env, log, timeout=180)
+        argv = [PY, "-m", "governance.cli", "server", "init"]
+        return run_once([*argv, *(["--admin", admin] if admin else [])], env, log, timeout=180)
     out = run_once([PY, "-m", "governance.cli", "init"], env, log, timeout=180)
     if not Path(env["GOVERNANCE_SIGNING_KEY_FILE"]).exists():
         out += run_once([PY, "-m", "governance.cli", "audit", "keygen"], env, log, timeout=120)
@@ -120,7 +121,7 @@ def _deploy(layout: Layout, ports: Ports) -> None:
     run_once([*prefect, "--no-prompt", "deploy", "--all"], env, log, timeout=300)
 
 
-def start(layout: Layout, policy: Path | None, timeout: float) -> dict:
+def start(layout: Layout, policy: Path | None, timeout: float, admin: str | None = None) -> dict:
     """Start every part and wait for each to be healthy; return the state written."""
     began = time.monotonic()
     deadline = began + timeout
@@ -173,7 +174,7 @@ def start(layout: Layout, policy: Path | None, timeout: float) -> dict:
             "prefect_server",
             spawn(prefect_argv, prefect_server_env(layout, ports), _log(layout, "prefect"), health),
         )
-        _init(layout, ports)
+        _init(layout, ports, admin)
         step("init")
         gateway_argv = [PY, "-m", "governance.cli", "serve", "--host", "127.0.0.1"]
         gateway_argv += ["--port", str(ports.gateway)]
@@ -287,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["start", "stop", "status"])
     parser.add_argument("dir", type=Path)
     parser.add_argument("--policy", type=Path, help="governance.yaml for the stack (start)")
+    parser.add_argument("--admin", help="first start: enrol this roster person as the admin")
     parser.add_argument("--timeout", type=float, default=240, help="bound on the start, seconds")
     args = parser.parse_args(argv)
     layout = Layout(args.dir.resolve())
@@ -296,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_all(layout)
         return 0
     try:
-        state = start(layout, args.policy, args.timeout)
+        state = start(layout, args.policy, args.timeout, args.admin)
     except StackError as exc:
         print(f"team stack: FAILED: {exc}", file=sys.stderr)
         return 1

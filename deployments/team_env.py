@@ -45,7 +45,7 @@ GATEWAY_KEY_NAME = "secret.key"
 
 # The work pool of prefect.yaml, and how often the worker asks for runs (the resume latency).
 WORK_POOL = "governance"
-WORKER_QUERY_SECONDS = "2"
+WORKER_QUERY_SECONDS = "1"
 
 # What a started process may inherit from the caller's environment, nothing else.
 INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")

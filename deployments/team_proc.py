@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -30,10 +30,14 @@ class Started:
     argv: list[str]
     log: str
     health: str
+    # This program's handle on its child (None for one it did not spawn, e.g. PostgreSQL);
+    # not recorded: a later `stop` knows the process by PID and start time only.
+    process: subprocess.Popen | None = field(default=None, repr=False, compare=False)
 
     def record(self) -> dict:
         """The state file's entry."""
-        return asdict(self)
+        fields = ("pid", "start_ticks", "argv", "log", "health")
+        return {name: getattr(self, name) for name in fields}
 
 
 def start_ticks(pid: int) -> int | None:
@@ -68,7 +72,8 @@ def spawn(argv: list[str], env: dict[str, str], log: Path, health: str) -> Start
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return Started(process.pid, start_ticks(process.pid) or 0, argv, str(log), health)
+    ticks = start_ticks(process.pid) or 0
+    return Started(process.pid, ticks, argv, str(log), health, process)
 
 
 def _prepare(env: dict[str, str], log: Path) -> None:

@@ -30,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from teamkit import processes_under, stack_dir, start_stack, stop_stack
 
 from deployments.local_stack import free_port
 from governance.bootstrap import Governance, open_governance
@@ -257,3 +258,18 @@ def policy_restored(flow_settings):
     shutil.copy(path, backup)
     yield path
     shutil.copy(backup, path)
+
+
+@pytest.fixture(scope="session")
+def team_stack():
+    """deployments/team.py's stack in a fresh DIR, started once for the session (by the
+    team-stack tests only); stopped at the end, every process it recorded checked gone."""
+    path = stack_dir()
+    try:
+        yield start_stack(path)
+    finally:
+        left = stop_stack(path)
+        # Nor anything they started (flow runs, uvicorn's workers): none names the DIR.
+        strays = processes_under(path)
+        shutil.rmtree(path, ignore_errors=True)
+        assert (left, strays) == ([], [])

@@ -5,12 +5,8 @@ with only its own credentials, stopped by PID."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,119 +15,34 @@ import psycopg
 import pytest
 import yaml
 from sqlalchemy.engine import make_url
+from teamkit import CALLER_SECRET, NEEDS_POSTGRES, ROOT, environ, team
 
 from deployments import team_env
-from deployments.team_pg import server_bindir
-from deployments.team_proc import alive
-from governance.config import EXAMPLE_POLICY
+from deployments.local_stack import free_port
+from deployments.team_proc import StackError, alive, http_ok, spawn, stop, wait_healthy
 
-ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [
-    pytest.mark.sqlite_only,
-    pytest.mark.skipif(
-        server_bindir() is None,
-        reason="PostgreSQL server binaries not found (apt-get install postgresql, or PG_BINDIR)",
-    ),
-]
-# Something the caller's shell holds that no part of the stack may inherit.
-CALLER_SECRET = "TEAM_STACK_CALLER_SECRET"
-# Canary steps the test can wait for (as tests/flows/conftest.py ROLLOUTS), and spare people.
-POLICY = {
-    "canary": {
-        "steps": [50, 100],
-        "bake_minutes": 0.05,
-        "min_samples": 15,
-        "min_labels": 10,
-        "max_extensions": 4,
-        "latency_min_effect": 1.0,
-    },
-}
-PARTS = {"postgres", "prefect_server", "gateway", "worker"}
+pytestmark = [pytest.mark.sqlite_only, NEEDS_POSTGRES]
+PARTS = {"postgres", "prefect_server", "gateway", "governance_server", "worker"}
 
 
-def team(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`python -m deployments.team ARGS` from the checkout, as an operator runs it."""
-    env = {**os.environ, CALLER_SECRET: "from-the-operator's-shell"}
-    return subprocess.run(
-        [sys.executable, "-m", "deployments.team", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def stack_dir() -> Path:
-    """A DIR the postgres OS user can reach when the tests run as root (not under /root)."""
-    path = Path(tempfile.mkdtemp(prefix="team-stack-", dir="/tmp"))
-    path.chmod(0o755)
-    return path
-
-
-@pytest.fixture(scope="module")
-def stack():
-    """The stack, started once for the module; stopped (every PID checked gone) at the end."""
-    path = stack_dir()
-    policy = yaml.safe_load(EXAMPLE_POLICY.read_text())
-    policy.update(POLICY)
-    policy_file = path / "policy.yaml"
-    policy_file.write_text(yaml.safe_dump(policy))
-    began = time.monotonic()
-    started = team("start", str(path / "team"), "--policy", str(policy_file))
-    took = time.monotonic() - began
-    try:
-        assert started.returncode == 0, started.stdout + started.stderr
-        state = json.loads((path / "team" / "team.json").read_text())
-        state["took"] = took
-        state["stdout"] = started.stdout
-        yield state
-    finally:
-        recorded = json.loads((path / "team" / "team.json").read_text()).get("processes", {})
-        stopped = team("stop", str(path / "team"))
-        left = [part for part, entry in recorded.items() if alive(entry)]
-        shutil.rmtree(path, ignore_errors=True)
-        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-        assert left == []
-
-
-def environ(pid: int) -> dict[str, str]:
-    """The environment a running process was started with (Linux /proc)."""
-    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    pairs = (item.decode().split("=", 1) for item in raw if b"=" in item)
-    return dict(pairs)
-
-
-def processes_under(path: Path) -> list[int]:
-    """Processes whose environment names `path` (every part of a stack in it does)."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if str(path).encode() in entry.read_bytes():
-                found.append(int(entry.parent.name))
-        except OSError:
-            continue
-    return found
-
-
-def test_start_reports_every_part_healthy_in_the_state_file(stack):
-    assert set(stack["processes"]) >= PARTS
-    for part, entry in stack["processes"].items():
+def test_start_reports_every_part_healthy_in_the_state_file(team_stack):
+    assert set(team_stack["processes"]) >= PARTS
+    for part, entry in team_stack["processes"].items():
         assert alive(entry), part
         if part != "postgres":
             assert httpx.get(entry["health"], timeout=5).status_code == 200, part
-    assert stack["startup_seconds"] < stack["took"]
-    assert f"team stack up in {stack['startup_seconds']} s" in stack["stdout"]
-    status = team("status", stack["dir"])
+    assert team_stack["startup_seconds"] < team_stack["took"]
+    assert f"team stack up in {team_stack['startup_seconds']} s" in team_stack["stdout"]
+    status = team("status", team_stack["dir"])
     assert status.returncode == 0, status.stdout
     assert [line.split()[:2] for line in status.stdout.splitlines()] == [
-        [part, "healthy"] for part in stack["processes"]
+        [part, "healthy"] for part in team_stack["processes"]
     ]
 
 
-def test_each_part_holds_only_its_own_credentials(stack):
-    procs = {part: environ(entry["pid"]) for part, entry in stack["processes"].items()}
-    secrets = Path(stack["dir"]) / "secrets"
+def test_each_part_holds_only_its_own_credentials(team_stack):
+    procs = {part: environ(entry["pid"]) for part, entry in team_stack["processes"].items()}
+    secrets = Path(team_stack["dir"]) / "secrets"
     password = {
         role: (secrets / f"pg-{role}.password").read_text().strip() for role in team_env.roles()
     }
@@ -157,21 +68,26 @@ def test_each_part_holds_only_its_own_credentials(stack):
     )
 
     worker = procs["worker"]
-    assert worker["PREFECT_API_URL"] == stack["urls"]["prefect_api"]
+    assert worker["PREFECT_API_URL"] == team_stack["urls"]["prefect_api"]
     assert make_url(worker["GOVERNANCE_DATABASE_URL"]).username == team_env.WORKER_ROLE
     assert worker["GOVERNANCE_CHECKOUT"] == str(ROOT)
     assert "PREFECT_API_DATABASE_CONNECTION_URL" not in worker
 
-    if "governance_server" in procs:
-        server = procs["governance_server"]
-        assert server["PREFECT_API_URL"] == stack["urls"]["prefect_api"]
-        assert make_url(server["GOVERNANCE_DATABASE_URL"]).username == team_env.SERVER_ROLE
-        assert stack["person_env"] == {"GOVERNANCE_SERVER_URL": stack["urls"]["governance_server"]}
+    server_url = team_stack["urls"]["governance_server"]
+    server = procs["governance_server"]
+    assert server["PREFECT_API_URL"] == team_stack["urls"]["prefect_api"]
+    assert make_url(server["GOVERNANCE_DATABASE_URL"]).username == team_env.SERVER_ROLE
+    assert "PREFECT_API_DATABASE_CONNECTION_URL" not in server
+    # What `start` tells people to set, and nothing else.
+    assert team_stack["person_env"] == {
+        "GOVERNANCE_SERVER_URL": team_stack["urls"]["governance_server"]
+    }
+    assert f"export GOVERNANCE_SERVER_URL={server_url}" in team_stack["stdout"]
 
 
-def test_postgres_asks_every_role_its_password_and_prefect_keeps_its_state_there(stack):
-    port = stack["ports"]["postgres"]
-    secrets = Path(stack["dir"]) / "secrets"
+def test_postgres_asks_every_role_its_password_and_prefect_keeps_its_state_there(team_stack):
+    port = team_stack["ports"]["postgres"]
+    secrets = Path(team_stack["dir"]) / "secrets"
     gateway_password = (secrets / f"pg-{team_env.GATEWAY_ROLE}.password").read_text().strip()
     for role in (team_env.OWNER_ROLE, team_env.SUPERUSER):
         with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
@@ -187,8 +103,8 @@ def test_postgres_asks_every_role_its_password_and_prefect_keeps_its_state_there
     assert names == {d["name"] for d in manifest["deployments"]}
 
 
-def test_a_deployment_of_prefect_yaml_runs_on_the_worker(stack):
-    api = stack["urls"]["prefect_api"]
+def test_a_deployment_of_prefect_yaml_runs_on_the_worker(team_stack):
+    api = team_stack["urls"]["prefect_api"]
     with httpx.Client(base_url=api, timeout=10) as client:
         deployment = client.get("/deployments/name/rollout-watchdog/rollout-watchdog").json()
         assert deployment["work_pool_name"] == team_env.WORK_POOL
@@ -204,16 +120,32 @@ def test_a_deployment_of_prefect_yaml_runs_on_the_worker(stack):
     assert state["type"] == "COMPLETED", state
 
 
-def test_start_fails_loudly_on_its_bound_and_leaves_nothing_running():
-    path = stack_dir()
-    try:
-        failed = team("start", str(path / "team"), "--timeout", "1")
-        state = json.loads((path / "team" / "team.json").read_text())
-        left = processes_under(path)
-    finally:
-        team("stop", str(path / "team"))
-        shutil.rmtree(path, ignore_errors=True)
-    assert failed.returncode == 1
-    assert failed.stderr.startswith("team stack: FAILED: prefect_server did not become healthy")
-    assert f"see {path / 'team' / 'logs' / 'prefect.log'}" in failed.stderr
-    assert (state["processes"], left) == ({}, [])
+def test_a_part_that_does_not_answer_fails_the_start_loudly_and_is_stopped(tmp_path):
+    log = tmp_path / "logs" / "mute.log"
+    # A process that runs but never answers its health URL (nothing listens on the port).
+    mute = spawn(
+        [sys.executable, "-c", "print('listening soon', flush=True); import time; time.sleep(60)"],
+        {"PATH": os.environ["PATH"]},
+        log,
+        f"http://127.0.0.1:{free_port()}/health",
+    )
+    deadline = time.monotonic() + 2
+    with pytest.raises(StackError) as failed:
+        wait_healthy("mute", mute, deadline, lambda: http_ok(mute.health))
+    assert str(failed.value).startswith(
+        f"mute did not become healthy ({mute.health}) in time; see {log}\n"
+    )
+    assert str(failed.value).endswith("listening soon")
+    assert time.monotonic() - deadline < 2
+    # A PID whose start time differs from the record is someone else's: left alone.
+    assert stop({**mute.record(), "start_ticks": mute.start_ticks + 1}) == "not running"
+    assert alive(mute.record())
+    assert stop(mute.record()) == "stopped"
+    mute.process.wait(timeout=5)
+    assert not alive(mute.record())
+
+    log = tmp_path / "logs" / "dying.log"
+    dying = spawn([sys.executable, "-c", "raise SystemExit('no port')"], {}, log, mute.health)
+    with pytest.raises(StackError, match=r"^dying exited while starting; see .*\nno port$"):
+        wait_healthy("dying", dying, time.monotonic() + 30, lambda: False)
+    assert dying.process.wait(timeout=5) == 1
