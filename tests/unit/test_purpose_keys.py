@@ -63,7 +63,7 @@ def test_a_purpose_key_file_refuses_every_other_purpose(master, tmp_path, purpos
         gateway.mac(purpose, "a session row")
     with pytest.raises(ConfigError, match=words):
         gateway.require([*GATEWAY_PURPOSES, purpose])
-    with pytest.raises(ConfigError, match="is a purpose key file .* not the master secret key"):
+    with pytest.raises(ConfigError, match=r"is a purpose key file .* not the master secret key"):
         _ = gateway.master
 
 
