@@ -41,6 +41,8 @@ def init() -> None:
     ]
     if granted and gov.engine.dialect.name == "postgresql":
         console.print(f"database roles granted: {', '.join(granted)}")
+    elif granted:
+        console.print(f"database roles not granted (PostgreSQL only): {', '.join(granted)}")
     console.print(f"artifacts: {gov.settings.resolved_artifact_root.resolve()}")
     made = "created (mode 0600)" if key_created else "kept"
     console.print(f"secret key: {key_file.resolve()} {made}; keep it outside the database")
