@@ -20,6 +20,7 @@ HOST_ONLY = {
     "init": "create or upgrade the schema and the keys",
     "server": "set up and run the governance server",
     "serve": "run the serving gateway",
+    "keys": "derive purpose key files from the secret key",
 }
 _TYPES = {"int": click.INT, "float": click.FLOAT, "bool": click.BOOL}
 
@@ -212,13 +213,21 @@ def _shown(iso: str) -> str:
 
 
 def _host_only(name: str, what: str) -> click.Command:
-    def refuse() -> None:
+    def refuse(rest: tuple[str, ...] = ()) -> None:
         raise ClientError(
             f"`governance {name}` runs on the server host only ({what}): there, leave "
             "GOVERNANCE_SERVER_URL unset"
         )
 
-    return click.Command(name, callback=refuse, help=f"Server host only: {what}.")
+    # Whatever follows the name (`keys derive --gateway`, `server init`) gets the same line,
+    # not a usage error about arguments the client does not know.
+    return click.Command(
+        name,
+        callback=refuse,
+        params=[click.Argument(["rest"], nargs=-1, type=click.UNPROCESSED)],
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        help=f"Server host only: {what}.",
+    )
 
 
 def build(manifest: dict[str, Any]) -> click.Group:

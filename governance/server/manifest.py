@@ -27,6 +27,8 @@ LOCAL_ONLY: frozenset[tuple[str, ...]] = frozenset(
         ("logout",),
         ("audit", "checkpoint"),
         ("audit", "keygen"),
+        # Reads the master key and writes subkeys: served, it would hand them to a caller.
+        ("keys",),
     }
 )
 # Roster roles a command needs before it runs; the services check their own roles again.
