@@ -340,3 +340,23 @@ def test_init_refuses_a_role_that_could_do_more(stack, gov, setting, who, words)
             upgrade(owner, **roles)
     finally:
         owner.dispose()
+
+
+def test_init_again_grants_new_tables_and_takes_back_what_is_not_listed(stack, tmp_path):
+    owner = create_store_engine(stack.url(stack.owner))
+    try:
+        with owner.begin() as conn:
+            # What a later migration might add, and a right someone granted by hand.
+            conn.exec_driver_sql("CREATE TABLE later_table (id integer PRIMARY KEY)")
+            conn.exec_driver_sql(f'GRANT UPDATE ON routing_specs TO "{stack.gateway}"')
+        assert run(["init"]) == 0
+    finally:
+        owner.dispose()
+    auditor = create_store_engine(stack.url(stack.auditor))
+    try:
+        with auditor.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM later_table").scalar_one() == 0
+    finally:
+        auditor.dispose()
+    refused(stack.url(stack.gateway), "SELECT id FROM later_table", "later_table")
+    refused(stack.url(stack.gateway), "UPDATE routing_specs SET spec_mac = NULL", "routing_specs")
