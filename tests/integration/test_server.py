@@ -334,6 +334,24 @@ def test_host_only_commands_say_where_they_run(team):
         "error: `governance init` runs on the server host only (create or upgrade the schema "
         "and the keys): there, leave GOVERNANCE_SERVER_URL unset\n"
     )
+    # Moving the flow clock is no person's act: the retirement audit as of a chosen time
+    # runs on the host, and the server refuses it whatever the body says.
+    clock = thin(team.env("alice"), "audit-retirement", "--now", "--at", "2099-01-01")
+    assert clock.returncode == 1
+    assert clock.stderr == (
+        "error: `governance audit-retirement` runs on the server host only (run the retirement "
+        "audit on demand, as of a chosen time): there, leave GOVERNANCE_SERVER_URL unset\n"
+    )
+    headers = {"Authorization": f"Bearer {team.token('alice')}"}
+    served = httpx.post(
+        f"{team.url}/v1/commands/audit-retirement",
+        json={"run_now": True, "at": "2099-01-01"},
+        headers=headers,
+    )
+    assert served.status_code == 404
+    assert served.json()["error"]["message"] == (
+        "no command `governance audit-retirement` is served here (it runs on the server host only)"
+    )
 
 
 def test_the_manifest_serves_commands_but_not_host_ones_and_hides_actor_parameters(team):

@@ -1,23 +1,23 @@
-"""The thin client refuses host-only commands in one line, whatever follows their name."""
+"""`keys` is a host-only command: never served, and the thin client says where it runs."""
 
 from __future__ import annotations
 
 import pytest
 
+from governance.cli import app
 from governance.remote.cli import build
 from governance.remote.settings import ClientError
-from governance.server.manifest import is_local_only
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [["keys", "derive", "--gateway", "--out", "gateway.keys"], ["keys"], ["server", "init"]],
-)
-def test_a_host_only_command_names_where_it_runs(argv):
-    root = build({"commands": [], "groups": {}})
-    with pytest.raises(ClientError, match=f"^`governance {argv[0]}` runs on the server host only"):
-        root.main(argv, standalone_mode=False)
+from governance.server.manifest import is_local_only, manifest
 
 
 def test_keys_derive_is_never_served():
+    served = manifest(app)
     assert is_local_only(("keys", "derive"))
+    assert not [c for c in served["commands"] if c["path"][0] == "keys"]
+
+
+@pytest.mark.parametrize("argv", [["keys", "derive", "--gateway", "--out", "g.keys"], ["keys"]])
+def test_the_thin_client_says_keys_runs_on_the_server_host(argv):
+    root = build(manifest(app))
+    with pytest.raises(ClientError, match="^`governance keys` runs on the server host only"):
+        root.main(argv, standalone_mode=False)
