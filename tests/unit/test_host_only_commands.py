@@ -19,5 +19,5 @@ def test_keys_derive_is_never_served():
 @pytest.mark.parametrize("argv", [["keys", "derive", "--gateway", "--out", "g.keys"], ["keys"]])
 def test_the_thin_client_says_keys_runs_on_the_server_host(argv):
     root = build(manifest(app))
-    with pytest.raises(ClientError, match="^`governance keys` runs on the server host only"):
+    with pytest.raises(ClientError, match=r"^`governance keys` runs on the server host only"):
         root.main(argv, standalone_mode=False)
