@@ -73,6 +73,13 @@ class Settings(BaseSettings):
         default=0.2, gt=0, le=5, description="how often the gateway checks for routing changes"
     )
 
+    server_blob_dir: Path | None = Field(
+        default=None, description="where the governance server keeps uploads until a command"
+    )
+    server_max_upload_bytes: int = Field(
+        default=512 << 20, gt=0, description="largest file the governance server accepts"
+    )
+
     task_runner: Literal["threads", "dask"] = Field(
         default="threads", description="task runner of the retirement audit's fan-out"
     )
@@ -132,6 +139,11 @@ class Settings(BaseSettings):
     def resolved_gateway_spool_dir(self) -> Path:
         """The gateway's spool directory, defaulting to `home/spool`."""
         return self.gateway_spool_dir or self.home / "spool"
+
+    @property
+    def resolved_server_blob_dir(self) -> Path:
+        """The governance server's upload directory, defaulting to `home/uploads`."""
+        return self.server_blob_dir or self.home / "uploads"
 
     @property
     def resolved_session_file(self) -> Path:

@@ -21,6 +21,7 @@ from governance.cli import (
     prompt_promotion,
     prompts,
     serve,
+    server,
     setup,
 )
 from governance.cli.context import close_opened
@@ -50,6 +51,7 @@ prompts.app.add_typer(prompt_promotion.suites_app, name="suites")
 app.add_typer(prompts.app, name="prompts")
 app.command("rollback")(endpoints.rollback)
 app.command("serve")(serve.serve)
+app.add_typer(server.app, name="server")
 app.add_typer(monitoring.app, name="monitoring")
 app.command("audit-retirement")(monitoring.audit_retirement)
 
