@@ -45,6 +45,7 @@ class Envs:
     thin: dict[str, str]  # a person: GOVERNANCE_SERVER_URL and a session file only
     direct: dict[str, str]  # today's CLI: database, key, policy, no server URL
     cwd: Path  # an empty directory: no ./governance.yaml or ./.governance is picked up
+    enrolment: str  # how alice's authenticator was made
     auth: dict[str, str] = field(default_factory=dict)  # the person's bearer header
 
 
@@ -118,19 +119,30 @@ def _environments(work: Path, url: str) -> tuple[dict, dict, dict]:
     return host, thin, base | store
 
 
-def _init_host(host: dict[str, str], cwd: Path) -> str:
-    """`governance server init --admin alice` with the example policy; alice's TOTP secret."""
+def _host_cli(argv: list[str], host: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    command = [str(GOVERNANCE), *argv]
+    return subprocess.run(command, env=host, cwd=cwd, capture_output=True, text=True)
+
+
+def _init_host(host: dict[str, str], cwd: Path) -> tuple[str, str]:
+    """`governance server init --admin alice` with the example policy; (alice's secret, how).
+
+    Where init cannot enrol the first admin yet, the host's own `people enroll alice`
+    (the local CLI, with the keys) enrols alice instead; the report says which was used.
+    """
     from governance.config import EXAMPLE_POLICY
 
     Path(host["GOVERNANCE_POLICY_FILE"]).write_text(EXAMPLE_POLICY.read_text())
-    done = subprocess.run(
-        [str(GOVERNANCE), "server", "init", "--admin", PERSON],
-        env=host, cwd=cwd, capture_output=True, text=True,
-    )  # fmt: skip
-    found = re.search(r"manual entry: ([A-Z2-7]+)", done.stdout)
-    if done.returncode != 0 or not found:
-        raise RuntimeError(f"server init failed ({done.returncode}): {done.stderr or done.stdout}")
-    return found.group(1)
+    attempts = (["server", "init", "--admin", PERSON], ["people", "enroll", PERSON])
+    problems = []
+    for argv in attempts:
+        done = _host_cli(argv, host, cwd)
+        found = re.search(r"manual entry: ([A-Z2-7]+)", done.stdout)
+        if done.returncode == 0 and found:
+            return found.group(1), f"governance {' '.join(argv)} on the host"
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        problems.append(f"{' '.join(argv)}: {lines[-1] if lines else done.returncode}")
+    raise RuntimeError(f"could not enrol {PERSON} on the host: {'; '.join(problems)}")
 
 
 def _token(session_file: Path, url: str) -> str:
@@ -175,14 +187,14 @@ def prepare(work: Path, workers: int, blobs: list[bytes], stack: ExitStack) -> E
     url = f"http://127.0.0.1:{port}"
     host, thin, direct = _environments(work, url)
     cwd = work / "cwd"
-    secret = _init_host(host, cwd)
+    secret, enrolment = _init_host(host, cwd)
     command = [str(GOVERNANCE), "server", "run", "--host", "127.0.0.1", "--port", str(port)]
     server = stack.enter_context(
         Server([*command, "--workers", str(workers)], host, cwd, work / "server.log")
     )
     server.wait_ready(f"{url}/v1/health")
     run_cli(["login", PERSON, "--code", pyotp.TOTP(secret).now()], thin, cwd, expect=PERSON)
-    envs = Envs(url=url, host=host, thin=thin, direct=direct, cwd=cwd)
+    envs = Envs(url=url, host=host, thin=thin, direct=direct, cwd=cwd, enrolment=enrolment)
     envs.auth = {"Authorization": f"Bearer {_token(Path(thin['GOVERNANCE_SESSION_FILE']), url)}"}
     with api_client(envs) as client:
         for i, blob in enumerate(blobs):

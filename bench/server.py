@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         "database": "SQLite for both servers: ours WAL with synchronous=FULL (the store's"
         " engine), MLflow's with its own defaults",
         "seeded_versions": setup.SEEDED,
+        "enrolment": env.enrolment,
         "cpus": os.cpu_count(),
         "seconds": round(time.perf_counter() - started, 1),
         "load_average_1_5_15_start": [round(x, 2) for x in load_start],
