@@ -67,15 +67,18 @@ def card_yaml(version: str) -> bytes:
     return text.encode()
 
 
-def run_cli(argv: list[str], env: dict[str, str], cwd: Path, expect: str = "") -> float:
+def run_cli(
+    argv: list[str], env: dict[str, str], cwd: Path, expect: str = "", program: Path = GOVERNANCE
+) -> float:
     """Run `governance ARGV`; its wall time in ms. RuntimeError unless it exits 0 with `expect`."""
     begin = time.perf_counter()
-    done = subprocess.run([str(GOVERNANCE), *argv], env=env, cwd=cwd, capture_output=True)
+    done = subprocess.run([str(program), *argv], env=env, cwd=cwd, capture_output=True)
     took = (time.perf_counter() - begin) * 1000
     out = done.stdout.decode(errors="replace")
     if done.returncode != 0 or expect not in out:
         err = done.stderr.decode(errors="replace").strip()[-500:]
-        raise RuntimeError(f"governance {' '.join(argv)} exited {done.returncode}: {err or out}")
+        ran = " ".join([program.name, *argv])
+        raise RuntimeError(f"{ran} exited {done.returncode}: {err or out}")
     return took
 
 

@@ -60,6 +60,7 @@ def cli_latency(env: setup.Envs, runs: int) -> dict:
     }
     kinds = {"thin": env.thin, "direct": env.direct}
     samples: dict[str, list[float]] = {f"{k}_{c}": [] for k in kinds for c in commands}
+    samples["python_startup"] = []
     for i in range(runs + setup.CLI_WARMUP):
         # Alternating, so a change in the machine's load falls on both kinds alike.
         for command, argv in commands.items():
@@ -67,6 +68,10 @@ def cli_latency(env: setup.Envs, runs: int) -> dict:
                 took = setup.run_cli(argv, environ, env.cwd, expect=setup.PRODUCTION_VERSION)
                 if i >= setup.CLI_WARMUP:
                     samples[f"{kind}_{command}"].append(took)
+        # The floor under any command: this venv's interpreter starting and exiting.
+        took = setup.run_cli(["-c", "pass"], env.thin, env.cwd, program=Path(sys.executable))
+        if i >= setup.CLI_WARMUP:
+            samples["python_startup"].append(took)
     return {
         key: {"p50_ms": percentile(v, 0.5), "p95_ms": percentile(v, 0.95), "min_ms": min(v)}
         for key, v in samples.items()
@@ -163,6 +168,7 @@ def report(cli: dict, ours: dict, mlflow: Mlflow, config: dict) -> dict:
     return {
         **out,
         "cli_direct_show_p50_ms": cli["direct_show"]["p50_ms"],
+        "cli_python_startup_p50_ms": cli["python_startup"]["p50_ms"],
         "mlflow_alias_http_p50_ms": alias["p50_ms"] if alias else None,
         "cli": cli,
         "ours": ours,
