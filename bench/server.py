@@ -9,7 +9,7 @@ artifact uploaded; and requests per second from 16 concurrent callers on 2 serve
 MLflow runs from bench/.mlflow-venv (bench/registry.py makes it on first use, before any
 clock starts); `mlflow_baseline` says whether it was measured. See bench/README.md.
 
-    .venv/bin/python bench/server.py                   # ours and MLflow 3 (~3 min)
+    .venv/bin/python bench/server.py                   # ours and MLflow 3 (~4 min idle)
     .venv/bin/python bench/server.py --without-mlflow  # no MLflow figures or ratios
 """
 
