@@ -45,6 +45,16 @@ class Settings(BaseSettings):
         description="PostgreSQL role the application runs as; init (run as the owner) grants it"
         " what it needs, and no UPDATE, DELETE or TRUNCATE on audit_events",
     )
+    gateway_role: str = Field(
+        default="",
+        description="PostgreSQL role the serving gateway runs as; init grants it SELECT on what"
+        " it serves and INSERT on predictions, outcomes and prompt renders, nothing more",
+    )
+    auditor_role: str = Field(
+        default="",
+        description="read-only PostgreSQL role; init grants it SELECT on every table but the"
+        " people and session rows",
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=DEFAULT_SQLITE_BUSY_TIMEOUT_MS,
         gt=0,

@@ -14,6 +14,7 @@ from governance.cli import (
     datasets,
     endpoints,
     experiments,
+    keys,
     models,
     monitoring,
     people,
@@ -34,6 +35,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("init")(setup.init)
+app.add_typer(keys.app, name="keys")
 app.add_typer(models.app, name="models")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(audit.app, name="audit")

@@ -16,11 +16,6 @@ from governance.remote.http import Refused, Server
 from governance.remote.settings import ClientError
 
 POLL_SECONDS = 1.0
-HOST_ONLY = {
-    "init": "create or upgrade the schema and the keys",
-    "server": "set up and run the governance server",
-    "serve": "run the serving gateway",
-}
 _TYPES = {"int": click.INT, "float": click.FLOAT, "bool": click.BOOL}
 
 
@@ -211,14 +206,20 @@ def _shown(iso: str) -> str:
     return iso.replace("T", " ")[:16] + " UTC"
 
 
-def _host_only(name: str, what: str) -> click.Command:
-    def refuse() -> None:
+def _host_only(path: list[str], what: str) -> click.Command:
+    def refuse(**_: Any) -> None:
         raise ClientError(
-            f"`governance {name}` runs on the server host only ({what}): there, leave "
-            "GOVERNANCE_SERVER_URL unset"
+            f"`governance {' '.join(path)}` runs on the server host only ({what}): there, "
+            "leave GOVERNANCE_SERVER_URL unset"
         )
 
-    return click.Command(name, callback=refuse, help=f"Server host only: {what}.")
+    # Any arguments are accepted: the refusal, not a usage error, is the answer.
+    return click.Command(
+        path[-1],
+        callback=refuse,
+        help=f"Server host only: {what}.",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 def build(manifest: dict[str, Any]) -> click.Group:
@@ -229,14 +230,20 @@ def build(manifest: dict[str, Any]) -> click.Group:
     )
     for command in (login, logout, whoami, config):
         root.add_command(command)
-    for name, what in HOST_ONLY.items():
-        root.add_command(_host_only(name, what))
     for spec in manifest["commands"]:
-        group = root
-        for part in spec["path"][:-1]:
-            group = group.commands.get(part) or _group(group, part, manifest["groups"])
-        group.add_command(_served(spec))
+        _parent(root, spec["path"], manifest["groups"]).add_command(_served(spec))
+    for host in manifest.get("host_only", []):
+        _parent(root, host["path"], manifest["groups"]).add_command(
+            _host_only(host["path"], host["why"])
+        )
     return root
+
+
+def _parent(root: click.Group, path: list[str], helps: dict[str, str]) -> click.Group:
+    group = root
+    for part in path[:-1]:
+        group = group.commands.get(part) or _group(group, part, helps)
+    return group
 
 
 def _group(parent: click.Group, name: str, helps: dict[str, str]) -> click.Group:

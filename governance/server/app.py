@@ -101,8 +101,8 @@ def create_app(settings: Settings | None = None, gov: Governance | None = None) 
 
     @app.get("/v1/health")
     def health() -> dict:
-        """Liveness: the server answers (no token needed)."""
-        return {"status": "ok", "version": _package_version()}
+        """Liveness, and the server's clock (one-time codes are checked against it)."""
+        return {"status": "ok", "version": _package_version(), "time": now().isoformat()}
 
     @app.post("/v1/sessions", status_code=201)
     async def login(body: LoginBody, request: Request) -> dict:

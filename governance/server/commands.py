@@ -118,7 +118,7 @@ def build_argv(
                 options.append(spec["secondary_opts"][0])
         else:
             options.extend(f"{spec['opts'][0]}={_scalar(v, spec)}" for v in values)
-    ignored = sorted(set(body) - known) + sorted(ACTOR_PARAMS & set(body))
+    ignored = sorted((set(body) - known) | (ACTOR_PARAMS & set(body)))
     return [*options, "--", *positionals], ignored
 
 

@@ -16,19 +16,22 @@ from typing import Any
 
 import typer.main
 
-# Commands that need the database owner's credentials or the keys run on the server host
-# only; login, logout and whoami are the client's own.
-LOCAL_ONLY: frozenset[tuple[str, ...]] = frozenset(
-    {
-        ("init",),
-        ("serve",),
-        ("server",),
-        ("login",),
-        ("logout",),
-        ("audit", "checkpoint"),
-        ("audit", "keygen"),
-    }
-)
+# Commands that need the database owner's credentials, the keys or the flow clock run on the
+# server host only, and why; login, logout and whoami are the client's own.
+LOCAL_ONLY: dict[tuple[str, ...], str] = {
+    ("init",): "create or upgrade the schema and the keys",
+    ("server",): "set up and run the governance server",
+    ("serve",): "run the serving gateway",
+    ("audit", "checkpoint"): "sign the chain head with the signing key",
+    ("audit", "keygen"): "make the signing key",
+    # Reads the master key and writes subkeys: served, it would hand them to a caller.
+    ("keys",): "derive purpose key files from the secret key",
+    # --at moves the flow clock of the process that runs the audit; the nightly run is
+    # scheduled on the workers.
+    ("audit-retirement",): "run the retirement audit on demand, as of a chosen time",
+    ("login",): "",
+    ("logout",): "",
+}
 # Roster roles a command needs before it runs; the services check their own roles again.
 ROLE_OF: dict[tuple[str, ...], str] = {
     ("people", "enroll"): "admin",
@@ -168,4 +171,5 @@ def manifest(app: typer.Typer) -> dict[str, Any]:
         for path, command in commands(app).items()
         if not is_local_only(path)
     ]
-    return {"groups": groups(app), "commands": served}
+    host = [{"path": list(path), "why": why} for path, why in LOCAL_ONLY.items() if why]
+    return {"groups": groups(app), "commands": served, "host_only": host}

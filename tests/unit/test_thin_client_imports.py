@@ -15,7 +15,7 @@ def test_the_console_script_with_a_server_loads_only_the_thin_client(tmp_path):
         "import governance.entry\n"
         "from governance.remote import cli, http, settings\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('governance')"
-        " or m.split('.')[0] in %r)))" % (HEAVY,)
+        f" or m.split('.')[0] in {HEAVY!r})))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
