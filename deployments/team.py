@@ -29,7 +29,6 @@ was started. Which environment each part gets: deployments/team_env.py.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 from deployments import team_pg
 from deployments.local_stack import free_port
 from deployments.team_env import (
+    GATEWAY_KEY_NAME,
     WORK_POOL,
     Layout,
     Ports,
@@ -64,17 +64,14 @@ from deployments.team_proc import (
     wait_healthy,
 )
 from governance.config import EXAMPLE_POLICY
+from governance.keyring import Keyring, write_purpose_keys
+from governance.serving.key_purposes import GATEWAY_PURPOSES
 
 PY = sys.executable
 # Stopped in this order (the worker first, so no flow starts against a stopping server).
 STOP_ORDER = ("worker", "governance_server", "gateway", "prefect_server", "postgres")
-# Hook: the governance server's health route.
+# The governance server's health route (no token needed).
 SERVER_HEALTH_PATH = "/v1/health"
-
-
-def server_available() -> bool:
-    """Whether this checkout has the governance server (`governance server run`)."""
-    return importlib.util.find_spec("governance.server") is not None
 
 
 def read_state(layout: Layout) -> dict:
@@ -98,18 +95,20 @@ def _ports(state: dict) -> Ports:
 
 
 def _init(layout: Layout, ports: Ports, admin: str | None) -> str:
-    """Schema, keys (and, with the governance server, the first admin), as the owner."""
+    """`governance server init` as the owner: schema, role grants, keys, the first admin."""
     # The first admin's enrolment (a TOTP secret) is in this output: kept beside the keys.
     log = layout.secrets / "init.log"
     log.touch(mode=0o600)
-    env = init_env(layout, ports)
-    if server_available():
-        argv = [PY, "-m", "governance.cli", "server", "init"]
-        return run_once([*argv, *(["--admin", admin] if admin else [])], env, log, timeout=180)
-    out = run_once([PY, "-m", "governance.cli", "init"], env, log, timeout=180)
-    if not Path(env["GOVERNANCE_SIGNING_KEY_FILE"]).exists():
-        out += run_once([PY, "-m", "governance.cli", "audit", "keygen"], env, log, timeout=120)
-    return out
+    argv = [PY, "-m", "governance.cli", "server", "init", *(["--admin", admin] if admin else [])]
+    return run_once(argv, init_env(layout, ports), log, timeout=180)
+
+
+def _gateway_keys(layout: Layout) -> None:
+    """The gateway's purpose key file, derived once from the secret key (as `governance keys
+    derive --gateway` does, without another interpreter's start-up)."""
+    path = layout.secrets / GATEWAY_KEY_NAME
+    if not path.exists():
+        write_purpose_keys(Keyring(layout.secrets / "secret.key"), GATEWAY_PURPOSES, path)
 
 
 def _deploy(layout: Layout, ports: Ports) -> None:
@@ -144,7 +143,7 @@ def start(layout: Layout, policy: Path | None, timeout: float, admin: str | None
         "startup_seconds": None,
         "ports": asdict(ports),
         "urls": urls,
-        "person_env": person_env(ports) if server_available() else {},
+        "person_env": person_env(ports),
         "init_log": str(layout.secrets / "init.log"),
         "steps": {},
         "processes": {},
@@ -175,6 +174,7 @@ def start(layout: Layout, policy: Path | None, timeout: float, admin: str | None
             spawn(prefect_argv, prefect_server_env(layout, ports), _log(layout, "prefect"), health),
         )
         _init(layout, ports, admin)
+        _gateway_keys(layout)
         step("init")
         gateway_argv = [PY, "-m", "governance.cli", "serve", "--host", "127.0.0.1"]
         gateway_argv += ["--port", str(ports.gateway)]
@@ -183,12 +183,11 @@ def start(layout: Layout, policy: Path | None, timeout: float, admin: str | None
             "gateway",
             spawn(gateway_argv, gateway_env(layout, ports), _log(layout, "gateway"), health),
         )
-        if server_available():
-            server_argv = [PY, "-m", "governance.cli", "server", "run", "--host", "127.0.0.1"]
-            server_argv += ["--port", str(ports.server), "--workers", "2"]
-            health = urls["governance_server"] + SERVER_HEALTH_PATH
-            env = server_env(layout, ports)
-            record("governance_server", spawn(server_argv, env, _log(layout, "server"), health))
+        server_argv = [PY, "-m", "governance.cli", "server", "run", "--host", "127.0.0.1"]
+        server_argv += ["--port", str(ports.server), "--workers", "2"]
+        health = urls["governance_server"] + SERVER_HEALTH_PATH
+        env = server_env(layout, ports)
+        record("governance_server", spawn(server_argv, env, _log(layout, "server"), health))
         wait_healthy(
             "prefect_server", procs["prefect_server"], deadline, _http(procs, "prefect_server")
         )
@@ -203,9 +202,8 @@ def start(layout: Layout, policy: Path | None, timeout: float, admin: str | None
             "worker", spawn(worker_argv, worker_env(layout, ports), _log(layout, "worker"), health)
         )
         for part in ("gateway", "governance_server", "worker"):
-            if part in procs:
-                wait_healthy(part, procs[part], deadline, _http(procs, part))
-                step(part)
+            wait_healthy(part, procs[part], deadline, _http(procs, part))
+            step(part)
     except BaseException:
         stop_all(layout, quiet=True)
         raise
@@ -268,15 +266,12 @@ def _print_started(state: dict) -> None:
     print(f"team stack up in {state['startup_seconds']} s (state: {state['dir']}/team.json)")
     print(f"  Prefect UI:        {urls['prefect_ui']}")
     print(f"  Gateway:           {urls['gateway']} (OIP v2 at /v2, metrics at /metrics)")
-    if state["person_env"]:
-        print(f"  Governance server: {urls['governance_server']}")
-        print("A person needs only:")
-        for key, value in state["person_env"].items():
-            print(f"  export {key}={value}")
-        print("  governance login NAME --code CODE")
-        print(f"The first admin's enrolment (a TOTP secret, mode 0600): {state['init_log']}")
-    else:
-        print("  Governance server: not in this checkout (governance/server missing)")
+    print(f"  Governance server: {urls['governance_server']}")
+    print("A person needs only:")
+    for key, value in state["person_env"].items():
+        print(f"  export {key}={value}")
+    print("  governance login NAME --code CODE")
+    print(f"The first admin's enrolment (a TOTP secret, mode 0600): {state['init_log']}")
     print(f"Logs in {state['dir']}/logs. Stop: python -m deployments.team stop {state['dir']}")
 
 

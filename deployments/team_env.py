@@ -10,11 +10,10 @@ environment (never all of it, so nothing the operator's shell holds leaks into a
 | Prefect server    | PREFECT_ROLE (own db)| no         | no          | serves it   |
 | governance server | SERVER_ROLE          | yes        | yes         | yes         |
 | worker (+ flows)  | WORKER_ROLE          | yes        | yes         | yes         |
-| gateway           | GATEWAY_ROLE         | GATEWAY_KEY| no          | no          |
+| gateway           | GATEWAY_ROLE         | purpose key| no          | no          |
 | a person's CLI    | -                    | no         | no          | no          |
 
-Hooks for the branches merged with this one: GATEWAY_ROLE (the gateway's PostgreSQL role),
-AUDITOR_ROLE, GATEWAY_KEY_NAME (a gateway-only key file) and INIT_ARGV.
+The roles and key files are named here once (OWNER_ROLE .. AUDITOR_ROLE, GATEWAY_KEY_NAME).
 """
 
 from __future__ import annotations
@@ -30,18 +29,18 @@ ROOT = Path(__file__).resolve().parent.parent
 OWNER_ROLE = "governance_owner"
 SERVER_ROLE = "governance_app"
 WORKER_ROLE = SERVER_ROLE  # trusted infrastructure: in-process access to the services
-# Hook: the gateway's own role (read routing, insert predictions and outcomes) once it exists;
-# until then the gateway runs as the application role.
-GATEWAY_ROLE = SERVER_ROLE
-# Hook: a read-only auditor role, created and given a password like the others when set.
-AUDITOR_ROLE = ""
+# The gateway's own role: reads what it serves, appends predictions and outcomes.
+GATEWAY_ROLE = "governance_gateway"
+# The read-only auditor's role: no process of the stack runs as it; an auditor's tools may.
+AUDITOR_ROLE = "governance_auditor"
 PREFECT_ROLE = "prefect"
 PREFECT_DATABASE = "prefect"
 GOVERNANCE_DATABASE = "governance"
 SUPERUSER = "postgres"
 
-# Hook: the file under secrets/ the gateway gets; a gateway-only key replaces the full one.
-GATEWAY_KEY_NAME = "secret.key"
+# The gateway's purpose key file under secrets/ (`governance keys derive --gateway`): the
+# subkeys it checks with, never the master key (TOTP secrets, sessions, request tokens).
+GATEWAY_KEY_NAME = "gateway.keys"
 
 # The work pool of prefect.yaml, and how often the worker asks for runs (the resume latency).
 WORK_POOL = "governance"
@@ -157,12 +156,14 @@ def _keys(layout: Layout) -> dict[str, str]:
 
 
 def init_env(layout: Layout, ports: Ports) -> dict[str, str]:
-    """The one-shot schema setup: the owner, granting the application role."""
+    """The one-shot schema setup: the owner, granting the other roles their rights."""
     return {
         **base_env(),
         **_governance(layout, ports, "server", OWNER_ROLE),
         **_keys(layout),
         "GOVERNANCE_APP_ROLE": SERVER_ROLE,
+        "GOVERNANCE_GATEWAY_ROLE": GATEWAY_ROLE,
+        "GOVERNANCE_AUDITOR_ROLE": AUDITOR_ROLE,
     }
 
 

@@ -13,6 +13,8 @@ import psycopg
 from psycopg import sql
 
 from deployments.team_env import (
+    AUDITOR_ROLE,
+    GATEWAY_ROLE,
     GOVERNANCE_DATABASE,
     OWNER_ROLE,
     PREFECT_DATABASE,
@@ -60,6 +62,8 @@ def _script(command: str, layout: Layout, ports: Ports, password: str | None) ->
         "PGDATABASE_TEST": "postgres",
         "GOVERNANCE_OWNER_ROLE": OWNER_ROLE,
         "GOVERNANCE_APP_ROLE": SERVER_ROLE,
+        "GOVERNANCE_GATEWAY_ROLE": GATEWAY_ROLE,
+        "GOVERNANCE_AUDITOR_ROLE": AUDITOR_ROLE,
         "PGDATABASE_APP": GOVERNANCE_DATABASE,
         "PG_MAX_CONNECTIONS": "100",
     }

@@ -56,7 +56,8 @@ def test_each_part_holds_only_its_own_credentials(team_stack):
     assert [k for k in gateway if k.startswith("PREFECT_")] == []
     assert "GOVERNANCE_SIGNING_KEY_FILE" not in gateway
     assert make_url(gateway["GOVERNANCE_DATABASE_URL"]).username == team_env.GATEWAY_ROLE
-    assert gateway["GOVERNANCE_SECRET_KEY_FILE"] == str(secrets / team_env.GATEWAY_KEY_NAME)
+    # A purpose key file (keys derive --gateway), not the master key.
+    assert gateway["GOVERNANCE_SECRET_KEY_FILE"] == str(secrets / "gateway.keys")
 
     prefect = procs["prefect_server"]
     assert [k for k in prefect if k.startswith("GOVERNANCE_")] == []
