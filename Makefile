@@ -64,9 +64,10 @@ demo: $(STAMP)
 # Start the local stack (Prefect server, deployments, gateway); TEAM=1: the team stack in TEAM_DIR.
 up: $(STAMP)
 	@# TEAM=1: PostgreSQL, Prefect on it, a work pool's worker, the gateway and the governance
-	@# server, each with its own credentials, started in the background (deployments/team.py).
+	@# server, each with its own credentials, started in the background (deployments/team.py);
+	@# ADMIN=NAME enrols the first admin at the first start.
 	@if [ "$(TEAM)" = 1 ]; then \
-	  $(PY) -m deployments.team start $(TEAM_DIR); \
+	  $(PY) -m deployments.team start $(TEAM_DIR) $(if $(ADMIN),--admin $(ADMIN)); \
 	else \
 	  $(PY) -m deployments.up; \
 	fi
