@@ -158,6 +158,7 @@ class Person:
 
     def __init__(self, name: str, secret: str, server: str, home: Path) -> None:
         self.name, self.totp, self.home = name, pyotp.TOTP(secret), home
+        home.mkdir(parents=True, exist_ok=True)
         self.env = {"GOVERNANCE_SERVER_URL": server}
         self.last_step = -1
 
@@ -210,16 +211,19 @@ def until(check: Callable[[], object], timeout: float, what: str) -> object:
 class Traffic(threading.Thread):
     """Client applications: one-row predictions by random users, each outcome reported."""
 
-    def __init__(self, url: str, endpoint: str, rows: list[dict], labels: list[int]) -> None:
+    def __init__(
+        self, url: str, endpoint: str, rows: list[dict], labels: list[int], headers: dict
+    ) -> None:
         super().__init__(daemon=True)
         self.url, self.endpoint, self.rows, self.labels = url, endpoint, rows, labels
+        self.headers = headers
         self.halt = threading.Event()
         self.answers: list[int] = []
 
     def run(self) -> None:
         """About 40 requests a second until halted (at most 10,000)."""
         rng = random.Random(7)
-        with httpx.Client(base_url=self.url, timeout=10) as client:
+        with httpx.Client(base_url=self.url, headers=self.headers, timeout=10) as client:
             for _ in range(10_000):
                 if self.halt.is_set():
                     return

@@ -40,15 +40,27 @@ def people(team_stack, tmp_path_factory) -> dict[str, Person]:
         admin = Person(ADMIN, secret_in(init_log), server, homes / ADMIN)
         admin.ok("login", ADMIN, "--code", admin.code())
         secrets = {name: secret_in(admin.ok("people", "enroll", name)) for name in names}
+        found = {ADMIN: admin}
     else:
-        secrets = enrol_on_host(team_stack, names)
-    found = {}
+        secrets, found = enrol_on_host(team_stack, names), {}
     for name in names:
-        (homes / name).mkdir()
         found[name] = Person(name, secrets[name], server, homes / name)
         out = found[name].ok("login", name, "--code", found[name].code())
         assert out.startswith(f"logged in as {name} on {server} until ")
     return found
+
+
+def client_key(people: dict[str, Person], endpoint: str) -> dict[str, str]:
+    """The headers the client applications send: an admin's client key for the endpoint's
+    predictions and outcomes where the server offers client keys, else none."""
+    if ADMIN is None or people[ADMIN].run("clients", "--help").returncode != 0:
+        return {}
+    out = people[ADMIN].ok(
+        "clients", "create", "churn-app", "--endpoint", endpoint,
+        "--route", "predict", "--route", "outcomes",
+    )  # fmt: skip
+    [key] = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("key:")]
+    return {"Authorization": f"Bearer {key}"}
 
 
 def card(tmp_path, version: str):
@@ -117,16 +129,17 @@ def test_a_canary_promotion_end_to_end_through_the_server(team_stack, people, tr
     assert version_at(alice, "production") == "1.0.0"
     endpoint = f"{MODEL}-api"
     alice.ok("endpoints", "create", endpoint, "--model", MODEL)
-    gateway = team_stack["urls"]["gateway"]
+    gateway, headers = team_stack["urls"]["gateway"], client_key(people, endpoint)
     first = {"rows": trained["rows"][:1]}
+    predict = f"{gateway}/v1/endpoints/{endpoint}/predict"
     until(
-        lambda: httpx.post(f"{gateway}/v1/endpoints/{endpoint}/predict", json=first).is_success,
+        lambda: httpx.post(predict, json=first, headers=headers).is_success,
         60,
         f"the gateway serving {endpoint}",
     )
 
     # 1.1.0 by canary: client applications send predictions and outcomes to the gateway.
-    with Traffic(gateway, endpoint, trained["rows"], trained["labels"]) as t:
+    with Traffic(gateway, endpoint, trained["rows"], trained["labels"], headers) as t:
         run_id = promote(alice, "1.1.0", "--target", "production", "--strategy", "canary",
                          "--endpoint", endpoint)  # fmt: skip
         approve(alice, p["gina"], run_id, "ml_lead")
