@@ -99,8 +99,13 @@ def _init(layout: Layout, ports: Ports, admin: str | None) -> str:
     # The first admin's enrolment (a TOTP secret) is in this output: kept beside the keys.
     log = layout.secrets / "init.log"
     log.touch(mode=0o600)
-    argv = [PY, "-m", "governance.cli", "server", "init", *(["--admin", admin] if admin else [])]
-    return run_once(argv, init_env(layout, ports), log, timeout=180)
+    # The first admin is enrolled by the first init that succeeds; a restart keeps everyone.
+    done = layout.secrets / "init.done"
+    extra = ["--admin", admin] if admin and not done.exists() else []
+    argv = [PY, "-m", "governance.cli", "server", "init", *extra]
+    out = run_once(argv, init_env(layout, ports), log, timeout=180)
+    done.touch()
+    return out
 
 
 def _gateway_keys(layout: Layout) -> None:

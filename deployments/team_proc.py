@@ -92,11 +92,11 @@ def run_once(argv: list[str], env: dict[str, str], log: Path, timeout: float) ->
             argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired as exc:
-        raise StackError(f"`{' '.join(argv[:6])}` did not finish within {timeout:.0f} s") from exc
+        raise StackError(f"`{' '.join(argv)}` did not finish within {timeout:.0f} s") from exc
     with log.open("a") as out:
         out.write(f"$ {' '.join(argv)}\n{done.stdout}{done.stderr}")
     if done.returncode != 0:
-        raise StackError(f"`{' '.join(argv[:6])}` exited {done.returncode}; see {log}\n{tail(log)}")
+        raise StackError(f"`{' '.join(argv)}` exited {done.returncode}; see {log}\n{tail(log)}")
     return done.stdout
 
 
