@@ -197,8 +197,8 @@ BAD_INPUTS = {
     ),
     "malformed card": (
         ["1.1.0", "m2.skops", "bad.yaml"],
-        "error: bad.yaml: malformed model card YAML: line 2, column 1: expected ',' or ']', "
-        "but got '<stream end>' (while parsing a flow sequence at line 1, column 7)",
+        "error: bad.yaml: malformed model card YAML: line 2, column 1: did not find expected "
+        "',' or ']' (while parsing a flow sequence at line 1, column 7)",
     ),
     "incomplete card": (
         ["1.1.0", "m2.skops", "thin.yaml"],
