@@ -10,7 +10,6 @@ import yaml
 from governance.domain.cards import ModelCard, parse_card
 from governance.domain.errors import MalformedCard
 
-
 # libyaml's parser when PyYAML was built with it: ten times faster on a card, which every
 # registration parses; the constructor (and so the checks below) stays PyYAML's safe one.
 _SAFE_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
