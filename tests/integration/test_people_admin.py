@@ -253,6 +253,19 @@ def test_enrolment_is_the_host_operators_until_the_first_admin_then_an_admins(go
     ]
 
 
+def test_deleting_the_admins_rows_does_not_reopen_the_operators_enrolment(gov, now):
+    identity.enroll_first_admin(gov, "grace", now=now)
+    with gov.engine.begin() as conn:
+        conn.execute(people.delete())
+    assert refused(RoleNotHeld, identity.enroll, gov, "dave", actor="cli:root", now=now) == (
+        "cli:root does not hold the role admin: enrolling dave refused (once an admin is "
+        "enrolled, enrolment is an admin's act: log in as one)"
+    )
+    assert refused(Conflict, identity.enroll_first_admin, gov, "erin", now=now).startswith(
+        "an admin is already enrolled (grace)"
+    )
+
+
 def test_the_first_admin_may_be_someone_new_or_already_enrolled(gov, now):
     old = identity.enroll(gov, "carol", actor="cli:root", now=now)
     made = identity.enroll_first_admin(gov, "carol", now=now, actor="cli:ops")

@@ -11,7 +11,7 @@ from governance.bootstrap import Governance
 from governance.domain.errors import Conflict
 from governance.domain.identity import VerifiedActor, canonical_name
 from governance.domain.roster_changes import ROLE_GRANTED
-from governance.services.trust.people_admin import enrolled_admins, enrolment_actor
+from governance.services.trust.people_admin import ENROLLED, enrolled_admins, enrolment_actor
 from governance.services.trust.roles import ADMIN_ROLE, roster_person
 from governance.store.people import EnrolledPerson
 from governance.store.unit_of_work import Transaction
@@ -106,7 +106,7 @@ def _enroll_in(
     # Sessions opened with the old authenticator may be the reason it is being replaced.
     ended = tx.people.end_sessions_of(name, now) if existing is not None else 0
     tx.audit.append(
-        "person.enrolled",
+        ENROLLED,
         actor=actor,
         now=now,
         details={"name": name, "replaced": existing is not None, "sessions_ended": ended},

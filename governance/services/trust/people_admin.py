@@ -6,18 +6,22 @@ enrolled, when the host operator may (that is how a deployment starts).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from governance.bootstrap import Governance
+from governance.domain.audit import MAC_PURPOSE, authentic
 from governance.domain.errors import Conflict, InvalidInput, RoleNotHeld, SeparationOfDuties
 from governance.domain.identity import VerifiedActor, canonical_name
 from governance.domain.policy import Policy, roster_shortfall
 from governance.domain.policy_sections import ROLES
 from governance.domain.roster_changes import ROLE_GRANTED, ROLE_REVOKED
 from governance.services.trust.roles import ADMIN_ROLE, require_role, roster_person
+from governance.store.audit_log import typed_rows
 from governance.store.unit_of_work import Transaction
 
 SESSIONS_REVOKED = "person.sessions_revoked"
+ENROLLED = "person.enrolled"
 
 
 def _role(role: str) -> str:
@@ -102,9 +106,21 @@ def revoke_sessions(gov: Governance, name: str, *, actor: VerifiedActor, now: da
 
 
 def enrolled_admins(gov: Governance, tx: Transaction, policy: Policy) -> list[str]:
-    """The enrolled people who hold the admin role in the roster in force."""
-    enrolled = tx.people.enrolled()
-    return sorted(name for name in policy.holders(ADMIN_ROLE) if name in enrolled)
+    """The people the trail says were enrolled who hold the admin role in the roster in force.
+
+    Read from MAC-verified `person.enrolled` events, not the `people` table: deleting the
+    admins' rows must not reopen the host operator's bootstrap enrolment.
+    """
+    admins = set(policy.holders(ADMIN_ROLE))
+    if not admins:
+        return []
+    key = tx.keyring.derive(MAC_PURPOSE)
+    enrolled = {
+        json.loads(row[7]).get("name")
+        for row in typed_rows(tx.conn, (ENROLLED,))
+        if authentic(row, key)
+    }
+    return sorted(admins & enrolled)
 
 
 def enrolment_actor(
