@@ -99,7 +99,7 @@ class Governance:
 
     def _identity_note(self) -> str | None:
         """What every audit event says about identities: nothing, unless they are off."""
-        return NOT_VERIFIED if self.policy.identity == "none" else None
+        return NOT_VERIFIED if self.file_policy.identity == "none" else None
 
     def _record_policy(self, audit: AuditLog, now: datetime) -> None:
         """Before a transaction's first event, make sure the trail names the policy in force.
@@ -109,7 +109,8 @@ class Governance:
         be ours (committed), this process stops asking for that version: one query a write
         until then, none after.
         """
-        policy = self.policy
+        # The file, as its digest names it: role changes are events of their own.
+        policy = self.file_policy
         if policy.version in self._recorded_policies:
             return
         latest = audit.latest(POLICY_LOADED)

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from governance.bootstrap import open_governance
+from governance.config import EXAMPLE_POLICY
 from governance.domain.audit import canonical_event, chain_hash
 from governance.domain.errors import (
     ChainBroken,
@@ -446,3 +447,21 @@ def test_a_forged_unlock_lifts_nothing(gov, now, codes):
     assert refused(CodesLocked, identity.verify_code, gov, "dave", dave.at(at), now=at).startswith(
         "codes for dave are locked until 2026-11-23T12:15:00+00:00"
     )
+
+
+def test_a_policy_loaded_event_records_the_file_not_the_role_changes(gov, now, tmp_path):
+    people_admin.grant(gov, "mallory", "ml_lead", actor=GRACE, now=now)
+    edited = tmp_path / "governance.yaml"
+    edited.write_text(
+        EXAMPLE_POLICY.read_text().replace(
+            "approval_timeout_hours: 72", "approval_timeout_hours: 48"
+        )
+    )
+    gov.settings.policy_file = edited
+    gov.reload_policy()
+    people_admin.grant(gov, "bob", "legal", actor=GRACE, now=now)
+    loaded = [d for t, _, d in events(gov, "policy.loaded")]
+    assert len(loaded) == 2 and loaded[1]["digest"] == gov.file_policy.version
+    assert "mallory" not in loaded[1]["policy"]["roster"]
+    assert loaded[1]["changed"] == {"approval_timeout_hours": {"from": 72.0, "to": 48.0}}
+    assert gov.policy.roster["mallory"] == ["ml_lead"]  # still in force, from the trail
