@@ -37,7 +37,11 @@ RetroRejection = Literal["rollback", "escalate"]
 
 
 class Policy(BaseModel):
-    """The validated policy; `version` is policy_version() of it, set by policy_from_mapping."""
+    """The validated policy; `version` is policy_version() of it, set by policy_from_mapping.
+
+    The policy in force (`Governance.policy`) is this with the admins' recorded role changes
+    laid over its roster; its `version` still names the file.
+    """
 
     model_config = STRICT
 
