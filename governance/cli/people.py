@@ -22,9 +22,9 @@ from governance.cli.context import (
     session_token,
 )
 from governance.config import load_settings
-from governance.domain.errors import SeparationOfDuties
-from governance.domain.identity import NOT_VERIFIED, canonical_name
-from governance.services.trust import identity
+from governance.domain.errors import IdentityError, NotInRoster, SeparationOfDuties
+from governance.domain.identity import NOT_VERIFIED, VerifiedActor, canonical_name
+from governance.services.trust import code_locks, identity, people_admin
 
 app = typer.Typer(help="Roster people and their authenticators.", no_args_is_help=True)
 
@@ -33,14 +33,22 @@ def _at(ts: datetime) -> str:
     return f"{ts:%Y-%m-%d %H:%M} UTC"
 
 
-def _replacer(gov, name: str) -> str:
+def _replacer(gov, name: str) -> VerifiedActor:
     """The verified person replacing NAME's authenticator; never NAME themselves."""
     actor = current_actor(gov)
     if actor.name == canonical_name(name):
         raise SeparationOfDuties(
             f"{actor.name} cannot replace their own authenticator: another logged-in person must"
         )
-    return actor.name
+    return actor
+
+
+def _enroller(gov) -> VerifiedActor | str:
+    """The logged-in person, else the host operator (who may enrol only until an admin is)."""
+    try:
+        return current_actor(gov)
+    except (IdentityError, NotInRoster):
+        return acting_name(gov)
 
 
 @app.command("enroll")
@@ -52,11 +60,12 @@ def enroll(
 ) -> None:
     """Create a TOTP authenticator for a roster person and show it as a QR code and a URI.
 
-    Replacing one is a takeover if done carelessly, so it needs a logged-in person other
-    than the one whose authenticator is replaced.
+    Once an admin is enrolled, only a logged-in admin enrols (before that, the host
+    operator does). Replacing one is a takeover if done carelessly, so it needs a logged-in
+    person other than the one whose authenticator is replaced.
     """
     gov = governance()
-    actor = _replacer(gov, name) if replace else acting_name(gov)
+    actor = _replacer(gov, name) if replace else _enroller(gov)
     made = identity.enroll(gov, name, actor=actor, now=now(), replace=replace)
     qr = io.StringIO()
     segno.make(made.uri).terminal(out=qr, compact=True)
@@ -69,22 +78,58 @@ def enroll(
 
 @app.command("list")
 def list_people() -> None:
-    """List the roster: roles, and who is enrolled since when."""
+    """List the roster: roles, who is enrolled since when, and whose codes are locked."""
     gov = governance()
-    records = identity.people(gov)
+    records = identity.people(gov, now=now())
     unverified = gov.policy.identity == "none"
-    table = Table("name", "roles", "enrolled", "enrolled at", "enrolled by", title="people")
+    table = Table(
+        "name", "roles", "enrolled", "enrolled at", "enrolled by", "codes", title="people"
+    )
     for person in records:
+        locked = person.codes_locked_until
         table.add_row(
             person.name,
             ", ".join(person.roles) or "-",
             "yes" if person.enrolled_at else "no",
             _at(person.enrolled_at) if person.enrolled_at else "-",
             person.enrolled_by or "-",
+            f"locked until {_at(locked)}" if locked else "-",
         )
     console.print(table)
     if unverified:
         console.print(f"policy identity: none ({NOT_VERIFIED})")
+
+
+@app.command("grant")
+def grant(name: str, role: str) -> None:
+    """Give NAME a role in the roster (adding them if they are not in it); an admin's act."""
+    gov = governance()
+    people_admin.grant(gov, name, role, actor=current_actor(gov), now=now())
+    console.print(f"granted {role.strip().casefold()} to {canonical_name(name)}")
+
+
+@app.command("revoke-role")
+def revoke_role(name: str, role: str) -> None:
+    """Take a role from NAME, unless the roster could then not staff the approval rules."""
+    gov = governance()
+    people_admin.revoke_role(gov, name, role, actor=current_actor(gov), now=now())
+    console.print(f"revoked {role.strip().casefold()} from {canonical_name(name)}")
+
+
+@app.command("revoke-sessions")
+def revoke_sessions(name: str) -> None:
+    """End every live session of NAME (a lost laptop, a departure); an admin's act."""
+    gov = governance()
+    ended = people_admin.revoke_sessions(gov, name, actor=current_actor(gov), now=now())
+    console.print(f"revoked {ended} live session(s) of {canonical_name(name)}")
+
+
+@app.command("unlock")
+def unlock(name: str) -> None:
+    """Lift the lock on NAME's codes before it ends; an admin's act."""
+    gov = governance()
+    until = code_locks.unlock(gov, name, actor=current_actor(gov), now=now())
+    console.print(f"unlocked the codes of {canonical_name(name)} (locked until {_at(until)})")
 
 
 def login(

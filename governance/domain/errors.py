@@ -210,6 +210,10 @@ class InvalidCode(IdentityError):
     """A one-time code is wrong, already used, expired, or someone else's."""
 
 
+class CodesLocked(IdentityError):
+    """A person's code checks are locked after too many wrong codes; says until when."""
+
+
 class NotLoggedIn(IdentityError):
     """No live CLI session; `governance login NAME --code CODE` opens one."""
 

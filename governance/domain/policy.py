@@ -14,8 +14,10 @@ from governance.domain.errors import ConfigError
 from governance.domain.gate_policy import GatePolicy
 from governance.domain.identity import canonical_name
 from governance.domain.policy_sections import (
+    APPROVAL_ROLES,
     ROLES,
     STRICT,
+    ApprovalRole,
     ApprovalRules,
     BlueGreenDefaults,
     CanaryDefaults,
@@ -35,7 +37,11 @@ RetroRejection = Literal["rollback", "escalate"]
 
 
 class Policy(BaseModel):
-    """The validated policy; `version` is policy_version() of it, set by policy_from_mapping."""
+    """The validated policy; `version` is policy_version() of it, set by policy_from_mapping.
+
+    The policy in force (`Governance.policy`) is this with the admins' recorded role changes
+    laid over its roster; its `version` still names the file.
+    """
 
     model_config = STRICT
 
@@ -44,7 +50,7 @@ class Policy(BaseModel):
     # totp: every actor that separation of duties depends on proves who they are with a
     # one-time code. none: throwaway local use; every form and event says so.
     identity: IdentityMode = "totp"
-    break_glass_roles: list[Role] = Field(default_factory=lambda: ["ml_lead"], min_length=1)
+    break_glass_roles: list[ApprovalRole] = Field(default_factory=lambda: ["ml_lead"], min_length=1)
     break_glass_rejection: RetroRejection = "rollback"
     approvals: ApprovalRules = Field(default_factory=ApprovalRules)
     approval_timeout_hours: float = Field(default=72, gt=0)
@@ -195,12 +201,14 @@ def _describe(error: Any) -> str:
     if (
         kind == "literal_error"
         and loc
-        and loc[0] in ("roster", "approvals", "retirement", "prompts")
+        and loc[0] in ("roster", "approvals", "retirement", "prompts", "break_glass_roles")
     ):
         # The role value is in the message, so the list index or '[key]' marker adds nothing.
         while loc and (isinstance(loc[-1], int) or loc[-1] == "[key]"):
             loc = loc[:-1]
-        message = f"unknown role {error['input']!r} (expected one of {', '.join(ROLES)})"
+        known = ROLES if loc[0] == "roster" else APPROVAL_ROLES
+        what = "not an approval role" if error["input"] in ROLES else "unknown role"
+        message = f"{what} {error['input']!r} (expected one of {', '.join(known)})"
     elif kind == "extra_forbidden":
         known = _known_keys(loc[:-1])
         message = f"unknown key (expected one of {', '.join(known)})" if known else "unknown key"

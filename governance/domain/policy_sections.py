@@ -12,7 +12,12 @@ from governance.domain.gate_policy import GatePolicy
 from governance.domain.monitoring import Metric
 from governance.domain.prompt_gate import PromptGatePolicy
 
-Role = Literal["ml_engineer", "ml_lead", "risk_officer", "legal"]
+# The roles that approve (and act on models): the only ones approval rules may name.
+ApprovalRole = Literal["ml_engineer", "ml_lead", "risk_officer", "legal"]
+APPROVAL_ROLES: tuple[str, ...] = get_args(ApprovalRole)
+# admin enrols people and changes roles; auditor reads the whole trail. Neither approves:
+# whoever changes who holds a role must not also be one of the roles that decide.
+Role = Literal["ml_engineer", "ml_lead", "risk_officer", "legal", "admin", "auditor"]
 ROLES: tuple[str, ...] = get_args(Role)
 
 Person = Annotated[str, Field(min_length=1)]
@@ -27,12 +32,12 @@ class ApprovalRules(BaseModel):
 
     model_config = STRICT
 
-    staging: list[Role] = Field(default_factory=lambda: ["ml_engineer"], min_length=1)
-    production: list[Role] = Field(
+    staging: list[ApprovalRole] = Field(default_factory=lambda: ["ml_engineer"], min_length=1)
+    production: list[ApprovalRole] = Field(
         default_factory=lambda: ["ml_lead", "risk_officer"], min_length=1
     )
-    production_high_risk_extra: list[Role] = Field(default_factory=lambda: ["legal"])
-    quorum: dict[Role, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    production_high_risk_extra: list[ApprovalRole] = Field(default_factory=lambda: ["legal"])
+    quorum: dict[ApprovalRole, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
 
     def needed(self, role: str) -> int:
         """How many distinct people of `role` must approve (k of k-of-n; 1 unless set)."""
@@ -119,7 +124,9 @@ class RetirementDefaults(BaseModel):
     # How long a rejected retirement keeps a version, and the period for unreadable schedules.
     review_days: int = Field(default=90, gt=0)
     reference_rows: int = Field(default=5000, ge=1)
-    roles: list[Role] = Field(default_factory=lambda: ["ml_lead", "risk_officer"], min_length=1)
+    roles: list[ApprovalRole] = Field(
+        default_factory=lambda: ["ml_lead", "risk_officer"], min_length=1
+    )
 
 
 class BlueGreenDefaults(BaseModel):
@@ -179,5 +186,7 @@ class PromptDefaults(BaseModel):
     model_config = STRICT
 
     gate: PromptGatePolicy = Field(default_factory=PromptGatePolicy)
-    roles: list[Role] = Field(default_factory=lambda: ["ml_lead", "risk_officer"], min_length=1)
+    roles: list[ApprovalRole] = Field(
+        default_factory=lambda: ["ml_lead", "risk_officer"], min_length=1
+    )
     canary: PromptCanaryDefaults = Field(default_factory=PromptCanaryDefaults)

@@ -181,6 +181,20 @@ class AuditLog:
         return None
 
 
+def typed_rows(
+    conn: Connection, event_types: tuple[str, ...], *, since: datetime | None = None
+) -> list[EventRow]:
+    """The stored rows of some event types (at or after `since`), in chain order, as tuples."""
+    stmt = (
+        sa.select(*_COLUMNS)
+        .where(audit_events.c.event_type.in_(event_types))
+        .order_by(audit_events.c.seq)
+    )
+    if since is not None:
+        stmt = stmt.where(audit_events.c.ts >= format_ts(since))
+    return [tuple(row) for row in conn.execute(stmt)]
+
+
 def marked_events(conn: Connection, key: str, value: str) -> list[tuple[int, str]]:
     """(seq, ts) of every event whose details hold the top-level `key: value` note."""
     fragment = canonical_json({key: value})[1:-1]

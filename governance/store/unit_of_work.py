@@ -43,6 +43,13 @@ class Transaction:
     experiments: ExperimentRepository = field(init=False)
     monitoring: MonitoringRepository = field(init=False)
     prompts: PromptRepository = field(init=False)
+    # Writes that must outlive this transaction even when it rolls back (a wrong code's
+    # record): each runs after it ends, in a write transaction of its own.
+    deferred: list[Callable[[Transaction], None]] = field(init=False, default_factory=list)
+
+    def defer(self, write: Callable[[Transaction], None]) -> None:
+        """Run `write` in its own write transaction once this one has ended, however it ends."""
+        self.deferred.append(write)
 
     def __post_init__(self) -> None:
         self.registry = RegistryRepository(self.conn)
@@ -79,14 +86,22 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Transaction]:
         """A write transaction that holds the audit chain lock from its first statement."""
-        with self.engine.connect() as conn:
-            conn.execution_options(**{WRITE_OPTION: True})
-            with conn.begin():
-                if self.is_postgres:
-                    # Taken first so that every writer queues in one order: no deadlocks, and
-                    # the chain head read by the appender cannot move until commit.
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY})")
-                yield Transaction(conn, self.keyring, self.identity_note, self.prelude)
+        tx: Transaction | None = None
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{WRITE_OPTION: True})
+                with conn.begin():
+                    if self.is_postgres:
+                        # Taken first so that every writer queues in one order: no deadlocks,
+                        # and the chain head read by the appender cannot move until commit.
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY})")
+                    tx = Transaction(conn, self.keyring, self.identity_note, self.prelude)
+                    yield tx
+        finally:
+            # After the chain lock is released: a second writer inside it would wait forever.
+            for write in tx.deferred if tx is not None else ():
+                with self.write() as later:
+                    write(later)
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:

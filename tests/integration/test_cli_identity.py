@@ -110,11 +110,11 @@ def test_enroll_shows_a_qr_code_the_uri_and_the_secret(home, capsys, now):
     listed = {line.split()[1]: line for line in lines if line.startswith("│ ")}
     [header] = [line for line in lines if line.startswith("┃ name")]
     columns = [cell.strip() for cell in header.split("┃")[1:-1]]
-    assert columns == ["name", "roles", "enrolled", "enrolled at", "enrolled by"]
+    assert columns == ["name", "roles", "enrolled", "enrolled at", "enrolled by", "codes"]
     assert "ml_lead" in listed["carol"] and "yes" in listed["carol"]
     assert "2026-11-23 12:00 UTC" in listed["carol"]
     assert "no" in listed["dave"] and "risk_officer" in listed["dave"]
-    assert sorted(listed) == ["alice", "bob", "carol", "dave", "erin", "frank"]
+    assert sorted(listed) == ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
 
 
 def test_enroll_refusals_are_one_line_and_change_nothing(home, capsys, now):
@@ -365,3 +365,59 @@ def test_clearing_ended_at_does_not_reopen_a_session_of_a_replaced_authenticator
         "error: not logged in: the session of carol ended at 2026-11-23T12:20:00+00:00 "
         "(the authenticator was replaced); run `governance login NAME --code CODE`"
     )
+
+
+def wrong(code: str) -> str:
+    return f"{(int(code) + 500_000) % 1_000_000:06d}"
+
+
+def test_an_admins_acts_through_the_cli_and_a_host_operator_refused_after_the_first(
+    home, capsys, now
+):
+    carol = enroll("carol", capsys)  # the host operator, before any admin is enrolled
+    grace = enroll("grace", capsys)
+    assert fails(["people", "enroll", "dave"], capsys) == (
+        f"error: cli:{getpass.getuser()} does not hold the role admin: enrolling dave refused "
+        "(once an admin is enrolled, enrolment is an admin's act: log in as one)"
+    )
+    assert run(["login", "carol", "--code", carol.at(now)]) == 0
+    assert fails(["people", "grant", "dave", "legal"], capsys) == (
+        "error: carol does not hold the role admin: granting legal to dave refused"
+    )
+    for _ in range(5):  # carol mistypes her code five times
+        fails(["login", "carol", "--code", wrong(carol.at(now))], capsys)
+    # carol's laptop keeps her session; grace logs in on her own.
+    carols_laptop = session_file(home).read_text()
+    session_file(home).unlink()
+    context.now.at = now + timedelta(minutes=1)
+    assert run(["login", "grace", "--code", grace.at(context.now.at)]) == 0
+    capsys.readouterr()
+    assert run(["people", "grant", "Mallory", "ml_engineer"]) == 0
+    assert run(["people", "revoke-role", "frank", "ml_lead"]) == 0
+    assert run(["people", "revoke-sessions", "carol"]) == 0
+    assert run(["people", "list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == [
+        "granted ml_engineer to mallory",
+        "revoked ml_lead from frank",
+        "revoked 1 live session(s) of carol",
+    ]
+    listed = {line.split()[1]: line for line in out if line.startswith("│ ")}
+    assert "locked until 2026-11-23 12:15 UTC" in listed["carol"]
+    assert "ml_engineer" in listed["mallory"] and "ml_lead" not in listed["frank"]
+    assert run(["people", "unlock", "carol"]) == 0
+    assert capsys.readouterr().out == (
+        "unlocked the codes of carol (locked until 2026-11-23 12:15 UTC)\n"
+    )
+    assert fails(["people", "unlock", "carol"], capsys) == "error: codes for carol are not locked"
+    session_file(home).write_text(carols_laptop)
+    assert fails(["people", "grant", "dave", "legal"], capsys) == (
+        "error: not logged in: the session of carol ended at 2026-11-23T12:01:00+00:00 "
+        "(revoked by grace); run `governance login NAME --code CODE`"
+    )
+    assert audit_types()[-4:] == [
+        "person.role_granted",
+        "person.role_revoked",
+        "person.sessions_revoked",
+        "person.codes_unlocked",
+    ]

@@ -158,7 +158,8 @@ def test_second_enrolment_needs_replace_which_retires_the_old_secret(gov, now, c
     )
     # The session opened with the old authenticator ended with it; its codes no longer verify.
     assert refused(NotLoggedIn, identity.session_actor, gov, ticket.token, now=later) == (
-        f"not logged in: the session of carol ended at 2026-11-23T13:00:00+00:00; {HINT}"
+        "not logged in: the session of carol ended at 2026-11-23T13:00:00+00:00 "
+        f"(the authenticator was replaced); {HINT}"
     )
     old_code = carol.at(later)
     assert old_code not in {pyotp.TOTP(made.secret).at(later, counter_offset=o) for o in (-1, 0, 1)}
@@ -167,8 +168,9 @@ def test_second_enrolment_needs_replace_which_retires_the_old_secret(gov, now, c
 
 
 def test_people_lists_every_roster_person_enrolled_or_not(gov, now, carol):
-    listed = {p.name: p for p in identity.people(gov)}
-    assert sorted(listed) == ["alice", "bob", "carol", "dave", "erin", "frank"]
+    listed = {p.name: p for p in identity.people(gov, now=now)}
+    assert sorted(listed) == ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
+    assert listed["grace"].roles == ["admin"] and listed["heidi"].roles == ["auditor"]
     assert listed["carol"].roles == ["ml_lead"] and listed["carol"].enrolled_at == now
     assert listed["carol"].enrolled_by == "cli:root"
     assert listed["frank"].roles == ["ml_lead", "risk_officer"]
@@ -213,7 +215,15 @@ def test_codes_two_or_more_steps_away_are_wrong_or_expired(gov, now, carol, offs
     assert code not in {carol.at(now, counter_offset=o) for o in (-1, 0, 1)}
     message = refused(InvalidCode, identity.verify_code, gov, "carol", code, now=now)
     assert message == "one-time code for carol is wrong or expired"
-    assert last_step(gov, "carol") is None and len(events(gov)) == 2  # policy, enrolment
+    assert last_step(gov, "carol") is None
+    # Nothing but the wrong code's own record, which counts towards the lock.
+    assert events(gov)[2:] == [
+        (
+            "person.code_refused",
+            "carol",
+            {"name": "carol", "reason": "wrong or expired", "failures": 1},
+        )
+    ]
 
 
 def test_a_code_for_another_person_is_wrong_for_this_one(gov, now, monkeypatch):
@@ -299,7 +309,8 @@ def test_login_session_and_logout(gov, now, carol):
     assert identity.logout(gov, ticket.token, now=now + timedelta(hours=1)) == "carol"
     assert rows(gov, cli_sessions)[0]["ended_at"] is not None
     assert refused(NotLoggedIn, identity.session_actor, gov, ticket.token, now=now) == (
-        f"not logged in: the session of carol ended at 2026-11-23T13:00:00+00:00; {HINT}"
+        "not logged in: the session of carol ended at 2026-11-23T13:00:00+00:00 (logged out); "
+        f"{HINT}"
     )
     assert identity.logout(gov, ticket.token, now=now + timedelta(hours=2)) is None
     assert [(t, a, d) for t, a, d in events(gov, "person.log")] == [
@@ -342,8 +353,13 @@ def test_a_refused_login_opens_no_session_and_writes_nothing(gov, now, carol):
     assert message == "one-time code for carol is wrong or expired"
     message = refused(InvalidInput, identity.login, gov, "carol", carol.at(now), now=now, hours=0)
     assert message == "session hours must be more than 0 and at most 168"
-    assert rows(gov, cli_sessions) == [] and len(events(gov)) == 2  # policy, enrolment
-    assert last_step(gov, "carol") is None
+    assert rows(gov, cli_sessions) == [] and last_step(gov, "carol") is None
+    # policy, enrolment, and the wrong code's record (in its own transaction)
+    assert [t for t, _, _ in events(gov)] == [
+        "policy.loaded",
+        "person.enrolled",
+        "person.code_refused",
+    ]
 
 
 def test_a_session_needs_its_person_to_stay_in_the_roster(gov, now, carol, tmp_path):

@@ -187,7 +187,7 @@ def test_policy_edit_voids_the_approvals(gov, staged, now, tmp_path):
     text = EXAMPLE_POLICY.read_text()
     edited.write_text(text.replace("approval_timeout_hours: 72", "approval_timeout_hours: 48"))
     gov.settings.policy_file = edited
-    del gov.__dict__["policy"]
+    gov.reload_policy()
 
     with pytest.raises(EvidenceChanged, match="policy_version changed since approval"):
         completion.complete_promotion(gov, request_id=request.id, actor="bob", now=now)

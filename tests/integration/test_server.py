@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
 import yaml
 from conftest import BACKENDS, EXAMPLE_CARD
@@ -90,7 +91,8 @@ def team(request, tmp_path_factory):
     when = datetime.now(UTC)
     secrets = {
         name: identity.enroll(gov, name, actor="test-setup", now=when).secret
-        for name in gov.policy.roster
+        # Admins last: once one is enrolled, only an admin enrols.
+        for name in sorted(gov.policy.roster, key=lambda n: "admin" in gov.policy.roster[n])
     }
     limit = {"GOVERNANCE_SERVER_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}
     with server_process(settings, env=limit) as (base, _process):
@@ -364,3 +366,51 @@ def test_the_manifest_serves_commands_but_not_host_ones_and_hides_actor_paramete
     [enroll] = [c for c in manifest["commands"] if c["path"] == ["people", "enroll"]]
     assert enroll["role"] == "admin"
     json.dumps(manifest)  # JSON all the way down
+
+
+def test_an_admin_grants_enrols_and_revokes_and_the_sixth_wrong_code_is_locked_out(team):
+    def command(who: str, path: str, **body):
+        headers = {"Authorization": f"Bearer {team.token(who)}"}
+        return httpx.post(f"{team.url}/v1/commands/{path}", json=body, headers=headers)
+
+    refused = command("carol", "people/grant", name="ivan", role="ml_engineer")
+    assert refused.status_code == 403
+    assert "carol does not hold the role admin" in refused.json()["error"]["message"]
+    granted = command("grace", "people/grant", name="Ivan", role="ml_engineer").json()
+    assert (granted["exit_code"], granted["output"]) == (0, "granted ml_engineer to ivan\n")
+    enrolled = command("grace", "people/enroll", name="ivan")
+    assert enrolled.json()["exit_code"] == 0
+    [secret] = [
+        line.split(": ")[1]
+        for line in enrolled.json()["output"].splitlines()
+        if line.startswith("secret for")
+    ]
+    ivan = pyotp.TOTP(secret)
+    messages = []
+    for _ in range(6):
+        wrong = f"{(int(ivan.now()) + 500_000) % 1_000_000:06d}"
+        answer = httpx.post(f"{team.url}/v1/sessions", json={"name": "ivan", "code": wrong})
+        assert answer.status_code == 401
+        messages.append(answer.json()["error"])
+    assert [m["message"] for m in messages[:4]] == [
+        "one-time code for ivan is wrong or expired"
+    ] * 4
+    assert messages[4]["message"].startswith(
+        "one-time code for ivan is wrong or expired; codes for ivan are locked until "
+    )
+    assert messages[5]["type"] == "CodesLocked"
+    assert messages[5]["message"].startswith("codes for ivan are locked until ")
+    assert messages[5]["message"].endswith(": 5 wrong codes in 15 minutes")
+    listed = command("grace", "people/list").json()["output"]
+    [row] = [line for line in listed.splitlines() if line.startswith("│ ivan ")]
+    assert "locked until" in row
+    assert [e.details["name"] for e in team.events("person.codes_locked")][-1] == "ivan"
+
+    dave = team.fresh_token("dave")
+    revoked = command("grace", "people/revoke-sessions", name="dave")
+    assert revoked.json()["exit_code"] == 0 and revoked.json()["output"].startswith("revoked ")
+    answer = httpx.post(
+        f"{team.url}/v1/commands/models/list", json={}, headers={"Authorization": f"Bearer {dave}"}
+    )
+    assert answer.status_code == 401
+    assert "(revoked by grace)" in answer.json()["error"]["message"]

@@ -13,7 +13,7 @@ from governance.domain.errors import ConfigError, InvalidInput
 from governance.domain.gate_policy import GatePolicy
 from governance.domain.models import RiskLevel
 from governance.domain.policy import Policy, gate_policy_for, policy_from_mapping
-from governance.domain.policy_sections import ROLES
+from governance.domain.policy_sections import APPROVAL_ROLES, ROLES
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "governance" / "governance.example.yaml"
 
@@ -36,8 +36,30 @@ def config_error(data: object) -> str:
     return str(caught.value)
 
 
-def test_roles_are_the_four_named_in_the_design():
-    assert ROLES == ("ml_engineer", "ml_lead", "risk_officer", "legal")
+def test_roles_are_the_four_approval_roles_then_admin_and_auditor():
+    assert APPROVAL_ROLES == ("ml_engineer", "ml_lead", "risk_officer", "legal")
+    assert ROLES[4:] == ("admin", "auditor") and ROLES[:4] == APPROVAL_ROLES
+
+
+@pytest.mark.parametrize(
+    ("section", "path"),
+    [
+        ({"approvals": {"staging": ["admin"]}}, "approvals.staging"),
+        ({"approvals": {"quorum": {"auditor": 2}}}, "approvals.quorum.auditor"),
+        ({"retirement": {"roles": ["admin"]}}, "retirement.roles"),
+        ({"prompts": {"roles": ["auditor"]}}, "prompts.roles"),
+        ({"break_glass_roles": ["admin"]}, "break_glass_roles"),
+    ],
+)
+def test_admin_and_auditor_are_roster_roles_that_no_rule_may_name(section, path):
+    roster = {**ROSTER, "grace": ["admin"], "heidi": ["auditor"]}
+    assert load({"roster": roster}).holders("admin") == ["grace"]
+    role = "admin" if "admin" in str(section) else "auditor"
+    message = config_error({"roster": roster, **section})
+    assert message == (
+        f"policy file: {path}: not an approval role {role!r} "
+        "(expected one of ml_engineer, ml_lead, risk_officer, legal)"
+    )
 
 
 def test_defaults_follow_the_design():

@@ -13,18 +13,26 @@ from pydantic import BaseModel, ConfigDict
 
 from governance.bootstrap import Governance
 from governance.domain.audit import canonical_json, format_ts
+from governance.domain.code_locks import LOCK_FOR, MAX_WRONG_CODES, lock_message
 from governance.domain.errors import (
-    Conflict,
+    CodesLocked,
     InvalidCode,
     InvalidInput,
     NotEnrolled,
-    NotInRoster,
     NotLoggedIn,
 )
-from governance.domain.identity import VerifiedActor, canonical_name
+from governance.domain.identity import VerifiedActor
 from governance.domain.policy import Policy
+from governance.services.trust.code_locks import record_wrong_code, standing_in, standings_in
+from governance.services.trust.enrolment import (
+    SECRET_PURPOSE,
+    Enrollment,
+    enroll,
+    enroll_first_admin,
+)
+from governance.services.trust.roles import roster_person
 from governance.services.trust.session_rows import live_session, sealed, session_id_of
-from governance.store.people import EnrolledPerson, StoredSession
+from governance.store.people import StoredSession
 from governance.store.unit_of_work import Transaction
 
 __all__ = [
@@ -32,6 +40,7 @@ __all__ = [
     "PersonRecord",
     "SessionTicket",
     "enroll",
+    "enroll_first_admin",
     "login",
     "logout",
     "people",
@@ -40,23 +49,11 @@ __all__ = [
     "verify_code_in",
 ]
 
-ISSUER = "governance"
-SECRET_PURPOSE = "totp-secret"
 SESSION_PURPOSE = "cli-session"
 # A session opened under `identity: none` has no people row to hang on (cli_sessions.person is
 # a foreign key to people), so its token carries its own MAC'd payload behind this prefix.
 UNVERIFIED_SESSION = "none."
 MAX_SESSION_HOURS = 24 * 7
-
-
-class Enrollment(BaseModel):
-    """A new authenticator: the secret, and the otpauth:// URI an authenticator app scans."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    secret: str
-    uri: str
 
 
 class PersonRecord(BaseModel):
@@ -68,6 +65,8 @@ class PersonRecord(BaseModel):
     roles: list[str]
     enrolled_at: datetime | None = None
     enrolled_by: str | None = None
+    # When the lock on their codes lifts (5 wrong codes in 15 minutes), or None.
+    codes_locked_until: datetime | None = None
 
 
 class SessionTicket(BaseModel):
@@ -80,67 +79,31 @@ class SessionTicket(BaseModel):
     expires_at: datetime
 
 
-def _roster_person(policy: Policy, name: str) -> str:
-    """The canonical name of a roster person, or NotInRoster."""
-    name = canonical_name(name)
-    if name not in policy.roster:
-        raise NotInRoster(f"{name} is not in the policy roster")
-    return name
+_roster_person = roster_person
 
 
 def _at(ts: datetime) -> str:
     return ts.isoformat(timespec="seconds")
 
 
-def enroll(
-    gov: Governance, name: str, *, actor: str, now: datetime, replace: bool = False
-) -> Enrollment:
-    """Create and store (encrypted) a TOTP secret for a roster person; audited, never the secret."""
-    name = _roster_person(gov.policy, name)
-    if not actor.strip() or len(actor) > 128:
-        raise InvalidInput("the enrolling actor must be named in 1 to 128 characters")
-    secret = pyotp.random_base32()
-    with gov.store.write() as tx:
-        existing = tx.people.find(name)
-        if existing is not None and not replace:
-            raise Conflict(
-                f"{name} is already enrolled (since {_at(existing.enrolled_at)}); "
-                "pass --replace to issue a new secret"
-            )
-        person = EnrolledPerson(
-            name=name,
-            totp_secret=gov.keyring.encrypt(SECRET_PURPOSE, secret),
-            enrolled_at=now,
-            enrolled_by=actor,
-        )
-        # A new secret starts with no used step: codes of the old one no longer verify anyway.
-        tx.people.enroll(person, replace=existing is not None)
-        # Sessions opened with the old authenticator may be the reason it is being replaced.
-        ended = tx.people.end_sessions_of(name, now) if existing is not None else 0
-        tx.audit.append(
-            "person.enrolled",
-            actor=actor,
-            now=now,
-            details={"name": name, "replaced": existing is not None, "sessions_ended": ended},
-        )
-    uri = pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
-    return Enrollment(name=name, secret=secret, uri=uri)
-
-
-def people(gov: Governance) -> list[PersonRecord]:
-    """Every roster person, enrolled or not, sorted by name."""
-    policy = gov.policy
+def people(gov: Governance, *, now: datetime) -> list[PersonRecord]:
+    """Every roster person, enrolled or not, and any lock on their codes at `now`, by name."""
     with gov.store.read() as tx:
+        policy = gov.policy_in(tx.conn)
         enrolled = tx.people.enrolled()
+        # Under `identity: none` no code is checked, so none is locked.
+        standings = standings_in(tx, now) if policy.identity != "none" else {}
     records = []
     for name in sorted(policy.roster):
         row = enrolled.get(name)
+        found = standings.get(name)
         records.append(
             PersonRecord(
                 name=name,
                 roles=list(policy.roster[name]),
                 enrolled_at=row.enrolled_at if row else None,
                 enrolled_by=row.enrolled_by if row else None,
+                codes_locked_until=found.locked_until if found else None,
             )
         )
     return records
@@ -164,6 +127,9 @@ def verify_code_in(
     person = tx.people.find(name)
     if person is None:
         raise NotEnrolled(f"{name} has no authenticator: run `governance people enroll {name}`")
+    found = standing_in(tx, name, now)
+    if found.locked_until is not None:
+        raise CodesLocked(lock_message(name, found.locked_until))
     code = "".join((code or "").split())  # authenticator apps show "123 456"
     if not code:
         raise InvalidCode(f"one-time code for {name} is missing")
@@ -172,7 +138,14 @@ def verify_code_in(
     secret = tx.keyring.decrypt(SECRET_PURPOSE, person.totp_secret)
     steps = matching_steps(secret, code, now)
     if not steps:
-        raise InvalidCode(f"one-time code for {name} is wrong or expired")
+        # Recorded after this transaction ends: the refusal rolls it back.
+        tx.defer(record_wrong_code(name, now))
+        left = MAX_WRONG_CODES - found.failures - 1
+        if left > 0:
+            raise InvalidCode(f"one-time code for {name} is wrong or expired")
+        raise InvalidCode(
+            f"one-time code for {name} is wrong or expired; {lock_message(name, now + LOCK_FOR)}"
+        )
     # Each code is accepted once, and never one older than the last accepted.
     if not tx.people.use_step(name, steps[0]):
         raise InvalidCode(f"one-time code for {name} was already used")
@@ -245,6 +218,8 @@ def _read_unverified(gov: Governance, token: str) -> tuple[str, datetime] | None
 
 def session_actor(gov: Governance, token: str | None, *, now: datetime) -> VerifiedActor:
     """The person of a live CLI session; NotLoggedIn saying why there is none."""
+    # Each session check is a new request on a server: read the roster's changes again.
+    gov.refresh_roster()
     policy = gov.policy
     hint = _login_hint(policy)
     if not token:

@@ -2,8 +2,9 @@
 
 A `cli_sessions` row is a claim anyone who can write the database could make. `login` seals
 the row as it opens it, with a MAC under a key kept outside the database, and each way a
-session ends is an audit event (`person.logged_out`, or `person.enrolled` replacing the
-authenticator), so neither an inserted row nor a cleared `ended_at` opens a session.
+session ends is an audit event (`person.logged_out`, `person.sessions_revoked` by an admin,
+or `person.enrolled` replacing the authenticator), so neither an inserted row nor a cleared
+`ended_at` opens a session.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from governance.bootstrap import Governance
 from governance.domain.audit import canonical_json, format_ts
 from governance.domain.errors import NotLoggedIn
 from governance.keyring import Keyring
+from governance.services.trust.people_admin import SESSIONS_REVOKED
 from governance.store.people import StoredSession
 from governance.store.unit_of_work import Transaction
 
@@ -56,6 +58,11 @@ def ended_in_trail(tx: Transaction, session: StoredSession) -> tuple[datetime, s
     logged_out = tx.audit.first_with("person.logged_out", "session", session.id)
     if logged_out is not None:
         return _when(logged_out.ts), "logged out"
+    revoked = tx.audit.first_with(
+        SESSIONS_REVOKED, "name", session.person, after=session.created_at
+    )
+    if revoked is not None:
+        return _when(revoked.ts), f"revoked by {revoked.actor}"
     replaced = tx.audit.first_with(
         "person.enrolled", "name", session.person, after=session.created_at
     )
@@ -85,11 +92,11 @@ def live_session(gov: Governance, token: str, hint: str) -> tuple[str, datetime]
                 f"not logged in: the session of {person} is not genuine (its record does not "
                 f"carry the MAC `governance login` made); {hint}"
             )
-        if session.ended_at is not None:
-            ended_at = _shown(session.ended_at)
-            raise NotLoggedIn(f"not logged in: the session of {person} ended at {ended_at}; {hint}")
         # The trail, not the row, is what says a session ended: `ended_at` can be cleared.
         ended = ended_in_trail(tx, session)
+    if ended is None and session.ended_at is not None:
+        ended_at = _shown(session.ended_at)
+        raise NotLoggedIn(f"not logged in: the session of {person} ended at {ended_at}; {hint}")
     if ended is not None:
         when, why = _shown(ended[0]), ended[1]
         raise NotLoggedIn(f"not logged in: the session of {person} ended at {when} ({why}); {hint}")
