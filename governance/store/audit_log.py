@@ -231,6 +231,11 @@ def event_count(conn: Connection) -> int:
     return conn.execute(sa.select(sa.func.count()).select_from(audit_events)).scalar_one()
 
 
+def head_seq(conn: Connection) -> int:
+    """The seq of the newest event (0 for an empty trail): one primary-key lookup."""
+    return conn.execute(sa.select(sa.func.max(audit_events.c.seq))).scalar_one() or 0
+
+
 def hash_at(conn: Connection, seq: int) -> str | None:
     """The stored hash of event `seq`, or None if there is no such event."""
     stmt = sa.select(audit_events.c.hash).where(audit_events.c.seq == seq)

@@ -39,7 +39,14 @@ from governance.signing import (
     read_checkpoint,
     write_anchor,
 )
-from governance.store.audit_log import event_count, hash_at, iter_rows, marked_events, snapshot
+from governance.store.audit_log import (
+    event_count,
+    hash_at,
+    head_seq,
+    iter_rows,
+    marked_events,
+    snapshot,
+)
 from governance.store.reconciliation import read_state
 
 Anchored = tuple[Path, SignedCheckpoint]
@@ -57,6 +64,12 @@ class TrailReport(BaseModel):
     key_file: Path | None = None  # an export's MACs were checked with this secret key file
     # Every span of the trail written while the policy said `identity: none`.
     identity_off: list[IdentitySpan] = []
+
+
+def head(gov: Governance) -> int:
+    """The newest event's seq: any act, by any process, moves it."""
+    with gov.engine.connect() as conn:
+        return head_seq(conn)
 
 
 def verify_chain(gov: Governance) -> ChainReport:
