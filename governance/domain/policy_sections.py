@@ -12,7 +12,8 @@ from governance.domain.gate_policy import GatePolicy
 from governance.domain.monitoring import Metric
 from governance.domain.prompt_gate import PromptGatePolicy
 
-Role = Literal["ml_engineer", "ml_lead", "risk_officer", "legal"]
+# admin: enrols people, manages client keys; no approval rule needs it.
+Role = Literal["ml_engineer", "ml_lead", "risk_officer", "legal", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
 
 Person = Annotated[str, Field(min_length=1)]

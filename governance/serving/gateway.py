@@ -5,6 +5,7 @@ The HTTP layer (app.py) only translates wire formats; the decisions live here.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
@@ -30,6 +31,7 @@ from governance.domain.rollout import (
 from governance.ml.labels import label_problem
 from governance.services.rollout.gateway_credentials import credential_problem, smoke_scope
 from governance.services.rollout.spec_seals import seal_problem
+from governance.serving.client_auth import Client, ClientGuard, ClientKeyCache
 from governance.serving.errors import CredentialRefused, ModelFailed, UnknownPrediction
 from governance.serving.metrics import GatewayMetrics
 from governance.serving.model_cache import LoadedModel, ModelCache
@@ -43,6 +45,10 @@ from governance.store.predictions import PredictionRepository
 from governance.store.unit_of_work import Transaction
 
 SLOTS = ("blue", "green")
+# Who a blue/green smoke request is attributed to: it carries the smoke test's credential,
+# made with the secret key, in place of a client key.
+SMOKE_CLIENT = "governance:smoke-test"
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -58,6 +64,8 @@ class Assignment:
     decision: Decision
     targeting_key: str
     key_generated: bool
+    # The client application the request came from (None: keys off and none was sent).
+    client: str | None = None
 
     def describe(self) -> dict[str, Any]:
         """The routing facts every answer carries."""
@@ -96,20 +104,35 @@ class Gateway:
             on_refused=self.metrics.refused_spec,
         )
         self.log = PredictionLog(gov.engine, gov.settings.resolved_gateway_spool_dir)
+        settings = gov.settings
+        self.keys = ClientKeyCache(gov.store, gov.keyring, settings.gateway_key_poll_seconds)
+        self.clients = ClientGuard(
+            self.keys, settings.gateway_require_keys, self.metrics.refused_client
+        )
 
     def start(self) -> None:
-        """Load the routing (and its models) once, then poll and write in the background.
+        """Load the routing (and its models) and the client keys once, then poll and write.
 
         The secret key file is read first: without it no spec's seal can be checked.
         """
         _ = self.gov.keyring.master  # ConfigError naming the file when it is missing
+        self.metrics.keys_required.set(1 if self.clients.required else 0)
+        if not self.clients.required:
+            log.warning(
+                "GOVERNANCE_GATEWAY_REQUIRE_KEYS is false: predict, outcome and prompt requests"
+                " without a client key are served unattributed, so anyone who can reach this"
+                " gateway can post the outcomes that canary, A/B and retirement decisions count"
+            )
         self.routing.refresh()
+        self.keys.refresh()
         self.routing.start()
+        self.keys.start()
         self.log.start()
 
     def stop(self) -> None:
         """Stop polling; flush the prediction log."""
         self.routing.stop()
+        self.keys.stop()
         self.log.stop()
 
     def _check_spec(self, tx: Transaction, endpoint: Endpoint, spec: SpecVersion) -> str:
@@ -128,6 +151,7 @@ class Gateway:
         attributes: dict[str, Any] | None,
         slot: str | None = None,
         credential: str | None = None,
+        client: str | None = None,
     ) -> Assignment:
         """The one routing decision of a request (a fresh random key when none is given).
 
@@ -150,7 +174,7 @@ class Gateway:
             if held is None:
                 raise NoRoute(f"endpoint {endpoint!r} has no version in the {slot} slot")
             decision = Decision(held, f"slot:{slot}", bucket(seed, key), Reason.static)
-        return Assignment(live, decision, key, generated)
+        return Assignment(live, decision, key, generated, client)
 
     def require(self, scope: str, credential: str | None, what: str) -> None:
         """Nothing if `credential` opens `scope` now; CredentialRefused saying why otherwise."""
@@ -161,7 +185,9 @@ class Gateway:
                 f" infrastructure hold: {problem}"
             )
 
-    def pin(self, endpoint: str, version: str, key: str | None) -> Assignment:
+    def pin(
+        self, endpoint: str, version: str, key: str | None, client: str | None = None
+    ) -> Assignment:
         """A versioned request's assignment: `version` itself, if the live routing serves it.
 
         Logged with variant `pinned:VERSION` (a colon, so no A/B arm or canary analysis
@@ -174,7 +200,7 @@ class Gateway:
         decision = Decision(
             version, f"pinned:{version}", bucket(live.endpoint.seed, key), Reason.static
         )
-        return Assignment(live, decision, key, generated)
+        return Assignment(live, decision, key, generated, client)
 
     def model_for(self, assignment: Assignment) -> LoadedModel:
         """The loaded model of the assigned version (loaded now if the poll has not yet)."""
@@ -215,6 +241,7 @@ class Gateway:
                 "latency_ms": latency_ms,
                 "status": "ok" if failure is None else "error",
                 "created_at": now,
+                "client": assignment.client,
             }
             for pid, row, value in zip(ids, batch.rows, values, strict=True)
         )
@@ -226,12 +253,13 @@ class Gateway:
 
     # --- outcomes -------------------------------------------------------------------------
 
-    def record_outcome(self, outcome: OutcomeRequest) -> bool:
-        """Store the outcome of a logged (or still buffered) prediction, once.
+    def record_outcome(self, outcome: OutcomeRequest, client: Client | None = None) -> bool:
+        """Store the outcome of a logged (or still buffered) prediction, once, as `client`'s.
 
         True when this call recorded it; False when the same outcome was recorded before
         (a client's retry). A different outcome for the same prediction is OutcomeConflict:
-        the first one recorded stands.
+        the first one recorded stands. A client whose key is not scoped to the prediction's
+        endpoint is refused (ClientOutOfScope) before anything is read of its outcome.
         """
         bad = [name for name, value in outcome.metrics.items() if not math.isfinite(value)]
         if bad:
@@ -242,11 +270,15 @@ class Gateway:
             time.sleep(2 * self.log.flush_seconds)
             if not self._known(pid):
                 raise UnknownPrediction(f"unknown prediction id {pid!r}: no such prediction")
+        if client is not None:
+            self.clients.require_scope(client, "outcomes", self._endpoint_of(pid))
         self._check_label(pid, outcome.label)
-        now = self.clock()
+        now, app = self.clock(), None if client is None else client.app
         try:
             earlier = self._write(
-                lambda repo: repo.record_first_outcome(pid, outcome.label, outcome.metrics, now)
+                lambda repo: repo.record_first_outcome(
+                    pid, outcome.label, outcome.metrics, now, client=app
+                )
             )
         except IntegrityError:  # a concurrent post of the same prediction inserted first
             earlier = self._read(lambda repo: repo.outcome_of(pid))
@@ -270,6 +302,13 @@ class Gateway:
         problem = label_problem(getattr(estimator, "classes_", None), label)
         if problem:
             raise InvalidInput(f"label {label!r} of prediction {pid} {problem}")
+
+    def _endpoint_of(self, pid: str) -> str | None:
+        """The endpoint that made a known prediction."""
+        pending = self.log.pending_source(pid)
+        if pending is not None:
+            return pending[0]
+        return self._read(lambda repo: repo.endpoint_of(pid))
 
     def _known(self, pid: str) -> bool:
         return self.log.is_pending(pid) or self._read(lambda repo: repo.exists(pid))

@@ -20,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from governance.domain.rollout import NoRoute
+from governance.services.rollout.gateway_credentials import CREDENTIAL_HEADER
 from governance.serving.binary_tensors import (
     EXTENSION,
     OUTPUT,
@@ -28,7 +29,9 @@ from governance.serving.binary_tensors import (
     encode,
     with_binary_data,
 )
-from governance.serving.errors import NotReady
+from governance.serving.client_auth import HOW, Client
+from governance.serving.client_door import SMOKE
+from governance.serving.errors import ClientKeyRefused, NotReady
 from governance.serving.gateway import Assignment, Gateway
 from governance.serving.oip import InferenceRequest, decode_tensors, output_datatype, plain
 from governance.serving.request_body import BINARY_HEADER, GatewayRequest, GatewayRoute
@@ -36,11 +39,20 @@ from governance.serving.routing_cache import LiveRoute
 from governance.serving.served_versions import check_served, served_versions
 
 ERROR = {"description": "What was wrong", "content": {"application/json": {}}}
-ANSWERS = {400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 413: ERROR, 500: ERROR, 503: ERROR}
+ANSWERS = {code: ERROR for code in (400, 401, 403, 404, 409, 413, 500, 503)}
 MODEL = "/v2/models/{endpoint}"
 VERSION = MODEL + "/versions/{version}"
 
 router = APIRouter(route_class=GatewayRoute)
+
+
+def smoke_refused(gw: Gateway, request: Request) -> str | None:
+    """The request's client application; a smoke credential alone opens no OIP inference."""
+    client = getattr(request.state, "client", None)
+    if client == SMOKE:
+        gw.metrics.refused_client("missing")
+        raise ClientKeyRefused(f"no client key (a {CREDENTIAL_HEADER} opens slots only): {HOW}")
+    return client.app if isinstance(client, Client) else None
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -140,7 +152,8 @@ async def infer(endpoint: str, body: InferenceRequest, request: Request) -> Resp
     params = dict(body.parameters or {})
     key = params.pop("targeting_key", None)
     params.pop("binary_data_output", None)  # the protocol's, not a routing attribute
-    assignment = gw.assign(endpoint, None if key is None else str(key), params)
+    client = smoke_refused(gw, request)
+    assignment = gw.assign(endpoint, None if key is None else str(key), params, client=client)
     return await _infer(gw, assignment, body, request, started)
 
 
@@ -152,7 +165,8 @@ async def infer_version(
     started = time.perf_counter()
     gw = gateway_of(request)
     key = (body.parameters or {}).get("targeting_key")
-    assignment = gw.pin(endpoint, version, None if key is None else str(key))
+    client = smoke_refused(gw, request)
+    assignment = gw.pin(endpoint, version, None if key is None else str(key), client=client)
     return await _infer(gw, assignment, body, request, started)
 
 

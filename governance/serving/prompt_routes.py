@@ -83,8 +83,17 @@ class PromptServing:
         self.cache.stop()
         self.renders.stop()
 
-    def serve(self, live: LivePrompt, key: str | None, variables: dict[str, str]) -> dict:
-        """The answer for one request: variant, template, rendering, and the render's id."""
+    def serve(
+        self,
+        live: LivePrompt,
+        key: str | None,
+        variables: dict[str, str],
+        client: str | None = None,
+    ) -> dict:
+        """The answer for one request: variant, template, rendering, and the render's id.
+
+        A logged render records `client`, the application whose key asked for it.
+        """
         version, variant = live.require_stable(), STABLE
         logged = key is not None and live.rollout is not None
         if logged and variant_for(live.rollout, key) == CANDIDATE and live.candidate:
@@ -98,7 +107,7 @@ class PromptServing:
             self.renders.submit(
                 {"id": render_id, "prompt_id": version.prompt_id, "version": version.version,
                  "variant": variant, "targeting_key": key, "rollout_id": live.rollout.id,
-                 "rendered_at": self.clock()}
+                 "rendered_at": self.clock(), "client": client}
             )  # fmt: skip
         return {
             "prompt_id": version.prompt_id,
@@ -111,13 +120,15 @@ class PromptServing:
             "etag": etag(version.prompt_id, version.version, variant, version.template, rendered),
         }
 
-    def record_outcome(self, outcome: PromptOutcome) -> None:
-        """Record a render's outcome once: UnknownRender, or OutcomeRecorded the second time."""
+    def record_outcome(self, outcome: PromptOutcome, client: str | None = None) -> None:
+        """Record a render's outcome once, as `client`'s: UnknownRender, or OutcomeRecorded
+        the second time."""
         rid = outcome.render_id
         for attempt in range(2):
             if self.renders.is_pending(rid):
                 self.renders.flush()
-            if self._session(partial(_set_outcome, outcome=outcome, now=self.clock())):
+            record = partial(_set_outcome, outcome=outcome, now=self.clock(), client=client)
+            if self._session(record):
                 return
             if self._session(lambda repo: repo.render_exists(rid)):
                 raise OutcomeRecorded(f"render {rid!r} already has an outcome")
@@ -138,8 +149,12 @@ class PromptServing:
             raise StoreUnavailable(f"governance database unreachable: {reason}") from None
 
 
-def _set_outcome(repo: PromptRepository, *, outcome: PromptOutcome, now: datetime) -> bool:
-    return repo.set_outcome(outcome.render_id, outcome.success, outcome.latency_ms, now)
+def _set_outcome(
+    repo: PromptRepository, *, outcome: PromptOutcome, now: datetime, client: str | None
+) -> bool:
+    return repo.set_outcome(
+        outcome.render_id, outcome.success, outcome.latency_ms, now, client=client
+    )
 
 
 def etag(prompt_id: str, version: str, variant: str, template: str, rendered: str | None) -> str:
@@ -179,6 +194,12 @@ def parse_query(request: Request) -> tuple[str | None, dict[str, str]]:
     return key, variables
 
 
+def client_app(request: Request) -> str | None:
+    """The application name of the request's checked client key (None: keys off, no key)."""
+    client = getattr(request.state, "client", None)
+    return getattr(client, "app", None)
+
+
 def _serving(request: Request) -> PromptServing:
     found = getattr(request.app.state, "prompts", None)
     if found is None:
@@ -190,7 +211,7 @@ router = APIRouter(route_class=GatewayRoute)
 ERROR = {"description": "What was wrong", "content": {"application/json": {}}}
 
 
-@router.get("/v1/prompts/{prompt_id}", responses={400: ERROR, 404: ERROR, 503: ERROR})
+@router.get("/v1/prompts/{prompt_id}", responses={c: ERROR for c in (400, 401, 403, 404, 503)})
 async def get_prompt(prompt_id: str, request: Request) -> Response:
     """A prompt's production version, or its canary's candidate for the key's share."""
     serving = _serving(request)
@@ -198,11 +219,12 @@ async def get_prompt(prompt_id: str, request: Request) -> Response:
     live = serving.cache.cached(prompt_id)
     if live is None:
         live = await run_in_threadpool(serving.cache.load, prompt_id)
+    client = client_app(request)
     # Rendering a template runs in the sandbox: with variables, a worker thread does it.
     if variables:
-        answer = await run_in_threadpool(serving.serve, live, key, variables)
+        answer = await run_in_threadpool(serving.serve, live, key, variables, client)
     else:
-        answer = serving.serve(live, key, variables)
+        answer = serving.serve(live, key, variables, client)
     headers = {
         "ETag": answer["etag"],
         "Cache-Control": LOGGED_CACHE_CONTROL if answer["render_id"] else CACHE_CONTROL,
@@ -214,11 +236,11 @@ async def get_prompt(prompt_id: str, request: Request) -> Response:
     return JSONResponse(answer, headers=headers)
 
 
-@router.post("/v1/prompts/outcomes", responses={400: ERROR, 404: ERROR, 409: ERROR})
+@router.post("/v1/prompts/outcomes", responses={c: ERROR for c in (400, 401, 403, 404, 409)})
 def prompt_outcome(body: PromptOutcome, request: Request) -> JSONResponse:
     """Record whether a logged render's LLM call succeeded, and its latency; once."""
     try:
-        _serving(request).record_outcome(body)
+        _serving(request).record_outcome(body, client_app(request))
     except OutcomeRecorded as exc:
         return JSONResponse({"error": str(exc)}, status_code=409)
     return JSONResponse({"render_id": body.render_id, "recorded": True})

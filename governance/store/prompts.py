@@ -217,12 +217,20 @@ class PromptRepository:
         if rows:
             self.conn.execute(prompt_renders.insert(), rows)
 
-    def set_outcome(self, render_id: str, success: bool, latency_ms: float | None, now) -> bool:
-        """Record a render's outcome once; False when the id is unknown or already has one."""
+    def set_outcome(
+        self,
+        render_id: str,
+        success: bool,
+        latency_ms: float | None,
+        now,
+        client: str | None = None,
+    ) -> bool:
+        """Record a render's outcome (posted by `client`) once; False when the id is unknown
+        or already has one."""
         done = self.conn.execute(
             prompt_renders.update()
             .where(rn.id == render_id, rn.success.is_(None))
-            .values(success=success, latency_ms=latency_ms, outcome_at=now)
+            .values(success=success, latency_ms=latency_ms, outcome_at=now, outcome_client=client)
         )
         return done.rowcount == 1
 

@@ -107,5 +107,8 @@ prompt_renders = sa.Table(
     sa.Column("success", sa.Boolean),
     sa.Column("latency_ms", sa.Float),
     sa.Column("outcome_at", UTCDateTime),
+    # The client applications whose keys fetched the render and posted its outcome.
+    sa.Column("client", sa.String(64)),
+    sa.Column("outcome_client", sa.String(64)),
     sa.Index("ix_prompt_renders_rollout", "rollout_id", "variant"),
 )

@@ -13,6 +13,7 @@ from governance.keyring import Keyring
 from governance.store.approvals import ApprovalRepository
 from governance.store.audit_log import CHAIN_LOCK_KEY, AuditLog
 from governance.store.cards import CardRepository
+from governance.store.client_keys import ClientKeyRepository
 from governance.store.engine import WRITE_OPTION
 from governance.store.evaluation import EvaluationRepository
 from governance.store.experiments import ExperimentRepository
@@ -43,6 +44,7 @@ class Transaction:
     experiments: ExperimentRepository = field(init=False)
     monitoring: MonitoringRepository = field(init=False)
     prompts: PromptRepository = field(init=False)
+    client_keys: ClientKeyRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.registry = RegistryRepository(self.conn)
@@ -56,6 +58,7 @@ class Transaction:
         self.experiments = ExperimentRepository(self.conn)
         self.monitoring = MonitoringRepository(self.conn)
         self.prompts = PromptRepository(self.conn)
+        self.client_keys = ClientKeyRepository(self.conn)
 
 
 class Store:

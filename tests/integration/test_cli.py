@@ -287,7 +287,7 @@ def test_init_refuses_a_bad_policy_naming_the_key(tmp_path, monkeypatch, capsys)
     (tmp_path / "governance.yaml").write_text("roster:\n  carol: [ml_leed]\n")
     assert fails(["init"], capsys) == (
         "error: policy file: roster.carol: unknown role 'ml_leed' "
-        "(expected one of ml_engineer, ml_lead, risk_officer, legal)"
+        "(expected one of ml_engineer, ml_lead, risk_officer, legal, admin)"
     )
     assert not (tmp_path / "keys" / "secret.key").exists()
     assert fails(["models", "list"], capsys) == (

@@ -10,7 +10,7 @@ import subprocess
 
 import httpx
 import pytest
-from gatewaykit import ENDPOINT, REPO, gateway_thread, logged, serve_churn, tensors
+from gatewaykit import ENDPOINT, REPO, client_headers, gateway_thread, logged, serve_churn, tensors
 from promptkit import PROMPT, start_canary
 
 from governance.store.tables_prompts import prompt_renders
@@ -25,7 +25,10 @@ def world(gov, register_churn, now):
     """churn-api serving churn 1.0.0 and a prompt canary logging renders: (client, app, url)."""
     serve_churn(gov, register_churn, now)
     start_canary(gov, now)
-    with gateway_thread(gov.settings) as (url, app), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, app),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         yield client, app, url
 
 

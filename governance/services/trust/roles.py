@@ -10,6 +10,8 @@ from governance.domain.identity import VerifiedActor
 LEAD_ROLE = "ml_lead"
 # A model's risk level is changed only by a risk officer.
 RISK_ROLE = "risk_officer"
+# Enrolment, roster changes and client keys are an admin's acts.
+ADMIN_ROLE = "admin"
 
 
 def require_role(gov: Governance, actor: VerifiedActor, role: str, act: str) -> None:
