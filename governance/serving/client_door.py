@@ -82,6 +82,8 @@ async def _refuse(send, error: Exception) -> None:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),
+        # The body was never read: the connection cannot carry another request after it.
+        (b"connection", b"close"),
     ]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="governance-gateway"'))
