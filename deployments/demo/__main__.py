@@ -24,8 +24,8 @@ def main() -> None:
     stack = promotion.start_stack(port)
     try:
         promotion.chapter(people, stack)
-        rollout.chapter(people, f"http://127.0.0.1:{port}")
-        forged_spec.chapter(f"http://127.0.0.1:{port}")
+        key = rollout.chapter(people, f"http://127.0.0.1:{port}")
+        forged_spec.chapter(f"http://127.0.0.1:{port}", key)
         retirement.chapter(people)
         prompts.chapter(people, f"http://127.0.0.1:{port}")
     finally:

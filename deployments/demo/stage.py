@@ -54,6 +54,13 @@ def governance(*argv: str, expect_failure: bool = False, quiet: bool = False) ->
     return text
 
 
+def client_key(people: Authenticators, app: str, *scope: str) -> str:
+    """erin, the admin, runs `governance clients create APP ...`; the key it shows once."""
+    people.login("erin")
+    out = governance("clients", "create", app, *scope)
+    return next(line for line in out.splitlines() if line.startswith("key: "))[len("key: ") :]
+
+
 class Authenticators:
     """Each person's authenticator app: pyotp computes the code their phone would show.
 
