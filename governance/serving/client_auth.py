@@ -166,6 +166,17 @@ class ClientGuard:
         self.required = required
         self.on_refused = on_refused
 
+    def announce(self, gauge) -> None:
+        """Say whether keys are required: the gauge (1 or 0), and a WARNING when they are not."""
+        gauge.set(1 if self.required else 0)
+        if not self.required:
+            # The gateway's logger, so the warning reads as the gateway's own at start.
+            logging.getLogger("governance.serving.gateway").warning(
+                "GOVERNANCE_GATEWAY_REQUIRE_KEYS is false: predict, outcome and prompt requests"
+                " without a client key are served unattributed, so anyone who can reach this"
+                " gateway can post the outcomes that canary, A/B and retirement decisions count"
+            )
+
     async def check(self, headers, route: str, endpoint: str | None) -> Client | None:
         """The calling client (None: no key, with keys not required); refusals raise.
 

@@ -58,7 +58,8 @@ class ClientDoor:
         headers = Headers(scope=scope)
         route, endpoint = target
         try:
-            if route == "predict" and CREDENTIAL_HEADER in headers and _no_key(headers):
+            smoke = route == "predict" and guard.required and CREDENTIAL_HEADER in headers
+            if smoke and _no_key(headers):
                 client = SMOKE
             else:
                 client = await guard.check(headers, route, endpoint)

@@ -5,7 +5,6 @@ The HTTP layer (app.py) only translates wire formats; the decisions live here.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 import uuid
@@ -15,10 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from governance.bootstrap import Governance
-from governance.domain.errors import InvalidInput, StoreUnavailable
+from governance.domain.clients import ALL_ENDPOINTS
+from governance.domain.errors import InvalidInput
 from governance.domain.rollout import (
     Decision,
     Endpoint,
@@ -38,9 +38,9 @@ from governance.serving.model_cache import LoadedModel, ModelCache
 from governance.serving.oip import Batch, OutcomeRequest, plain
 from governance.serving.outcomes import check_same_outcome
 from governance.serving.prediction_log import PredictionLog
+from governance.serving.prediction_rows import read_rows, write_rows
 from governance.serving.routing_cache import LiveRoute, RoutingCache
 from governance.serving.served_versions import check_served
-from governance.store.engine import WRITE_OPTION
 from governance.store.predictions import PredictionRepository
 from governance.store.unit_of_work import Transaction
 
@@ -48,7 +48,6 @@ SLOTS = ("blue", "green")
 # Who a blue/green smoke request is attributed to: it carries the smoke test's credential,
 # made with the secret key, in place of a client key.
 SMOKE_CLIENT = "governance:smoke-test"
-log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -116,13 +115,7 @@ class Gateway:
         The secret key file is read first: without it no spec's seal can be checked.
         """
         _ = self.gov.keyring.master  # ConfigError naming the file when it is missing
-        self.metrics.keys_required.set(1 if self.clients.required else 0)
-        if not self.clients.required:
-            log.warning(
-                "GOVERNANCE_GATEWAY_REQUIRE_KEYS is false: predict, outcome and prompt requests"
-                " without a client key are served unattributed, so anyone who can reach this"
-                " gateway can post the outcomes that canary, A/B and retirement decisions count"
-            )
+        self.clients.announce(self.metrics.keys_required)
         self.routing.refresh()
         self.keys.refresh()
         self.routing.start()
@@ -270,7 +263,7 @@ class Gateway:
             time.sleep(2 * self.log.flush_seconds)
             if not self._known(pid):
                 raise UnknownPrediction(f"unknown prediction id {pid!r}: no such prediction")
-        if client is not None:
+        if client is not None and ALL_ENDPOINTS not in client.endpoints:
             self.clients.require_scope(client, "outcomes", self._endpoint_of(pid))
         self._check_label(pid, outcome.label)
         now, app = self.clock(), None if client is None else client.app
@@ -314,25 +307,7 @@ class Gateway:
         return self.log.is_pending(pid) or self._read(lambda repo: repo.exists(pid))
 
     def _read(self, work: Callable[[PredictionRepository], Any]) -> Any:
-        try:
-            with self.gov.engine.connect() as conn, conn.begin():
-                return work(PredictionRepository(conn))
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"governance database unreachable: {_first_line(exc)}") from None
+        return read_rows(self.gov.engine, work)
 
     def _write(self, work: Callable[[PredictionRepository], Any]) -> Any:
-        # Not Store.write: outcomes touch no audit event, so they need not queue on its lock.
-        try:
-            with self.gov.engine.connect() as conn:
-                conn.execution_options(**{WRITE_OPTION: True})
-                with conn.begin():
-                    return work(PredictionRepository(conn))
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"governance database unreachable: {_first_line(exc)}") from None
-
-
-def _first_line(exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    return (str(orig) if orig else str(exc)).strip().splitlines()[0]
+        return write_rows(self.gov.engine, work)
