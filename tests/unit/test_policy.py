@@ -36,8 +36,8 @@ def config_error(data: object) -> str:
     return str(caught.value)
 
 
-def test_roles_are_the_four_named_in_the_design():
-    assert ROLES == ("ml_engineer", "ml_lead", "risk_officer", "legal")
+def test_roles_are_the_four_named_in_the_design_and_admin():
+    assert ROLES == ("ml_engineer", "ml_lead", "risk_officer", "legal", "admin")
 
 
 def test_defaults_follow_the_design():
