@@ -95,6 +95,7 @@ def revoke(
     revoked = client_keys.revoke(gov, target, actor=current_actor(gov), now=now())
     poll = gov.settings.gateway_key_poll_seconds
     console.out(
-        f"revoked {', '.join(revoked)}; every gateway refuses it within {poll:g} s",
+        f"revoked {', '.join(revoked)}; gateways refuse it within one key poll"
+        f" (GOVERNANCE_GATEWAY_KEY_POLL_SECONDS, {poll:g} s here)",
         highlight=False,
     )
