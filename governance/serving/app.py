@@ -24,8 +24,8 @@ from governance.bootstrap import Governance, open_governance
 from governance.config import Settings, load_settings
 from governance.domain.errors import GovernanceError
 from governance.services.rollout.gateway_credentials import CREDENTIAL_HEADER, routing_scope
-from governance.serving.client_auth import HOW, Client
-from governance.serving.client_door import SMOKE, ClientDoor
+from governance.serving.client_auth import HOW
+from governance.serving.client_door import SMOKE, ClientDoor, client_app
 from governance.serving.errors import ClientKeyRefused, status_for
 from governance.serving.gateway import SMOKE_CLIENT, Gateway
 from governance.serving.oip import OutcomeRequest, PredictRequest, decode_rows, plain
@@ -82,12 +82,6 @@ def create_app(settings: Settings | None = None, gov: Governance | None = None) 
     _routes(app)
     app.include_router(prompt_router)
     return app
-
-
-def client_app(request: Request) -> str | None:
-    """The application name of the request's checked client key (None: keys off, no key)."""
-    client = getattr(request.state, "client", None)
-    return client.app if isinstance(client, Client) else client
 
 
 def _errors(app: FastAPI) -> None:

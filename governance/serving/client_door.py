@@ -17,14 +17,18 @@ import json
 import re
 
 from starlette.datastructures import Headers
+from starlette.requests import Request
 
 from governance.services.rollout.gateway_credentials import CREDENTIAL_HEADER
-from governance.serving.client_auth import ClientGuard, presented_key
+from governance.serving.client_auth import Client, ClientGuard, presented_key
 from governance.serving.errors import ClientKeyRefused, ClientOutOfScope, status_for
 
 SMOKE = "smoke"
+# The only path whose requests may name a blue/green slot (and so stand on the smoke
+# test's credential instead of a client key).
+_SLOTTED = re.compile(r"^/v1/endpoints/(?P<endpoint>[^/]+)/predict$")
 _GUARDED = (
-    (re.compile(r"^/v1/endpoints/(?P<endpoint>[^/]+)/predict$"), "predict"),
+    (_SLOTTED, "predict"),
     (re.compile(r"^/v2/models/(?P<endpoint>[^/]+)/infer$"), "predict"),
     (re.compile(r"^/v2/models/(?P<endpoint>[^/]+)/versions/[^/]+/infer$"), "predict"),
     (re.compile(r"^/v1/outcomes$"), "outcomes"),
@@ -32,13 +36,19 @@ _GUARDED = (
 )
 
 
-def guarded_route(path: str) -> tuple[str, str | None] | None:
-    """(route, endpoint) of a path that needs a client key; None for an open path."""
+def guarded_route(path: str) -> tuple[str, str | None, bool] | None:
+    """(route, endpoint, may name a slot) of a path that needs a client key; None if open."""
     for pattern, route in _GUARDED:
         found = pattern.match(path)
         if found is not None:
-            return route, found.groupdict().get("endpoint")
+            return route, found.groupdict().get("endpoint"), pattern is _SLOTTED
     return None
+
+
+def client_app(request: Request) -> str | None:
+    """The application name of the request's checked client key (None: keys off, no key)."""
+    client = getattr(request.state, "client", None)
+    return client.app if isinstance(client, Client) else client
 
 
 class ClientDoor:
@@ -56,9 +66,9 @@ class ClientDoor:
             return
         guard: ClientGuard = gateway.clients
         headers = Headers(scope=scope)
-        route, endpoint = target
+        route, endpoint, slotted = target
         try:
-            smoke = route == "predict" and guard.required and CREDENTIAL_HEADER in headers
+            smoke = slotted and guard.required and CREDENTIAL_HEADER in headers
             if smoke and _no_key(headers):
                 client = SMOKE
             else:

@@ -20,7 +20,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from governance.domain.rollout import NoRoute
-from governance.services.rollout.gateway_credentials import CREDENTIAL_HEADER
 from governance.serving.binary_tensors import (
     EXTENSION,
     OUTPUT,
@@ -29,9 +28,8 @@ from governance.serving.binary_tensors import (
     encode,
     with_binary_data,
 )
-from governance.serving.client_auth import HOW, Client
-from governance.serving.client_door import SMOKE
-from governance.serving.errors import ClientKeyRefused, NotReady
+from governance.serving.client_door import client_app
+from governance.serving.errors import NotReady
 from governance.serving.gateway import Assignment, Gateway
 from governance.serving.oip import InferenceRequest, decode_tensors, output_datatype, plain
 from governance.serving.request_body import BINARY_HEADER, GatewayRequest, GatewayRoute
@@ -44,15 +42,6 @@ MODEL = "/v2/models/{endpoint}"
 VERSION = MODEL + "/versions/{version}"
 
 router = APIRouter(route_class=GatewayRoute)
-
-
-def smoke_refused(gw: Gateway, request: Request) -> str | None:
-    """The request's client application; a smoke credential alone opens no OIP inference."""
-    client = getattr(request.state, "client", None)
-    if client == SMOKE:
-        gw.metrics.refused_client("missing")
-        raise ClientKeyRefused(f"no client key (a {CREDENTIAL_HEADER} opens slots only): {HOW}")
-    return client.app if isinstance(client, Client) else None
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -152,7 +141,7 @@ async def infer(endpoint: str, body: InferenceRequest, request: Request) -> Resp
     params = dict(body.parameters or {})
     key = params.pop("targeting_key", None)
     params.pop("binary_data_output", None)  # the protocol's, not a routing attribute
-    client = smoke_refused(gw, request)
+    client = client_app(request)
     assignment = gw.assign(endpoint, None if key is None else str(key), params, client=client)
     return await _infer(gw, assignment, body, request, started)
 
@@ -165,7 +154,7 @@ async def infer_version(
     started = time.perf_counter()
     gw = gateway_of(request)
     key = (body.parameters or {}).get("targeting_key")
-    client = smoke_refused(gw, request)
+    client = client_app(request)
     assignment = gw.pin(endpoint, version, None if key is None else str(key), client=client)
     return await _infer(gw, assignment, body, request, started)
 

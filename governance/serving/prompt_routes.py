@@ -29,6 +29,7 @@ from governance.domain.errors import Conflict, InvalidInput, NotFound, StoreUnav
 from governance.domain.prompt_rollout import CANDIDATE, STABLE, variant_for
 from governance.domain.prompts import check_render_variables
 from governance.llm import templates
+from governance.serving.client_door import client_app
 from governance.serving.errors import NotReady
 from governance.serving.gateway import utc_now
 from governance.serving.prompt_cache import LivePrompt, PromptCache
@@ -192,12 +193,6 @@ def parse_query(request: Request) -> tuple[str | None, dict[str, str]]:
     if "" in variables:
         raise InvalidInput("a variable parameter needs a name: var.NAME")
     return key, variables
-
-
-def client_app(request: Request) -> str | None:
-    """The application name of the request's checked client key (None: keys off, no key)."""
-    client = getattr(request.state, "client", None)
-    return getattr(client, "app", None)
 
 
 def _serving(request: Request) -> PromptServing:

@@ -328,6 +328,9 @@ def test_the_smoke_credential_opens_a_slot_and_nothing_else(gov, served, now):
         " `Authorization: Bearer KEY` or `X-API-Key: KEY` (an admin creates one with"
         " `governance clients create APP`)",
     )
+    # No OIP inference names a slot: there the credential is no key at all.
+    oip = http.post(f"/v2/models/{ENDPOINT}/infer", json={}, headers=credential)
+    assert (oip.status_code, oip.json()) == (401, {"error": NO_KEY})
     assert app.state.gateway.log.wait_flushed()
     assert [r["client"] for r in logged(gov)] == ["governance:smoke-test"]
 
