@@ -183,7 +183,7 @@ def governance_env(root: Path, url: str) -> dict[str, str]:
     }
 
 
-# The client key populate() has erin (the example policy's admin) create; every request sends it.
+# The client key populate() has grace (the example policy's admin) create; every request sends it.
 HEADERS: dict[str, str] = {}
 
 
@@ -246,7 +246,7 @@ def populate(root: Path) -> tuple[list[str], list[float]]:
             "bench",
             endpoints=["*"],
             routes=["predict", "outcomes", "prompts"],
-            actor=VerifiedActor(name="erin", method="totp"),
+            actor=VerifiedActor(name="grace", method="totp"),
             now=START,
         )
         HEADERS["Authorization"] = f"Bearer {issued.key}"

@@ -124,6 +124,26 @@ class LocalStack:
             time.sleep(0.3)
         raise RuntimeError(f"the gateway did not become ready; see {self.home / 'gateway.log'}")
 
+    def start_governance_server(
+        self, port: int, env: dict[str, str] | None = None, timeout: float = 90
+    ) -> subprocess.Popen:
+        """Start `governance server run` on 127.0.0.1:`port` and wait until it answers."""
+        argv = [sys.executable, "-m", "governance.cli", "server", "run", "--port", str(port)]
+        process = self._spawn(argv, {**self.env(), **(env or {})}, "governance-server.log")
+        url = f"http://127.0.0.1:{port}/v1/health"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        log = self.home / "governance-server.log"
+        raise RuntimeError(f"the governance server did not answer; see {log}")
+
     def _spawn(self, argv: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen:
         self.home.mkdir(parents=True, exist_ok=True)
         # Appended, so a restarted process (after a crash) keeps the earlier log.

@@ -9,15 +9,20 @@
 #   deployments/postgres.sh destroy [DIR]   stop and delete DIR's cluster
 #   deployments/postgres.sh owner-url [DIR] print the URL of the governance database as its owner
 #   deployments/postgres.sh app-url   [DIR] print the same database's URL as the application role
+#   deployments/postgres.sh gateway-url [DIR] ... as the gateway's role
+#   deployments/postgres.sh auditor-url [DIR] ... as the read-only auditor's role
 #
 # DIR defaults to $GOVERNANCE_PG_DIR or /tmp/governance-pg. The port is $PGPORT_TEST (default 55432),
 # the database $PGDATABASE_TEST (default governance_test). Only the URL goes to stdout, so
 #     export GOVERNANCE_TEST_POSTGRES_URL="$(deployments/postgres.sh)"
 # works. Uses Debian's binaries (/usr/lib/postgresql/<newest>/bin) or whatever is on PATH.
-# start also makes two roles and a database `governance` owned by the first: governance_owner
-# runs the migrations, governance_app runs the application and cannot change the audit trail:
+# start also makes four roles and a database `governance` owned by the first: governance_owner
+# runs the migrations, governance_app runs the application and cannot change the audit trail,
+# governance_gateway reads routing and appends predictions and outcomes, governance_auditor
+# reads all but the TOTP secrets and sessions. init grants each its rights:
 #     GOVERNANCE_DATABASE_URL="$(deployments/postgres.sh owner-url)" \
-#       GOVERNANCE_APP_ROLE=governance_app governance init
+#       GOVERNANCE_APP_ROLE=governance_app GOVERNANCE_GATEWAY_ROLE=governance_gateway \
+#       GOVERNANCE_AUDITOR_ROLE=governance_auditor governance init
 #     export GOVERNANCE_DATABASE_URL="$(deployments/postgres.sh app-url)"
 # The cluster runs without fsync (it is throwaway; PG_DURABLE=1 at start keeps fsync on).
 # As root, initdb and postgres run as the `postgres` OS user (they refuse to run as root).
@@ -35,21 +40,25 @@ log="$base/postgres-$port.log"
 url="postgresql+psycopg://postgres@127.0.0.1:$port/$db"
 owner_role="${GOVERNANCE_OWNER_ROLE:-governance_owner}"
 app_role="${GOVERNANCE_APP_ROLE:-governance_app}"
+gateway_role="${GOVERNANCE_GATEWAY_ROLE:-governance_gateway}"
+auditor_role="${GOVERNANCE_AUDITOR_ROLE:-governance_auditor}"
 app_db="${PGDATABASE_APP:-governance}"
 
 say() { echo "postgres.sh: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 case "$cmd" in
-  start | stop | status | url | reset | destroy | owner-url | app-url) ;;
-  -h | --help | help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) die "unknown command '$cmd' (start|stop|status|url|reset|destroy|owner-url|app-url)" ;;
+  start | stop | status | url | reset | destroy | owner-url | app-url | gateway-url | auditor-url) ;;
+  -h | --help | help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) die "unknown command '$cmd' (start|stop|status|url|reset|destroy|owner-url|app-url|gateway-url|auditor-url)" ;;
 esac
 
 case "$cmd" in
   url) echo "$url"; exit 0 ;;
   owner-url) echo "postgresql+psycopg://$owner_role@127.0.0.1:$port/$app_db"; exit 0 ;;
   app-url) echo "postgresql+psycopg://$app_role@127.0.0.1:$port/$app_db"; exit 0 ;;
+  gateway-url) echo "postgresql+psycopg://$gateway_role@127.0.0.1:$port/$app_db"; exit 0 ;;
+  auditor-url) echo "postgresql+psycopg://$auditor_role@127.0.0.1:$port/$app_db"; exit 0 ;;
 esac
 
 # --- locate the server binaries -------------------------------------------------------------
@@ -99,12 +108,18 @@ ensure_db() {
 
 # The owner runs migrations and owns every table; the application role owns nothing, so it
 # cannot drop or disable the audit triggers (init grants it the rest: GOVERNANCE_APP_ROLE).
+# The gateway's and auditor's roles own nothing either (GOVERNANCE_GATEWAY_ROLE, _AUDITOR_ROLE).
 ensure_roles() {
-  psql_admin -v owner="$owner_role" -v app="$app_role" -v appdb="$app_db" <<'SQL'
+  psql_admin -v owner="$owner_role" -v app="$app_role" -v gateway="$gateway_role" \
+    -v auditor="$auditor_role" -v appdb="$app_db" <<'SQL'
 SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE', :'owner')
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'owner') \gexec
 SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT', :'app')
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app') \gexec
+SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT', :'gateway')
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'gateway') \gexec
+SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT', :'auditor')
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'auditor') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'appdb', :'owner')
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'appdb') \gexec
 SQL

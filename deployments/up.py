@@ -1,4 +1,5 @@
-"""`make up`: a local Prefect server with its UI, the governance deployments and the gateway."""
+"""`make up`: a local Prefect server with its UI, the deployments, the gateway and the governance
+server."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ def main() -> None:
     """Start the stack and keep it running until Ctrl-C."""
     port = int(os.environ.get("PREFECT_PORT", "4200"))
     gateway_port = int(os.environ.get("GATEWAY_PORT", "8000"))
+    server_port = int(os.environ.get("GOVERNANCE_SERVER_PORT", "8400"))
     gateway = f"http://127.0.0.1:{gateway_port}"
     stack = LocalStack(home=Path(".governance/stack").resolve(), port=port)
     # The blue/green smoke test in promote-model calls the gateway started here.
@@ -25,14 +27,16 @@ def main() -> None:
         stack.start_server()
         stack.start_serve()
         stack.start_gateway(gateway_port)
+        stack.start_governance_server(server_port)
         print(f"Prefect UI:  {stack.ui_url}")
         print(f"Prefect API: {stack.api_url}")
         print(f"Gateway:     {gateway} (OIP v2 at /v2, metrics at /metrics)")
-        print("In another shell:")
-        print(f"  export PREFECT_API_URL={stack.api_url} PREFECT_UI_URL={stack.ui_url}")
+        print(f"Governance:  http://127.0.0.1:{server_port} (the governance server)")
+        print("In another shell (a person needs only the server's URL):")
+        print(f"  export GOVERNANCE_SERVER_URL=http://127.0.0.1:{server_port}")
         print("  governance login YOU --code CODE")
         print("  governance promote NAME VERSION --dataset NAME")
-        print("Logs in .governance/stack/. Ctrl-C stops the server, deployments and gateway.")
+        print("Logs in .governance/stack/. Ctrl-C stops the servers, deployments and gateway.")
         for process in stack.processes:
             process.wait()
     except KeyboardInterrupt:

@@ -45,6 +45,16 @@ class Settings(BaseSettings):
         description="PostgreSQL role the application runs as; init (run as the owner) grants it"
         " what it needs, and no UPDATE, DELETE or TRUNCATE on audit_events",
     )
+    gateway_role: str = Field(
+        default="",
+        description="PostgreSQL role the serving gateway runs as; init grants it SELECT on what"
+        " it serves and INSERT on predictions, outcomes and prompt renders, nothing more",
+    )
+    auditor_role: str = Field(
+        default="",
+        description="read-only PostgreSQL role; init grants it SELECT on every table but the"
+        " people and session rows",
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=DEFAULT_SQLITE_BUSY_TIMEOUT_MS,
         gt=0,
@@ -83,6 +93,13 @@ class Settings(BaseSettings):
         le=30,
         description="how often the gateway re-reads client keys: a revoked key is refused by"
         " every gateway process within this many seconds",
+    )
+
+    server_blob_dir: Path | None = Field(
+        default=None, description="where the governance server keeps uploads until a command"
+    )
+    server_max_upload_bytes: int = Field(
+        default=512 << 20, gt=0, description="largest file the governance server accepts"
     )
 
     task_runner: Literal["threads", "dask"] = Field(
@@ -144,6 +161,11 @@ class Settings(BaseSettings):
     def resolved_gateway_spool_dir(self) -> Path:
         """The gateway's spool directory, defaulting to `home/spool`."""
         return self.gateway_spool_dir or self.home / "spool"
+
+    @property
+    def resolved_server_blob_dir(self) -> Path:
+        """The governance server's upload directory, defaulting to `home/uploads`."""
+        return self.server_blob_dir or self.home / "uploads"
 
     @property
     def resolved_session_file(self) -> Path:

@@ -31,8 +31,8 @@ from governance.services.rollout import client_keys, endpoints, routing
 FEATURES = ("age", "income", "tenure")
 ENDPOINT = "churn-api"
 REPO = Path(__file__).resolve().parent.parent
-# erin holds the admin role in the example policy: client keys are an admin's to create.
-ADMIN = VerifiedActor(name="erin", method="totp")
+# grace holds the admin role in the example policy: client keys are an admin's to create.
+ADMIN = VerifiedActor(name="grace", method="totp")
 KEY_TIME = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
@@ -42,7 +42,7 @@ def client_key(
     endpoints: tuple[str, ...] = ("*",),
     routes: tuple[str, ...] = ROUTES,
 ) -> str:
-    """A new client key for `app` (every endpoint and route unless narrowed), made by erin."""
+    """A new client key for `app` (every endpoint and route unless narrowed), made by grace."""
     issued = client_keys.create(
         gov, app, endpoints=list(endpoints), routes=list(routes), actor=ADMIN, now=KEY_TIME
     )

@@ -19,18 +19,19 @@ def main() -> None:
     """Run the chapters in order."""
     fresh_home()
     people = Authenticators()
-    registry.chapter(people)
+    registry.initialise(people)
     port = free_port()
     stack = promotion.start_stack(port)
     try:
+        registry.chapter(people)
         promotion.chapter(people, stack)
         key = rollout.chapter(people, f"http://127.0.0.1:{port}")
-        forged_spec.chapter(f"http://127.0.0.1:{port}", key)
+        forged_spec.chapter(people, f"http://127.0.0.1:{port}", key)
         retirement.chapter(people)
         prompts.chapter(people, f"http://127.0.0.1:{port}")
+        audit_trail.chapter(people)
     finally:
         stack.stop()
-    audit_trail.chapter()
     print(f"\ndemo state kept in {HOME}/ (GOVERNANCE_HOME={HOME} governance models list)")
 
 

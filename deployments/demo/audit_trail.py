@@ -8,7 +8,7 @@ import os
 import sqlite3
 import uuid
 
-from deployments.demo.stage import HOME, MODEL, governance, step
+from deployments.demo.stage import HOME, MODEL, Authenticators, governance, host, step
 
 
 def forge_on_a_copy() -> None:
@@ -60,7 +60,7 @@ def forge_on_a_copy() -> None:
     saved = os.environ.get("GOVERNANCE_DATABASE_URL")
     os.environ["GOVERNANCE_DATABASE_URL"] = f"sqlite:///{copy.resolve()}"
     try:
-        governance("audit", "verify", expect_failure=True)
+        host("audit", "verify", expect_failure=True)
     finally:
         if saved is None:
             os.environ.pop("GOVERNANCE_DATABASE_URL")
@@ -68,15 +68,16 @@ def forge_on_a_copy() -> None:
             os.environ["GOVERNANCE_DATABASE_URL"] = saved
 
 
-def chapter() -> None:
-    """Run the audit chapter."""
-    step("36. the whole audit trail of the model")
+def chapter(people: Authenticators) -> None:
+    """Run the audit chapter: heidi (auditor) reads and verifies through the server."""
+    step("36. heidi (auditor) reads the whole audit trail of the model")
+    people.login("heidi")
     governance("audit", "log", "--model", MODEL)
-    step("37. sign the chain head with an Ed25519 key kept outside the database")
+    step("37. the host signs the chain head with the Ed25519 key server init made")
     (HOME / "anchors").mkdir(parents=True, exist_ok=True)
-    governance("audit", "keygen")
-    governance("audit", "checkpoint", "--out", str(HOME / "anchors" / "head.json"))
-    governance("audit", "verify", "--checkpoints", str(HOME / "anchors"))
+    head = HOME / "anchors" / "head.json"
+    host("audit", "checkpoint", "--out", str(head))
+    governance("audit", "verify", "--checkpoint", str(head))
     step("38. a forged row, appended with the published hash rule, is caught (on a copy)")
     forge_on_a_copy()
     governance("audit", "verify")

@@ -17,7 +17,7 @@ import httpx
 from sklearn.datasets import load_breast_cancer
 
 from deployments.demo.rollout import ENDPOINT
-from deployments.demo.stage import HOME, governance, step
+from deployments.demo.stage import HOME, Authenticators, governance, step
 from governance.domain.rollout import RoutingSpec
 
 FORGED = RoutingSpec(stable="1.4.0")
@@ -64,7 +64,7 @@ def _served(gateway: str, key: str) -> dict[str, int]:
     return counts
 
 
-def chapter(gateway: str, key: str) -> None:
+def chapter(people: Authenticators, gateway: str, key: str) -> None:
     """Forge a spec in the live database, show the gateway refusing it, then remove it."""
     step("20b. a database writer without the key makes 1.4.0 stable: the gateway refuses it")
     db = sqlite3.connect(HOME / "governance.db")
@@ -82,7 +82,8 @@ def chapter(gateway: str, key: str) -> None:
             if f"routing spec {number} refused" in line:
                 print(f"  gateway log: {line}")
                 break
-        governance("audit", "verify", expect_failure=True)
+        with people.laptop("heidi"):  # the auditor asks the server for a verification
+            governance("audit", "verify", expect_failure=True)
     finally:
         db.execute(
             "DELETE FROM routing_specs WHERE number = ? AND endpoint_id ="
@@ -92,4 +93,5 @@ def chapter(gateway: str, key: str) -> None:
         db.commit()
         db.close()
     print(f"deleted the forged spec {number}; the trail verifies again")
-    governance("audit", "verify")
+    with people.laptop("heidi"):
+        governance("audit", "verify")

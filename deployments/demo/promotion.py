@@ -22,7 +22,8 @@ PRODUCTION = [("carol", "ml_lead"), ("dave", "risk_officer"), ("erin", "legal")]
 
 
 def start_stack(gateway_port: int) -> LocalStack:
-    """A private Prefect server (with UI), the served deployments and the gateway."""
+    """A private Prefect server (with UI), the served deployments, the gateway and the
+    governance server; people's commands then go to the governance server's URL."""
     stack = LocalStack(home=HOME.resolve() / "stack", port=free_port())
     # Set before this process first imports Prefect (the CLI imports it lazily), and before
     # the served flows start: blue/green smoke tests call this gateway.
@@ -34,6 +35,9 @@ def start_stack(gateway_port: int) -> LocalStack:
     stack.start_server()
     stack.start_serve()
     stack.start_gateway(gateway_port)
+    server_port = free_port()
+    stack.start_governance_server(server_port)
+    os.environ["GOVERNANCE_SERVER_URL"] = f"http://127.0.0.1:{server_port}"
     return stack
 
 
@@ -81,21 +85,20 @@ def finished(run_id: str, timeout: float = 90) -> str:
 
 
 def approve(people: Authenticators, run_id: str, who: str, role: str) -> None:
-    """`governance approve` with the person's current code; prints what was recorded."""
-    governance(
-        "approve",
-        run_id,
-        "--approver",
-        who,
-        "--role",
-        role,
-        "--decision",
-        "approve",
-        "--code",
-        people.code(who),
-        "--notes",
-        f"demo approval as {role}",
-    )
+    """`who` approves on their laptop with their current code; prints what was recorded."""
+    with people.laptop(who):
+        governance(
+            "approve",
+            run_id,
+            "--role",
+            role,
+            "--decision",
+            "approve",
+            "--code",
+            people.code(who),
+            "--notes",
+            f"demo approval as {role}",
+        )
 
 
 def promote(people: Authenticators, version: str, target: str, approvers) -> None:
@@ -123,8 +126,6 @@ def refusals_then_production(people: Authenticators) -> None:
     governance(
         "approve",
         run_id,
-        "--approver",
-        "frank",
         "--role",
         "ml_lead",
         "--decision",
@@ -135,19 +136,18 @@ def refusals_then_production(people: Authenticators) -> None:
     )
     step("10. a wrong one-time code is refused and recorded")
     key = suspended(run_id, key)
-    governance(
-        "approve",
-        run_id,
-        "--approver",
-        "carol",
-        "--role",
-        "ml_lead",
-        "--decision",
-        "approve",
-        "--code",
-        "000000",
-        expect_failure=True,
-    )
+    with people.laptop("carol"):
+        governance(
+            "approve",
+            run_id,
+            "--role",
+            "ml_lead",
+            "--decision",
+            "approve",
+            "--code",
+            "000000",
+            expect_failure=True,
+        )
     step("11. the approvers decide with their codes, one suspended role at a time")
     for who, role in PRODUCTION:
         key = suspended(run_id, key)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from deployments.demo.stage import (
+    ADMIN,
     MODEL,
     ROSTER,
     WORK,
@@ -14,9 +17,23 @@ from deployments.demo.stage import (
 )
 
 
+def initialise(people: Authenticators) -> None:
+    """On the server host: schema, keys, and the first admin's authenticator."""
+    step(
+        "1. the server host: schema, secret and signing keys (mode 0600, outside the "
+        f"database), the example policy, and {ADMIN} as the first admin"
+    )
+    people.first_admin(ADMIN)
+
+
 def enrol(people: Authenticators) -> None:
-    """Everyone in the roster gets an authenticator; alice's enrolment is shown in full."""
-    step("2. enrol the roster: each person scans a QR code into an authenticator app")
+    """The admin enrols everyone through the server; alice's enrolment is shown in full."""
+    step(
+        f"2. {ADMIN} (admin) logs in with only the server's URL and enrols the roster: each "
+        "person scans a QR code into an authenticator app"
+    )
+    print(f"GOVERNANCE_SERVER_URL={os.environ['GOVERNANCE_SERVER_URL']}")
+    people.login(ADMIN)
     for name in ROSTER:
         people.enroll(name, show=name == "alice")
     governance("people", "list")
@@ -58,9 +75,7 @@ def door() -> None:
 
 
 def chapter(people: Authenticators) -> None:
-    """Run the registry chapter."""
-    step("1. initialise: schema, secret key (mode 0600), and the example policy named explicitly")
-    governance("init")
+    """Run the registry chapter, through the governance server."""
     enrol(people)
     register(people)
     door()

@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 
 from deployments.demo.promotion import approve, finished, holdout_csv, suspended
 from deployments.demo.rollout import ENDPOINT
-from deployments.demo.stage import MODEL, WORK, Authenticators, governance, step
+from deployments.demo.stage import MODEL, WORK, Authenticators, governance, host, step
 
 VERSION = "1.5.0"
 SHIFTED = ("mean texture", "worst texture")  # a new slide scanner reads texture 25% higher
@@ -193,7 +193,7 @@ def chapter(people: Authenticators) -> None:
 
     step(f"22. the retirement audit on demand: {VERSION} breaches accuracy and drift -> retire")
     print("(the card's min_accuracy is 0.9; 1.3.0, production, is the successor)")
-    governance("audit-retirement", "--now")
+    host("audit-retirement", "--now")
 
     step(f"23. the Evidently drift report the audit stored for {VERSION} (not opened here)")
     out = governance("monitoring", "report", MODEL, VERSION)

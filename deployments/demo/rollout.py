@@ -30,6 +30,7 @@ from deployments.demo.promotion import (
     suspended,
 )
 from deployments.demo.stage import (
+    ADMIN,
     MODEL,
     WORK,
     Authenticators,
@@ -132,7 +133,7 @@ def chapter(people: Authenticators, gateway: str) -> str:
 
     Returns the client key of the triage application, for the chapters that call it too.
     """
-    step("14. the gateway serves triage-api; erin (admin) gives the client app a key")
+    step(f"14. the gateway serves triage-api; {ADMIN} (admin) gives the client app a key")
     people.login("alice")
     governance("endpoints", "create", ENDPOINT, "--model", MODEL)
     key = client_key(
@@ -224,10 +225,11 @@ def _flag_to_a_rejected_version(people: Authenticators) -> None:
     out = governance("promote", MODEL, "1.4.0", "--dataset", "holdout", "--no-wait")
     run_id = RUN_ID.search(out).group(1)
     suspended(run_id)
-    governance(
-        "approve", run_id, "--approver", "dave", "--role", "risk_officer", "--decision",
-        "reject", "--code", people.code("dave"), "--notes", "demo: it fails on missing values",
-    )  # fmt: skip
+    with people.laptop("dave"):
+        governance(
+            "approve", run_id, "--role", "risk_officer", "--decision", "reject",
+            "--code", people.code("dave"), "--notes", "demo: it fails on missing values",
+        )  # fmt: skip
     if finished(run_id) != "Rejected":
         raise SystemExit("demo: the rejected production request of 1.4.0 did not end Rejected")
     people.login("carol")

@@ -28,8 +28,11 @@ from governance.config import EXAMPLE_POLICY
 HOME = Path(".governance/demo")
 WORK = HOME / "work"
 MODEL = "tumor-triage"
-ROSTER = ("alice", "bob", "carol", "dave", "erin", "frank")
+ROSTER = ("alice", "bob", "carol", "dave", "erin", "frank", "heidi")
+ADMIN = "grace"  # enrols people and creates client keys; approves nothing
 _SECRET = re.compile(r"manual entry: ([A-Z2-7]+)")
+# A terminal QR code: block characters only. The demo log shows the URI instead.
+_QR_LINE = re.compile(r"^[\s\u2580-\u259f]+$")
 
 
 def step(title: str) -> None:
@@ -37,11 +40,9 @@ def step(title: str) -> None:
     print(f"\n=== {title} ===", flush=True)
 
 
-def governance(*argv: str, expect_failure: bool = False, quiet: bool = False) -> str:
-    """Run the real `governance` CLI in-process, echo it like a shell would, return its output."""
-    from governance.cli import run
-
-    print(f"$ governance {shlex.join(argv)}", flush=True)
+def _run(run, argv: tuple[str, ...], prompt: str, expect_failure: bool, quiet: bool) -> str:
+    """Run a CLI in-process, echo it like a shell would, and return its output."""
+    print(f"{prompt} governance {shlex.join(argv)}", flush=True)
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
         code = run(list(argv))
@@ -54,9 +55,23 @@ def governance(*argv: str, expect_failure: bool = False, quiet: bool = False) ->
     return text
 
 
+def governance(*argv: str, expect_failure: bool = False, quiet: bool = False) -> str:
+    """A person's `governance` command: the thin client, with only the server's URL."""
+    from governance.remote.cli import run
+
+    return _run(run, argv, "$", expect_failure, quiet)
+
+
+def host(*argv: str, expect_failure: bool = False, quiet: bool = False) -> str:
+    """The platform team's command on the server host: the full CLI, database and keys."""
+    from governance.cli import run
+
+    return _run(run, argv, "(server host) $", expect_failure, quiet)
+
+
 def client_key(people: Authenticators, app: str, *scope: str) -> str:
-    """erin, the admin, runs `governance clients create APP ...`; the key it shows once."""
-    people.login("erin")
+    """The admin runs `governance clients create APP ...`; the key it shows once."""
+    people.login(ADMIN)
     out = governance("clients", "create", app, *scope)
     return next(line for line in out.splitlines() if line.startswith("key: "))[len("key: ") :]
 
@@ -71,9 +86,16 @@ class Authenticators:
     def __init__(self) -> None:
         self.secrets: dict[str, str] = {}
         self.last: dict[str, int] = {}
+        self.current: str | None = None
+
+    def first_admin(self, name: str) -> None:
+        """`governance server init --admin NAME` on the host: keys, schema, the first admin."""
+        out = host("server", "init", "--admin", name, quiet=True)
+        print("\n".join(line for line in out.splitlines() if not _QR_LINE.match(line)))
+        self.secrets[name] = _SECRET.search(out).group(1)
 
     def enroll(self, name: str, *, show: bool) -> None:
-        """`governance people enroll NAME`, keeping the secret the way a phone would."""
+        """`governance people enroll NAME` by the admin; the secret kept as a phone would."""
         out = governance("people", "enroll", name, quiet=not show)
         self.secrets[name] = _SECRET.search(out).group(1)
         if not show:
@@ -91,8 +113,25 @@ class Authenticators:
         return pyotp.TOTP(self.secrets[name]).at(wanted * 30)
 
     def login(self, name: str) -> None:
-        """`governance login NAME --code CODE`."""
+        """Work on `name`'s laptop: their own session file, logged in once with a code."""
+        session = HOME.resolve() / "laptops" / name / "session.json"
+        os.environ["GOVERNANCE_SESSION_FILE"] = str(session)
+        self.current = name
+        if session.exists():
+            print(f"(on {name}'s laptop, logged in)")
+            return
         governance("login", name, "--code", self.code(name))
+
+    @contextlib.contextmanager
+    def laptop(self, name: str):
+        """Act on `name`'s laptop for a while, then go back to the laptop in use before."""
+        before = self.current
+        self.login(name)
+        try:
+            yield
+        finally:
+            if before:
+                self.login(before)
 
 
 def fresh_home() -> Path:

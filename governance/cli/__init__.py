@@ -15,6 +15,7 @@ from governance.cli import (
     datasets,
     endpoints,
     experiments,
+    keys,
     models,
     monitoring,
     people,
@@ -22,6 +23,7 @@ from governance.cli import (
     prompt_promotion,
     prompts,
     serve,
+    server,
     setup,
 )
 from governance.cli.context import close_opened
@@ -34,6 +36,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("init")(setup.init)
+app.add_typer(keys.app, name="keys")
 app.add_typer(models.app, name="models")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(audit.app, name="audit")
@@ -52,6 +55,7 @@ prompts.app.add_typer(prompt_promotion.suites_app, name="suites")
 app.add_typer(prompts.app, name="prompts")
 app.command("rollback")(endpoints.rollback)
 app.command("serve")(serve.serve)
+app.add_typer(server.app, name="server")
 app.add_typer(monitoring.app, name="monitoring")
 app.command("audit-retirement")(monitoring.audit_retirement)
 

@@ -7,6 +7,9 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,10 +47,58 @@ def now() -> datetime:
 
 # Everything a command opened, closed by `close_opened` when the command ends.
 _OPENED: list[Governance] = []
+# Set while the governance server runs a command for a caller: the server's own Governance
+# and the person its bearer token names. The actor then never comes from a session file,
+# an argument or the OS user.
+_SERVED: ContextVar[tuple[Governance, VerifiedActor] | None] = ContextVar("served", default=None)
+
+
+@contextmanager
+def served(gov: Governance, actor: VerifiedActor) -> Iterator[None]:
+    """Run the commands inside as `actor`, on the server's `gov` (the server's door)."""
+    token = _SERVED.set((gov, actor))
+    try:
+        yield
+    finally:
+        _SERVED.reset(token)
+
+
+# Flow runs a served command would have waited for: the server answers at once and the
+# client follows each run itself, so no server thread is held while people decide.
+_FOLLOW: ContextVar[list[dict[str, str]] | None] = ContextVar("follow", default=None)
+
+
+@contextmanager
+def following() -> Iterator[list[dict[str, str]]]:
+    """Collect the flow runs the commands inside hand to the client to wait for."""
+    runs: list[dict[str, str]] = []
+    token = _FOLLOW.set(runs)
+    try:
+        yield runs
+    finally:
+        _FOLLOW.reset(token)
+
+
+def handed_to_client(run_id: object, label: str, success: str) -> bool:
+    """On the server, record a run for the client to wait for and return True; else False."""
+    runs = _FOLLOW.get()
+    if runs is None:
+        return False
+    runs.append({"flow_run_id": str(run_id), "label": label, "success": success})
+    return True
+
+
+def serving_actor() -> VerifiedActor | None:
+    """The token's person when the server runs this command, else None."""
+    bound = _SERVED.get()
+    return bound[1] if bound else None
 
 
 def governance() -> Governance:
     """Open the configured store; errors surface as one line through the CLI's error handler."""
+    bound = _SERVED.get()
+    if bound is not None:
+        return bound[0]
     gov = open_governance()
     _OPENED.append(gov)
     return gov
@@ -113,12 +164,18 @@ def clear_session(path: Path) -> bool:
 
 def current_actor(gov: Governance) -> VerifiedActor:
     """The person of the live CLI session; NotLoggedIn saying how to log in when there is none."""
+    bound = serving_actor()
+    if bound is not None:
+        return bound
     token = session_token(gov.settings.resolved_session_file)
     return identity.session_actor(gov, token, now=now())
 
 
 def acting_name(gov: Governance) -> str:
     """Who performs an unverified administrative act: the session's person, else cli:<OS user>."""
+    bound = serving_actor()
+    if bound is not None:
+        return bound.name
     try:
         return current_actor(gov).name
     except (IdentityError, NotInRoster):

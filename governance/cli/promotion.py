@@ -12,7 +12,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from governance.cli.context import console, current_actor, governance, now
+from governance.cli.context import (
+    console,
+    current_actor,
+    governance,
+    handed_to_client,
+    now,
+)
 from governance.domain.identity import NOT_VERIFIED
 
 approvals_app = typer.Typer(help="Approval requests waiting on people.", no_args_is_help=True)
@@ -90,7 +96,7 @@ def promote(
     }
     run = promotion_runs.submit_promotion(gov, actor, parameters, now=now())
     console.print(f"flow run {run.id} ({run.name}): {promotion_runs.ui_link(run.id)}")
-    if not wait:
+    if not wait or handed_to_client(run.id, f"{name}@{version}", "Promoted"):
         return 0
     final = promotion_runs.wait_for_end(run.id)
     message = f": {final.state.message}" if final.state.message else ""

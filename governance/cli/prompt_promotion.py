@@ -9,7 +9,13 @@ import typer
 import yaml
 from rich.table import Table
 
-from governance.cli.context import console, current_actor, governance, now
+from governance.cli.context import (
+    console,
+    current_actor,
+    governance,
+    handed_to_client,
+    now,
+)
 from governance.domain.errors import InvalidInput
 from governance.domain.prompts import parse_prompt_ref
 from governance.services.prompts import prompt_evaluation
@@ -101,7 +107,7 @@ def promote(
     }  # fmt: skip
     run = promotion_runs.submit_prompt_promotion(gov, current_actor(gov), parameters, now=now())
     console.print(f"flow run {run.id} ({run.name}): {promotion_runs.ui_link(run.id)}")
-    if not wait:
+    if not wait or handed_to_client(run.id, ref, "Promoted"):
         return 0
     final = promotion_runs.wait_for_end(run.id)
     message = f": {final.state.message}" if final.state.message else ""

@@ -16,7 +16,13 @@ def init() -> None:
         policy = gov.policy  # a bad policy stops here, naming the key, before any change
         key_file = gov.settings.resolved_secret_key_file
         key_created = create_secret_key(key_file)
-        before, after = upgrade(gov.engine, app_role=gov.settings.app_role)
+        settings = gov.settings
+        before, after = upgrade(
+            gov.engine,
+            app_role=settings.app_role,
+            gateway_role=settings.gateway_role,
+            auditor_role=settings.auditor_role,
+        )
         gov.settings.resolved_artifact_root.mkdir(parents=True, exist_ok=True)
     finally:
         gov.close()
@@ -24,6 +30,19 @@ def init() -> None:
     console.print(
         f"schema {state} at revision {after}: {masked(gov.settings.resolved_database_url)}"
     )
+    granted = [
+        f"{what} {role}"
+        for what, role in (
+            ("application", settings.app_role),
+            ("gateway", settings.gateway_role),
+            ("auditor", settings.auditor_role),
+        )
+        if role
+    ]
+    if granted and gov.engine.dialect.name == "postgresql":
+        console.print(f"database roles granted: {', '.join(granted)}")
+    elif granted:
+        console.print(f"database roles not granted (PostgreSQL only): {', '.join(granted)}")
     console.print(f"artifacts: {gov.settings.resolved_artifact_root.resolve()}")
     made = "created (mode 0600)" if key_created else "kept"
     console.print(f"secret key: {key_file.resolve()} {made}; keep it outside the database")

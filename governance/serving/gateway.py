@@ -33,6 +33,7 @@ from governance.services.rollout.gateway_credentials import credential_problem, 
 from governance.services.rollout.spec_seals import seal_problem
 from governance.serving.client_auth import Client, ClientGuard, ClientKeyCache
 from governance.serving.errors import CredentialRefused, ModelFailed, UnknownPrediction
+from governance.serving.key_purposes import GATEWAY_PURPOSES
 from governance.serving.metrics import GatewayMetrics
 from governance.serving.model_cache import LoadedModel, ModelCache
 from governance.serving.oip import Batch, OutcomeRequest, plain
@@ -112,9 +113,11 @@ class Gateway:
     def start(self) -> None:
         """Load the routing (and its models) and the client keys once, then poll and write.
 
-        The secret key file is read first: without it no spec's seal can be checked.
+        The secret key file is read first: without it no spec's seal can be checked. It may
+        be the master key or a purpose key file holding GATEWAY_PURPOSES.
         """
-        _ = self.gov.keyring.master  # ConfigError naming the file when it is missing
+        # ConfigError naming the file when it is missing, or the purpose it lacks.
+        self.gov.keyring.require(GATEWAY_PURPOSES)
         self.clients.announce(self.metrics.keys_required)
         self.routing.refresh()
         self.keys.refresh()

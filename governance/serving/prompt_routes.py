@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from governance.bootstrap import Governance
 from governance.domain.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
@@ -129,7 +129,11 @@ class PromptServing:
             if self.renders.is_pending(rid):
                 self.renders.flush()
             record = partial(_set_outcome, outcome=outcome, now=self.clock(), client=client)
-            if self._session(record):
+            try:
+                done = self._session(record)
+            except IntegrityError:  # a concurrent post of the same render inserted first
+                done = False
+            if done:
                 return
             if self._session(lambda repo: repo.render_exists(rid)):
                 raise OutcomeRecorded(f"render {rid!r} already has an outcome")
@@ -145,6 +149,8 @@ class PromptServing:
                 conn.execution_options(**{WRITE_OPTION: True})
                 with conn.begin():
                     return work(PromptRepository(conn))
+        except IntegrityError:
+            raise
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise StoreUnavailable(f"governance database unreachable: {reason}") from None

@@ -20,6 +20,7 @@ from governance.domain.prompts import (
 from governance.store.tables_prompts import (
     prompt_evaluations,
     prompt_pointer_moves,
+    prompt_render_outcomes,
     prompt_renders,
     prompt_rollouts,
     prompt_suites,
@@ -28,6 +29,7 @@ from governance.store.tables_prompts import (
 
 pv, mv, ps = prompt_versions.c, prompt_pointer_moves.c, prompt_suites.c
 pe, pr, rn = prompt_evaluations.c, prompt_rollouts.c, prompt_renders.c
+ro = prompt_render_outcomes.c
 
 
 def _row(row, *drop: str) -> dict:
@@ -226,22 +228,39 @@ class PromptRepository:
         client: str | None = None,
     ) -> bool:
         """Record a render's outcome (posted by `client`) once; False when the id is unknown
-        or already has one."""
-        done = self.conn.execute(
-            prompt_renders.update()
-            .where(rn.id == render_id, rn.success.is_(None))
-            .values(success=success, latency_ms=latency_ms, outcome_at=now, outcome_client=client)
+        or already has one.
+
+        An insert, never an update (the gateway's database role may only append). A
+        concurrent twin that inserts first makes this insert fail on the primary key.
+        """
+        if not self.render_exists(render_id) or self.outcome_exists(render_id):
+            return False
+        self.conn.execute(
+            prompt_render_outcomes.insert().values(
+                render_id=render_id,
+                success=success,
+                latency_ms=latency_ms,
+                recorded_at=now,
+                client=client,
+            )
         )
-        return done.rowcount == 1
+        return True
 
     def render_exists(self, render_id: str) -> bool:
         """Whether a render with this id was logged."""
         return self.conn.execute(sa.select(rn.id).where(rn.id == render_id)).first() is not None
 
+    def outcome_exists(self, render_id: str) -> bool:
+        """Whether the render's outcome is recorded."""
+        stmt = sa.select(ro.render_id).where(ro.render_id == render_id)
+        return self.conn.execute(stmt).first() is not None
+
     def outcomes(self, rollout_id: str, since: datetime) -> list[tuple[str, bool, float]]:
         """(variant, success, latency_ms) of a canary's renders with an outcome since `since`."""
-        stmt = sa.select(rn.variant, rn.success, rn.latency_ms).where(
-            rn.rollout_id == rollout_id, rn.success.is_not(None), rn.rendered_at >= since
+        stmt = (
+            sa.select(rn.variant, ro.success, ro.latency_ms)
+            .select_from(prompt_renders.join(prompt_render_outcomes, ro.render_id == rn.id))
+            .where(rn.rollout_id == rollout_id, rn.rendered_at >= since)
         )
         return [
             (r.variant, bool(r.success), float(r.latency_ms or 0)) for r in self.conn.execute(stmt)

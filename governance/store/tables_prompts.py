@@ -104,11 +104,26 @@ prompt_renders = sa.Table(
     sa.Column("targeting_key", sa.String(256), nullable=False),
     sa.Column("rollout_id", sa.String(36)),
     sa.Column("rendered_at", UTCDateTime, nullable=False),
-    sa.Column("success", sa.Boolean),
-    sa.Column("latency_ms", sa.Float),
-    sa.Column("outcome_at", UTCDateTime),
-    # The client applications whose keys fetched the render and posted its outcome.
+    # The client application whose key fetched the render.
     sa.Column("client", sa.String(64)),
-    sa.Column("outcome_client", sa.String(64)),
     sa.Index("ix_prompt_renders_rollout", "rollout_id", "variant"),
+)
+
+
+# A render's outcome, once: a row of its own (not columns of the render) so that the
+# gateway's database role appends outcomes and never needs UPDATE on anything.
+prompt_render_outcomes = sa.Table(
+    "prompt_render_outcomes",
+    metadata,
+    sa.Column(
+        "render_id",
+        sa.String(36),
+        sa.ForeignKey("prompt_renders.id", name="fk_prompt_render_outcomes_render"),
+        primary_key=True,
+    ),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    # The client application whose key posted the outcome.
+    sa.Column("client", sa.String(64)),
 )

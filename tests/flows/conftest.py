@@ -215,13 +215,13 @@ def gateway(prefect_stack, flow_settings, flow_gov) -> str:
 @pytest.fixture(scope="session")
 def client_headers(flow_gov) -> dict[str, str]:
     """The headers of the session's client application: a key for every endpoint and route,
-    created by erin, the example policy's admin."""
+    created by grace, the example policy's admin."""
     issued = client_keys.create(
         flow_gov,
         "flow-tests",
         endpoints=["*"],
         routes=list(ROUTES),
-        actor=VerifiedActor(name="erin", method="totp"),
+        actor=VerifiedActor(name="grace", method="totp"),
         now=datetime.now(UTC),
     )
     return {"Authorization": f"Bearer {issued.key}"}

@@ -32,7 +32,7 @@ def workdir(tmp_path: Path, monkeypatch, model_bytes, people, database_url, caps
 
 
 def test_an_admin_creates_lists_and_revokes_a_key_shown_once(workdir, capsys, people):
-    people.login("erin")
+    people.login("grace")
     argv = ["clients", "create", "checkout", "--endpoint", "churn-api"]
     assert run([*argv, "--route", "predict", "--route", "outcomes"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -61,7 +61,7 @@ def test_an_admin_creates_lists_and_revokes_a_key_shown_once(workdir, capsys, pe
     assert key not in listed
     row = table_row(listed, key_id)
     assert row[1:5] == ["checkout", "churn-api", "predict, outcomes", "live"]
-    assert row[5].endswith("by erin") and row[6] == "-"
+    assert row[5].endswith("by grace") and row[6] == "-"
     assert run(["clients", "revoke", "checkout"]) == 0
     assert capsys.readouterr().out == (
         f"revoked {key_id}; gateways refuse it within one key poll"
@@ -87,7 +87,7 @@ def test_refusals_are_one_line_and_store_nothing(workdir, capsys, people):
     for argv, line in cases.items():
         assert fails(list(argv), capsys) == line
     assert snapshot(workdir) == before
-    people.login("erin")
+    people.login("grace")
     before = snapshot(workdir)
     cases = {
         ("clients", "create", "checkout", "--endpoint", "nope", "--route", "predict"): (

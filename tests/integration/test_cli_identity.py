@@ -114,7 +114,7 @@ def test_enroll_shows_a_qr_code_the_uri_and_the_secret(home, capsys, now):
     assert "ml_lead" in listed["carol"] and "yes" in listed["carol"]
     assert "2026-11-23 12:00 UTC" in listed["carol"]
     assert "no" in listed["dave"] and "risk_officer" in listed["dave"]
-    assert sorted(listed) == ["alice", "bob", "carol", "dave", "erin", "frank"]
+    assert sorted(listed) == ["alice", "bob", "carol", "dave", "erin", "frank", "grace"]
 
 
 def test_enroll_refusals_are_one_line_and_change_nothing(home, capsys, now):

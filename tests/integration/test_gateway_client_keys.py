@@ -25,6 +25,7 @@ from governance.domain.errors import InvalidInput, NotFound, RoleNotHeld
 from governance.domain.identity import VerifiedActor
 from governance.services.rollout import client_keys, endpoints
 from governance.services.rollout.gateway_credentials import CREDENTIAL_HEADER, mint, smoke_scope
+from governance.store.tables_prompts import prompt_render_outcomes
 from governance.store.tables_rollout import client_keys as client_keys_table
 from governance.store.tables_rollout import outcomes
 
@@ -115,7 +116,7 @@ def test_missing_wrong_and_revoked_keys_get_401_and_are_counted(gov, served, now
     assert "gateway_client_keys_required 1.0" in http.get("/metrics").text
     # The trail names the key by id and app, never the key nor its hash.
     [created] = events(gov, "client.key_created")
-    assert created.actor == "erin"
+    assert created.actor == "grace"
     assert created.details == {
         "key_id": revoked_id,
         "app": "checkout",
@@ -208,11 +209,11 @@ def test_prompt_renders_and_their_outcomes_record_the_client(gov, served, now):
     assert http.post("/v1/prompts/outcomes", json=body).status_code == 401
     assert http.post("/v1/prompts/outcomes", json=body, headers=reporter).status_code == 200
     [row] = [r for r in logged_renders(gov) if r["id"] == render]
-    assert (row["client"], row["outcome_client"], row["success"]) == (
-        "chat-ui",
-        "chat-worker",
-        True,
-    )
+    with gov.engine.connect() as conn:
+        outcome = conn.execute(
+            sa.select(prompt_render_outcomes).where(prompt_render_outcomes.c.render_id == render)
+        ).one()
+    assert (row["client"], outcome.client, outcome.success) == ("chat-ui", "chat-worker", True)
 
 
 def test_a_forged_or_edited_key_row_is_refused(gov, served, now):
@@ -226,7 +227,7 @@ def test_a_forged_or_edited_key_row_is_refused(gov, served, now):
                 key_hash=client_keys.key_hash(forged_key),
                 endpoints=["*"],
                 routes=["predict", "outcomes", "prompts"],
-                created_by="erin",
+                created_by="grace",
                 created_at=now,
                 mac="0" * 64,
             )

@@ -13,7 +13,7 @@ import pytest
 from gatewaykit import ENDPOINT, REPO, client_headers, gateway_thread, logged, serve_churn, tensors
 from promptkit import PROMPT, start_canary
 
-from governance.store.tables_prompts import prompt_renders
+from governance.store.tables_prompts import prompt_render_outcomes
 from governance.store.tables_rollout import outcomes
 
 ROW = {"age": 50, "income": 3, "tenure": 2}
@@ -111,7 +111,7 @@ def test_the_readme_curl_example_records_an_outcome(gov, world):
     assert f"Content-Type: {FORM}" in done.stderr
     assert json.loads(done.stdout) == {"render_id": rid, "recorded": True}
     with gov.engine.connect() as conn:
-        query = prompt_renders.select().where(prompt_renders.c.id == rid)
+        query = prompt_render_outcomes.select().where(prompt_render_outcomes.c.render_id == rid)
         stored = conn.execute(query).one()
     assert (stored.success, stored.latency_ms) == (True, 850.0)
 

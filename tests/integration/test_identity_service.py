@@ -168,7 +168,7 @@ def test_second_enrolment_needs_replace_which_retires_the_old_secret(gov, now, c
 
 def test_people_lists_every_roster_person_enrolled_or_not(gov, now, carol):
     listed = {p.name: p for p in identity.people(gov)}
-    assert sorted(listed) == ["alice", "bob", "carol", "dave", "erin", "frank"]
+    assert sorted(listed) == ["alice", "bob", "carol", "dave", "erin", "frank", "grace"]
     assert listed["carol"].roles == ["ml_lead"] and listed["carol"].enrolled_at == now
     assert listed["carol"].enrolled_by == "cli:root"
     assert listed["frank"].roles == ["ml_lead", "risk_officer"]

@@ -19,7 +19,7 @@ from governance.services.rollout import production
 CONTEXTS = ["monitoring", "prompts", "promotion", "rollout", "registry", "trust"]
 SERVICES = "governance.services"
 # Entrypoints: only these may import prefect.
-ENTRYPOINTS = ("flows", "governance.cli", "deployments")
+ENTRYPOINTS = ("flows", "governance.cli", "governance.server", "deployments")
 STDLIB_AND_PYDANTIC = {"pydantic", "pydantic_core", "typing_extensions", "annotated_types"}
 
 

@@ -3,12 +3,12 @@
 `client_keys` holds each key's sha256 (never the key), its application, its scope (endpoints
 and routes), who made and revoked it, and a MAC over the row made with the secret key, so a
 row inserted or edited without the key opens nothing. Predictions, outcomes and prompt
-renders record the client application whose key posted them; rows from before this revision
-have none. The application role's rights are per table (granted by `governance init`), so
-re-running init grants it the new table.
+renders (and render outcomes) record the client application whose key posted them; rows from
+before this revision have none. Roles' rights are per table (granted by `governance init`,
+store/db_roles.py), so re-running init grants them the new table.
 
 Revision ID: 0012_client_keys
-Revises: 0010_run_parameters
+Revises: 0013_db_roles (written beside it; chained after it when main was merged)
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_client_keys"
-down_revision = "0010_run_parameters"
+down_revision = "0013_db_roles"
 branch_labels = None
 depends_on = None
 
@@ -39,7 +39,7 @@ def upgrade() -> None:
     op.add_column("predictions", sa.Column("client", sa.String(64)))
     op.add_column("outcomes", sa.Column("client", sa.String(64)))
     op.add_column("prompt_renders", sa.Column("client", sa.String(64)))
-    op.add_column("prompt_renders", sa.Column("outcome_client", sa.String(64)))
+    op.add_column("prompt_render_outcomes", sa.Column("client", sa.String(64)))
 
 
 def downgrade() -> None:
