@@ -84,7 +84,7 @@ class Routes:
 
         samples: dict[str, list[float]] = {r: [] for r in ROUTES}
         self.variants = Counter()
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, headers=gateway_bench.HEADERS) as client:
             for i in range(100):  # warm-up: connections, caches, first predict
                 for route in ROUTES:
                     self.send(client, route, i).raise_for_status()
@@ -104,7 +104,9 @@ class Routes:
 
         async def run(route: str, count: int) -> tuple[list[float], float]:
             limits = httpx.Limits(max_connections=clients)
-            async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+            async with httpx.AsyncClient(
+                timeout=30, limits=limits, headers=gateway_bench.HEADERS
+            ) as client:
                 samples: list[float] = []
                 left = count
 
@@ -137,7 +139,12 @@ def start_bare(work: Path, gateway_base: str, stack) -> tuple[str, dict]:
     import httpx
 
     query = {f"var.{k}": v for k, v in VARS.items()}
-    answer = httpx.get(f"{gateway_base}/v1/prompts/{PROMPT}", params=query, timeout=10)
+    answer = httpx.get(
+        f"{gateway_base}/v1/prompts/{PROMPT}",
+        params=query,
+        headers=gateway_bench.HEADERS,
+        timeout=10,
+    )
     answer.raise_for_status()
     spec = answer.json()
     spec_file = work / "bare-prompt.json"
@@ -156,7 +163,7 @@ def same_answers(routes: Routes) -> dict:
     import httpx
 
     def answer(url: str) -> tuple[dict, dict]:
-        got = httpx.get(url, timeout=10).raise_for_status()
+        got = httpx.get(url, headers=gateway_bench.HEADERS, timeout=10).raise_for_status()
         return got.json(), {h: got.headers.get(h) for h in ("etag", "cache-control")}
 
     pairs = [
@@ -215,7 +222,7 @@ def wait_for_candidate(routes: Routes, candidate: str, timeout: float = 30.0) ->
     import httpx
 
     began = time.monotonic()
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=gateway_bench.HEADERS) as client:
         while time.monotonic() - began < timeout:
             for url in routes.urls["prompt"][:200]:
                 if client.get(url).json().get("version") == candidate:
@@ -229,7 +236,9 @@ def route_missing(base: str) -> str | None:
     import httpx
 
     query = {f"var.{k}": v for k, v in VARS.items()}
-    answer = httpx.get(f"{base}/v1/prompts/{PROMPT}", params=query, timeout=10)
+    answer = httpx.get(
+        f"{base}/v1/prompts/{PROMPT}", params=query, headers=gateway_bench.HEADERS, timeout=10
+    )
     if answer.status_code == 200:
         return None
     return (

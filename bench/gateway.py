@@ -183,8 +183,13 @@ def governance_env(root: Path, url: str) -> dict[str, str]:
     }
 
 
+# The client key populate() has grace (the example policy's admin) create; every request sends it.
+HEADERS: dict[str, str] = {}
+
+
 def populate(root: Path) -> tuple[list[str], list[float]]:
-    """Migrate; register 1.0.0 (production) and 1.1.0 (staging); create the endpoint."""
+    """Migrate; register 1.0.0 (production) and 1.1.0 (staging); create the endpoint and a
+    client key for every endpoint and route (kept in HEADERS)."""
     import skops.io as sio
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
@@ -198,7 +203,7 @@ def populate(root: Path) -> tuple[list[str], list[float]]:
     from governance.reports.card_yaml import load_card_yaml
     from governance.services.registry import versions as registry_versions
     from governance.services.registry.versions import VersionSpec
-    from governance.services.rollout import endpoints
+    from governance.services.rollout import client_keys, endpoints
     from governance.services.rollout.production import _transition_in as transition_in
     from governance.store.schema import upgrade
 
@@ -236,6 +241,15 @@ def populate(root: Path) -> tuple[list[str], list[float]]:
             actor=VerifiedActor(name="carol", method="totp"),
             now=START,
         )
+        issued = client_keys.create(
+            gov,
+            "bench",
+            endpoints=["*"],
+            routes=["predict", "outcomes", "prompts"],
+            actor=VerifiedActor(name="grace", method="totp"),
+            now=START,
+        )
+        HEADERS["Authorization"] = f"Bearer {issued.key}"
     finally:
         gov.close()
     return list(x.columns), [float(v) for v in x.iloc[0]]
@@ -294,7 +308,7 @@ def latencies(urls: dict[str, str], body: dict, rounds: int, per_round: int) -> 
     import httpx
 
     samples: dict[str, list[float]] = {name: [] for name in urls}
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=HEADERS) as client:
         for url in urls.values():  # warm-up: connections, caches, first predict
             for _ in range(50):
                 client.post(url, json=body).raise_for_status()
@@ -313,7 +327,7 @@ def throughput(url: str, body: dict, total: int, concurrency: int) -> tuple[floa
 
     async def main() -> tuple[float, list[float]]:
         limits = httpx.Limits(max_connections=concurrency)
-        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        async with httpx.AsyncClient(timeout=30, limits=limits, headers=HEADERS) as client:
             remaining = total
             samples: list[float] = []
 
@@ -405,7 +419,7 @@ def _watch(url: str, body: dict, wanted: str, committed: float, seen: dict[str, 
     """Ask one gateway until it serves `wanted`; note when it first did."""
     import httpx
 
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=HEADERS) as client:
         while time.perf_counter() - committed < 10:
             if client.post(url, json=body).json()["model_version"] == wanted:
                 seen[url] = time.perf_counter()
@@ -423,7 +437,7 @@ def records_lost(cluster: Cluster, url: str, body: dict, home: Path) -> dict:
     halt = threading.Event()
 
     def load() -> None:
-        with httpx.Client(timeout=30) as client:
+        with httpx.Client(timeout=30, headers=HEADERS) as client:
             while not halt.is_set():
                 answer = client.post(url, json=body)
                 if answer.status_code == 200:

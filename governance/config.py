@@ -82,6 +82,18 @@ class Settings(BaseSettings):
     gateway_poll_seconds: float = Field(
         default=0.2, gt=0, le=5, description="how often the gateway checks for routing changes"
     )
+    gateway_require_keys: bool = Field(
+        default=True,
+        description="predict, outcomes and prompt routes need a client key; false lets"
+        " requests without one through unattributed (logged as a WARNING and in /metrics)",
+    )
+    gateway_key_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="how often the gateway re-reads client keys: a revoked key is refused by"
+        " every gateway process within this many seconds",
+    )
 
     server_blob_dir: Path | None = Field(
         default=None, description="where the governance server keeps uploads until a command"

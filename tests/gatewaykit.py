@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -22,14 +22,36 @@ from seeding import seed_stage
 
 from governance.bootstrap import Governance
 from governance.config import Settings
+from governance.domain.clients import ROUTES
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
 from governance.domain.rollout import SpecVersion
-from governance.services.rollout import endpoints, routing
+from governance.services.rollout import client_keys, endpoints, routing
 
 FEATURES = ("age", "income", "tenure")
 ENDPOINT = "churn-api"
 REPO = Path(__file__).resolve().parent.parent
+# grace holds the admin role in the example policy: client keys are an admin's to create.
+ADMIN = VerifiedActor(name="grace", method="totp")
+KEY_TIME = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def client_key(
+    gov: Governance,
+    app: str = "test-client",
+    endpoints: tuple[str, ...] = ("*",),
+    routes: tuple[str, ...] = ROUTES,
+) -> str:
+    """A new client key for `app` (every endpoint and route unless narrowed), made by grace."""
+    issued = client_keys.create(
+        gov, app, endpoints=list(endpoints), routes=list(routes), actor=ADMIN, now=KEY_TIME
+    )
+    return issued.key
+
+
+def client_headers(gov: Governance, app: str = "test-client", **scope) -> dict[str, str]:
+    """The headers of a client application whose key opens every endpoint and route."""
+    return {"Authorization": f"Bearer {client_key(gov, app, **scope)}"}
 
 
 class SlowClassifier:

@@ -25,8 +25,8 @@ def main() -> None:
     try:
         registry.chapter(people)
         promotion.chapter(people, stack)
-        rollout.chapter(people, f"http://127.0.0.1:{port}")
-        forged_spec.chapter(people, f"http://127.0.0.1:{port}")
+        key = rollout.chapter(people, f"http://127.0.0.1:{port}")
+        forged_spec.chapter(people, f"http://127.0.0.1:{port}", key)
         retirement.chapter(people)
         prompts.chapter(people, f"http://127.0.0.1:{port}")
         audit_trail.chapter(people)

@@ -47,19 +47,24 @@ def _append_forgery(db: sqlite3.Connection) -> int:
     return number + 1
 
 
-def _served(gateway: str) -> dict[str, int]:
+def _served(gateway: str, key: str) -> dict[str, int]:
     """Which versions answer 20 requests from different users."""
     row = load_breast_cancer(as_frame=True).data.iloc[0].to_dict()
     counts: dict[str, int] = {}
     for i in range(20):
         body = {"rows": [row], "targeting_key": f"user-{i}"}
-        answer = httpx.post(f"{gateway}/v1/endpoints/{ENDPOINT}/predict", json=body, timeout=10)
+        answer = httpx.post(
+            f"{gateway}/v1/endpoints/{ENDPOINT}/predict",
+            json=body,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
         version = answer.json()["version"] if answer.status_code == 200 else answer.status_code
         counts[str(version)] = counts.get(str(version), 0) + 1
     return counts
 
 
-def chapter(people: Authenticators, gateway: str) -> None:
+def chapter(people: Authenticators, gateway: str, key: str) -> None:
     """Forge a spec in the live database, show the gateway refusing it, then remove it."""
     step("20b. a database writer without the key makes 1.4.0 stable: the gateway refuses it")
     db = sqlite3.connect(HOME / "governance.db")
@@ -67,7 +72,7 @@ def chapter(people: Authenticators, gateway: str) -> None:
     try:
         print(f"appended routing_specs row {ENDPOINT} spec {number}: stable 1.4.0, no valid MAC")
         time.sleep(1.0)  # the gateway polls for new specs several times a second
-        print(f"  20 requests now served by: {_served(gateway)}")
+        print(f"  20 requests now served by: {_served(gateway, key)}")
         metrics = httpx.get(f"{gateway}/metrics", timeout=10).text.splitlines()
         for line in metrics:
             if line.startswith("gateway_routing_specs_refused_total"):

@@ -16,7 +16,7 @@ import yaml
 
 from deployments.chat_stub import start_stub
 from deployments.demo.promotion import RUN_ID, approve, finished, suspended
-from deployments.demo.stage import WORK, Authenticators, governance, step
+from deployments.demo.stage import WORK, Authenticators, client_key, governance, step
 from governance.client.prompts import PromptClient
 
 PROMPT = "support"
@@ -51,15 +51,16 @@ CASES = [
 class PromptTraffic(threading.Thread):
     """Client applications fetching the prompt through the gateway and reporting outcomes."""
 
-    def __init__(self, gateway: str) -> None:
+    def __init__(self, gateway: str, key: str) -> None:
         super().__init__(daemon=True)
         self.url = gateway.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {key}"}
         self.stop = threading.Event()
         self.variants: dict[str, int] = {}
 
     def run(self) -> None:
         """Fetch, 'use' and report, about 50 a second, until stopped (bounded by 20,000)."""
-        with httpx.Client(base_url=self.url, timeout=10) as client:
+        with httpx.Client(base_url=self.url, timeout=10, headers=self.headers) as client:
             for n in range(20_000):
                 if self.stop.is_set():
                     return
@@ -143,7 +144,8 @@ def _story(people: Authenticators, gateway: str, llm: str, paths: dict[str, str]
     time.sleep(2)  # `prompts at` in step 35 asks about a moment between two moves
     middle = datetime.now(UTC)
     time.sleep(2)
-    traffic = PromptTraffic(gateway)
+    key = client_key(people, "support-app", "--route", "prompts")
+    traffic = PromptTraffic(gateway, key)
     traffic.start()
     try:
         state = _promote(people, "1.0.2", llm, "--strategy", "canary")
@@ -153,7 +155,7 @@ def _story(people: Authenticators, gateway: str, llm: str, paths: dict[str, str]
     print(f"renders by version and variant during the canary: {traffic.variants}")
     if state != "Promoted":
         raise SystemExit(f"demo: the canary of support@1.0.2 ended {state}")
-    _client_view(gateway)
+    _client_view(gateway, key)
 
     step("34. carol (ml_lead) rolls the pointer back to 1.0.0")
     people.login("carol")
@@ -166,9 +168,9 @@ def _story(people: Authenticators, gateway: str, llm: str, paths: dict[str, str]
     governance("prompts", "at", PROMPT, "--time", middle.isoformat())
 
 
-def _client_view(gateway: str) -> None:
+def _client_view(gateway: str, key: str) -> None:
     """What an application sees through the client library: cache, then fallback."""
-    with PromptClient(gateway, cache_ttl_seconds=60) as client:
+    with PromptClient(gateway, cache_ttl_seconds=60, api_key=key) as client:
         fetched = client.get_prompt(PROMPT, targeting_key="user-42", variables={"product": "Hub"})
         again = client.get_prompt(PROMPT, targeting_key="user-42", variables={"product": "Hub"})
         print(f"client: {fetched.version} ({fetched.source}), then ({again.source})")

@@ -29,7 +29,16 @@ from deployments.demo.promotion import (
     promote,
     suspended,
 )
-from deployments.demo.stage import MODEL, WORK, Authenticators, governance, step, write_card
+from deployments.demo.stage import (
+    ADMIN,
+    MODEL,
+    WORK,
+    Authenticators,
+    client_key,
+    governance,
+    step,
+    write_card,
+)
 
 ENDPOINT = "triage-api"
 ORGS = ("acme", "globex", "initech")
@@ -39,8 +48,9 @@ MAX_REQUESTS = 60_000
 class Traffic(threading.Thread):
     """Client applications: one-row predictions by random users, outcomes reported after."""
 
-    def __init__(self, gateway: str) -> None:
+    def __init__(self, gateway: str, key: str) -> None:
         super().__init__(daemon=True)
+        self.headers = {"Authorization": f"Bearer {key}"}
         x, y = load_breast_cancer(return_X_y=True, as_frame=True)
         self.rows = x.to_dict(orient="records")
         self.labels = y.tolist()
@@ -52,7 +62,7 @@ class Traffic(threading.Thread):
     def run(self) -> None:
         """Send requests until stopped or the bound is reached, about 40 a second."""
         rng = random.Random(7)
-        with httpx.Client(base_url=self.url, timeout=10) as client:
+        with httpx.Client(base_url=self.url, timeout=10, headers=self.headers) as client:
             while not self.stop.is_set() and self.sent < MAX_REQUESTS:
                 self.one(client, rng)
                 time.sleep(0.02)
@@ -118,12 +128,20 @@ def _when_canary_runs(gateway: str, version: str) -> datetime:
     raise SystemExit(f"demo: no canary of {version} appeared on {ENDPOINT}")
 
 
-def chapter(people: Authenticators, gateway: str) -> None:
-    """Canary pass, canary rollback, blue/green and instant rollback, a flag, an A/B test."""
-    step("14. the gateway serves triage-api; client traffic starts (bounded loop)")
+def chapter(people: Authenticators, gateway: str) -> str:
+    """Canary pass, canary rollback, blue/green and instant rollback, a flag, an A/B test.
+
+    Returns the client key of the triage application, for the chapters that call it too.
+    """
+    step(f"14. the gateway serves triage-api; {ADMIN} (admin) gives the client app a key")
     people.login("alice")
     governance("endpoints", "create", ENDPOINT, "--model", MODEL)
-    traffic = Traffic(gateway)
+    key = client_key(
+        people, "triage-app", "--endpoint", ENDPOINT, "--route", "predict", "--route", "outcomes"
+    )
+    _without_a_key(gateway)
+    print("client traffic starts with the key (bounded loop)")
+    traffic = Traffic(gateway, key)
     traffic.start()
     try:
         _rollouts(people, gateway, traffic)
@@ -135,6 +153,20 @@ def chapter(people: Authenticators, gateway: str) -> None:
         "(missing values on 1.2.0 before the imputer, and on the 1.4.0 canary)"
     )
     print(f"served by version: {dict(sorted(traffic.served.items()))}")
+    return key
+
+
+def _without_a_key(gateway: str) -> None:
+    """Outcomes steer canaries, A/B tests and retirement: nobody posts one without a key."""
+    for what, path, body in (
+        ("predict", f"/v1/endpoints/{ENDPOINT}/predict", {"rows": [{}]}),
+        ("outcome", "/v1/outcomes", {"prediction_id": "x", "label": 1}),
+    ):
+        answer = httpx.post(f"{gateway}{path}", json=body, timeout=10)
+        print(f"  {what} without a key: {answer.status_code} {answer.json()['error']}")
+    for line in httpx.get(f"{gateway}/metrics", timeout=10).text.splitlines():
+        if line.startswith("gateway_client_refusals_total"):
+            print(f"  /metrics: {line}")
 
 
 def _rollouts(people: Authenticators, gateway: str, traffic: Traffic) -> None:
@@ -174,9 +206,8 @@ def _rollouts(people: Authenticators, gateway: str, traffic: Traffic) -> None:
     time.sleep(1.0)  # every gateway process obeys a routing change within a second
     for org in ("acme", "globex"):
         body = {"rows": [traffic.rows[0]], "targeting_key": "user-1", "attributes": {"org_id": org}}
-        [answer] = httpx.post(f"{gateway}/v1/endpoints/{ENDPOINT}/predict", json=body).json()[
-            "predictions"
-        ]
+        url = f"{gateway}/v1/endpoints/{ENDPOINT}/predict"
+        [answer] = httpx.post(url, json=body, headers=traffic.headers).json()["predictions"]
         print(f"  org {org}: served by {answer['version']} as {answer['variant']}")
     _flag_to_a_rejected_version(people)
 

@@ -69,6 +69,13 @@ def host(*argv: str, expect_failure: bool = False, quiet: bool = False) -> str:
     return _run(run, argv, "(server host) $", expect_failure, quiet)
 
 
+def client_key(people: Authenticators, app: str, *scope: str) -> str:
+    """The admin runs `governance clients create APP ...`; the key it shows once."""
+    people.login(ADMIN)
+    out = governance("clients", "create", app, *scope)
+    return next(line for line in out.splitlines() if line.startswith("key: "))[len("key: ") :]
+
+
 class Authenticators:
     """Each person's authenticator app: pyotp computes the code their phone would show.
 

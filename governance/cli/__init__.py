@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from governance.cli import (
     audit,
+    clients,
     datasets,
     endpoints,
     experiments,
@@ -46,6 +47,7 @@ app.command("promote")(promotion.promote)
 app.command("approve")(promotion.approve)
 app.add_typer(promotion.approvals_app, name="approvals")
 app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(clients.app, name="clients")
 app.add_typer(endpoints.flags_app, name="flags")
 app.add_typer(experiments.app, name="experiments")
 prompts.app.command("promote")(prompt_promotion.promote)

@@ -69,8 +69,11 @@ class PromptClient:
         fallbacks: dict[str, str] | None = None,
         http: httpx.Client | None = None,
         clock: Callable[[], float] = time.monotonic,
+        api_key: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # The application's client key (`governance clients create APP --route prompts`).
+        self._auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.cache_ttl_seconds = cache_ttl_seconds
         self.fallbacks = dict(fallbacks or {})
         self.clock = clock
@@ -119,7 +122,9 @@ class PromptClient:
         """Tell the gateway how the LLM call made with a logged render went (once per id)."""
         body = {"render_id": render_id, "success": success, "latency_ms": latency_ms}
         try:
-            response = self.http.post(f"{self.base_url}/v1/prompts/outcomes", json=body)
+            response = self.http.post(
+                f"{self.base_url}/v1/prompts/outcomes", json=body, headers=self._auth
+            )
         except httpx.TransportError as exc:
             raise PromptGatewayError(
                 f"prompt gateway {self.base_url} unreachable: {type(exc).__name__}: {exc}"
@@ -148,7 +153,7 @@ class PromptClient:
         params = {f"var.{name}": value for name, value in variables.items()}
         if key is not None:
             params["targeting_key"] = key
-        headers = {"If-None-Match": entry.answer["etag"]} if entry else {}
+        headers = {**self._auth, **({"If-None-Match": entry.answer["etag"]} if entry else {})}
         url = f"{self.base_url}/v1/prompts/{quote(prompt_id, safe='')}"
         return self.http.get(url, params=params, headers=headers)
 

@@ -24,8 +24,10 @@ from governance.bootstrap import Governance, open_governance
 from governance.config import Settings, load_settings
 from governance.domain.errors import GovernanceError
 from governance.services.rollout.gateway_credentials import CREDENTIAL_HEADER, routing_scope
-from governance.serving.errors import status_for
-from governance.serving.gateway import Gateway
+from governance.serving.client_auth import HOW
+from governance.serving.client_door import SMOKE, ClientDoor, client_app
+from governance.serving.errors import ClientKeyRefused, status_for
+from governance.serving.gateway import SMOKE_CLIENT, Gateway
 from governance.serving.oip import OutcomeRequest, PredictRequest, decode_rows, plain
 from governance.serving.oip_routes import ANSWERS, gateway_of, record_served
 from governance.serving.oip_routes import router as oip_router
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None, gov: Governance | None = None) 
     )
     app.router.route_class = GatewayRoute
     app.add_middleware(BodyLimit, limit=settings.gateway_max_body_bytes)
+    # Added last, so outermost: a request's client key is checked before its body is read.
+    app.add_middleware(ClientDoor)
     _errors(app)
     app.include_router(oip_router)
     _routes(app)
@@ -128,8 +132,21 @@ def _routes(app: FastAPI) -> None:
         started = time.perf_counter()
         gw = gateway_of(request)
         credential = request.headers.get(CREDENTIAL_HEADER)
+        client = client_app(request)
+        if client == SMOKE:
+            if body.slot is None:  # only a slot request may stand on the smoke credential
+                gw.metrics.refused_client("missing")
+                raise ClientKeyRefused(
+                    f"no client key (a {CREDENTIAL_HEADER} opens slots only): {HOW}"
+                )
+            client = SMOKE_CLIENT
         assignment = gw.assign(
-            endpoint, body.targeting_key, body.attributes, body.slot, credential=credential
+            endpoint,
+            body.targeting_key,
+            body.attributes,
+            body.slot,
+            credential=credential,
+            client=client,
         )
         decision = assignment.decision
         request.state.served_by = (decision.version, decision.variant)
@@ -157,9 +174,12 @@ def _routes(app: FastAPI) -> None:
         """Record the label and metrics of an earlier prediction, by its id, once.
 
         A retry of the same outcome answers 200 with `already_recorded`; a different outcome
-        for the same prediction answers 409 naming it (the first one recorded stands).
+        for the same prediction answers 409 naming it (the first one recorded stands). The
+        client key must be scoped to the endpoint that made the prediction (403 otherwise).
         """
-        fresh = gateway_of(request).record_outcome(body)  # sync: FastAPI runs it in a thread
+        client = getattr(request.state, "client", None)
+        # sync: FastAPI runs it in a thread
+        fresh = gateway_of(request).record_outcome(body, client)
         answer = {"prediction_id": body.prediction_id, "recorded": True}
         return JSONResponse({**answer, "already_recorded": not fresh})
 

@@ -6,6 +6,7 @@ from governance.domain.errors import (
     ArtifactError,
     Conflict,
     GovernanceError,
+    IdentityError,
     InvalidInput,
     NotFound,
     StoreUnavailable,
@@ -45,6 +46,14 @@ class CredentialRefused(GovernanceError):
     """A privileged request (a slot, the full routing) came without a valid credential."""
 
 
+class ClientKeyRefused(IdentityError):
+    """A predict, outcome or prompt request came without a valid client key (401)."""
+
+
+class ClientOutOfScope(GovernanceError):
+    """A client key was used on an endpoint or route outside its scope (403)."""
+
+
 class SpecRefused(GovernanceError):
     """The endpoint's newest routing spec failed its seal, and no earlier one is live here."""
 
@@ -52,6 +61,8 @@ class SpecRefused(GovernanceError):
 # Most specific first: the first class an error is an instance of decides its status.
 STATUSES: tuple[tuple[type[Exception], int], ...] = (
     (BodyTooLarge, 413),
+    (ClientKeyRefused, 401),
+    (ClientOutOfScope, 403),
     (NoRoute, 503),  # an InvalidInput in the domain, but here the caller did nothing wrong
     (InvalidInput, 400),
     (CredentialRefused, 403),

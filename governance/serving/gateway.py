@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from governance.bootstrap import Governance
-from governance.domain.errors import InvalidInput, StoreUnavailable
+from governance.domain.clients import ALL_ENDPOINTS
+from governance.domain.errors import InvalidInput
 from governance.domain.rollout import (
     Decision,
     Endpoint,
@@ -30,6 +31,7 @@ from governance.domain.rollout import (
 from governance.ml.labels import label_problem
 from governance.services.rollout.gateway_credentials import credential_problem, smoke_scope
 from governance.services.rollout.spec_seals import seal_problem
+from governance.serving.client_auth import Client, ClientGuard, ClientKeyCache
 from governance.serving.errors import CredentialRefused, ModelFailed, UnknownPrediction
 from governance.serving.key_purposes import GATEWAY_PURPOSES
 from governance.serving.metrics import GatewayMetrics
@@ -37,13 +39,16 @@ from governance.serving.model_cache import LoadedModel, ModelCache
 from governance.serving.oip import Batch, OutcomeRequest, plain
 from governance.serving.outcomes import check_same_outcome
 from governance.serving.prediction_log import PredictionLog
+from governance.serving.prediction_rows import read_rows, write_rows
 from governance.serving.routing_cache import LiveRoute, RoutingCache
 from governance.serving.served_versions import check_served
-from governance.store.engine import WRITE_OPTION
 from governance.store.predictions import PredictionRepository
 from governance.store.unit_of_work import Transaction
 
 SLOTS = ("blue", "green")
+# Who a blue/green smoke request is attributed to: it carries the smoke test's credential,
+# made with the secret key, in place of a client key.
+SMOKE_CLIENT = "governance:smoke-test"
 
 
 def utc_now() -> datetime:
@@ -59,6 +64,8 @@ class Assignment:
     decision: Decision
     targeting_key: str
     key_generated: bool
+    # The client application the request came from (None: keys off and none was sent).
+    client: str | None = None
 
     def describe(self) -> dict[str, Any]:
         """The routing facts every answer carries."""
@@ -97,22 +104,31 @@ class Gateway:
             on_refused=self.metrics.refused_spec,
         )
         self.log = PredictionLog(gov.engine, gov.settings.resolved_gateway_spool_dir)
+        settings = gov.settings
+        self.keys = ClientKeyCache(gov.store, gov.keyring, settings.gateway_key_poll_seconds)
+        self.clients = ClientGuard(
+            self.keys, settings.gateway_require_keys, self.metrics.refused_client
+        )
 
     def start(self) -> None:
-        """Load the routing (and its models) once, then poll and write in the background.
+        """Load the routing (and its models) and the client keys once, then poll and write.
 
         The secret key file is read first: without it no spec's seal can be checked. It may
         be the master key or a purpose key file holding GATEWAY_PURPOSES.
         """
         # ConfigError naming the file when it is missing, or the purpose it lacks.
         self.gov.keyring.require(GATEWAY_PURPOSES)
+        self.clients.announce(self.metrics.keys_required)
         self.routing.refresh()
+        self.keys.refresh()
         self.routing.start()
+        self.keys.start()
         self.log.start()
 
     def stop(self) -> None:
         """Stop polling; flush the prediction log."""
         self.routing.stop()
+        self.keys.stop()
         self.log.stop()
 
     def _check_spec(self, tx: Transaction, endpoint: Endpoint, spec: SpecVersion) -> str:
@@ -131,6 +147,7 @@ class Gateway:
         attributes: dict[str, Any] | None,
         slot: str | None = None,
         credential: str | None = None,
+        client: str | None = None,
     ) -> Assignment:
         """The one routing decision of a request (a fresh random key when none is given).
 
@@ -153,7 +170,7 @@ class Gateway:
             if held is None:
                 raise NoRoute(f"endpoint {endpoint!r} has no version in the {slot} slot")
             decision = Decision(held, f"slot:{slot}", bucket(seed, key), Reason.static)
-        return Assignment(live, decision, key, generated)
+        return Assignment(live, decision, key, generated, client)
 
     def require(self, scope: str, credential: str | None, what: str) -> None:
         """Nothing if `credential` opens `scope` now; CredentialRefused saying why otherwise."""
@@ -164,7 +181,9 @@ class Gateway:
                 f" infrastructure hold: {problem}"
             )
 
-    def pin(self, endpoint: str, version: str, key: str | None) -> Assignment:
+    def pin(
+        self, endpoint: str, version: str, key: str | None, client: str | None = None
+    ) -> Assignment:
         """A versioned request's assignment: `version` itself, if the live routing serves it.
 
         Logged with variant `pinned:VERSION` (a colon, so no A/B arm or canary analysis
@@ -177,7 +196,7 @@ class Gateway:
         decision = Decision(
             version, f"pinned:{version}", bucket(live.endpoint.seed, key), Reason.static
         )
-        return Assignment(live, decision, key, generated)
+        return Assignment(live, decision, key, generated, client)
 
     def model_for(self, assignment: Assignment) -> LoadedModel:
         """The loaded model of the assigned version (loaded now if the poll has not yet)."""
@@ -218,6 +237,7 @@ class Gateway:
                 "latency_ms": latency_ms,
                 "status": "ok" if failure is None else "error",
                 "created_at": now,
+                "client": assignment.client,
             }
             for pid, row, value in zip(ids, batch.rows, values, strict=True)
         )
@@ -229,12 +249,13 @@ class Gateway:
 
     # --- outcomes -------------------------------------------------------------------------
 
-    def record_outcome(self, outcome: OutcomeRequest) -> bool:
-        """Store the outcome of a logged (or still buffered) prediction, once.
+    def record_outcome(self, outcome: OutcomeRequest, client: Client | None = None) -> bool:
+        """Store the outcome of a logged (or still buffered) prediction, once, as `client`'s.
 
         True when this call recorded it; False when the same outcome was recorded before
         (a client's retry). A different outcome for the same prediction is OutcomeConflict:
-        the first one recorded stands.
+        the first one recorded stands. A client whose key is not scoped to the prediction's
+        endpoint is refused (ClientOutOfScope) before anything is read of its outcome.
         """
         bad = [name for name, value in outcome.metrics.items() if not math.isfinite(value)]
         if bad:
@@ -245,11 +266,15 @@ class Gateway:
             time.sleep(2 * self.log.flush_seconds)
             if not self._known(pid):
                 raise UnknownPrediction(f"unknown prediction id {pid!r}: no such prediction")
+        if client is not None and ALL_ENDPOINTS not in client.endpoints:
+            self.clients.require_scope(client, "outcomes", self._endpoint_of(pid))
         self._check_label(pid, outcome.label)
-        now = self.clock()
+        now, app = self.clock(), None if client is None else client.app
         try:
             earlier = self._write(
-                lambda repo: repo.record_first_outcome(pid, outcome.label, outcome.metrics, now)
+                lambda repo: repo.record_first_outcome(
+                    pid, outcome.label, outcome.metrics, now, client=app
+                )
             )
         except IntegrityError:  # a concurrent post of the same prediction inserted first
             earlier = self._read(lambda repo: repo.outcome_of(pid))
@@ -274,29 +299,18 @@ class Gateway:
         if problem:
             raise InvalidInput(f"label {label!r} of prediction {pid} {problem}")
 
+    def _endpoint_of(self, pid: str) -> str | None:
+        """The endpoint that made a known prediction."""
+        pending = self.log.pending_source(pid)
+        if pending is not None:
+            return pending[0]
+        return self._read(lambda repo: repo.endpoint_of(pid))
+
     def _known(self, pid: str) -> bool:
         return self.log.is_pending(pid) or self._read(lambda repo: repo.exists(pid))
 
     def _read(self, work: Callable[[PredictionRepository], Any]) -> Any:
-        try:
-            with self.gov.engine.connect() as conn, conn.begin():
-                return work(PredictionRepository(conn))
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"governance database unreachable: {_first_line(exc)}") from None
+        return read_rows(self.gov.engine, work)
 
     def _write(self, work: Callable[[PredictionRepository], Any]) -> Any:
-        # Not Store.write: outcomes touch no audit event, so they need not queue on its lock.
-        try:
-            with self.gov.engine.connect() as conn:
-                conn.execution_options(**{WRITE_OPTION: True})
-                with conn.begin():
-                    return work(PredictionRepository(conn))
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"governance database unreachable: {_first_line(exc)}") from None
-
-
-def _first_line(exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    return (str(orig) if orig else str(exc)).strip().splitlines()[0]
+        return write_rows(self.gov.engine, work)

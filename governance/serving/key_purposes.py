@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from governance.domain.audit import MAC_PURPOSE
 from governance.domain.spec_seals import SPEC_MAC_PURPOSE
+from governance.services.rollout.client_keys import ROW_PURPOSE as CLIENT_KEY_PURPOSE
 from governance.services.rollout.gateway_credentials import PURPOSE as CREDENTIAL_PURPOSE
 
 GATEWAY_PURPOSES: tuple[str, ...] = (
@@ -22,4 +23,8 @@ GATEWAY_PURPOSES: tuple[str, ...] = (
     MAC_PURPOSE,
     # Checks the smoke test's and trusted infrastructure's X-Governance-Credential headers.
     CREDENTIAL_PURPOSE,
+    # Checks the MAC of each client key row (services/rollout/client_keys.py), so a row a
+    # database writer inserted or widened opens nothing. The gateway's role cannot insert
+    # client_keys rows, so holding this key lets it mint none.
+    CLIENT_KEY_PURPOSE,
 )

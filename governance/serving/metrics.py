@@ -13,6 +13,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -53,6 +54,20 @@ class GatewayMetrics:
             ("endpoint",),
             registry=self.registry,
         )
+        self.client_refusals = Counter(
+            "gateway_client_refusals",
+            "Predict, outcome and prompt requests refused for their client key, by reason"
+            " (missing, malformed, wrong, revoked, not_genuine, route_scope, endpoint_scope)",
+            ("reason",),
+            registry=self.registry,
+        )
+        # 0 means requests without a client key are let through: loud on purpose.
+        self.keys_required = Gauge(
+            "gateway_client_keys_required",
+            "1 when predict, outcome and prompt routes need a client key; 0 when they do not",
+            registry=self.registry,
+            multiprocess_mode="livemin",
+        )
 
     def served(self, endpoint: str, version: str, variant: str, seconds: float) -> None:
         """Count one answered prediction request and its latency."""
@@ -66,6 +81,10 @@ class GatewayMetrics:
     def refused_spec(self, endpoint: str) -> None:
         """Count one routing spec refused for this endpoint."""
         self.refused_specs.labels(endpoint).inc()
+
+    def refused_client(self, reason: str) -> None:
+        """Count one request refused for its client key."""
+        self.client_refusals.labels(reason).inc()
 
     def exposition(self) -> bytes:
         """The text format of every metric (merged across workers in multiprocess mode)."""

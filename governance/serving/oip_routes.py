@@ -28,6 +28,7 @@ from governance.serving.binary_tensors import (
     encode,
     with_binary_data,
 )
+from governance.serving.client_door import client_app
 from governance.serving.errors import NotReady
 from governance.serving.gateway import Assignment, Gateway
 from governance.serving.oip import InferenceRequest, decode_tensors, output_datatype, plain
@@ -36,7 +37,7 @@ from governance.serving.routing_cache import LiveRoute
 from governance.serving.served_versions import check_served, served_versions
 
 ERROR = {"description": "What was wrong", "content": {"application/json": {}}}
-ANSWERS = {400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 413: ERROR, 500: ERROR, 503: ERROR}
+ANSWERS = {code: ERROR for code in (400, 401, 403, 404, 409, 413, 500, 503)}
 MODEL = "/v2/models/{endpoint}"
 VERSION = MODEL + "/versions/{version}"
 
@@ -140,7 +141,8 @@ async def infer(endpoint: str, body: InferenceRequest, request: Request) -> Resp
     params = dict(body.parameters or {})
     key = params.pop("targeting_key", None)
     params.pop("binary_data_output", None)  # the protocol's, not a routing attribute
-    assignment = gw.assign(endpoint, None if key is None else str(key), params)
+    client = client_app(request)
+    assignment = gw.assign(endpoint, None if key is None else str(key), params, client=client)
     return await _infer(gw, assignment, body, request, started)
 
 
@@ -152,7 +154,8 @@ async def infer_version(
     started = time.perf_counter()
     gw = gateway_of(request)
     key = (body.parameters or {}).get("targeting_key")
-    assignment = gw.pin(endpoint, version, None if key is None else str(key))
+    client = client_app(request)
+    assignment = gw.pin(endpoint, version, None if key is None else str(key), client=client)
     return await _infer(gw, assignment, body, request, started)
 
 

@@ -190,6 +190,8 @@ def _from_json(line: bytes) -> dict[str, Any] | None:
     try:
         record = json.loads(line)
         record["created_at"] = datetime.fromisoformat(record["created_at"])
+        # Spooled before predictions recorded their client application.
+        record.setdefault("client", None)
     except (ValueError, KeyError, TypeError):
         # Only a line cut short by a crash mid-write; its batch was never fsync'd whole.
         log.warning("prediction log: skipping an unreadable spool line")

@@ -29,6 +29,7 @@ from governance.domain.errors import Conflict, InvalidInput, NotFound, StoreUnav
 from governance.domain.prompt_rollout import CANDIDATE, STABLE, variant_for
 from governance.domain.prompts import check_render_variables
 from governance.llm import templates
+from governance.serving.client_door import client_app
 from governance.serving.errors import NotReady
 from governance.serving.gateway import utc_now
 from governance.serving.prompt_cache import LivePrompt, PromptCache
@@ -83,8 +84,17 @@ class PromptServing:
         self.cache.stop()
         self.renders.stop()
 
-    def serve(self, live: LivePrompt, key: str | None, variables: dict[str, str]) -> dict:
-        """The answer for one request: variant, template, rendering, and the render's id."""
+    def serve(
+        self,
+        live: LivePrompt,
+        key: str | None,
+        variables: dict[str, str],
+        client: str | None = None,
+    ) -> dict:
+        """The answer for one request: variant, template, rendering, and the render's id.
+
+        A logged render records `client`, the application whose key asked for it.
+        """
         version, variant = live.require_stable(), STABLE
         logged = key is not None and live.rollout is not None
         if logged and variant_for(live.rollout, key) == CANDIDATE and live.candidate:
@@ -98,7 +108,7 @@ class PromptServing:
             self.renders.submit(
                 {"id": render_id, "prompt_id": version.prompt_id, "version": version.version,
                  "variant": variant, "targeting_key": key, "rollout_id": live.rollout.id,
-                 "rendered_at": self.clock()}
+                 "rendered_at": self.clock(), "client": client}
             )  # fmt: skip
         return {
             "prompt_id": version.prompt_id,
@@ -111,14 +121,16 @@ class PromptServing:
             "etag": etag(version.prompt_id, version.version, variant, version.template, rendered),
         }
 
-    def record_outcome(self, outcome: PromptOutcome) -> None:
-        """Record a render's outcome once: UnknownRender, or OutcomeRecorded the second time."""
+    def record_outcome(self, outcome: PromptOutcome, client: str | None = None) -> None:
+        """Record a render's outcome once, as `client`'s: UnknownRender, or OutcomeRecorded
+        the second time."""
         rid = outcome.render_id
         for attempt in range(2):
             if self.renders.is_pending(rid):
                 self.renders.flush()
+            record = partial(_set_outcome, outcome=outcome, now=self.clock(), client=client)
             try:
-                done = self._session(partial(_set_outcome, outcome=outcome, now=self.clock()))
+                done = self._session(record)
             except IntegrityError:  # a concurrent post of the same render inserted first
                 done = False
             if done:
@@ -144,8 +156,12 @@ class PromptServing:
             raise StoreUnavailable(f"governance database unreachable: {reason}") from None
 
 
-def _set_outcome(repo: PromptRepository, *, outcome: PromptOutcome, now: datetime) -> bool:
-    return repo.set_outcome(outcome.render_id, outcome.success, outcome.latency_ms, now)
+def _set_outcome(
+    repo: PromptRepository, *, outcome: PromptOutcome, now: datetime, client: str | None
+) -> bool:
+    return repo.set_outcome(
+        outcome.render_id, outcome.success, outcome.latency_ms, now, client=client
+    )
 
 
 def etag(prompt_id: str, version: str, variant: str, template: str, rendered: str | None) -> str:
@@ -196,7 +212,7 @@ router = APIRouter(route_class=GatewayRoute)
 ERROR = {"description": "What was wrong", "content": {"application/json": {}}}
 
 
-@router.get("/v1/prompts/{prompt_id}", responses={400: ERROR, 404: ERROR, 503: ERROR})
+@router.get("/v1/prompts/{prompt_id}", responses={c: ERROR for c in (400, 401, 403, 404, 503)})
 async def get_prompt(prompt_id: str, request: Request) -> Response:
     """A prompt's production version, or its canary's candidate for the key's share."""
     serving = _serving(request)
@@ -204,11 +220,12 @@ async def get_prompt(prompt_id: str, request: Request) -> Response:
     live = serving.cache.cached(prompt_id)
     if live is None:
         live = await run_in_threadpool(serving.cache.load, prompt_id)
+    client = client_app(request)
     # Rendering a template runs in the sandbox: with variables, a worker thread does it.
     if variables:
-        answer = await run_in_threadpool(serving.serve, live, key, variables)
+        answer = await run_in_threadpool(serving.serve, live, key, variables, client)
     else:
-        answer = serving.serve(live, key, variables)
+        answer = serving.serve(live, key, variables, client)
     headers = {
         "ETag": answer["etag"],
         "Cache-Control": LOGGED_CACHE_CONTROL if answer["render_id"] else CACHE_CONTROL,
@@ -220,11 +237,11 @@ async def get_prompt(prompt_id: str, request: Request) -> Response:
     return JSONResponse(answer, headers=headers)
 
 
-@router.post("/v1/prompts/outcomes", responses={400: ERROR, 404: ERROR, 409: ERROR})
+@router.post("/v1/prompts/outcomes", responses={c: ERROR for c in (400, 401, 403, 404, 409)})
 def prompt_outcome(body: PromptOutcome, request: Request) -> JSONResponse:
     """Record whether a logged render's LLM call succeeded, and its latency; once."""
     try:
-        _serving(request).record_outcome(body)
+        _serving(request).record_outcome(body, client_app(request))
     except OutcomeRecorded as exc:
         return JSONResponse({"error": str(exc)}, status_code=409)
     return JSONResponse({"render_id": body.render_id, "recorded": True})

@@ -59,6 +59,8 @@ GATEWAY_RIGHTS = {
     # The render log during a canary and each render's outcome, once.
     "prompt_renders": "SELECT, INSERT",
     "prompt_render_outcomes": "SELECT, INSERT",
+    # The client keys it checks every request against (revocations: audit_events above).
+    "client_keys": "SELECT",
 }
 
 # What the auditor may not read: secrets a reader could act with. A table named here is

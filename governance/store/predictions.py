@@ -61,6 +61,11 @@ class PredictionRepository:
         ).first()
         return None if found is None else (found[0], found[1])
 
+    def endpoint_of(self, prediction_id: str) -> str | None:
+        """The endpoint that made a logged prediction, or None if it is not logged."""
+        found = self.conn.execute(sa.select(p.endpoint).where(p.id == prediction_id)).first()
+        return None if found is None else found[0]
+
     def exists(self, prediction_id: str) -> bool:
         """Whether the prediction id is in the log."""
         found = self.conn.execute(sa.select(p.id).where(p.id == prediction_id)).first()
@@ -74,9 +79,14 @@ class PredictionRepository:
         return None if found is None else StoredOutcome(*found)
 
     def record_first_outcome(
-        self, prediction_id: str, label: Any, metrics: dict[str, float], now: datetime
+        self,
+        prediction_id: str,
+        label: Any,
+        metrics: dict[str, float],
+        now: datetime,
+        client: str | None = None,
     ) -> StoredOutcome | None:
-        """Record the outcome unless one is recorded: None, or the one recorded before.
+        """Record the outcome (posted by `client`) unless one is: None, or the earlier one.
 
         A concurrent twin that inserts first makes this insert fail on the primary key.
         """
@@ -85,7 +95,11 @@ class PredictionRepository:
             return found
         self.conn.execute(
             outcomes.insert().values(
-                prediction_id=prediction_id, label=label, metrics=metrics, recorded_at=now
+                prediction_id=prediction_id,
+                label=label,
+                metrics=metrics,
+                recorded_at=now,
+                client=client,
             )
         )
         return None

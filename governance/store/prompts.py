@@ -219,8 +219,16 @@ class PromptRepository:
         if rows:
             self.conn.execute(prompt_renders.insert(), rows)
 
-    def set_outcome(self, render_id: str, success: bool, latency_ms: float | None, now) -> bool:
-        """Record a render's outcome once; False when the id is unknown or already has one.
+    def set_outcome(
+        self,
+        render_id: str,
+        success: bool,
+        latency_ms: float | None,
+        now,
+        client: str | None = None,
+    ) -> bool:
+        """Record a render's outcome (posted by `client`) once; False when the id is unknown
+        or already has one.
 
         An insert, never an update (the gateway's database role may only append). A
         concurrent twin that inserts first makes this insert fail on the primary key.
@@ -229,7 +237,11 @@ class PromptRepository:
             return False
         self.conn.execute(
             prompt_render_outcomes.insert().values(
-                render_id=render_id, success=success, latency_ms=latency_ms, recorded_at=now
+                render_id=render_id,
+                success=success,
+                latency_ms=latency_ms,
+                recorded_at=now,
+                client=client,
             )
         )
         return True

@@ -104,6 +104,8 @@ prompt_renders = sa.Table(
     sa.Column("targeting_key", sa.String(256), nullable=False),
     sa.Column("rollout_id", sa.String(36)),
     sa.Column("rendered_at", UTCDateTime, nullable=False),
+    # The client application whose key fetched the render.
+    sa.Column("client", sa.String(64)),
     sa.Index("ix_prompt_renders_rollout", "rollout_id", "variant"),
 )
 
@@ -122,4 +124,6 @@ prompt_render_outcomes = sa.Table(
     sa.Column("success", sa.Boolean, nullable=False),
     sa.Column("latency_ms", sa.Float),
     sa.Column("recorded_at", UTCDateTime, nullable=False),
+    # The client application whose key posted the outcome.
+    sa.Column("client", sa.String(64)),
 )

@@ -75,6 +75,8 @@ predictions = sa.Table(
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # The client application whose key asked for it (NULL: before 0012, or keys off).
+    sa.Column("client", sa.String(64)),
     sa.Index("ix_predictions_endpoint_time", "endpoint", "created_at"),
 )
 
@@ -87,6 +89,29 @@ outcomes = sa.Table(
     # Numeric outcome fields (revenue, clicks...) that A/B tests report as business metrics.
     sa.Column("metrics", sa.JSON, nullable=False),
     sa.Column("recorded_at", UTCDateTime, nullable=False),
+    # The client application whose key posted it (NULL: before 0012, or keys off).
+    sa.Column("client", sa.String(64)),
+)
+
+
+# Keys of the gateway's client applications. Only the key's sha256 is stored; `mac` seals the
+# row as `clients create` made it (keyring purpose `client-key-row`), so a database writer
+# without the secret key cannot mint a key by inserting a row or widen one by editing it.
+client_keys = sa.Table(
+    "client_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("app", sa.String(64), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    # Endpoint names, or ["*"] for every endpoint; routes among predict, outcomes, prompts.
+    sa.Column("endpoints", sa.JSON, nullable=False),
+    sa.Column("routes", sa.JSON, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_by", sa.String(128)),
+    sa.Column("revoked_at", UTCDateTime),
+    sa.Column("mac", sa.String(64)),
+    sa.Index("ix_client_keys_app", "app"),
 )
 
 

@@ -13,6 +13,7 @@ from governance.keyring import Keyring
 from governance.store.approvals import ApprovalRepository
 from governance.store.audit_log import CHAIN_LOCK_KEY, AuditLog
 from governance.store.cards import CardRepository
+from governance.store.client_keys import ClientKeyRepository
 from governance.store.engine import WRITE_OPTION
 from governance.store.evaluation import EvaluationRepository
 from governance.store.experiments import ExperimentRepository
@@ -43,6 +44,7 @@ class Transaction:
     experiments: ExperimentRepository = field(init=False)
     monitoring: MonitoringRepository = field(init=False)
     prompts: PromptRepository = field(init=False)
+    client_keys: ClientKeyRepository = field(init=False)
     # Writes that must outlive this transaction even when it rolls back (a wrong code's
     # record): each runs after it ends, in a write transaction of its own.
     deferred: list[Callable[[Transaction], None]] = field(init=False, default_factory=list)
@@ -63,6 +65,7 @@ class Transaction:
         self.experiments = ExperimentRepository(self.conn)
         self.monitoring = MonitoringRepository(self.conn)
         self.prompts = PromptRepository(self.conn)
+        self.client_keys = ClientKeyRepository(self.conn)
 
 
 class Store:

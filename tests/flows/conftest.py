@@ -35,10 +35,13 @@ from teamkit import processes_under, stack_dir, start_stack, stop_stack
 from deployments.local_stack import free_port
 from governance.bootstrap import Governance, open_governance
 from governance.config import EXAMPLE_POLICY, Settings
+from governance.domain.clients import ROUTES
+from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelKind, RegisteredModel, RiskLevel
 from governance.keyring import create_secret_key
 from governance.services.registry import datasets, versions
 from governance.services.registry.versions import VersionSpec
+from governance.services.rollout import client_keys
 from governance.services.trust import identity
 from governance.store.schema import upgrade
 
@@ -211,6 +214,21 @@ def gateway(prefect_stack, flow_settings, flow_gov) -> str:
     port = int(flow_settings.gateway_url.rsplit(":", 1)[1])
     prefect_stack.start_gateway(port, env=flow_env(flow_settings))
     return flow_settings.gateway_url
+
+
+@pytest.fixture(scope="session")
+def client_headers(flow_gov) -> dict[str, str]:
+    """The headers of the session's client application: a key for every endpoint and route,
+    created by grace, the example policy's admin."""
+    issued = client_keys.create(
+        flow_gov,
+        "flow-tests",
+        endpoints=["*"],
+        routes=list(ROUTES),
+        actor=VerifiedActor(name="grace", method="totp"),
+        now=datetime.now(UTC),
+    )
+    return {"Authorization": f"Bearer {issued.key}"}
 
 
 @dataclass

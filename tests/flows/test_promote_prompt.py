@@ -224,9 +224,9 @@ def test_sigkill_in_a_canary_bake_is_rolled_back_by_the_watchdog(world, chat, pr
     assert audit.verify(w.gov).state_rows > 0
 
 
-def _traffic(gateway, pid, candidate_fails, stop):
+def _traffic(gateway, headers, pid, candidate_fails, stop):
     """Clients through the gateway's prompt route, reporting outcomes until `stop` is set."""
-    with httpx.Client(base_url=gateway, timeout=5) as client:
+    with httpx.Client(base_url=gateway, timeout=5, headers=headers) as client:
         n = 0
         while not stop.is_set():
             n += 1
@@ -245,7 +245,7 @@ def _traffic(gateway, pid, candidate_fails, stop):
 
 @pytest.mark.parametrize(("candidate_fails", "end"), [(False, "Promoted"), (True, "RolledBack")])
 def test_a_canary_through_the_gateway_promotes_or_rolls_back(
-    world, chat, prompt, gateway, candidate_fails, end
+    world, chat, prompt, gateway, client_headers, candidate_fails, end
 ):
     w = world
     seed_production(w, prompt)
@@ -254,7 +254,9 @@ def test_a_canary_through_the_gateway_promotes_or_rolls_back(
     answer(w, run_id, "carol", "ml_lead")
     answer(w, run_id, "dave", "risk_officer")
     stop = threading.Event()
-    clients = threading.Thread(target=_traffic, args=(gateway, prompt, candidate_fails, stop))
+    clients = threading.Thread(
+        target=_traffic, args=(gateway, client_headers, prompt, candidate_fails, stop)
+    )
     clients.start()
     try:
         state = wait_final(run_id)

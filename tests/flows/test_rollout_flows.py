@@ -40,9 +40,11 @@ pytestmark = pytest.mark.sqlite_only
 class Traffic(threading.Thread):
     """Clients: one-row predictions by random users, each outcome reported; bounded."""
 
-    def __init__(self, url: str, endpoint: str, trained, missing: float = 0.0) -> None:
+    def __init__(
+        self, url: str, endpoint: str, trained, headers: dict[str, str], missing: float = 0.0
+    ) -> None:
         super().__init__(daemon=True)
-        self.url, self.endpoint = url, endpoint
+        self.url, self.endpoint, self.headers = url, endpoint, headers
         self.rows, self.labels = trained["rows"], trained["labels"]
         self.missing = missing
         self.halt = threading.Event()
@@ -51,7 +53,7 @@ class Traffic(threading.Thread):
     def run(self) -> None:
         """Up to 6,000 requests, about 60 a second, until halted."""
         rng = random.Random(11)
-        with httpx.Client(base_url=self.url, timeout=10) as client:
+        with httpx.Client(base_url=self.url, timeout=10, headers=self.headers) as client:
             for _ in range(6000):
                 if self.halt.is_set():
                     return
@@ -121,10 +123,10 @@ def reasons(w, endpoint: str) -> list[str]:
     return [spec.reason for spec in endpoints.history(w.gov, endpoint)]
 
 
-def test_a_canary_that_holds_up_is_promoted_step_by_step(world, gateway, trained):
+def test_a_canary_that_holds_up_is_promoted_step_by_step(world, gateway, trained, client_headers):
     w = world
     name = bind(w)
-    with Traffic(gateway, name, trained):
+    with Traffic(gateway, name, trained, client_headers):
         run_id = start(w, "1.1.0", "canary", name)
         approve_all(w, run_id)
         state = wait_final(run_id)
@@ -158,10 +160,12 @@ def imputed(world, example_card, trained):
     return w
 
 
-def test_a_canary_that_errors_on_a_slice_rolls_back_at_once(imputed, gateway, trained):
+def test_a_canary_that_errors_on_a_slice_rolls_back_at_once(
+    imputed, gateway, trained, client_headers
+):
     w = imputed
     name = bind(w)
-    with Traffic(gateway, name, trained, missing=0.3):
+    with Traffic(gateway, name, trained, client_headers, missing=0.3):
         run_id = start(w, "2.1.0", "canary", name)
         approve_all(w, run_id)
         state = wait_final(run_id)
@@ -210,11 +214,11 @@ def test_blue_green_smoke_tests_the_idle_slot_then_switches(world, gateway):
 
 
 def test_sigkill_during_a_bake_then_a_retry_resumes_at_the_same_step(
-    world, gateway, trained, served
+    world, gateway, trained, served, client_headers
 ):
     w = world
     name = bind(w)
-    with Traffic(gateway, name, trained):
+    with Traffic(gateway, name, trained, client_headers):
         run_id = start(w, "1.1.0", "canary", name)
         approve_all(w, run_id)
         deadline = time.monotonic() + 120

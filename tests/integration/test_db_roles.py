@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 import sqlalchemy as sa
-from gatewaykit import ENDPOINT, change_routing, gateway_process, serve_churn
+from gatewaykit import ENDPOINT, change_routing, client_headers, gateway_process, serve_churn
 from promptkit import start_canary
 from seeding import make_settings
 from test_audit_roles import Roles
@@ -134,7 +134,12 @@ def test_a_gateway_process_serves_as_the_gateway_role_with_only_its_key_file(
     serve_churn(gov, register_churn, now)
     _, rollout = start_canary(gov, now)
     settings = gateway_settings(stack, tmp_path, gateway_keys)
-    with gateway_process(settings) as (url, _), httpx.Client(base_url=url, timeout=30) as client:
+    # A client key made with the master: the gateway checks its row with its own subkey.
+    headers = client_headers(gov, "checkout")
+    with (
+        gateway_process(settings) as (url, _),
+        httpx.Client(base_url=url, timeout=30, headers=headers) as client,
+    ):
         # A verified version (its registration event's MAC checks out) under a sealed spec.
         answer = client.post(PREDICT, json={"rows": [ROW], "targeting_key": "u1"})
         assert answer.status_code == 200, answer.text
@@ -168,6 +173,7 @@ def test_a_gateway_process_serves_as_the_gateway_role_with_only_its_key_file(
     assert "gateway_routing_specs_refused_total{" not in metrics
     # What it wrote, read back as the application.
     assert {r["id"]: r["version"] for r in rows_of(gov, predictions)}[pid] == "1.0.0"
+    assert {r["client"] for r in rows_of(gov, predictions)} == {"checkout"}
     assert [(r["prediction_id"], r["label"]) for r in rows_of(gov, outcomes)] == [(pid, 1)]
     renders = rows_of(gov, prompt_renders)
     assert [(r["id"], r["rollout_id"]) for r in renders] == [(rendered["render_id"], rollout.id)]

@@ -10,7 +10,7 @@ import subprocess
 
 import httpx
 import pytest
-from gatewaykit import ENDPOINT, REPO, gateway_thread, logged, serve_churn, tensors
+from gatewaykit import ENDPOINT, REPO, client_headers, gateway_thread, logged, serve_churn, tensors
 from promptkit import PROMPT, start_canary
 
 from governance.store.tables_prompts import prompt_render_outcomes
@@ -25,7 +25,10 @@ def world(gov, register_churn, now):
     """churn-api serving churn 1.0.0 and a prompt canary logging renders: (client, app, url)."""
     serve_churn(gov, register_churn, now)
     start_canary(gov, now)
-    with gateway_thread(gov.settings) as (url, app), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, app),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         yield client, app, url
 
 
@@ -82,7 +85,8 @@ def readme_curl() -> tuple[str, str]:
     """The README's `curl -X POST … -d '{…}'` example for prompt outcomes: (path, body)."""
     text = (REPO / "README.md").read_text()
     found = re.search(
-        r"curl -X POST http://127\.0\.0\.1:8000(/v1/prompts/outcomes) \\\n\s+-d '(\{[^']*\})'",
+        r"curl -X POST http://127\.0\.0\.1:8000(/v1/prompts/outcomes) \\\n"
+        r"\s+-H \"Authorization: Bearer \$CLIENT_KEY\" \\\n\s+-d '(\{[^']*\})'",
         text,
     )
     assert found, "the README no longer shows the curl example for prompt outcomes"
@@ -95,8 +99,9 @@ def test_the_readme_curl_example_records_an_outcome(gov, world):
     path, body = readme_curl()
     rid = render_id(client)
     sent = body.replace('"..."', json.dumps(rid))
+    auth = f"Authorization: {client.headers['authorization']}"
     done = subprocess.run(
-        ["curl", "-sS", "-v", "-X", "POST", url + path, "-d", sent],
+        ["curl", "-sS", "-v", "-X", "POST", url + path, "-H", auth, "-d", sent],
         capture_output=True,
         text=True,
         timeout=30,

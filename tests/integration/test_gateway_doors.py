@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from gatewaykit import ENDPOINT, change_routing, gateway_thread, serve_churn
+from gatewaykit import ENDPOINT, change_routing, client_headers, gateway_thread, serve_churn
 
 from governance.services.rollout.gateway_credentials import (
     CREDENTIAL_HEADER,
@@ -26,7 +26,10 @@ NEEDS = "needs a credential only the smoke test and governance infrastructure ho
 def gateway(gov, register_churn, now):
     """A live gateway over churn-api (1.0.0 production): (client, app)."""
     serve_churn(gov, register_churn, now)
-    with gateway_thread(gov.settings) as (url, app), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, app),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         yield client, app
 
 

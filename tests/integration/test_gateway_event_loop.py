@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 import skops.io as sio
-from gatewaykit import ENDPOINT, SLOW_TYPE, SlowClassifier, gateway_thread, logged
+from gatewaykit import ENDPOINT, SLOW_TYPE, SlowClassifier, client_headers, gateway_thread, logged
 from seeding import seed_stage
 
 from governance.bootstrap import open_governance
@@ -63,10 +63,13 @@ def slow_settings(gov, churn_model, example_card, now):
 @pytest.mark.parametrize("route", sorted(REQUESTS))
 def test_health_and_routing_answer_while_a_predict_is_in_flight(gov, slow_settings, route):
     path, body = REQUESTS[route]
+    headers = client_headers(gov)
     with gateway_thread(slow_settings) as (url, app):
         answers: dict[str, httpx.Response] = {}
         caller = threading.Thread(
-            target=lambda: answers.update(slow=httpx.post(url + path, json=body, timeout=90))
+            target=lambda: answers.update(
+                slow=httpx.post(url + path, json=body, headers=headers, timeout=90)
+            )
         )
         caller.start()
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gatewaykit import ENDPOINT, REPO, free_port, gateway_process, model_blobs
+from gatewaykit import ENDPOINT, REPO, client_headers, free_port, gateway_process, model_blobs
 from seeding import make_settings, seed_stage
 
 from governance.bootstrap import open_governance
@@ -71,8 +71,9 @@ def cluster():
 class Load:
     """Sequential requests in a thread; remembers every answered prediction id."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
         self.url = f"{url}/v1/endpoints/{ENDPOINT}/predict"
+        self.headers = headers
         self.answered: list[str] = []
         self.failed: list[int] = []
         self.stop = threading.Event()
@@ -80,7 +81,7 @@ class Load:
 
     def run(self) -> None:
         """Send until stopped (one row per request, a new key each time)."""
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, headers=self.headers) as client:
             i = 0
             while not self.stop.is_set():
                 i += 1
@@ -115,7 +116,7 @@ def test_requests_are_answered_while_postgres_is_down_and_every_one_is_logged_on
         )
 
         with gateway_process(settings) as (gateway_url, _):
-            load = Load(gateway_url)
+            load = Load(gateway_url, client_headers(gov))
             load.thread.start()
             time.sleep(1.0)
             before = len(load.answered)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 import schemathesis
-from gatewaykit import ENDPOINT, gateway_thread, logged, serve_churn
+from gatewaykit import ENDPOINT, client_headers, gateway_thread, logged, serve_churn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -17,6 +17,7 @@ EXAMPLES = 30  # per operation and mode: about 25 s in all on two cores
 @pytest.mark.sqlite_only
 def test_no_generated_request_gets_a_server_error(gov, register_churn, now):
     serve_churn(gov, register_churn, now)
+    headers = client_headers(gov)
     with gateway_thread(gov.settings) as (url, app):
         schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
@@ -28,7 +29,7 @@ def test_no_generated_request_gets_a_server_error(gov, register_churn, now):
         seen: dict[str, set[int]] = {}
         for operation in operations:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                _fuzz(operation, mode, url, seen)
+                _fuzz(operation, mode, url, seen, headers)
         assert app.state.gateway.log.wait_flushed()
         # The generated bodies did reach the real endpoint's checks, and were refused there.
         assert 400 in seen["POST /v2/models/{endpoint}/infer"]
@@ -37,7 +38,9 @@ def test_no_generated_request_gets_a_server_error(gov, register_churn, now):
         assert all(record["status"] == "ok" for record in logged(gov))
 
 
-def _fuzz(operation, mode: GenerationMode, url: str, seen: dict[str, set[int]]) -> None:
+def _fuzz(
+    operation, mode: GenerationMode, url: str, seen: dict[str, set[int]], headers: dict[str, str]
+) -> None:
     label = f"{operation.method.upper()} {operation.path}"
 
     # Half the cases name the real endpoint, so bodies reach decoding rather than a 404.
@@ -52,7 +55,7 @@ def _fuzz(operation, mode: GenerationMode, url: str, seen: dict[str, set[int]]) 
         if real and "endpoint" in (case.path_parameters or {}):
             case.path_parameters["endpoint"] = ENDPOINT
         try:
-            response = case.call(base_url=url, timeout=10)
+            response = case.call(base_url=url, headers=headers, timeout=10)
         except httpx.TransportError as exc:  # pragma: no cover - a crash would show here
             raise AssertionError(f"{label}: no answer: {exc}") from exc
         seen.setdefault(label, set()).add(response.status_code)

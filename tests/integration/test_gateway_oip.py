@@ -6,7 +6,15 @@ import uuid
 
 import httpx
 import pytest
-from gatewaykit import ENDPOINT, FEATURES, gateway_thread, logged, serve_churn, tensors
+from gatewaykit import (
+    ENDPOINT,
+    FEATURES,
+    client_headers,
+    gateway_thread,
+    logged,
+    serve_churn,
+    tensors,
+)
 
 ROWS = [{"age": 30, "income": 4, "tenure": 1}, {"age": 62, "income": 7, "tenure": 0}]
 
@@ -15,7 +23,10 @@ ROWS = [{"age": 30, "income": 4, "tenure": 1}, {"age": 62, "income": 7, "tenure"
 def gateway(gov, register_churn, now):
     """A live gateway over churn 1.0.0 behind endpoint churn-api: (client, app)."""
     serve_churn(gov, register_churn, now)
-    with gateway_thread(gov.settings) as (url, app), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, app),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         yield client, app
 
 

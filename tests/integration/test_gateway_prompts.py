@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from gatewaykit import gateway_thread
+from gatewaykit import client_headers, client_key, gateway_thread
 from promptkit import (
     PROMPT,
     TEMPLATE,
@@ -32,7 +32,10 @@ VARS = {"var.product": "Router", "var.question": "Why"}
 @pytest.fixture
 def gateway(gov):
     """A live gateway on the test's database: (client, app)."""
-    with gateway_thread(gov.settings) as (url, app), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, app),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         yield client, app
 
 
@@ -233,7 +236,7 @@ def test_the_client_caches_revalidates_serves_stale_and_falls_back(gov, now, sen
     clock = [0.0]
     ask = {"variables": {"product": "Router", "question": "Why"}}
     with gateway_thread(gov.settings) as (url, _):
-        client = PromptClient(url, http=sent.http, clock=lambda: clock[0])
+        client = PromptClient(url, http=sent.http, clock=lambda: clock[0], api_key=client_key(gov))
         first = client.get_prompt(PROMPT, **ask)
         assert (first.source, first.version, first.variant, first.render_id) == (
             "gateway", "1.0.0", "stable", None,
@@ -272,9 +275,12 @@ def test_the_client_caches_revalidates_serves_stale_and_falls_back(gov, now, sen
 @pytest.mark.sqlite_only
 def test_the_client_never_reuses_a_logged_render(gov, now, sent):
     _, rollout = start_canary(gov, now)
-    with gateway_thread(gov.settings) as (url, _), httpx.Client(base_url=url) as raw:
+    with (
+        gateway_thread(gov.settings) as (url, _),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as raw,
+    ):
         until(lambda: raw.get(URL, params={"targeting_key": "k"}).json()["render_id"], "canary")
-        client = PromptClient(url, http=sent.http)
+        client = PromptClient(url, http=sent.http, api_key=client_key(gov))
         first = client.get_prompt(PROMPT, targeting_key="u1")
         second = client.get_prompt(PROMPT, targeting_key="u1")
         assert (first.source, second.source) == ("gateway", "cache")

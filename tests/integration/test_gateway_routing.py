@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from gatewaykit import ENDPOINT, change_routing, gateway_thread, serve_churn
+from gatewaykit import ENDPOINT, change_routing, client_headers, gateway_thread, serve_churn
 
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage
@@ -22,7 +22,10 @@ URL = f"/v1/endpoints/{ENDPOINT}/predict"
 def gateway(gov, register_churn, now):
     """A live gateway over churn-api: (client, app)."""
     serve_churn(gov, register_churn, now)
-    with gateway_thread(gov.settings) as (url, app), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, app),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         yield client, app
 
 

@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 import sqlalchemy as sa
-from gatewaykit import ENDPOINT, change_routing, gateway_thread, serve_churn
+from gatewaykit import ENDPOINT, change_routing, client_headers, gateway_thread, serve_churn
 
 from governance.domain.errors import StateMismatch
 from governance.domain.rollout import RoutingSpec
@@ -96,7 +96,10 @@ def test_a_forged_spec_is_refused_the_last_good_one_stays_live_logged_and_counte
 ):
     gov = churn_api
     caplog.set_level(logging.WARNING, logger="governance.serving.routing_cache")
-    with gateway_thread(gov.settings) as (url, _), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, _),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         assert served_version(client) == "1.0.0"
         assert refused_count(client) == 0
         append_forged_spec(gov, number=2)
@@ -129,7 +132,10 @@ def test_an_edited_live_spec_is_not_served_by_a_gateway_that_starts_after_it(chu
     gov = churn_api
     caplog.set_level(logging.WARNING, logger="governance.serving.routing_cache")
     edit_spec(gov, number=1)
-    with gateway_thread(gov.settings) as (url, _), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, _),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         answer = client.post(URL, json={"rows": [ROW]})
         assert answer.status_code == 503
         assert answer.json() == {
@@ -181,12 +187,18 @@ def test_a_spec_older_than_seals_is_served_while_its_event_vouches_for_it(churn_
     with gov.engine.begin() as conn:
         conn.execute(routing_specs.update().values(spec_mac=None))
     audit.verify(gov)
-    with gateway_thread(gov.settings) as (url, _), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, _),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         assert served_version(client) == "1.0.0"
     with gov.store.read() as tx:
         recorded = tx.routing.latest_spec(ENDPOINT).spec.digest()
     edit_spec(gov, number=1, spec_mac=None)
-    with gateway_thread(gov.settings) as (url, _), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, _),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         answer = client.post(URL, json={"rows": [ROW]})
         assert answer.status_code == 503
         assert (
@@ -202,7 +214,10 @@ def delete_spec(gov, number: int) -> None:
 
 def test_a_deleted_forgery_does_not_block_the_governed_spec_that_reuses_its_number(churn_api, now):
     gov = churn_api
-    with gateway_thread(gov.settings) as (url, _), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, _),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         append_forged_spec(gov, number=2)
         assert until(lambda: refused_count(client) == 1)
         delete_spec(gov, number=2)
@@ -215,7 +230,10 @@ def test_a_deleted_forgery_does_not_block_the_governed_spec_that_reuses_its_numb
 def test_deleting_the_newest_specs_does_not_bring_an_older_one_back(churn_api, now, caplog):
     gov = churn_api
     caplog.set_level(logging.WARNING, logger="governance.serving.routing_cache")
-    with gateway_thread(gov.settings) as (url, _), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, _),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         change_routing(gov, now, stable="1.1.0")
         assert until(lambda: served_version(client) == "1.1.0")
         delete_spec(gov, number=2)

@@ -12,6 +12,7 @@ from gatewaykit import (
     ENDPOINT,
     FEATURES,
     change_routing,
+    client_headers,
     gateway_process,
     logged,
     model_blobs,
@@ -56,7 +57,7 @@ def test_tritonclient_with_its_defaults_is_served(gov, register_churn, now):
     with gateway_process(gov.settings) as (url, _):
         client = httpclient.InferenceServerClient(url.removeprefix("http://"))
         try:
-            answered = _calls(client)
+            answered = _calls(client, client_headers(gov))
         finally:
             client.close()
     # Stopped with SIGINT: the gateway flushed its prediction log before exiting.
@@ -68,8 +69,14 @@ def test_tritonclient_with_its_defaults_is_served(gov, register_churn, now):
     )
 
 
-def _calls(client) -> dict:
-    """Every call the test makes; the routed answer's version and variant."""
+def _calls(client, headers: dict[str, str]) -> dict:
+    """Every call the test makes; the routed answer's version and variant.
+
+    Health and metadata are open; every inference sends the client key in `headers`, as
+    tritonclient's `headers=` does, and one without it is refused 401 naming the headers.
+    Each call gets its own copy: tritonclient writes Inference-Header-Content-Length into
+    the dict it is given, so a shared dict would carry one call's length into the next.
+    """
     assert client.is_server_live() and client.is_server_ready()
     assert client.is_model_ready(ENDPOINT)
     assert client.get_server_metadata()["extensions"] == ["binary_tensor_data"]
@@ -83,7 +90,15 @@ def _calls(client) -> dict:
     assert meta["outputs"] == [{"name": "predict", "datatype": "INT64", "shape": [-1]}]
 
     # No outputs named: tritonclient asks for every output in binary (binary_data_output).
-    routed = client.infer(ENDPOINT, inputs(), parameters={"targeting_key": "user-7"})
+    with pytest.raises(InferenceServerException) as unkeyed:
+        client.infer(ENDPOINT, inputs())
+    assert unkeyed.value.status() == "401"
+    assert unkeyed.value.message().startswith(
+        "no client key: send it as `Authorization: Bearer KEY` or `X-API-Key: KEY`"
+    )
+    routed = client.infer(
+        ENDPOINT, inputs(), parameters={"targeting_key": "user-7"}, headers=dict(headers)
+    )
     answer = routed.get_response()
     version = answer["model_version"]
     assert version in ("1.0.0", "1.1.0")
@@ -98,6 +113,7 @@ def _calls(client) -> dict:
         inputs(),
         model_version="1.1.0",
         outputs=[httpclient.InferRequestedOutput("predict")],
+        headers=dict(headers),
     )
     assert pinned.get_response()["model_version"] == "1.1.0"
     assert pinned.get_response()["parameters"]["variant"] == "pinned:1.1.0"
@@ -121,6 +137,7 @@ def _calls(client) -> dict:
         as_json,
         model_version="1.0.0",
         outputs=[httpclient.InferRequestedOutput("predict", binary_data=False)],
+        headers=dict(headers),
     )
     assert plain.get_response()["outputs"][0]["data"] == offline("1.0.0").tolist()
 
@@ -129,7 +146,7 @@ def _calls(client) -> dict:
         "it serves 1.0.0 (stable), 1.1.0 (canary)"
     )
     with pytest.raises(InferenceServerException) as infer_error:
-        client.infer(ENDPOINT, inputs(), model_version="1.2.0")
+        client.infer(ENDPOINT, inputs(), model_version="1.2.0", headers=dict(headers))
     assert (infer_error.value.status(), infer_error.value.message()) == ("404", refused)
     with pytest.raises(InferenceServerException) as meta_error:
         client.get_model_metadata(ENDPOINT, "1.2.0")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from gatewaykit import ENDPOINT, change_routing, gateway_thread, logged, serve_churn
+from gatewaykit import ENDPOINT, change_routing, client_headers, gateway_thread, logged, serve_churn
 
 from governance.store.tables_rollout import outcomes
 
@@ -15,7 +15,10 @@ ROW = {"age": 50, "income": 3, "tenure": 2}
 def gateway(gov, register_churn, now):
     """A live gateway over churn 1.0.0 behind endpoint churn-api: (client, app)."""
     serve_churn(gov, register_churn, now)
-    with gateway_thread(gov.settings) as (url, app), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, app),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         yield client, app
 
 

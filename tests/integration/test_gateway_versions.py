@@ -6,7 +6,15 @@ import time
 
 import httpx
 import pytest
-from gatewaykit import ENDPOINT, change_routing, gateway_thread, logged, serve_churn, tensors
+from gatewaykit import (
+    ENDPOINT,
+    change_routing,
+    client_headers,
+    gateway_thread,
+    logged,
+    serve_churn,
+    tensors,
+)
 
 from governance.domain.rollout import ABSplit, FlagRule, bucket
 
@@ -18,7 +26,10 @@ BASE = f"/v2/models/{ENDPOINT}/versions"
 def gateway(gov, register_churn, now):
     """A live gateway over churn-api (1.0.0 stable; 1.1.0 and 1.2.0 staged): (client, app)."""
     serve_churn(gov, register_churn, now)
-    with gateway_thread(gov.settings) as (url, app), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, app),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         yield client, app
 
 

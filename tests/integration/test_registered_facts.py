@@ -11,7 +11,7 @@ import re
 
 import httpx
 import pytest
-from gatewaykit import ENDPOINT, gateway_thread, serve_churn, tensors
+from gatewaykit import ENDPOINT, client_headers, gateway_thread, serve_churn, tensors
 from test_audit_trail import tamper
 
 from governance.domain.errors import RegistrationMismatch, StateMismatch
@@ -48,7 +48,10 @@ def swapped(gov, register_churn, now) -> tuple[str, str]:
 
 def test_the_gateway_refuses_a_version_whose_digest_is_not_the_registered_one(gov, swapped):
     old, new = swapped
-    with gateway_thread(gov.settings) as (url, _app), httpx.Client(base_url=url) as client:
+    with (
+        gateway_thread(gov.settings) as (url, _app),
+        httpx.Client(base_url=url, headers=client_headers(gov)) as client,
+    ):
         answer = client.post(f"/v2/models/{ENDPOINT}/infer", json={"inputs": tensors(ROWS)})
     assert answer.status_code == 503, answer.text
     assert answer.json()["error"] == (

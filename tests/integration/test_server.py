@@ -414,3 +414,25 @@ def test_an_admin_grants_enrols_and_revokes_and_the_sixth_wrong_code_is_locked_o
     )
     assert answer.status_code == 401
     assert "(revoked by grace)" in answer.json()["error"]["message"]
+
+
+def test_an_admin_creates_a_client_key_through_the_server_and_no_one_else_does(team):
+    body = {"app_name": "checkout", "endpoint": ["*"], "route": ["predict", "outcomes"]}
+    path = f"{team.url}/v1/commands/clients/create"
+    alice = {"Authorization": f"Bearer {team.token('alice')}"}
+    refused = httpx.post(path, json=body, headers=alice)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["message"].startswith("alice does not hold the role admin")
+    grace = {"Authorization": f"Bearer {team.token('grace')}"}
+    made = httpx.post(path, json=body, headers=grace)
+    assert made.status_code == 200, made.text
+    assert made.json()["exit_code"] == 0
+    lines = made.json()["output"].splitlines()
+    assert lines[0].startswith("created client key ck_") and lines[0].endswith(
+        "for checkout: endpoints all; routes predict, outcomes"
+    )
+    key = lines[-1].removeprefix("key: ")
+    # The server keeps only the key's hash; the trail names the key by id, as grace's act.
+    [created] = team.events("client.key_created")
+    assert (created.actor, created.details["app"]) == ("grace", "checkout")
+    assert key.startswith("gk_") and key not in json.dumps(created.details)

@@ -260,7 +260,7 @@ def test_bad_require_groups_at_is_refused_naming_the_key_path(data, message):
 def test_unknown_role_in_roster_names_person_and_role():
     message = config_error({"roster": {**ROSTER, "carol": ["ml_leed"]}})
     assert message.startswith("policy file: roster.carol: unknown role 'ml_leed'")
-    assert "expected one of ml_engineer, ml_lead, risk_officer, legal" in message
+    assert "expected one of ml_engineer, ml_lead, risk_officer, legal, admin" in message
 
 
 def test_unknown_role_in_quorum_names_the_key():

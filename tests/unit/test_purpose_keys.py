@@ -28,8 +28,13 @@ def master(tmp_path) -> Keyring:
     return Keyring(tmp_path / "secret.key")
 
 
-def test_the_gateway_purposes_are_the_three_it_checks_and_no_person_purpose():
-    assert sorted(GATEWAY_PURPOSES) == ["audit-mac", "gateway-credential", "routing-spec"]
+def test_the_gateway_purposes_are_the_four_it_checks_and_no_person_purpose():
+    assert sorted(GATEWAY_PURPOSES) == [
+        "audit-mac",
+        "client-key-row",
+        "gateway-credential",
+        "routing-spec",
+    ]
     assert not set(GATEWAY_PURPOSES) & set(PERSON_PURPOSES)
 
 
@@ -98,9 +103,8 @@ def test_keys_derive_writes_the_gateway_file(master, tmp_path, monkeypatch, caps
     out = tmp_path / "gateway.keys"
     assert run(["keys", "derive", "--gateway", "--out", str(out)]) == 0
     said = capsys.readouterr().out
-    assert f"{out} (mode 0600) holding keys for audit-mac, gateway-credential, routing-spec" in (
-        said.replace("\n", "")
-    )
+    held = "audit-mac, client-key-row, gateway-credential, routing-spec"
+    assert f"{out} (mode 0600) holding keys for {held}" in said.replace("\n", "")
     assert Keyring(out).purposes == frozenset(GATEWAY_PURPOSES)
     # From a purpose key file only its own purposes can be passed on.
     monkeypatch.setenv("GOVERNANCE_SECRET_KEY_FILE", str(out))

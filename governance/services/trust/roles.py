@@ -11,7 +11,7 @@ from governance.domain.policy import Policy
 LEAD_ROLE = "ml_lead"
 # A model's risk level is changed only by a risk officer.
 RISK_ROLE = "risk_officer"
-# Enrolment, re-enrolment, role changes, revoking sessions and lifting code locks.
+# Enrolment, re-enrolment, role changes, revoking sessions, lifting code locks, client keys.
 ADMIN_ROLE = "admin"
 # Reading the whole audit trail (and asking the server to verify it).
 AUDITOR_ROLE = "auditor"
