@@ -47,7 +47,13 @@ def test_outcomes_recorded_before_the_migration_are_kept(database_url):
         assert current_revision(engine) == head_revision()
         with engine.connect() as conn:
             moved = conn.execute(
-                prompt_render_outcomes.select().order_by(prompt_render_outcomes.c.render_id)
+                # The columns this migration made (a later one adds `client`).
+                sa.select(
+                    prompt_render_outcomes.c.render_id,
+                    prompt_render_outcomes.c.success,
+                    prompt_render_outcomes.c.latency_ms,
+                    prompt_render_outcomes.c.recorded_at,
+                ).order_by(prompt_render_outcomes.c.render_id)
             ).all()
             renders = conn.execute(sa.select(prompt_renders.c.id).order_by("id")).scalars()
             assert renders.all() == ["answered", "failed", "waiting"]

@@ -6,10 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import httpx
-import pyotp
 import pytest
 from seeding import make_settings
-from serverkit import server_process
+from serverkit import People, server_process
 
 from governance.bootstrap import open_governance
 from governance.domain.models import ModelKind, RegisteredModel, RiskLevel
@@ -57,7 +56,7 @@ def test_two_server_processes_serve_parallel_clients_and_the_chain_stays_whole(p
     settings, gov, secrets = postgres_home
     with server_process(settings) as (first, _), server_process(settings) as (second, _):
         # A session opened on one process is good on the other: sessions live in the database.
-        code = pyotp.TOTP(secrets["alice"]).now()
+        code = People(first, secrets).code("alice")  # by the server's clock
         login = httpx.post(f"{first}/v1/sessions", json={"name": "alice", "code": code})
         assert login.status_code == 201, login.text
         headers = {"Authorization": f"Bearer {login.json()['token']}"}
