@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import httpx
@@ -154,8 +154,10 @@ def test_a_gateway_process_serves_as_the_gateway_role_with_only_its_key_file(
         change_routing(gov, now, stable="1.1.0")
         until(lambda: client.post(PREDICT, json={"rows": [ROW]}).json()["version"] == "1.1.0",
               "spec 2 live")  # fmt: skip
-        # A credential minted with the master opens the full routing: the same subkey.
-        credential = mint(gov.keyring, routing_scope(ENDPOINT), datetime.now(UTC))
+        # A credential minted with the master opens the full routing: the same subkey. It is
+        # minted at the gateway's time (its Date header): the process keeps the real clock.
+        gateway_now = parsedate_to_datetime(answer.headers["date"])
+        credential = mint(gov.keyring, routing_scope(ENDPOINT), gateway_now)
         full = client.get(f"/v1/endpoints/{ENDPOINT}", headers={CREDENTIAL_HEADER: credential})
         assert full.status_code == 200 and "seed" in full.json()
         # A prompt canary's render is logged, and its outcome recorded once.
