@@ -109,28 +109,32 @@ class LocalStack:
 
     def start_gateway(self, port: int, env: dict[str, str] | None = None, timeout: float = 60):
         """Start `governance serve` on 127.0.0.1:`port` and wait until it is ready."""
-        argv = [sys.executable, "-m", "governance.cli", "serve", "--port", str(port)]
-        process = self._spawn(argv, {**self.env(), **(env or {})}, "gateway.log")
+        argv = ["serve", "--port", str(port)]
         url = f"http://127.0.0.1:{port}/v2/health/ready"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                break
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return process
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"the gateway did not become ready; see {self.home / 'gateway.log'}")
+        return self._start_answering(argv, env, "gateway.log", url, timeout, "the gateway")
 
     def start_governance_server(
         self, port: int, env: dict[str, str] | None = None, timeout: float = 90
     ) -> subprocess.Popen:
         """Start `governance server run` on 127.0.0.1:`port` and wait until it answers."""
-        argv = [sys.executable, "-m", "governance.cli", "server", "run", "--port", str(port)]
-        process = self._spawn(argv, {**self.env(), **(env or {})}, "governance-server.log")
+        argv = ["server", "run", "--port", str(port)]
         url = f"http://127.0.0.1:{port}/v1/health"
+        return self._start_answering(
+            argv, env, "governance-server.log", url, timeout, "the governance server"
+        )
+
+    def _start_answering(
+        self,
+        argv: list[str],
+        env: dict[str, str] | None,
+        log_name: str,
+        url: str,
+        timeout: float,
+        what: str,
+    ) -> subprocess.Popen:
+        """Start a `governance` command and wait until `url` answers 200; fail naming the log."""
+        command = [sys.executable, "-m", "governance.cli", *argv]
+        process = self._spawn(command, {**self.env(), **(env or {})}, log_name)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -141,8 +145,7 @@ class LocalStack:
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        log = self.home / "governance-server.log"
-        raise RuntimeError(f"the governance server did not answer; see {log}")
+        raise RuntimeError(f"{what} did not answer; see {self.home / log_name}")
 
     def _spawn(self, argv: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen:
         self.home.mkdir(parents=True, exist_ok=True)
