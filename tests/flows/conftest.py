@@ -61,9 +61,12 @@ ROLLOUTS = {
         "min_samples": 15,
         "min_labels": 10,
         "max_extensions": 4,
-        # A p95 from ~70 requests on a shared 2-core machine moves by more than the default
-        # 20%; latency analysis itself is tested in tests/unit/test_canary_analysis.py.
-        "latency_min_effect": 1.0,
+        # A p95 from ~60 requests on a 2-core machine shared with the other test session
+        # moved by more than 100% in CI, and ~60 labels per variant can differ by a few
+        # wrong answers between two good models. These tests are about the flow; the
+        # latency and accuracy analysis is tested in tests/unit/test_canary_analysis.py.
+        "latency_min_effect": 4.0,
+        "max_accuracy_drop": 0.2,
     },
     "blue_green": {"smoke_rows": 10, "scale_down_delay_minutes": 5},
     "prompts": {
@@ -72,7 +75,7 @@ ROLLOUTS = {
             "bake_minutes": 0.05,
             "min_samples": 15,
             "max_extensions": 4,
-            "latency_min_effect": 1.0,
+            "latency_min_effect": 4.0,
         }
     },
 }

@@ -46,7 +46,8 @@ CANARY = {
     "min_samples": 15,
     "min_labels": 10,
     "max_extensions": 4,
-    "latency_min_effect": 1.0,
+    "latency_min_effect": 4.0,
+    "max_accuracy_drop": 0.2,
 }
 
 

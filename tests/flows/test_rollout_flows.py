@@ -130,11 +130,15 @@ def test_a_canary_that_holds_up_is_promoted_step_by_step(world, gateway, trained
         run_id = start(w, "1.1.0", "canary", name)
         approve_all(w, run_id)
         state = wait_final(run_id)
-    verdicts = [e.details for e in audit.history(w.gov, event_type="rollout.verdict")]
+    details = [
+        m["detail"]
+        for e in audit.history(w.gov, event_type="rollout.verdict", model=w.churn)
+        for m in e.details["metrics"]
+    ]
     assert (state.name, state.message) == (
         "Promoted",
         f"{w.churn}@1.1.0 is now production",
-    ), verdicts
+    ), details
     spec = endpoints.show(w.gov, name).spec.spec
     assert (spec.stable, spec.canary, spec.canary_weight) == ("1.1.0", None, 0)
     assert reasons(w, name) == ["created", "canary 1.1.0 at 50%", "1.1.0 promoted"]
