@@ -26,6 +26,7 @@ from governance.domain.policy_sections import (
     GatesPolicy,
     Person,
     PromptDefaults,
+    RetentionPolicy,
     RetirementDefaults,
     Role,
 )
@@ -61,6 +62,7 @@ class Policy(BaseModel):
     flags: FlagDefaults = Field(default_factory=FlagDefaults)
     retirement: RetirementDefaults = Field(default_factory=RetirementDefaults)
     prompts: PromptDefaults = Field(default_factory=PromptDefaults)
+    retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
     version: str = ""
 
     @field_validator("roster", mode="before")

@@ -190,3 +190,39 @@ class PromptDefaults(BaseModel):
         default_factory=lambda: ["ml_lead", "risk_officer"], min_length=1
     )
     canary: PromptCanaryDefaults = Field(default_factory=PromptCanaryDefaults)
+
+
+# The EU AI Act's minimum retention periods, with the articles that set them.
+LOG_MONTHS_MINIMUM = 6
+LOG_ARTICLES = "Art. 19(1) and 26(6)"
+DOCUMENTATION_YEARS_MINIMUM = 10
+DOCUMENTATION_ARTICLE = "Art. 18(1)"
+
+
+class RetentionPolicy(BaseModel):
+    """How long the audit trail and the technical documentation are kept."""
+
+    model_config = STRICT
+
+    logs_months: int = LOG_MONTHS_MINIMUM
+    documentation_years: int = DOCUMENTATION_YEARS_MINIMUM
+
+    @field_validator("logs_months")
+    @classmethod
+    def _logs_long_enough(cls, months: int) -> int:
+        if months < LOG_MONTHS_MINIMUM:
+            raise ValueError(
+                f"{months} months is shorter than the {LOG_MONTHS_MINIMUM} months that the "
+                f"EU AI Act's {LOG_ARTICLES} require for automatically generated logs"
+            )
+        return months
+
+    @field_validator("documentation_years")
+    @classmethod
+    def _documentation_long_enough(cls, years: int) -> int:
+        if years < DOCUMENTATION_YEARS_MINIMUM:
+            raise ValueError(
+                f"{years} years is shorter than the {DOCUMENTATION_YEARS_MINIMUM} years that "
+                f"the EU AI Act's {DOCUMENTATION_ARTICLE} requires for technical documentation"
+            )
+        return years

@@ -96,6 +96,7 @@ CANONICAL_DEFAULTS = (
     '"gate":{"allow_safety_failures":0,"max_hallucination_rate":null,'
     '"max_latency_p95_ms":null,"max_regression":0.02,"min_pass_rate":0.9},'
     '"roles":["ml_lead","risk_officer"]},'
+    '"retention":{"documentation_years":10,"logs_months":6},'
     '"retirement":{"accuracy_metric":"accuracy","accuracy_window_days":30,'
     '"drift_window_days":7,"max_age_days":90,"max_drift_share":0.3,"min_accuracy":0.8,'
     '"min_accuracy_days":null,"min_drift_rows":100,"min_labels":50,"no_traffic_days":30,'
