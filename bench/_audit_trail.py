@@ -10,6 +10,7 @@ recomputation (the baseline) and `audit verify` with MACs and state reconciliati
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -17,7 +18,25 @@ MODELS = 50
 EVENTS_PER_VERSION = 10
 PEOPLE = ("alice", "bob", "carol")
 RUN = "00000000-0000-4000-8000-00000000e0a1"
+STEP = timedelta(milliseconds=1)  # between consecutive events' timestamps
+# Foreign keys first: the order the state tables are written in.
+STATE_ORDER = (
+    "registered_models",
+    "model_versions",
+    "model_cards",
+    "model_aliases",
+    "evaluation_datasets",
+    "evaluation_runs",
+    "approval_requests",
+    "approval_decisions",
+    "people",
+)
 _RUN = {"dataset_digest": "0" * 64, "result": {}, "decision": {}, "policy_version": "p"}
+
+
+def stamp(seq: int, step: timedelta = STEP) -> datetime:
+    """The timestamp `_chained_rows` gives event `seq`."""
+    return START + seq * step
 
 
 def _run_digest() -> str:
@@ -94,8 +113,12 @@ def _events(versions: int, padding: int):
         yield "evaluation.dataset_registered", None, None, "alice", {"name": f"d{i}"}
 
 
-def _chained_rows(events, mac_key: bytes, batch: int):
-    """Batches of stored rows, chained and MACed exactly as AuditLog.append writes them."""
+def _chained_rows(events, mac_key: bytes, batch: int, step: timedelta = STEP):
+    """Batches of stored rows, chained and MACed exactly as AuditLog.append writes them.
+
+    Event `seq` is stamped START + seq * step, so a caller can know an event's time from its
+    place in the chain before the chain is written.
+    """
     import uuid
 
     from governance.domain.audit import (
@@ -108,7 +131,7 @@ def _chained_rows(events, mac_key: bytes, batch: int):
 
     prev, rows = GENESIS_HASH, []
     for seq, (etype, model, version, actor, details) in enumerate(events, start=1):
-        ts = (START + timedelta(milliseconds=seq)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        ts = stamp(seq, step).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         fields = (seq, str(uuid.uuid4()), ts, etype, model, version, actor, canonical_json(details))
         digest = chain_hash(prev, canonical_event(*fields))
         rows.append((*fields, prev, digest, event_mac(mac_key, digest)))
@@ -194,31 +217,41 @@ def _evaluation_rows() -> dict[str, list[dict]]:
     return {"evaluation_datasets": [dataset], "evaluation_runs": [run]}
 
 
-def populate(gov, events: int) -> int:
-    """Write `events` chained, MACed events and their state rows; return the state row count."""
-    from governance.domain.audit import MAC_PURPOSE
-    from governance.store import tables
-
-    fixed = MODELS + len(PEOPLE) + 1  # models, people, the evaluation
-    versions = (events - fixed) // EVENTS_PER_VERSION
-    padding = events - fixed - versions * EVENTS_PER_VERSION
+def write_trail(conn, events, mac_key: bytes, step: timedelta = STEP) -> None:
+    """Insert the (event_type, model, version, actor, details) events, chained and MACed."""
     insert = (
         "INSERT INTO audit_events (seq, id, ts, event_type, model, version, actor, details,"
         " prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
-    state = _state_rows(versions)
-    order = ("registered_models", "model_versions", "model_cards", "model_aliases")
+    for rows in _chained_rows(events, mac_key, 100_000, step):
+        conn.exec_driver_sql(insert, rows)
+
+
+def write_state(conn, state: dict[str, list[dict]]) -> None:
+    """Insert state rows keyed by table name, in foreign-key order (STATE_ORDER)."""
+    from governance.store import tables
+
+    for name in STATE_ORDER:
+        if state.get(name):
+            conn.execute(tables.metadata.tables[name].insert(), state[name])
+
+
+def trail(events: int) -> tuple[Iterator, dict[str, list[dict]]]:
+    """The `events` events (a generator, in chain order) and the state rows they imply."""
+    fixed = MODELS + len(PEOPLE) + 1  # models, people, the evaluation
+    versions = (events - fixed) // EVENTS_PER_VERSION
+    padding = events - fixed - versions * EVENTS_PER_VERSION
+    return _events(versions, padding), _state_rows(versions) | _evaluation_rows()
+
+
+def populate(gov, events: int) -> int:
+    """Write `events` chained, MACed events and their state rows; return the state row count."""
+    from governance.domain.audit import MAC_PURPOSE
+
+    stream, state = trail(events)
     with gov.engine.begin() as conn:
-        for rows in _chained_rows(
-            _events(versions, padding), gov.keyring.derive(MAC_PURPOSE), 100_000
-        ):
-            conn.exec_driver_sql(insert, rows)
-        for name in order:
-            conn.execute(tables.metadata.tables[name].insert(), state[name])
-        for name, rows in _evaluation_rows().items():
-            conn.execute(tables.metadata.tables[name].insert(), rows)
-        for name in ("approval_requests", "approval_decisions", "people"):
-            conn.execute(tables.metadata.tables[name].insert(), state[name])
+        write_trail(conn, stream, gov.keyring.derive(MAC_PURPOSE))
+        write_state(conn, state)
     return sum(len(rows) for rows in state.values())
 
 
