@@ -72,8 +72,8 @@ def _digest(rng: random.Random) -> str:
     return f"{rng.getrandbits(256):064x}"
 
 
-# The fixed part of a version's life, in order: (kind, days after the version's start).
-_LIFE = (
+# The start of every version's life, in order: (kind, days after the version's start).
+_REGISTERED = (
     ("registered", 0.0),
     ("card_revised", 0.2),
     ("card_revised", 0.4),
@@ -93,34 +93,58 @@ _LIFE = (
     ("decided", 2.6),
     ("decided", 2.9),
     ("approved", 2.901),
-    ("stage", 2.91),
-    ("promoted", 2.92),
-    ("alias", 2.93),
-    ("reference", 3.0),
 )
+BAKE_DAYS = 30 / (24 * 60)  # the example policy's 30-minute canary bake
 
 
-def _skeleton(versions: int, per_version: int) -> list[tuple[float, int, str, int]]:
-    """Every target event as (simulated day, target, kind, n), sorted into chain order."""
-    items = []
+def _life(v: int, analysed: int) -> list[tuple[float, int, str, int, int]]:
+    """Target v's own steps as (day, attributed target, kind, n, acting target).
+
+    A step writes one event, attributed to the target it names (model and version): a canary
+    step's routing change names the stable version, the predecessor, not v. A step whose
+    service call writes two events is followed by a `flush` step that writes the second.
+    """
+    start = (v // MODELS) * 15.0 + (v % MODELS) * 0.05
+    items = [(start + day, v, kind, n, v) for n, (kind, day) in enumerate(_REGISTERED)]
+    p = v - MODELS  # the predecessor: the model's version in production, or < 0 if none
+    day = start + 2.902
+    if p < 0:  # the first version goes to production directly, then gets its endpoint
+        items += [(day, v, "stage", 0, v), (day + 0.001, v, "promoted", 0, v)]
+        items += [(day + 0.002, v, "alias", 0, v), (day + 0.01, v, "endpoint", 0, v)]
+        items += [(day + 0.011, v, "flush", 0, v)]
+    else:  # a canary on the endpoint: routing changes name the stable version, p
+        items += [(day, p, "rollout_start", 0, v), (day + 0.0001, v, "flush", 0, v)]
+        for k in range(analysed):
+            day += BAKE_DAYS
+            items.append((day, v, "verdict", k, v))
+            if k < analysed - 1:  # the last analysed step is followed by the promotion
+                items.append((day + 0.0001, p, "flush", k, v))
+        day += 0.001
+        items += [(day, p, "archived", 0, v), (day + 0.0001, v, "stage", 0, v)]
+        items += [(day + 0.0002, v, "follow", 0, v), (day + 0.0003, v, "promoted", 0, v)]
+        items += [(day + 0.0004, v, "alias", 0, v)]
+    items.append((start + 3.0, v, "reference", 0, v))
+    return items
+
+
+def _skeleton(versions: int, per_version: int, analysed: int) -> list[tuple]:
+    """Every target event as (day, attributed target, kind, n, acting target), in chain
+    order; each target gets monitoring filler up to exactly `per_version` events."""
+    items = [item for v in range(versions) for item in _life(v, analysed)]
+    fixed = [0] * versions
+    for _day, attributed, *_ in items:
+        fixed[attributed] += 1
     for v in range(versions):
-        start = (v // MODELS) * 15.0 + (v % MODELS) * 0.05
-        fixed = [(start + day, v, kind, n) for n, (kind, day) in enumerate(_LIFE)]
-        successor = v + MODELS
-        if successor < versions:  # archived when its successor enters production
-            fixed.append(
-                ((successor // MODELS) * 15.0 + (v % MODELS) * 0.05 + 2.905, v, "archived", 0)
-            )
-        filler = per_version - len(fixed)
-        if filler < 0:
-            raise SystemExit(f"--events-per-version must be at least {len(fixed)}")
+        filler = per_version - fixed[v]
+        if filler < 2:
+            raise SystemExit(f"--events-per-version must be at least {fixed[v] + 2}")
+        start = (v // MODELS) * 15.0 + (v % MODELS) * 0.05 + 3.0
         audits = max(1, filler // 33)  # one retirement audit for 32 batches: ~a day
         ingests = filler - audits
         for n in range(ingests):
-            fixed.append((start + 3.0 + LIFE_DAYS * (n + 1) / (ingests + 1), v, "ingested", n))
+            items.append((start + LIFE_DAYS * (n + 1) / (ingests + 1), v, "ingested", n, v))
         for n in range(audits):
-            fixed.append((start + 3.0 + LIFE_DAYS * (n + 0.5) / audits, v, "checked", n))
-        items.extend(fixed)
+            items.append((start + LIFE_DAYS * (n + 0.5) / audits, v, "checked", n, v))
     items.sort()
     return items
 
@@ -132,7 +156,12 @@ class _Life:
         from governance.reports.card_yaml import load_card_yaml
         from governance.store.unit_of_work import Transaction
 
-        self.gov, self.policy, self.tx = gov, gov.policy, Transaction(conn)
+        self.gov, self.policy = gov, gov.policy
+        self.tx = Transaction(conn, gov.keyring)
+        # The services' own in-transaction functions write routing and rollouts; their audit
+        # events are captured here and placed in the chain by the step that called them.
+        self.captured: list[tuple] = []
+        self.tx.audit = _Capture(self.captured)
         self.targets, self.rng = targets, random.Random(seed)
         self.card = load_card_yaml(CARD.read_text())
         self.batches: list[dict] = []
@@ -140,11 +169,22 @@ class _Life:
         self.tokens: list[dict] = []
         self.production: dict[str, Target] = {}  # model -> its version in production
 
-    def event(self, kind: str, t: Target, n: int, now: datetime) -> tuple:
-        """(event_type, model, version, actor, details) of one step, its rows written."""
-        etype, actor, details = getattr(self, f"_{kind}")(t, n, now)
-        t.events += 1
-        return etype, t.model, t.version, actor, details
+    def event(self, kind: str, named: Target, acting: Target, n: int, now: datetime) -> tuple:
+        """(event_type, model, version, actor, details) of one step of `acting`'s life, its
+        rows written; the event must name `named` (setup stops if the plan was wrong)."""
+        made = getattr(self, f"_{kind}")(acting, n, now)
+        if made is None:  # a service call wrote its events into the capture: the first now
+            made = self.captured.pop(0)
+        else:
+            etype, actor, details = made
+            made = (etype, named.model, named.version, actor, details)
+        if (made[1], made[2]) != (named.model, named.version):
+            raise SystemExit(f"setup: {kind} wrote {made[:3]}, planned for {named.version}")
+        named.events += 1
+        return made
+
+    def _flush(self, _t: Target, _n: int, _now: datetime) -> None:
+        """The second event of the previous step's service call."""
 
     def _registered(self, t: Target, _n: int, now: datetime):
         from governance.domain.cards import card_hash
@@ -413,26 +453,122 @@ class _Life:
     def _archived(self, t: Target, _n: int, now: datetime):
         from governance.domain.models import sunset_after
 
-        successor = next(o for o in self.targets if o.model == t.model and o.index == t.index + 1)
+        incumbent = self.production[t.model]
         sunset = sunset_after(now, self.policy.retirement.sunset_days)
-        t.state |= {"stage": "deprecated", "stage_changed_at": now, "sunset_at": sunset}
+        incumbent.state |= {"stage": "deprecated", "stage_changed_at": now, "sunset_at": sunset}
         return (
             "model.stage_changed",
             "promote-model",
             {
-                "from": "production",
-                "to": "deprecated",
-                "reason": f"archived by promotion of {successor.version}",
+                "reason": f"archived by promotion of {t.version}",
                 "sunset_at": sunset.isoformat(),
-                "successor": successor.version,
-            },
+                "successor": t.version,
+            }
+            | {"from": "production", "to": "deprecated"},
+        )
+
+    def _endpoint(self, t: Target, _n: int, now: datetime) -> None:
+        """What `governance endpoints create` writes: the endpoint, its event, spec 1."""
+        from governance.domain.rollout import Endpoint, RoutingSpec
+        from governance.services.rollout.routing import write_spec
+
+        endpoint = Endpoint(
+            name=t.model,
+            model_name=t.model,
+            seed=f"{t.model_id:016x}",
+            created_at=now,
+            created_by="carol",
+        )
+        self.tx.routing.insert_endpoint(endpoint)
+        self.tx.audit.append(
+            "endpoint.created",
+            actor="carol",
+            now=now,
+            model=t.model,
+            version=t.version,
+            details={"endpoint": t.model, "verified": True},
+        )
+        write_spec(self.tx, endpoint, RoutingSpec(stable=t.version), "carol", "created", now)
+
+    def _rollout_start(self, t: Target, _n: int, now: datetime) -> None:
+        """strategies.start's transaction: the rollout, the canary's first weight, its event."""
+        from governance.domain.rollout import Rollout
+        from governance.services.rollout.routing import change_in, updated
+        from governance.services.rollout.stopping import rollout_event
+
+        request, canary = t.state["request"], self.policy.canary
+        rollout = Rollout(
+            id=_uuid(self.rng),
+            endpoint=t.model,
+            model_name=t.model,
+            version=t.version,
+            strategy="canary",
+            request_id=request.id,
+            flow_run_id=t.state["flow_run_id"],
+            steps=list(canary.steps),
+            bake_seconds=canary.bake_minutes * 60,
+            step_started_at=now,
+            heartbeat_at=now,
+            replaced=self.production[t.model].version,
+        )
+        self.tx.routing.insert_rollout(rollout, now)
+        weight = rollout.steps[0]
+        change_in(
+            self.tx,
+            t.model,
+            lambda s: updated(s, canary=t.version, canary_weight=weight),
+            actor="promote-model",
+            reason=f"canary {t.version} at {weight}%",
+            now=now,
+        )
+        rollout_event(
+            self.tx, "rollout.started", rollout, now, steps=rollout.steps, strategy="canary"
+        )
+        t.state["rollout"] = rollout.id
+
+    def _verdict(self, t: Target, _n: int, now: datetime) -> None:
+        """strategies.record_verdict on a passing step: the verdict, then the next weight."""
+        from governance.services.rollout.stopping import rollout_event
+        from governance.services.rollout.strategies import _advance
+
+        stored = self.tx.routing.rollout_by_id(t.state["rollout"])
+        rows = [
+            {"metric": "error_rate", "canary": 0.004, "stable": 0.005, "verdict": "pass"},
+            {"metric": "latency_p95_ms", "canary": 41.0, "stable": 40.2, "verdict": "pass"},
+        ]
+        stored.verdicts.append({"weight": stored.weight, "verdict": "pass", "metrics": rows})
+        stored.heartbeat_at = now
+        rollout_event(
+            self.tx,
+            "rollout.verdict",
+            stored,
+            now,
+            weight=stored.weight,
+            verdict="pass",
+            metrics=rows,
+        )
+        _advance(self.tx, stored, now)
+        self.tx.routing.save_rollout(stored)
+
+    def _follow(self, t: Target, _n: int, now: datetime) -> None:
+        """rollout.production's routing half of a promotion: endpoints serve the version."""
+        from governance.services.rollout.production import _follow_production
+
+        reason = f"{t.version} promoted"
+        _follow_production(
+            self.tx, t.model, t.version, actor="promote-model", reason=reason, now=now
         )
 
     def _promoted(self, t: Target, _n: int, now: datetime):
         from governance.domain import approvals as rules
+        from governance.domain.rollout import RolloutStatus
 
         request = t.state["request"]
         self.tx.approvals.mark_completed(request.id, now)
+        rollout = self.tx.routing.rollout_for_request(request.id)
+        if rollout is not None:  # completed with the promotion it carried (completion.py)
+            rollout.status, rollout.heartbeat_at = RolloutStatus.completed, now
+            self.tx.routing.save_rollout(rollout)
         approvers = [
             {"approver": a.approver, "role": a.role} for a in rules.active_approvals(request)
         ]
@@ -552,6 +688,17 @@ class _Life:
         return len(self.tokens) + len(self.batches) + len(self.audits)
 
 
+class _Capture:
+    """Stands in for the transaction's AuditLog: keeps each appended event, in order."""
+
+    def __init__(self, into: list[tuple]) -> None:
+        self.into = into
+
+    def append(self, event_type, *, actor, now, model=None, version=None, details=None):
+        """Keep (event_type, model, version, actor, details)."""
+        self.into.append((event_type, model, version, actor, details or {}))
+
+
 def _table(name: str):
     from governance.store import tables
 
@@ -637,7 +784,7 @@ def populate(gov, events: int, versions: int, per_version: int) -> Store:
     rng = random.Random(2026)
     dataset_digest = _digest(rng)
     prelude, prelude_state = _prelude(targets, dataset_digest)
-    skeleton = _skeleton(versions, per_version)
+    skeleton = _skeleton(versions, per_version, len(gov.policy.canary.steps) - 1)
     bulk = events - len(prelude) - len(skeleton)
     if bulk < _audit_trail.MODELS + len(_audit_trail.PEOPLE) + 1:
         raise SystemExit(f"--events {events} is too few for {versions} x {per_version} events")
@@ -650,7 +797,6 @@ def populate(gov, events: int, versions: int, per_version: int) -> Store:
         _audit_trail.write_state(conn, prelude_state)
         life = _Life(gov, conn, targets)
         life.dataset_digest = dataset_digest
-        targets_by_index = dict(enumerate(targets))
 
         def stream():
             yield from chain(head, prelude)
@@ -658,9 +804,9 @@ def populate(gov, events: int, versions: int, per_version: int) -> Store:
             nxt = next(slots, None)
             for seq in range(lead + 1, events + 1):
                 if nxt is not None and nxt[0] == seq:
-                    _, (_day, v, kind, n) = nxt
+                    _, (_day, named, kind, n, acting) = nxt
                     now = _audit_trail.stamp(seq, step)
-                    yield life.event(kind, targets_by_index[v], n, now)
+                    yield life.event(kind, targets[named], targets[acting], n, now)
                     nxt = next(slots, None)
                 else:
                     yield next(others)
