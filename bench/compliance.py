@@ -18,9 +18,11 @@ Timed, in the same run, on the same store:
   (`governance.store.audit_log.iter_rows`) and keeping the rows that name it; the scans are
   spread among the packs so both see the same machine load.
 
-Untimed, after: one more pack built while every statement is recorded; each SELECT that
-reads `audit_events` is shown with SQLite's query plan, and `full_trail_scan_per_pack` says
-whether any of them scans the whole table rather than searching an index.
+Untimed, after: one more pack built while SQLite traces every statement on the engine's
+connections; each read of `audit_events` is shown with SQLite's query plan, and
+`full_trail_scan_per_pack` says whether the pack read the whole trail: a plan that scans
+the table, or statements that together return every event (a keyset walk over `seq`
+searches an index yet reads everything).
 """
 
 from __future__ import annotations
@@ -81,38 +83,49 @@ def timed(call, *args):
 
 
 def audit_queries(gov, model: str, version: str, out: Path, now: datetime) -> list[dict]:
-    """Build one pack recording each SELECT on audit_events, with SQLite's plan for it."""
+    """Build one pack tracing every statement SQLite runs; each read of audit_events with
+    SQLite's plan for it. The trace is on the driver's connections, so a statement run on a
+    raw cursor (as `iter_rows` does) is seen too."""
     import sqlalchemy as sa
 
-    seen: list[tuple[str, object]] = []
+    seen: list[str] = []
 
-    def record(_conn, _cursor, statement, parameters, _context, executemany) -> None:
-        text = statement.lower()
-        if not executemany and "audit_events" in text and text.lstrip().startswith("select"):
-            seen.append((statement, parameters))
+    def trace(statement: str) -> None:
+        text = statement.lstrip().lower()
+        if "audit_events" in text and text.startswith(("select", "with")):
+            seen.append(statement)
 
-    sa.event.listen(gov.engine, "before_cursor_execute", record)
+    def on(dbapi_conn, _record, _proxy) -> None:
+        dbapi_conn.set_trace_callback(trace)
+
+    def off(dbapi_conn, _record) -> None:
+        dbapi_conn.set_trace_callback(None)
+
+    sa.event.listen(gov.engine, "checkout", on)
+    sa.event.listen(gov.engine, "checkin", off)
     try:
         build(gov, model, version, out, now)
     finally:
-        sa.event.remove(gov.engine, "before_cursor_execute", record)
+        sa.event.remove(gov.engine, "checkout", on)
+        sa.event.remove(gov.engine, "checkin", off)
     plans = []
     with gov.engine.connect() as conn:
         raw = conn.connection.driver_connection
-        for statement, parameters in seen:
-            rows = raw.execute(f"EXPLAIN QUERY PLAN {statement}", parameters or ()).fetchall()
-            details = [row[-1] for row in rows]
-            plans.append({"sql": " ".join(statement.split())[:300], "plan": details})
+        for statement in seen:
+            rows = raw.execute(f"EXPLAIN QUERY PLAN {statement}").fetchall()
+            # Run again to count what it returned: a keyset walk over every seq is an index
+            # SEARCH in the plan, yet it reads the whole trail.
+            (fetched,) = raw.execute(f"SELECT count(*) FROM ({statement})").fetchone()
+            shown = " ".join(statement.split())
+            plans.append({"sql": shown[:300], "plan": [row[-1] for row in rows], "rows": fetched})
     return plans
 
 
-def scans_whole_trail(plans: list[dict]) -> bool:
-    """Whether a plan reads every row of audit_events (SCAN, not SEARCH, of the table)."""
-    return any(
-        step.startswith("SCAN audit_events") or step == "SCAN TABLE audit_events"
-        for plan in plans
-        for step in plan["plan"]
-    )
+def scans_whole_trail(plans: list[dict], events: int) -> bool:
+    """Whether the pack read the whole trail: a plan that SCANs audit_events (all its rows,
+    or all of an index's), or statements that together returned every event."""
+    scans = any(step.startswith("SCAN audit_events") for plan in plans for step in plan["plan"])
+    return scans or sum(plan["rows"] for plan in plans) >= events
 
 
 def measure(root: Path, args: argparse.Namespace) -> dict:
@@ -207,7 +220,8 @@ def report(args, store, packs, scans, manifests, plans, unavailable) -> dict:
             "seconds_per_pack_max": round(max(packs), 4),
             "ratio_pack_to_full_scan": round(p50 / scan_p50, 3),
             "audit_queries_per_pack": len(plans),
-            "full_trail_scan_per_pack": scans_whole_trail(plans),
+            "audit_rows_fetched_per_pack": sum(plan["rows"] for plan in plans),
+            "full_trail_scan_per_pack": scans_whole_trail(plans, store.events),
             "audit_query_plans": plans,
             "manifest_keys": sorted(manifests[0]) if manifests else [],
         }
