@@ -234,6 +234,10 @@ class SignatureInvalid(AuditError):
     """A signed checkpoint's signature does not verify with the public key."""
 
 
+class PackTampered(AuditError):
+    """A compliance pack's file, item or log line differs from what its signed manifest says."""
+
+
 class StateMismatch(AuditError):
     """A state table disagrees with the state the audit events imply."""
 
