@@ -30,12 +30,13 @@ def load_document_file(path: Path) -> ComplianceDocument:
         data = path.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read compliance document {path}: {exc.strerror}") from None
+    # The file's name, not its path: served, the path is the server's copy of the upload.
     try:
         return load_compliance_yaml(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise InvalidComplianceDocument(f"{path}: not UTF-8 text") from None
+        raise InvalidComplianceDocument(f"{path.name}: not UTF-8 text") from None
     except InvalidComplianceDocument as exc:
-        raise InvalidComplianceDocument(f"{path}: {exc}") from None
+        raise InvalidComplianceDocument(f"{path.name}: {exc}") from None
 
 
 @app.command("document")
