@@ -63,5 +63,8 @@ def document_show(
     # Comments, so that the output is itself a compliance.yaml to edit and register again.
     print(f"# {name} compliance document revision {rev.revision}")
     print(f"# digest {digest}")
+    if rev.digest != digest:
+        # Only a writer behind the service's back makes them differ; the content is shown.
+        print(f"# the stored digest column says {rev.digest}: run `governance audit verify`")
     print(f"# registered by {rev.created_by} at {rev.created_at:%Y-%m-%d %H:%M:%S} UTC")
     print(dump_compliance_yaml(rev.document), end="")

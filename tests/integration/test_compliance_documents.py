@@ -202,6 +202,20 @@ def test_the_cli_registers_and_shows_revisions(workdir, capsys):
     assert latest.startswith("# churn compliance document revision 2\n")
     assert load_compliance_yaml(latest).hardware == "arm64"
     assert run(["audit", "verify"]) == 0
+    capsys.readouterr()
+
+    gov = open_governance()
+    try:
+        tamper(
+            gov, "UPDATE compliance_documents SET digest = :d WHERE revision = 1", {"d": "0" * 64}
+        )
+    finally:
+        gov.close()
+    assert run(["compliance", "document-show", "churn", "--revision", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:3] == [
+        f"# digest {digest}",
+        f"# the stored digest column says {'0' * 64}: run `governance audit verify`",
+    ]
 
 
 CLI_ERRORS = {
