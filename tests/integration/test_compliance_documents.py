@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from serverkit import thin
+from test_audit_roles import app_gov, roles  # noqa: F401  (PostgreSQL roles)
 from test_audit_trail import rows, tamper
 from test_cli import People, fails, prepare_workdir
 from test_server import team  # noqa: F401  (the module's server per backend)
@@ -31,6 +32,7 @@ from governance.reports.compliance_yaml import load_compliance_yaml
 from governance.services.registry import compliance_documents as documents
 from governance.services.registry import versions
 from governance.services.trust import audit
+from governance.store.engine import create_store_engine
 from governance.store.tables_registry import compliance_documents as table
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "compliance" / "churn-classifier.yaml"
@@ -152,6 +154,26 @@ def test_audit_verify_names_a_row_written_behind_the_services_back(case, gov, ch
     with pytest.raises(StateMismatch) as info:
         audit.verify(gov)
     assert str(info.value) == words.format(edited=edited, digest=digest)
+
+
+def test_the_app_role_appends_revisions_but_cannot_rewrite_them(roles, app_gov, now, example):  # noqa: F811
+    documents.register_document(app_gov, "churn", example, actor="alice", now=now)
+    before = stored(app_gov)
+    engine = create_store_engine(roles.url(roles.app))
+    try:
+        for statement in (
+            "UPDATE compliance_documents SET digest = 'x'",
+            "DELETE FROM compliance_documents",
+        ):
+            with (
+                pytest.raises(sa.exc.ProgrammingError, match="permission denied for table"),
+                engine.begin() as conn,
+            ):
+                conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+    assert stored(app_gov) == before
+    assert audit.verify(app_gov).chain.ok
 
 
 BAD_DATE = "declaration:\n  reference: D-1\n  signed_by: Jan de Vries\n  signed_on: soon\n"
