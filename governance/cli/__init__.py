@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from governance.cli import (
     audit,
     clients,
+    compliance,
     datasets,
     endpoints,
     experiments,
@@ -57,6 +58,7 @@ app.command("rollback")(endpoints.rollback)
 app.command("serve")(serve.serve)
 app.add_typer(server.app, name="server")
 app.add_typer(monitoring.app, name="monitoring")
+app.add_typer(compliance.app, name="compliance")
 app.command("audit-retirement")(monitoring.audit_retirement)
 
 

@@ -103,6 +103,10 @@ class PromptNotFound(NotFound):
     """No prompt, prompt version or registered suite has this name."""
 
 
+class DocumentNotFound(NotFound):
+    """The model has no compliance document, or not the revision asked for."""
+
+
 class Conflict(GovernanceError):
     """The request clashes with what is already recorded."""
 
@@ -120,7 +124,7 @@ class OpenRequestExists(Conflict):
 
 
 class DuplicateContent(Conflict):
-    """The new prompt version is identical to the latest one."""
+    """The new prompt version, or compliance document, is identical to the latest one."""
 
 
 class ImmutableFact(Conflict):
