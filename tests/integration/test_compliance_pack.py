@@ -20,9 +20,11 @@ from governance.domain.errors import (
     SignatureInvalid,
     VersionNotFound,
 )
+from governance.reports.compliance_yaml import load_compliance_yaml
 from governance.services.compliance.pack_verify import verify_pack
 from governance.services.compliance.packs import build_pack
 from governance.services.promotion import completion
+from governance.services.registry import compliance_documents
 from governance.services.trust import audit
 from governance.signing import generate_keypair, public_key_path
 
@@ -91,6 +93,31 @@ def test_provider_items_are_gaps_named_without_a_compliance_document(gov, promot
         "interaction with hardware and software (compliance.yaml: interactions)"
     ]
     assert built.gaps == 8
+
+
+EXAMPLE_DOCUMENT = Path(__file__).resolve().parents[2] / "examples/compliance/churn-classifier.yaml"
+
+
+def test_with_the_providers_document_only_the_audits_not_yet_run_remain(
+    gov, promoted, tmp_path, now
+):
+    document = load_compliance_yaml(EXAMPLE_DOCUMENT.read_text())
+    revision = compliance_documents.register_document(
+        gov, "churn", document, actor="alice", now=now
+    )
+    built = build(gov, tmp_path / "pack", now)
+
+    points = {p.point: p for p in built.manifest.points}
+    assert [n for n, p in points.items() if p.coverage != "covered"] == [9], points[2].reason
+    assert points[9].reason == "9 missing the audits actually run (retirement.checked)"
+    declaration = item(built, "8")
+    assert declaration.text[0].startswith(
+        f"Declaration {document.declaration.reference}, signed by"
+    )
+    [cited] = [s for s in declaration.sources if s.kind == "compliance_document"]
+    assert (cited.ref, cited.digest) == ("churn revision 1", revision.digest)
+    [standards] = item(built, "7").tables
+    assert [row[0] for row in standards.rows] == [s.reference for s in document.standards.applied]
 
 
 def test_the_pack_is_recorded_and_verifies_offline(gov, promoted, tmp_path, now):

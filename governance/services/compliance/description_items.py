@@ -116,14 +116,20 @@ def _development(records: VersionRecords) -> Item:
     draft = Draft("2(a)")
     found = records.version
     registered = records.of_type("model.version_registered")
-    if draft.need("training pipeline (registration)", bool(found.training_pipeline)):
-        draft.say(f"Training pipeline: {found.training_pipeline}")
-        if found.hyperparameters:
-            shown = ", ".join(f"{k}={v}" for k, v in sorted(found.hyperparameters.items()))
+    card = records.cards[-1] if records.cards else None
+    # The registered fact first; the card's statement where the registration named none.
+    pipeline = found.training_pipeline or (card.card.training_pipeline if card else "")
+    hyperparameters = found.hyperparameters or (card.card.hyperparameters if card else {})
+    if draft.need("training pipeline (registration or card)", bool(pipeline)):
+        draft.say(f"Training pipeline: {pipeline}")
+        if hyperparameters:
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(hyperparameters.items()))
             draft.say(f"Hyperparameters: {shown}")
         if records.model.kind == ModelKind.llm and found.llm_config:
             draft.say(f"Pre-trained model used: {found.llm_config.get('base_model', '?')}")
         draft.cite(*(sources.event(e) for e in registered))
+        if not found.training_pipeline:
+            draft.cite(sources.card(records.model.name, found.version, card))
     document = records.document.document if records.document else None
     sources.provided(
         draft,
