@@ -74,6 +74,10 @@ def _files(server: Server, spec: dict[str, Any], values: dict[str, Any]) -> dict
 
 def _file_ref(server: Server, param: dict[str, Any], path: Path) -> dict[str, str]:
     if param.get("output"):
+        # Refused before the server acts: a pack built there and thrown away here would
+        # still be recorded as built.
+        if path.is_dir() and any(path.iterdir()):
+            raise ClientError(f"{path} exists and is not an empty directory: nothing written")
         return {"output": str(path)}
     if path.is_dir():
         raise ClientError(f"{path} is a directory: pass its files one by one")
