@@ -15,6 +15,7 @@ from governance.domain.errors import GovernanceError
 from governance.services.compliance.pack_verify import verify_pack
 from governance.services.compliance.packs import build_pack
 from governance.services.compliance.status import status as scores
+from governance.services.registry import versions
 from governance.signing import public_key_path
 
 _MARK = {
@@ -27,7 +28,9 @@ _SHORT = {"covered": "[green]✓[/]", "partial": "[yellow]~[/]", "missing": "[re
 
 def pack(
     name: Annotated[str, typer.Argument(help="registered model name")],
-    version: Annotated[str, typer.Argument(help="the version to document")],
+    version: Annotated[
+        str, typer.Argument(help="the version to document: a version, a stage or an alias")
+    ],
     out: Annotated[
         Path | None,
         typer.Option(help="directory to write (absent or empty); default NAME-VERSION-annex-iv"),
@@ -39,6 +42,7 @@ def pack(
 ) -> None:
     """Build the Annex IV technical documentation of a version, signed, citing its records."""
     gov = governance()
+    version = versions.resolve(gov, f"{name}@{version}").version
     target = out or Path(f"{name}-{version}-annex-iv")
     built = build_pack(gov, name, version, target, actor=acting_name(gov), now=now())
     manifest = built.manifest
