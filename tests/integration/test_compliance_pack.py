@@ -16,15 +16,19 @@ from governance.domain.errors import (
     ChainBroken,
     ConfigError,
     Conflict,
+    ModelNotFound,
     PackTampered,
     SignatureInvalid,
     VersionNotFound,
 )
+from governance.domain.models import ModelKind, RegisteredModel, RiskLevel
 from governance.reports.compliance_yaml import load_compliance_yaml
 from governance.services.compliance.pack_verify import verify_pack
 from governance.services.compliance.packs import build_pack
+from governance.services.compliance.status import status
 from governance.services.promotion import completion
-from governance.services.registry import compliance_documents
+from governance.services.registry import compliance_documents, versions
+from governance.services.registry.versions import VersionSpec
 from governance.services.trust import audit
 from governance.signing import generate_keypair, public_key_path
 
@@ -258,3 +262,24 @@ def test_removed_events_are_a_named_retention_shortfall(gov, promoted, tmp_path,
         f"the trail holds {victim} events but its head is event {victim + 1}: events were "
         "removed (Art. 19(1) and 26(6) require the logs to be kept at least 6 months)"
     )
+
+
+def test_status_scores_each_models_version_in_service_by_risk(
+    gov, promoted, model_bytes, example_card, now
+):
+    low = RegisteredModel(
+        name="tiny", owner="bob", team="t", risk_level=RiskLevel.low, kind=ModelKind.sklearn
+    )
+    card = example_card.model_copy(update={"risk_level": RiskLevel.low})
+    spec = VersionSpec(name="tiny", version="0.1.0", created_by="bob")
+    versions.register_version(gov, spec, card, artifact=model_bytes[0], now=now, new_model=low)
+
+    rows = status(gov)
+    assert [(r.model, r.version, r.stage, r.high_risk) for r in rows] == [
+        ("churn", "1.1.0", "production", True),
+        ("tiny", "0.1.0", "development", False),
+    ]
+    assert rows[0].gaps == 8 and [p.point for p in rows[0].points] == list(range(1, 10))
+    assert [r.model for r in status(gov, "tiny")] == ["tiny"]
+    with pytest.raises(ModelNotFound, match=re.escape("nope")):
+        status(gov, "nope")
