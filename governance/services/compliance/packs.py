@@ -1,8 +1,9 @@
 """`governance compliance pack`: one version's Annex IV documentation, built from the records.
 
-The pack is written beside its destination and renamed into place, so a reader (or a crash)
-sees either no pack or a whole one. Its manifest is signed with the audit signing key, and
-building it is itself an audit event that names the manifest's sha256.
+The pack is written beside its destination, recorded in the trail (an event naming the
+manifest's sha256), then renamed into place: a reader (or a crash) sees no pack or a whole
+one, and every pack delivered is one the trail knows. The manifest is signed with the audit
+signing key.
 """
 
 from __future__ import annotations
@@ -129,11 +130,14 @@ def build_pack(
     )
     body = manifest.to_bytes()
     files |= {MANIFEST: body, SIGNATURE: (signer.sign_bytes(body) + "\n").encode()}
-    _write_whole(out, files)
+    staging = _stage(out, files)
     try:
+        # Recorded before it is placed: a crash in between leaves a recorded pack that was
+        # never delivered, never a delivered pack the trail does not know.
         seq = _record(gov, manifest, body, actor=actor, now=now)
+        _place(staging, out)
     except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
     return BuiltPack(directory=out, manifest=manifest, items=items, event_seq=seq)
 
@@ -164,8 +168,8 @@ def _require_empty(out: Path) -> None:
         raise Conflict(f"{out} exists and is not an empty directory: a pack is never written over")
 
 
-def _write_whole(out: Path, files: dict[str, bytes]) -> None:
-    """Write every file into a fresh directory beside `out`, then rename it into place."""
+def _stage(out: Path, files: dict[str, bytes]) -> Path:
+    """Write every file into a fresh directory beside `out`."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -173,13 +177,18 @@ def _write_whole(out: Path, files: dict[str, bytes]) -> None:
             (staging / file).write_bytes(data)
             os.chmod(staging / file, 0o644)
         os.chmod(staging, 0o755)
-        _require_empty(out)
-        if out.exists():
-            out.rmdir()
-        staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return staging
+
+
+def _place(staging: Path, out: Path) -> None:
+    """Rename the staged pack to `out`: a reader sees no pack or a whole one."""
+    _require_empty(out)
+    if out.exists():
+        out.rmdir()
+    staging.rename(out)
 
 
 def _record(gov: Governance, manifest: Manifest, body: bytes, *, actor: str, now: datetime) -> int:
