@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from seeding import approved_request
 from test_audit_trail import drop_triggers, tamper
+from test_cli import People, fails, prepare_workdir
 
+from governance.cli import run
 from governance.domain.compliance_pack import sha256_hex
 from governance.domain.errors import (
     ChainBroken,
@@ -283,3 +285,33 @@ def test_status_scores_each_models_version_in_service_by_risk(
     assert [r.model for r in status(gov, "tiny")] == ["tiny"]
     with pytest.raises(ModelNotFound, match=re.escape("nope")):
         status(gov, "nope")
+
+
+def test_the_cli_packs_verifies_and_names_bad_input_in_one_line(
+    tmp_path, monkeypatch, model_bytes, capsys, database_url
+):
+    prepare_workdir(tmp_path, monkeypatch, model_bytes, People(capsys), database_url)
+    args = ["1.0.0", "--artifact", "m1.skops", "--card", "card-1.0.0.yaml"]
+    assert run(["models", "register", "churn", *args]) == 0
+    assert run(["audit", "keygen"]) == 0
+    capsys.readouterr()
+    assert run(["compliance", "pack", "churn", "1.0.0", "--out", "pack"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Annex IV pack for churn@1.0.0 written to pack (manifest signed by key")
+    assert "retention: logs kept 6 months or more, documentation 10 years; no shortfall" in out
+    assert run(["compliance", "verify", "pack"]) == 0
+    assert capsys.readouterr().out.startswith("pack verified: churn@1.0.0, signature by key ")
+    copy = _copy(tmp_path / "pack", tmp_path, "edited")
+    _flip(copy / "items.json", b"Version 1.0.0 of churn", b"Version 1.0.1 of churn")
+    assert fails(["compliance", "verify", "edited"], capsys).startswith(
+        "error: item 1(a) in items.json was changed: its sha256 is "
+    )
+    assert fails(["compliance", "pack", "churn", "9.9.9"], capsys) == (
+        "error: model 'churn' has no version '9.9.9'"
+    )
+    assert fails(["compliance", "pack", "churn", "1.0.0", "--out", "pack"], capsys) == (
+        "error: pack exists and is not an empty directory: a pack is never written over"
+    )
+    capsys.readouterr()
+    assert run(["compliance", "pack", "churn", "1.0.0", "--out", "strict", "--strict"]) == 1
+    assert capsys.readouterr().out.splitlines()[-1].startswith("strict: ")
