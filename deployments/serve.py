@@ -15,6 +15,7 @@ from flows.retirement_review import retirement_review_flow
 from flows.rollback import rollback
 from flows.rollout_watchdog import rollout_watchdog
 from governance.config import load_settings
+from governance.domain.retirement import RETIREMENT_AUDIT_CRON
 
 # name -> (flow, cron schedule or None); the same deployments as prefect.yaml. audit-anchor's
 # schedule comes from GOVERNANCE_ANCHOR_INTERVAL_SECONDS (hourly by default) when served.
@@ -26,7 +27,7 @@ DEPLOYMENTS = {
     "ab-test": (ab_test, None),
     "rollback": (rollback, None),
     "rollout-watchdog": (rollout_watchdog, "*/5 * * * *"),
-    "retirement-audit": (retirement_audit_flow, "0 2 * * *"),
+    "retirement-audit": (retirement_audit_flow, RETIREMENT_AUDIT_CRON),
     "retirement-review": (retirement_review_flow, None),
 }
 

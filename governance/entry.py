@@ -11,10 +11,16 @@ from governance.remote.settings import server_url
 HOST_COMMANDS = frozenset({"init", "server", "serve"})
 
 
+# Run on this machine whether or not a server is configured: they need no server at all.
+OFFLINE_COMMANDS = (["compliance", "verify"],)
+
+
 def wants_local(argv: list[str]) -> bool:
-    """True when the command must run here: no server is configured, or it is host-only."""
+    """True when the command must run here: no server is configured, or it is offline."""
     if argv[:1] == ["config"]:
         return False
+    if any(argv[: len(command)] == command for command in OFFLINE_COMMANDS):
+        return True
     return server_url() is None
 
 

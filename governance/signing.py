@@ -97,6 +97,16 @@ class Signer:
         self.key = key
         self.verifier = Verifier(key.public_key(), path)
 
+    def sign_bytes(self, data: bytes) -> str:
+        """A hex Ed25519 signature of `data` (a pack manifest's exact bytes)."""
+        return self.key.sign(data).hex()
+
+    def public_pem(self) -> bytes:
+        """The public key as PEM (SubjectPublicKeyInfo), as `audit keygen` writes it."""
+        return self.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
     def sign(self, checkpoint: Checkpoint) -> SignedCheckpoint:
         """The checkpoint with its signature and this key's fingerprint."""
         signature = self.key.sign(checkpoint.payload().encode()).hex()
@@ -125,6 +135,17 @@ class Verifier:
         if not isinstance(key, Ed25519PublicKey):
             raise ConfigError(f"public key {path} is not an Ed25519 key")
         return cls(key, path)
+
+    def check_bytes(self, data: bytes, signature: str, source: Path | str) -> None:
+        """Raise SignatureInvalid naming `source` unless `signature` is this key's over `data`."""
+        try:
+            self.key.verify(bytes.fromhex(signature.strip()), data)
+        except (InvalidSignature, ValueError):
+            raise SignatureInvalid(
+                f"{source}: the signature does not verify with {self.source} "
+                f"(key {self.fingerprint[:16]}): the manifest or its signature was altered, "
+                "or another key signed it"
+            ) from None
 
     def check(self, checkpoint: SignedCheckpoint, source: Path | str) -> None:
         """Raise SignatureInvalid naming `source` unless this key signed the checkpoint."""

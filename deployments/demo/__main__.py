@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from deployments.demo import (
     audit_trail,
+    compliance,
     forged_spec,
     promotion,
     prompts,
@@ -30,6 +31,7 @@ def main() -> None:
         retirement.chapter(people)
         prompts.chapter(people, f"http://127.0.0.1:{port}")
         audit_trail.chapter(people)
+        compliance.chapter(people)
     finally:
         stack.stop()
     print(f"\ndemo state kept in {HOME}/ (GOVERNANCE_HOME={HOME} governance models list)")

@@ -56,8 +56,16 @@ def _run(run, argv: tuple[str, ...], prompt: str, expect_failure: bool, quiet: b
 
 
 def governance(*argv: str, expect_failure: bool = False, quiet: bool = False) -> str:
-    """A person's `governance` command: the thin client, with only the server's URL."""
-    from governance.remote.cli import run
+    """A person's `governance` command: the thin client, with only the server's URL.
+
+    Offline commands (checking a pack) run on the laptop itself, as the console script does.
+    """
+    from governance.entry import OFFLINE_COMMANDS
+
+    if any(list(argv[: len(command)]) == command for command in OFFLINE_COMMANDS):
+        from governance.cli import run
+    else:
+        from governance.remote.cli import run
 
     return _run(run, argv, "$", expect_failure, quiet)
 

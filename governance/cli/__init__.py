@@ -12,6 +12,8 @@ from sqlalchemy.exc import OperationalError
 from governance.cli import (
     audit,
     clients,
+    compliance,
+    compliance_packs,
     datasets,
     endpoints,
     experiments,
@@ -57,6 +59,8 @@ app.command("rollback")(endpoints.rollback)
 app.command("serve")(serve.serve)
 app.add_typer(server.app, name="server")
 app.add_typer(monitoring.app, name="monitoring")
+compliance_packs.register(compliance.app)
+app.add_typer(compliance.app, name="compliance")
 app.command("audit-retirement")(monitoring.audit_retirement)
 
 

@@ -310,6 +310,32 @@ def verify_export(
     return report, heads
 
 
+def slice_hashes(lines: Iterable[str]) -> dict[int, str]:
+    """Check exported lines of a slice of the chain; return each event's hash by seq.
+
+    A slice skips events, so only what it holds is checked: every line is exactly as
+    `export_line` writes it, its text hashes to its hash, seqs rise, and where two events
+    are adjacent in the chain the later one's prev_hash is the earlier one's hash. Raises
+    ValueError naming the line and event.
+    """
+    hashes: dict[int, str] = {}
+    last: int | None = None
+    for number, line in enumerate(lines, start=1):
+        try:
+            record, event = _parse_export_line(line.rstrip("\n"))
+        except ValueError as exc:
+            raise ValueError(f"line {number}: {exc}") from None
+        seq = record["seq"]
+        if type(seq) is not int or event.get("seq") != seq or (last is not None and seq <= last):
+            raise ValueError(f"line {number}: seq {seq!r} is out of order or unlike its event")
+        if chain_hash(record["prev_hash"], record["event"]) != record["hash"]:
+            raise ValueError(f"line {number} (event {seq}): content does not match its hash")
+        if last == seq - 1 and record["prev_hash"] != hashes[last]:
+            raise ValueError(f"line {number} (event {seq}): prev_hash is not event {last}'s hash")
+        hashes[seq], last = record["hash"], seq
+    return hashes
+
+
 _NOT_A_RECORD = "not an export record (JSON with event, hash, mac, prev_hash, seq)"
 
 

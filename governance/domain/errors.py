@@ -103,6 +103,10 @@ class PromptNotFound(NotFound):
     """No prompt, prompt version or registered suite has this name."""
 
 
+class DocumentNotFound(NotFound):
+    """The model has no compliance document, or not the revision asked for."""
+
+
 class Conflict(GovernanceError):
     """The request clashes with what is already recorded."""
 
@@ -120,7 +124,7 @@ class OpenRequestExists(Conflict):
 
 
 class DuplicateContent(Conflict):
-    """The new prompt version is identical to the latest one."""
+    """The new prompt version, or compliance document, is identical to the latest one."""
 
 
 class ImmutableFact(Conflict):
@@ -232,6 +236,10 @@ class ChainBroken(AuditError):
 
 class SignatureInvalid(AuditError):
     """A signed checkpoint's signature does not verify with the public key."""
+
+
+class PackTampered(AuditError):
+    """A compliance pack's file, item or log line differs from what its signed manifest says."""
 
 
 class StateMismatch(AuditError):

@@ -26,7 +26,9 @@ ignored, so new kinds of events never break verification. The rules (details key
   `prompt.canary_rolled_back`: deprecated;
 - `prompt.promoted` {request_id} and `prompt.rolled_back`: one more move of the prompt's
   production pointer, to the event's version; a promotion also approves the version and
-  carries out its request, if it names one.
+  carries out its request, if it names one;
+- `compliance.document_registered` {revision, digest}: one revision of the model's
+  compliance document, whose content has that digest.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ class GovernedState:
     # evaluation run id -> "model@version contents-digest" ("model@version" alone: an event
     # written before contents were bound, whose contents cannot be compared)
     evaluations: dict[str, str] = field(default_factory=dict)
+    # (model, revision) -> the digest of the compliance document's content
+    documents: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def rows(self) -> int:
         """How many state rows this describes."""
@@ -110,6 +114,7 @@ class GovernedState:
             + len(self.prompts)
             + len(self.pointer_moves)
             + len(self.evaluations)
+            + len(self.documents)
         )
 
 
@@ -148,6 +153,7 @@ class Replay:
             "prompt.canary_rolled_back": self._prompt_status("deprecated"),
             "prompt.promoted": self._prompt_promoted,
             "prompt.rolled_back": self._pointer_moved,
+            "compliance.document_registered": self._document_registered,
         }
         self.handlers |= {
             event_type: self._closed(status) for event_type, status in _CLOSING.items()
@@ -181,6 +187,10 @@ class Replay:
         details = _loads(details_json)
         revisions = self.state.cards.setdefault((model, version), {})
         revisions[details["revision"]] = details["card_hash"]
+
+    def _document_registered(self, model, _version, details_json) -> None:
+        details = _loads(details_json)
+        self.state.documents[(model, str(details["revision"]))] = details["digest"]
 
     def _requested(self, model, version, details_json) -> None:
         details = _loads(details_json)
@@ -279,6 +289,10 @@ def differences(implied: GovernedState, actual: GovernedState) -> Iterator[str]:
     yield from _by_key(
         "prompt_pointer_moves", implied.pointer_moves, actual.pointer_moves,
         lambda key: f"{key[0]} move {key[1]}", "it moved to {a}",
+    )  # fmt: skip
+    yield from _by_key(
+        "compliance_documents", implied.documents, actual.documents,
+        lambda key: f"{key[0]} revision {key[1]}", "its document digests to {a}",
     )  # fmt: skip
     for name in sorted(actual.people - implied.people):
         yield f"people {name}: the table has a row that no person.enrolled event accounts for"

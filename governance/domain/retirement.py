@@ -31,6 +31,9 @@ from governance.domain.monitoring import VersionAudit as VersionAudit
 from governance.domain.policy_sections import RetirementDefaults
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+# When the nightly retirement audit runs (cron, UTC): prefect.yaml and deployments/serve.py
+# schedule it so, and compliance packs state it as the post-market monitoring schedule.
+RETIREMENT_AUDIT_CRON = "0 2 * * *"
 
 
 class Criteria(BaseModel):

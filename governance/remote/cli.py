@@ -74,6 +74,10 @@ def _files(server: Server, spec: dict[str, Any], values: dict[str, Any]) -> dict
 
 def _file_ref(server: Server, param: dict[str, Any], path: Path) -> dict[str, str]:
     if param.get("output"):
+        # Refused before the server acts: a pack built there and thrown away here would
+        # still be recorded as built.
+        if path.is_dir() and any(path.iterdir()):
+            raise ClientError(f"{path} exists and is not an empty directory: nothing written")
         return {"output": str(path)}
     if path.is_dir():
         raise ClientError(f"{path} is a directory: pass its files one by one")
@@ -90,13 +94,28 @@ def _run_served(spec: dict[str, Any], values: dict[str, Any]) -> int:
     for name, sent in (answer.get("files") or {}).items():
         target = Path(values[name])
         try:
-            target.write_bytes(base64.b64decode(sent["content_b64"]))
+            if "directory_b64" in sent:
+                _write_directory(target, sent["directory_b64"])
+            else:
+                target.write_bytes(base64.b64decode(sent["content_b64"]))
         except OSError as exc:
             raise ClientError(f"cannot write {target}: {exc.strerror}") from None
     code = int(answer.get("exit_code") or 0)
     for run in answer.get("follow") or []:
         code = max(code, _follow(server, run))
     return code
+
+
+def _write_directory(target: Path, files: dict[str, str]) -> None:
+    """Write a directory the server sent (a compliance pack): new or empty, flat, by name."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ClientError(f"{target} exists and is not an empty directory: nothing written")
+    for name in files:
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ClientError(f"the server sent a file named {name!r}: nothing written")
+    target.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (target / name).write_bytes(base64.b64decode(data))
 
 
 def _follow(server: Server, run: dict[str, str]) -> int:

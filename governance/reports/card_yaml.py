@@ -1,4 +1,5 @@
-"""Model cards from YAML: a safe loader that refuses repeated keys, and errors that say where."""
+"""Cards (and other governed YAML) from files: a safe loader that refuses repeated keys, and
+errors that say where."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import yaml
 
 from governance.domain.cards import ModelCard, parse_card
-from governance.domain.errors import MalformedCard
+from governance.domain.errors import InvalidInput, MalformedCard
 
 # libyaml's parser when PyYAML was built with it: ten times faster on a card, which every
 # registration parses; the constructor (and so the checks below) stays PyYAML's safe one.
@@ -50,16 +51,21 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return text
 
 
-def load_card_yaml(text: str) -> ModelCard:
-    """Parse a YAML model card, raising MalformedCard for bad YAML, non-mappings or bad fields."""
+def load_yaml_mapping(text: str, what: str, error: type[InvalidInput]) -> dict[Any, Any]:
+    """Parse YAML that must be a mapping; `error` says `malformed WHAT YAML: ...` and where."""
     try:
         data = yaml.load(text, Loader=_CardLoader)
     except yaml.YAMLError as exc:
-        raise MalformedCard(f"malformed model card YAML: {_yaml_problem(exc)}") from None
+        raise error(f"malformed {what} YAML: {_yaml_problem(exc)}") from None
     if data is None:
-        raise MalformedCard("malformed model card YAML: the document is empty")
+        raise error(f"malformed {what} YAML: the document is empty")
     if not isinstance(data, dict):
-        raise MalformedCard(
-            f"malformed model card YAML: expected a mapping of fields, got {type(data).__name__}"
+        raise error(
+            f"malformed {what} YAML: expected a mapping of fields, got {type(data).__name__}"
         )
-    return parse_card(data)
+    return data
+
+
+def load_card_yaml(text: str) -> ModelCard:
+    """Parse a YAML model card, raising MalformedCard for bad YAML, non-mappings or bad fields."""
+    return parse_card(load_yaml_mapping(text, "model card", MalformedCard))

@@ -14,9 +14,11 @@ import jinja2
 import yaml
 
 from governance.domain.cards import ModelCard, card_hash
-from governance.reports.card_sections import card_sections, number, plain
+from governance.reports.card_sections import card_sections, plain
 
 CYCLONEDX_SPEC_VERSION = "1.6"
+# The schema a BOM names, so that editors and validators check it against the right version.
+CYCLONEDX_SCHEMA = f"http://cyclonedx.org/schema/bom-{CYCLONEDX_SPEC_VERSION}.schema.json"
 
 
 def _markdown_cell(value: str) -> str:
@@ -72,6 +74,22 @@ def render_json(card: ModelCard) -> str:
     return json.dumps(card.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False)
 
 
+def reported_metrics(card: ModelCard) -> list[tuple[str, float]]:
+    """The card's overall figures as (name, value): its metrics by name, then its LLM figures."""
+    figures = {"hallucination_rate": card.hallucination_rate, "latency_p95_ms": card.latency_p95_ms}
+    llm = [(name, value) for name, value in figures.items() if value is not None]
+    return [*sorted(card.evaluation_metrics.items()), *llm]
+
+
+def _model_index(card: ModelCard, task_type: str) -> list[dict[str, Any]]:
+    # Keys in the order huggingface_hub writes them, so a card it loads and saves again is
+    # byte-for-byte the README we wrote (no diff when a Hub tool rewrites the metadata).
+    dataset = card.training_data_version or "evaluation"
+    metrics = [{"type": k, "value": v, "name": k} for k, v in reported_metrics(card)]
+    result = {"task": {"type": task_type}, "dataset": {"name": dataset, "type": dataset}}
+    return [{"name": card.name or "unnamed model", "results": [{**result, "metrics": metrics}]}]
+
+
 def render_huggingface_readme(
     card: ModelCard, *, license: str | None = None, task_type: str = "other"
 ) -> str:
@@ -80,37 +98,26 @@ def render_huggingface_readme(
     if license:
         meta["license"] = license
     meta["tags"] = ["model-card", *([f"risk-{card.risk_level.value}"] if card.risk_level else [])]
-    if card.evaluation_metrics:
-        dataset = card.training_data_version or "evaluation"
-        meta["model-index"] = [
-            {
-                "name": card.name or "unnamed model",
-                "results": [
-                    {
-                        "task": {"type": task_type},
-                        "dataset": {"type": dataset, "name": dataset},
-                        "metrics": [
-                            {"type": k, "name": k, "value": v}
-                            for k, v in sorted(card.evaluation_metrics.items())
-                        ],
-                    }
-                ],
-            }
-        ]
+    if reported_metrics(card):
+        meta["model-index"] = _model_index(card, task_type)
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     return f"---\n{front}---\n\n{render_markdown(card)}"
 
 
+def _exact(value: float) -> str:
+    """A figure as a string that parses back to the same float (the BOM's values are strings)."""
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
 def _performance_metrics(card: ModelCard) -> list[dict[str, str]]:
-    overall = [{"type": k, "value": number(v)} for k, v in sorted(card.evaluation_metrics.items())]
+    # exact, not rounded as the readable card shows them: a BOM is read by programs
+    overall = [{"type": k, "value": _exact(v)} for k, v in reported_metrics(card)]
     sliced = [
-        {"type": metric, "value": number(value), "slice": group}
+        {"type": metric, "value": _exact(value), "slice": group}
         for group, values in sorted(card.performance_by_group.items())
         for metric, value in sorted(values.items())
     ]
-    figures = {"hallucination_rate": card.hallucination_rate, "latency_p95_ms": card.latency_p95_ms}
-    llm = [{"type": k, "value": number(v)} for k, v in figures.items() if v is not None]
-    return overall + sliced + llm
+    return overall + sliced
 
 
 def _considerations(card: ModelCard) -> dict[str, Any]:
@@ -150,6 +157,13 @@ def _properties(card: ModelCard, digest: str) -> list[dict[str, str]]:
     return [{"name": name, "value": value} for name, value in facts if value]
 
 
+def _serial_number(digest: str, artifact_digest: str | None) -> str:
+    # Derived from what the BOM states, so the same card and artifact always give the same
+    # BOM, and a BOM that states another artifact never shares its serial number.
+    seed = f"model-card:{digest}" + (f":artifact:{artifact_digest}" if artifact_digest else "")
+    return uuid.uuid5(uuid.NAMESPACE_URL, seed).urn
+
+
 def render_cyclonedx(card: ModelCard, *, artifact_digest: str | None = None) -> dict[str, Any]:
     """A CycloneDX 1.6 ML-BOM whose one component is the model, hashed by its artifact digest."""
     digest = card_hash(card)
@@ -179,10 +193,10 @@ def render_cyclonedx(card: ModelCard, *, artifact_digest: str | None = None) -> 
     }
     component["properties"] = _properties(card, digest)
     return {
+        "$schema": CYCLONEDX_SCHEMA,
         "bomFormat": "CycloneDX",
         "specVersion": CYCLONEDX_SPEC_VERSION,
-        # derived from the card hash so the same card always gives the same BOM
-        "serialNumber": uuid.uuid5(uuid.NAMESPACE_URL, f"model-card:{digest}").urn,
+        "serialNumber": _serial_number(digest, artifact_digest),
         "version": 1,
         "components": [component],
     }

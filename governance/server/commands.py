@@ -80,13 +80,20 @@ class _Files:
         directory.mkdir(parents=True)
         return directory
 
-    def written(self) -> dict[str, dict[str, str]]:
-        """The output files the command wrote, base64-encoded."""
-        out = {}
+    def written(self) -> dict[str, dict[str, Any]]:
+        """The output files the command wrote, base64-encoded; a directory as its files."""
+        out: dict[str, dict[str, Any]] = {}
         for name, path in self.outputs.items():
             if path.is_file() and path.stat().st_size <= MAX_OUTPUT_FILE_BYTES:
                 data = base64.b64encode(path.read_bytes()).decode()
                 out[name] = {"name": path.name, "content_b64": data}
+            elif path.is_dir():
+                # A pack directory is flat: its files travel by name, and the client
+                # writes them into the directory the person named.
+                files = sorted(p for p in path.iterdir() if p.is_file())
+                if sum(p.stat().st_size for p in files) <= MAX_OUTPUT_FILE_BYTES:
+                    tree = {p.name: base64.b64encode(p.read_bytes()).decode() for p in files}
+                    out[name] = {"name": path.name, "directory_b64": tree}
         return out
 
 

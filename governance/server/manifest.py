@@ -29,6 +29,8 @@ LOCAL_ONLY: dict[tuple[str, ...], str] = {
     # --at moves the flow clock of the process that runs the audit; the nightly run is
     # scheduled on the workers.
     ("audit-retirement",): "run the retirement audit on demand, as of a chosen time",
+    # Needs no server: anyone holding a pack and the public key checks it where it is.
+    ("compliance", "verify"): "check a pack offline with the public key, where the pack is",
     ("login",): "",
     ("logout",): "",
 }
@@ -41,6 +43,8 @@ ROLE_OF: dict[tuple[str, ...], str] = {
     ("people", "unlock"): "admin",
     ("clients",): "admin",
     ("audit",): "auditor",
+    # A pack exports the version's slice of the whole trail, signed: the auditor's.
+    ("compliance", "pack"): "auditor",
 }
 # Parameters that name who acts: the server fills them with the token's person, whatever the
 # body says, and the manifest does not offer them.

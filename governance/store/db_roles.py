@@ -25,8 +25,8 @@ from sqlalchemy.engine import Connection
 
 from governance.domain.errors import ConfigError
 
-# What the application may do to the audit trail (read, append) and to the schema revision
-# (read); every other table gets plain read/write rights.
+# What the application may do to the audit trail and the append-only history tables (read,
+# append) and to the schema revision (read); every other table gets plain read/write rights.
 APP_LIMITED_RIGHTS = {
     "audit_events": "SELECT, INSERT",
     "routing_specs": "SELECT, INSERT",
@@ -34,6 +34,8 @@ APP_LIMITED_RIGHTS = {
     "retirement_audits": "SELECT, INSERT",
     "prompt_pointer_moves": "SELECT, INSERT",
     "prompt_evaluations": "SELECT, INSERT",
+    # A compliance document's revision is never rewritten: a new one is registered.
+    "compliance_documents": "SELECT, INSERT",
     "alembic_version": "SELECT",
 }
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from governance.domain.compliance_document import (
+    InvalidComplianceDocument,
+    document_digest,
+    parse_compliance_document,
+)
 from governance.domain.monitoring import findings_digest
 from governance.domain.reconciliation import GovernedState, RequestFacts, audit_fact, prompt_fact
 from governance.domain.rollout import RoutingSpec
@@ -19,6 +24,7 @@ from governance.store.tables_promotion import (
 )
 from governance.store.tables_prompts import prompt_pointer_moves, prompt_versions
 from governance.store.tables_registry import (
+    compliance_documents,
     model_aliases,
     model_cards,
     model_versions,
@@ -64,6 +70,12 @@ _AUDITS = sa.select(
     retirement_audits.c.verdict,
     retirement_audits.c.findings,
 ).select_from(retirement_audits.join(_VERSIONS, retirement_audits.c.model_version_id == v.id))
+_DOCUMENTS = sa.select(
+    m.name,
+    compliance_documents.c.revision,
+    compliance_documents.c.document,
+    compliance_documents.c.digest,
+).select_from(compliance_documents.join(registered_models, compliance_documents.c.model_id == m.id))
 _REFERENCES = sa.select(m.name, v.version, reference_profiles.c.digest).select_from(
     reference_profiles.join(_VERSIONS, reference_profiles.c.model_version_id == v.id)
 )
@@ -100,6 +112,18 @@ def content_hash(spec: object) -> str:
         return f"(not a valid routing spec: {str(exc).splitlines()[0]})"
 
 
+def document_fact(document: object, stored_digest: str) -> str:
+    """A stored compliance document's content digest, recomputed (and the stored digest
+    beside it when they differ): whoever edits the JSON can edit the digest column too."""
+    try:
+        content = document_digest(parse_compliance_document(document))
+    except InvalidComplianceDocument as exc:
+        content = f"(not a valid compliance document: {exc})"
+    if content == stored_digest:
+        return content
+    return f"{content} (its digest column says {stored_digest})"
+
+
 def read_state(conn: Connection) -> GovernedState:
     """The governed state as the tables hold it now (read inside the caller's snapshot)."""
     state = GovernedState()
@@ -133,5 +157,9 @@ def read_state(conn: Connection) -> GovernedState:
         for audit_id, name, version, verdict, findings in conn.execute(_AUDITS)
     }
     state.references = {(n, ver): digest for n, ver, digest in conn.execute(_REFERENCES)}
+    state.documents = {
+        (name, str(revision)): document_fact(document, digest)
+        for name, revision, document, digest in conn.execute(_DOCUMENTS)
+    }
     _prompt_state(conn, state)
     return state

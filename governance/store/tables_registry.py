@@ -1,4 +1,5 @@
-"""Registered models, their versions, aliases and cards, and evaluation datasets."""
+"""Registered models, their versions, aliases and cards, compliance documents, and evaluation
+datasets."""
 
 from __future__ import annotations
 
@@ -73,6 +74,21 @@ model_cards = sa.Table(
     sa.UniqueConstraint("version_id", "revision", name="uq_model_cards_version_revision"),
 )
 
+
+# The provider-written compliance.yaml of a model (Annex IV): numbered revisions, like cards,
+# each registered by a `compliance.document_registered` event carrying its digest.
+compliance_documents = sa.Table(
+    "compliance_documents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("registered_models.id"), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("document", sa.JSON, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("model_id", "revision", name="uq_compliance_documents_model_revision"),
+)
 
 evaluation_datasets = sa.Table(
     "evaluation_datasets",

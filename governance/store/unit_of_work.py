@@ -14,6 +14,7 @@ from governance.store.approvals import ApprovalRepository
 from governance.store.audit_log import CHAIN_LOCK_KEY, AuditLog
 from governance.store.cards import CardRepository
 from governance.store.client_keys import ClientKeyRepository
+from governance.store.compliance_documents import ComplianceDocumentRepository
 from governance.store.engine import WRITE_OPTION
 from governance.store.evaluation import EvaluationRepository
 from governance.store.experiments import ExperimentRepository
@@ -45,6 +46,7 @@ class Transaction:
     monitoring: MonitoringRepository = field(init=False)
     prompts: PromptRepository = field(init=False)
     client_keys: ClientKeyRepository = field(init=False)
+    compliance_documents: ComplianceDocumentRepository = field(init=False)
     # Writes that must outlive this transaction even when it rolls back (a wrong code's
     # record): each runs after it ends, in a write transaction of its own.
     deferred: list[Callable[[Transaction], None]] = field(init=False, default_factory=list)
@@ -66,6 +68,7 @@ class Transaction:
         self.monitoring = MonitoringRepository(self.conn)
         self.prompts = PromptRepository(self.conn)
         self.client_keys = ClientKeyRepository(self.conn)
+        self.compliance_documents = ComplianceDocumentRepository(self.conn)
 
 
 class Store:

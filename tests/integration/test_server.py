@@ -24,6 +24,7 @@ from serverkit import People, person_env, server_process, thin
 from governance.bootstrap import open_governance
 from governance.keyring import create_secret_key
 from governance.services.trust import identity
+from governance.signing import generate_keypair
 from governance.store.schema import upgrade
 
 UPLOAD_LIMIT = 400_000
@@ -436,3 +437,38 @@ def test_an_admin_creates_a_client_key_through_the_server_and_no_one_else_does(t
     [created] = team.events("client.key_created")
     assert (created.actor, created.details["app"]) == ("grace", "checkout")
     assert key.startswith("gk_") and key not in json.dumps(created.details)
+
+
+def test_an_auditor_takes_a_signed_pack_home_and_checks_it_offline(team, model_bytes):
+    alice, heidi = team.login("alice"), team.login("heidi")
+    card, artifact = _card(team.tmp, "srv-pack", "1.0.0"), _artifact(team.tmp, model_bytes, "pk")
+    assert thin(alice, "models", "register", "srv-pack", "1.0.0", "--card", str(card),
+                "--artifact", str(artifact)).returncode == 0  # fmt: skip
+    key = team.gov.settings.resolved_signing_key_file
+    if not key.exists():
+        generate_keypair(key)
+    refused_dir = team.tmp / "laptops" / "alice" / "pack"
+    refused = thin(alice, "compliance", "pack", "srv-pack", "1.0.0", "--out", str(refused_dir))
+    assert refused.returncode == 1 and not refused_dir.exists()
+    assert refused.stderr == (
+        "error: alice does not hold the role auditor: `governance compliance pack` refused\n"
+    )
+    out = team.tmp / "laptops" / "heidi" / "pack"
+    built = thin(heidi, "compliance", "pack", "srv-pack", "1.0.0", "--out", str(out))
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.startswith(f"Annex IV pack for srv-pack@1.0.0 written to {out} ")
+    assert "governance-command-" not in built.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "items.json", "log.jsonl", "manifest.json", "manifest.sig", "pack.html", "pack.md",
+        "signing-key.pub", "timeline.svg",
+    ]  # fmt: skip
+    [event] = [e for e in team.events("compliance.pack_built") if e.model == "srv-pack"]
+    assert event.actor == "heidi"
+    # Offline: the verify command runs on the laptop even with a server configured.
+    checked = thin(heidi, "compliance", "verify", str(out), "--public-key", f"{key}.pub")
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith("pack verified: srv-pack@1.0.0, signature by key ")
+    again = thin(heidi, "compliance", "pack", "srv-pack", "1.0.0", "--out", str(out))
+    assert again.returncode == 1
+    assert again.stderr == f"error: {out} exists and is not an empty directory: nothing written\n"
+    assert [e.model for e in team.events("compliance.pack_built")].count("srv-pack") == 1

@@ -16,7 +16,7 @@ from governance.services.registry import stages
 from governance.services.rollout import production
 
 # Highest first: a context may import the ones below it, never one above.
-CONTEXTS = ["monitoring", "prompts", "promotion", "rollout", "registry", "trust"]
+CONTEXTS = ["compliance", "monitoring", "prompts", "promotion", "rollout", "registry", "trust"]
 SERVICES = "governance.services"
 # Entrypoints: only these may import prefect.
 ENTRYPOINTS = ("flows", "governance.cli", "governance.server", "deployments")
