@@ -19,12 +19,17 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain, islice
+from pathlib import Path
 from typing import Any
 
 import _audit_trail
 from _compliance_life import DATASET, DATASET_ID, Life
 from _compliance_steps import new_digest
 
+DOCUMENT = (
+    Path(__file__).resolve().parent.parent / "examples" / "compliance" / "churn-classifier.yaml"
+)
+START = _audit_trail.START
 MODELS = 10  # target models; versions are spread over them
 MODEL_ID_BASE, VERSION_ID_BASE = 1000, 1_000_000
 # _audit_trail enrols alice, bob and carol; the example roster's other people come here.
@@ -139,6 +144,30 @@ def _skeleton(versions: int, per_version: int, analysed: int) -> list[tuple]:
     return items
 
 
+def load_document():
+    """The example compliance.yaml, parsed as `governance compliance document` parses it."""
+    from governance.reports.compliance_yaml import load_compliance_yaml
+
+    return load_compliance_yaml(DOCUMENT.read_text())
+
+
+def document_digest(document) -> str:
+    """The digest the trail and the pack cite for a compliance document."""
+    from governance.domain.compliance_document import document_digest as digest
+
+    return digest(document)
+
+
+def write_documents(conn, targets: list[Target]) -> None:
+    """Revision 1 of each target model's compliance document, through its repository."""
+    from governance.store.compliance_documents import ComplianceDocumentRepository
+
+    document, repository = load_document(), ComplianceDocumentRepository(conn)
+    for t in targets:
+        if t.index == 0:
+            repository.add(t.model_id, document, document_digest(document), "carol", START)
+
+
 def _prelude(targets: list[Target], dataset_digest: str) -> tuple[list[tuple], dict]:
     """Events and rows before any target version: its models, people and dataset."""
     events, models = [], []
@@ -148,6 +177,9 @@ def _prelude(targets: list[Target], dataset_digest: str) -> tuple[list[tuple], d
         details = {"owner": "maria.okafor", "team": "customer-analytics", "risk_level": "high"}
         details |= {"kind": "sklearn", "description": "Subscriber churn within 60 days"}
         events.append(("model.registered", t.model, None, "alice", details))
+        # The provider's compliance.yaml, registered as the demo does (revision 1).
+        digest = {"revision": 1, "digest": document_digest(load_document())}
+        events.append(("compliance.document_registered", t.model, None, "carol", digest))
         models.append(
             {"id": t.model_id, "name": t.model, "created_at": _audit_trail.START} | details
         )
@@ -214,6 +246,7 @@ def populate(gov, events: int, versions: int, per_version: int) -> Store:
     places = _places(skeleton, lead, events)
     with gov.engine.begin() as conn:
         _audit_trail.write_state(conn, prelude_state)
+        write_documents(conn, targets)
         life = Life(gov, conn, targets)
         life.dataset_digest = dataset_digest
 

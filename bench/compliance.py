@@ -51,11 +51,23 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def build(gov, model: str, version: str, out: Path, now: datetime) -> dict:
+def build(gov, model: str, version: str, out: Path, now: datetime):
     """Build one pack (the call under test); its manifest."""
     from governance.services.compliance.packs import build_pack
 
     return build_pack(gov, model, version, out, actor=ACTOR, now=now).manifest
+
+
+def summary(manifest) -> dict:
+    """What a pack held: its coverage per Annex IV point, items and log slice."""
+    data = manifest.model_dump(mode="json")
+    return {
+        "points": {str(p["point"]): p["coverage"] for p in data["points"]},
+        "items": len(data["items"]),
+        "log_events": data["log"]["events"],
+        "retention_shortfalls": data["retention"]["shortfalls"],
+        "files": sorted(data["files"]),
+    }
 
 
 def full_scan(gov, model: str, version: str) -> int:
@@ -113,19 +125,41 @@ def audit_queries(gov, model: str, version: str, out: Path, now: datetime) -> li
         raw = conn.connection.driver_connection
         for statement in seen:
             rows = raw.execute(f"EXPLAIN QUERY PLAN {statement}").fetchall()
-            # Run again to count what it returned: a keyset walk over every seq is an index
-            # SEARCH in the plan, yet it reads the whole trail.
-            (fetched,) = raw.execute(f"SELECT count(*) FROM ({statement})").fetchone()
+            plan = [row[-1] for row in rows]
+            # Run again to count what it returns and time it alone.
+            begin = time.perf_counter()
+            fetched = len(raw.execute(statement).fetchall())
+            seconds = time.perf_counter() - begin
             shown = " ".join(statement.split())
-            plans.append({"sql": shown[:300], "plan": [row[-1] for row in rows], "rows": fetched})
+            plans.append(
+                {"sql": shown[:300], "plan": plan, "rows": fetched, "seconds": round(seconds, 4)}
+                | {"reads_every_event": _scans(plan, statement)}
+            )
     return plans
 
 
-def scans_whole_trail(plans: list[dict], events: int) -> bool:
-    """Whether the pack read the whole trail: a plan that SCANs audit_events (all its rows,
-    or all of an index's), or statements that together returned every event."""
-    scans = any(step.startswith("SCAN audit_events") for plan in plans for step in plan["plan"])
-    return scans or sum(plan["rows"] for plan in plans) >= events
+def _scans(plan: list[str], statement: str) -> bool:
+    """Whether a statement visits every event: its plan SCANs audit_events (the table or a
+    whole index, as `count(*)` does) with no LIMIT to stop it early."""
+    scanned = any(step.startswith("SCAN audit_events") for step in plan)
+    return scanned and " limit " not in f" {statement.lower()} "
+
+
+def whole_trail_reads(plans: list[dict], events: int) -> list[str]:
+    """The reads of the whole trail: statements that visit every event, or, together, the
+    statements that return every event (a keyset walk over `seq` is an index SEARCH in the
+    plan, page by page, yet reads everything)."""
+    found = [plan["sql"] for plan in plans if plan["reads_every_event"]]
+    if sum(plan["rows"] for plan in plans) >= events:
+        found.append(f"{len(plans)} statements returning every event between them")
+    return found
+
+
+def _slice_by_index(plans: list[dict], per_version: int) -> bool:
+    """Whether the statement that returned the version's events searched the subject index."""
+    subject = "(model=? AND version=?)"
+    found = [p for p in plans if p["rows"] >= per_version and subject in " ".join(p["plan"])]
+    return bool(found) and not any(p["reads_every_event"] for p in found)
 
 
 def measure(root: Path, args: argparse.Namespace) -> dict:
@@ -159,7 +193,7 @@ def measure(root: Path, args: argparse.Namespace) -> dict:
         for i, t in enumerate(targets):
             if i in scans_at:
                 seconds, found = timed(full_scan, gov, t.model, t.version)
-                if found != args.per_version:
+                if found < args.per_version:  # each pack built adds its own event
                     raise SystemExit(f"setup: {t.model}@{t.version} has {found} events")
                 scans.append(seconds)
             if unavailable is None:
@@ -221,13 +255,19 @@ def report(args, store, packs, scans, manifests, plans, unavailable) -> dict:
             "ratio_pack_to_full_scan": round(p50 / scan_p50, 3),
             "audit_queries_per_pack": len(plans),
             "audit_rows_fetched_per_pack": sum(plan["rows"] for plan in plans),
-            "full_trail_scan_per_pack": scans_whole_trail(plans, store.events),
+            "full_trail_scan_per_pack": bool(whole_trail_reads(plans, store.events)),
+            "whole_trail_reads": whole_trail_reads(plans, store.events),
+            "whole_trail_reads_seconds": round(
+                sum(plan["seconds"] for plan in plans if plan["reads_every_event"]), 4
+            ),
+            "slice_found_by_index": _slice_by_index(plans, args.per_version),
             "audit_query_plans": plans,
-            "manifest_keys": sorted(manifests[0]) if manifests else [],
+            "first_pack": summary(manifests[0]),
         }
         out["targets_met"] = {
             "seconds_per_pack_max_under_2": max(packs) < TARGET_SECONDS,
-            "no_full_trail_scan": not out["full_trail_scan_per_pack"],
+            "version_events_found_by_index": out["slice_found_by_index"],
+            "no_statement_reads_every_event": not out["full_trail_scan_per_pack"],
         }
     else:
         out |= {"seconds_per_pack_p50": None, "seconds_per_pack_max": None}
