@@ -7,8 +7,8 @@ from governance.domain.compliance_document import document_digest
 from governance.domain.compliance_pack import Draft, Source
 from governance.domain.rollout import SpecVersion
 from governance.services.registry.cards import stored_card_hash
-from governance.services.registry.compliance_documents import DocumentRevision
 from governance.store.cards import CardRevision
+from governance.store.compliance_documents import DocumentRevision
 from governance.store.evaluation import EvaluationRun, contents_digest
 
 
