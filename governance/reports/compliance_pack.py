@@ -9,51 +9,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
-from typing import Any
 
-import jinja2
+from markupsafe import Markup
 
 from governance.domain.compliance_pack import LANES, Item, Manifest, Mark
+from governance.reports.rendering import HTML, MARKDOWN
 
 _WIDTH, _LEFT, _RIGHT, _LANE = 960, 110, 30, 46
 
 
-def _markdown_cell(value: Any) -> str:
-    # a pipe or a line break inside a cell would end the cell or the row
-    return " ".join(_markdown_text(value).replace("|", "\\|").split())
-
-
-def _markdown_text(value: Any) -> str:
-    # Markdown viewers pass raw HTML through, so angle brackets from records are neutralised
-    return str(value).replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _environment(**options: Any) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("governance.reports", "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        **options,
-    )
-    env.filters["cell"] = _markdown_cell
-    return env
-
-
-_MARKDOWN = _environment(autoescape=False, finalize=_markdown_text)
-_HTML = _environment(autoescape=True)
-
-
 def render_markdown(manifest: Manifest, items: list[Item]) -> str:
     """The pack as Markdown; the timeline is the `timeline.svg` beside it."""
-    return _MARKDOWN.get_template("compliance_pack.md.j2").render(m=manifest, items=items)
+    return MARKDOWN.get_template("compliance_pack.md.j2").render(m=manifest, items=items)
 
 
 def render_html(manifest: Manifest, items: list[Item], timeline: str) -> str:
     """The pack as one standalone HTML page with the timeline inline."""
-    return _HTML.get_template("compliance_pack.html.j2").render(
-        m=manifest, items=items, timeline=jinja2.utils.markupsafe.Markup(timeline)
+    return HTML.get_template("compliance_pack.html.j2").render(
+        m=manifest, items=items, timeline=Markup(timeline)
     )
 
 

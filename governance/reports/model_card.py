@@ -10,43 +10,15 @@ import json
 import uuid
 from typing import Any
 
-import jinja2
 import yaml
 
 from governance.domain.cards import ModelCard, card_hash
 from governance.reports.card_sections import card_sections, plain
+from governance.reports.rendering import HTML, MARKDOWN
 
 CYCLONEDX_SPEC_VERSION = "1.6"
 # The schema a BOM names, so that editors and validators check it against the right version.
 CYCLONEDX_SCHEMA = f"http://cyclonedx.org/schema/bom-{CYCLONEDX_SPEC_VERSION}.schema.json"
-
-
-def _markdown_cell(value: str) -> str:
-    # a pipe or a line break inside a cell would end the cell or the row
-    return " ".join(value.replace("|", "\\|").split())
-
-
-def _markdown_text(value: Any) -> str:
-    # Markdown viewers pass raw HTML through, so angle brackets from card text are neutralised
-    return str(value).replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _environment(**options: Any) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("governance.reports", "templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        **options,
-    )
-    env.filters["cell"] = _markdown_cell
-    return env
-
-
-_MARKDOWN = _environment(autoescape=False, finalize=_markdown_text)
-# autoescape is on so that markup typed into a card is shown as text, never run
-_HTML = _environment(autoescape=True)
 
 
 def _title(card: ModelCard) -> str:
@@ -57,14 +29,14 @@ def render_markdown(
     card: ModelCard, *, stage: str | None = None, card_hash: str | None = None
 ) -> str:
     """The whole card as Markdown: a heading per section, tables for metrics and groups."""
-    return _MARKDOWN.get_template("model_card.md.j2").render(
+    return MARKDOWN.get_template("model_card.md.j2").render(
         title=_title(card), stage=stage, card_hash=card_hash, sections=card_sections(card)
     )
 
 
 def render_html(card: ModelCard, *, stage: str | None = None, card_hash: str | None = None) -> str:
     """The whole card as a standalone HTML page, with every card value escaped."""
-    return _HTML.get_template("model_card.html.j2").render(
+    return HTML.get_template("model_card.html.j2").render(
         title=_title(card), stage=stage, card_hash=card_hash, sections=card_sections(card)
     )
 

@@ -28,16 +28,8 @@ def _purpose_and_version(records: VersionRecords) -> Item:
     if draft.need("intended use (card)", bool(latest_card and latest_card.card.intended_use)):
         draft.say(f"Intended use (model card): {latest_card.card.intended_use}")
         draft.cite(sources.card(model.name, found.version, latest_card))
-    document = doc.document if doc else None
-    sources.provided(
-        draft,
-        model.name,
-        doc,
-        document.intended_purpose if document else None,
-        "Intended purpose",
-        "intended_purpose",
-    )
-    provider = document.provider if document else None
+    sources.provided_field(draft, records, "intended_purpose", "Intended purpose")
+    provider = sources.document_field(records, "provider")
     if sources.provided(
         draft, model.name, doc, provider.name if provider else None, "Provider", "provider.name"
     ):
@@ -92,9 +84,7 @@ def _provider_only(records: VersionRecords) -> list[Item]:
 
 def _provider_item(records: VersionRecords, item_id: str, field: str, label: str) -> Item:
     draft = Draft(item_id)
-    document = records.document.document if records.document else None
-    value = getattr(document, field) if document else None
-    sources.provided(draft, records.model.name, records.document, value, label, field)
+    sources.provided_field(draft, records, field, label)
     if item_id == "1(c)":
         _software_facts(draft, records)
     return draft.item()
@@ -130,15 +120,7 @@ def _development(records: VersionRecords) -> Item:
         draft.cite(*(sources.event(e) for e in registered))
         if not found.training_pipeline:
             draft.cite(sources.card(records.model.name, found.version, card))
-    document = records.document.document if records.document else None
-    sources.provided(
-        draft,
-        records.model.name,
-        records.document,
-        document.development_methods if document else None,
-        "Development methods",
-        "development_methods",
-    )
+    sources.provided_field(draft, records, "development_methods", "Development methods")
     return draft.item()
 
 
@@ -184,15 +166,7 @@ def _data(records: VersionRecords) -> Item:
 
 def _cybersecurity(records: VersionRecords) -> Item:
     draft = Draft("2(h)")
-    document = records.document.document if records.document else None
-    sources.provided(
-        draft,
-        records.model.name,
-        records.document,
-        document.cybersecurity if document else None,
-        "Cybersecurity measures",
-        "cybersecurity",
-    )
+    sources.provided_field(draft, records, "cybersecurity", "Cybersecurity measures")
     draft.say(
         "Recorded controls: artifacts load only after their sha256 matches; every governed act "
         "is an audit event, hash-chained and MACed with a key kept outside the database; "

@@ -25,16 +25,6 @@ def operation_items(records: VersionRecords) -> list[Item]:
     ]
 
 
-def _document_field(records: VersionRecords, field: str) -> object:
-    document = records.document.document if records.document else None
-    return getattr(document, field) if document else None
-
-
-def _provided(draft: Draft, records: VersionRecords, field: str, label: str) -> bool:
-    value = _document_field(records, field)
-    return sources.provided(draft, records.model.name, records.document, value, label, field)
-
-
 def _latest_card(draft: Draft, records: VersionRecords):
     if not records.cards:
         return None
@@ -91,8 +81,10 @@ def _functioning(records: VersionRecords) -> Item:
             ],
         )
         draft.cite(*(sources.event(e) for e in verdicts))
-    _provided(draft, records, "input_specifications", "Input data specifications")
-    _provided(draft, records, "foreseeable_unintended_outcomes", "Foreseeable unintended outcomes")
+    sources.provided_field(draft, records, "input_specifications", "Input data specifications")
+    sources.provided_field(
+        draft, records, "foreseeable_unintended_outcomes", "Foreseeable unintended outcomes"
+    )
     return draft.item()
 
 
@@ -129,7 +121,7 @@ def _metrics(records: VersionRecords) -> Item:
     if draft.need("the metrics measured against them (model.evaluated)", bool(evaluated)):
         draft.say(f"Latest measured: {_metrics_text(evaluated[-1].details.get('metrics') or {})}.")
         draft.cite(sources.event(evaluated[-1]))
-    _provided(draft, records, "metrics_rationale", "Why these metrics suit the system")
+    sources.provided_field(draft, records, "metrics_rationale", "Why these metrics suit the system")
     return draft.item()
 
 
@@ -170,7 +162,7 @@ def _risk(records: VersionRecords) -> Item:
             f"{found.details.get('reason')}."
         )
         draft.cite(sources.event(found))
-    _provided(draft, records, "risk_management", "Risk management system (Art. 9)")
+    sources.provided_field(draft, records, "risk_management", "Risk management system (Art. 9)")
     return draft.item()
 
 
@@ -187,7 +179,7 @@ def _changes(records: VersionRecords) -> Item:
 
 def _standards(records: VersionRecords) -> Item:
     draft = Draft("7")
-    standards = _document_field(records, "standards")
+    standards = sources.document_field(records, "standards")
     given = bool(standards and (standards.applied or standards.alternative_solutions))
     if draft.need("standards applied or solutions adopted (compliance.yaml: standards)", given):
         if standards.applied:
@@ -207,7 +199,7 @@ def _standards(records: VersionRecords) -> Item:
 
 def _declaration(records: VersionRecords) -> Item:
     draft = Draft("8")
-    declaration = _document_field(records, "declaration")
+    declaration = sources.document_field(records, "declaration")
     if draft.need("EU declaration of conformity (compliance.yaml: declaration)", bool(declaration)):
         draft.say(
             f"Declaration {declaration.reference}, signed by {declaration.signed_by} on "
@@ -289,7 +281,9 @@ def _post_market(records: VersionRecords) -> Item:
             )
         else:
             draft.say("The version has not served in production: no retirement audit was due.")
-    _provided(draft, records, "post_market_plan", "Post-market monitoring plan (Art. 72(3))")
+    sources.provided_field(
+        draft, records, "post_market_plan", "Post-market monitoring plan (Art. 72(3))"
+    )
     return draft.item()
 
 

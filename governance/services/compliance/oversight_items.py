@@ -113,15 +113,7 @@ def _predetermined(records: VersionRecords) -> Item:
         f"and keep the old slot warm for {blue_green.scale_down_delay_minutes} minutes."
     )
     draft.cite(sources.policy(policy.version))
-    document = records.document.document if records.document else None
-    sources.provided(
-        draft,
-        records.model.name,
-        records.document,
-        document.predetermined_changes if document else None,
-        "Pre-determined changes",
-        "predetermined_changes",
-    )
+    sources.provided_field(draft, records, "predetermined_changes", "Pre-determined changes")
     return draft.item()
 
 

@@ -14,7 +14,6 @@ from governance.domain.audit import AuditEvent, EventRow
 from governance.domain.models import ModelVersion, RegisteredModel
 from governance.domain.policy import Policy
 from governance.domain.rollout import Endpoint, SpecVersion
-from governance.services.registry.compliance_documents import DocumentRevision
 from governance.store.audit_log import (
     event_count,
     hashes_at,
@@ -25,6 +24,7 @@ from governance.store.audit_log import (
     typed_rows,
 )
 from governance.store.cards import CardRevision
+from governance.store.compliance_documents import DocumentRevision
 from governance.store.evaluation import EvaluationRun
 from governance.store.unit_of_work import Transaction
 

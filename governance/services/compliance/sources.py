@@ -6,9 +6,10 @@ from governance.domain.audit import AuditEvent
 from governance.domain.compliance_document import document_digest
 from governance.domain.compliance_pack import Draft, Source
 from governance.domain.rollout import SpecVersion
+from governance.services.compliance.records import VersionRecords
 from governance.services.registry.cards import stored_card_hash
-from governance.services.registry.compliance_documents import DocumentRevision
 from governance.store.cards import CardRevision
+from governance.store.compliance_documents import DocumentRevision
 from governance.store.evaluation import EvaluationRun, contents_digest
 
 
@@ -80,6 +81,18 @@ def provided(
         shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
         draft.say(f"{label}: {shown}").cite(document(name, revision))
     return present
+
+
+def document_field(records: VersionRecords, field: str) -> object:
+    """A field of the model's latest compliance document, or None without one."""
+    document = records.document.document if records.document else None
+    return getattr(document, field) if document else None
+
+
+def provided_field(draft: Draft, records: VersionRecords, field: str, label: str) -> bool:
+    """State a field of the model's compliance document, or name it as a gap."""
+    value = document_field(records, field)
+    return provided(draft, records.model.name, records.document, value, label, field)
 
 
 def short(digest: str | None, length: int = 12) -> str:
