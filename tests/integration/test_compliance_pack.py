@@ -25,6 +25,7 @@ from governance.domain.errors import (
 )
 from governance.domain.models import ModelKind, RegisteredModel, RiskLevel
 from governance.reports.compliance_yaml import load_compliance_yaml
+from governance.services.compliance import packs
 from governance.services.compliance.pack_verify import verify_pack
 from governance.services.compliance.packs import build_pack
 from governance.services.compliance.status import status
@@ -315,3 +316,17 @@ def test_the_cli_packs_verifies_and_names_bad_input_in_one_line(
     capsys.readouterr()
     assert run(["compliance", "pack", "churn", "1.0.0", "--out", "strict", "--strict"]) == 1
     assert capsys.readouterr().out.splitlines()[-1].startswith("strict: ")
+
+
+def test_a_crash_before_the_rename_leaves_a_recorded_pack_never_delivered(
+    gov, promoted, tmp_path, now, monkeypatch
+):
+    def crash(staging: Path, out: Path) -> None:
+        raise KeyboardInterrupt  # the process dies between recording and placing the pack
+
+    monkeypatch.setattr(packs, "_place", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build(gov, tmp_path / "pack", now)
+    assert sorted(p.name for p in tmp_path.iterdir() if "pack" in p.name) == []
+    [event] = audit.history(gov, event_type="compliance.pack_built")
+    assert event.version == "1.1.0"
