@@ -136,3 +136,23 @@ def test_the_front_door_opens_the_inbox_and_next_cannot_leave_the_site(client):
     assert client.get("/").headers["location"] == "/inbox"
     page = client.get("/login?next=//evil.example/x")
     assert 'name="next" value="/inbox"' in page.text
+
+
+def test_over_https_the_cookie_is_secure(gov, codes, clock):
+    with TestClient(
+        server_app.create_app(gov=gov), base_url="https://testserver", follow_redirects=False
+    ) as secure:
+        answer = log_in(secure, "carol", codes("carol"))
+    cookie = next(
+        c for c in answer.headers.get_list("set-cookie") if c.startswith("governance_session=")
+    )
+    assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_htmx_s_csrf_header_is_accepted_and_the_page_carries_it(client, codes, gov):
+    log_in(client, "carol", codes("carol"))
+    token = client.cookies["governance_session"]
+    page = client.get("/no-such-page").text
+    assert f"""<body hx-headers='{{"X-CSRF-Token": "{csrf_token(gov, token)}"}}'>""" in page
+    ended = client.post("/logout", headers={"X-CSRF-Token": csrf_token(gov, token)})
+    assert ended.status_code == 303
