@@ -156,3 +156,23 @@ def test_htmx_s_csrf_header_is_accepted_and_the_page_carries_it(client, codes, g
     assert f"""<body hx-headers='{{"X-CSRF-Token": "{csrf_token(gov, token)}"}}'>""" in page
     ended = client.post("/logout", headers={"X-CSRF-Token": csrf_token(gov, token)})
     assert ended.status_code == 303
+
+
+def test_the_fifth_wrong_code_names_the_lock_and_a_good_code_is_then_refused(
+    client, codes, gov, clock
+):
+    wrong = next(c for c in ("000000", "111111", "222222") if c != codes("erin"))
+    for _ in range(4):
+        assert log_in(client, "erin", wrong).status_code == 401
+    fifth = log_in(client, "erin", wrong)
+    until = (clock["at"] + timedelta(minutes=15)).isoformat(timespec="seconds")
+    assert f"codes for erin are locked until {until}: 5 wrong codes in 15 minutes" in fifth.text
+    locked = log_in(client, "erin", codes("erin"))
+    assert locked.status_code == 401
+    assert f"codes for erin are locked until {until}" in locked.text
+    assert "governance_session" not in client.cookies
+
+
+def test_a_live_session_skips_the_login_form(client, codes):
+    log_in(client, "carol", codes("carol"))
+    assert client.get("/login?next=/inbox%3Fa%3D1").headers["location"] == "/inbox?a=1"
