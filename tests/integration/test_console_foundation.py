@@ -176,3 +176,20 @@ def test_the_fifth_wrong_code_names_the_lock_and_a_good_code_is_then_refused(
 def test_a_live_session_skips_the_login_form(client, codes):
     log_in(client, "carol", codes("carol"))
     assert client.get("/login?next=/inbox%3Fa%3D1").headers["location"] == "/inbox?a=1"
+
+
+def test_a_form_posted_by_an_expired_session_goes_to_login_and_back_to_its_page(
+    client, codes, gov, clock
+):
+    log_in(client, "carol", codes("carol"))
+    token = client.cookies["governance_session"]
+    clock["at"] += timedelta(hours=9)
+    answer = client.post(
+        "/logout",
+        data={"csrf": csrf_token(gov, token)},
+        headers={"Referer": "http://testserver/inbox?tab=mine"},
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login?next=/inbox%3Ftab%3Dmine"
+    with gov.store.read() as tx:
+        assert tx.audit.query(event_type="person.logged_out") == []
