@@ -32,6 +32,7 @@ from governance.server import auth, capture, manifest
 from governance.server.blobs import BlobStore, check_digest
 from governance.server.commands import CommandResult
 from governance.server.commands import run as run_command
+from governance.server.console.sso import router as sso_router
 from governance.server.errors import UploadTooLarge, body_for, status_for
 from governance.server.queries import router as queries_router
 from governance.services.trust import identity
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, gov: Governance | None = None) 
     app = FastAPI(title="governance server", version=_package_version(), lifespan=lifespan)
     _install_error_handlers(app)
     app.include_router(queries_router)
+    app.include_router(sso_router)
 
     @app.get("/v1/health")
     def health() -> dict:
