@@ -32,7 +32,7 @@ from governance.server import auth, capture, manifest
 from governance.server.blobs import BlobStore, check_digest
 from governance.server.commands import CommandResult
 from governance.server.commands import run as run_command
-from governance.server.console.sso import router as sso_router
+from governance.server.console import app as console
 from governance.server.errors import UploadTooLarge, body_for, status_for
 from governance.server.queries import router as queries_router
 from governance.services.trust import identity
@@ -99,7 +99,6 @@ def create_app(settings: Settings | None = None, gov: Governance | None = None) 
     app = FastAPI(title="governance server", version=_package_version(), lifespan=lifespan)
     _install_error_handlers(app)
     app.include_router(queries_router)
-    app.include_router(sso_router)
 
     @app.get("/v1/health")
     def health() -> dict:
@@ -191,6 +190,8 @@ def create_app(settings: Settings | None = None, gov: Governance | None = None) 
             "final": bool(state and state.is_final()),
         }
 
+    # Last: the console's routes sit at / and wrap the refusal handlers installed above.
+    console.mount(app)
     return app
 
 

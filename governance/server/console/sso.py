@@ -13,48 +13,32 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from governance.bootstrap import Governance
 from governance.domain.errors import ConfigError, GovernanceError, InvalidInput, NotEnrolled
 from governance.server.console import oidc
 from governance.server.console.oidc import OidcConfig, SsoRefused
+from governance.server.console.render import error_page
+from governance.server.console.web_session import now, safe_next, set_session_cookie
 from governance.services.trust import sso
 
 STATE_COOKIE = "governance_sso"
 STATE_PATH = "/login/sso"
 STATE_PURPOSE = "console-sso-state"
 STATE_SECONDS = 600
-SESSION_COOKIE = "governance_session"
 SESSION_HOURS = 8.0
 
 router = APIRouter(include_in_schema=False)
 
-_pages = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    undefined=StrictUndefined,
-)
 
-
-def now() -> datetime:
-    """The console is an entrypoint: it reads the clock for the requests it serves."""
-    return datetime.now(UTC)
-
-
-def safe_next(next_path: str | None) -> str:
-    """`next_path` if it is a path on this site, else the inbox (no open redirects)."""
-    if not next_path or not next_path.startswith("/") or next_path.startswith("//"):
-        return "/inbox"
-    if "\\" in next_path or any(ord(c) < 32 or ord(c) == 127 for c in next_path):
-        return "/inbox"
-    return next_path
+def enabled(gov: Governance) -> bool:
+    """Whether single sign-on is set up (the login page then offers it)."""
+    return OidcConfig.of(gov.settings) is not None
 
 
 def _gov(request: Request) -> Governance:
@@ -147,15 +131,7 @@ async def sso_callback(request: Request) -> Response:
         return await _refused(request, refusal, issuer=issuer, claims=claims)
     response = RedirectResponse(kept["next"], status_code=303)
     response.delete_cookie(STATE_COOKIE, path=STATE_PATH)
-    response.set_cookie(
-        SESSION_COOKIE,
-        ticket.token,
-        expires=ticket.expires_at,
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
+    set_session_cookie(response, ticket.token, ticket.expires_at, request)
     return response
 
 
@@ -222,9 +198,6 @@ async def _refused(
         claimed=claims.get(settings.oidc_name_claim),
         now=now(),
     )
-    page = _pages.get_template("sso_refused.html.j2").render(
-        message=str(refusal), reason=refusal.reason
-    )
-    response = HTMLResponse(page, status_code=refusal.status)
+    response = error_page(request, refusal.status, "Single sign-on refused", str(refusal))
     response.delete_cookie(STATE_COOKIE, path=STATE_PATH)
     return response
