@@ -133,6 +133,10 @@ def test_a_roster_person_signs_in_and_the_session_works(mocked, client):
     assert whoami.status_code == 200
     assert whoami.json()["name"] == "carol" and whoami.json()["method"] == "oidc"
 
+    inbox = client.get(f"{mocked.url}/inbox")
+    assert inbox.status_code == 200
+    assert "Logged in as <strong>carol</strong> (ml_lead)" in inbox.text
+
     (opened,) = [e for e in mocked.events("person.logged_in") if e.actor == "carol"]
     assert opened.details["method"] == "oidc"
     assert (opened.details["issuer"], opened.details["subject"]) == (mocked.issuer, "sub-carol")
@@ -148,6 +152,8 @@ def test_a_callback_with_another_state_is_refused_before_the_code_is_spent(mocke
 
     assert answer.status_code == 400
     assert "does not match the one this browser started with" in answer.text
+    assert "<h1>Single sign-on refused</h1>" in answer.text
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
     assert "governance_session" not in answer.cookies
     assert len(mocked.events("person.logged_in")) == before
     refused = mocked.events("person.sso_refused")[-1]
@@ -233,3 +239,9 @@ def test_the_honest_rogue_token_does_open_a_session(rogue, client):
     back = client.get(rogue.start(client))
     landed = client.get(back.headers["location"])
     assert landed.status_code == 303 and "governance_session" in landed.cookies
+
+
+def test_the_login_page_offers_single_sign_on(mocked, client):
+    page = client.get(f"{mocked.url}/login", params={"next": "/models?stage=production"})
+    assert page.status_code == 200
+    assert 'href="/login/sso?next=/models%3Fstage%3Dproduction">Sign in with SSO</a>' in page.text
