@@ -192,6 +192,29 @@ def test_a_person_the_roster_or_enrolment_lacks_gets_no_session(mocked, client, 
     assert refused.details["issuer"] == mocked.issuer
 
 
+def test_a_replayed_callback_opens_no_second_session(mocked, client):
+    back = sign_in_at_mock(client, mocked.start(client), "sub-carol")
+    assert client.get(back.headers["location"]).status_code == 303
+    sessions = len(mocked.events("person.logged_in"))
+
+    # The login's state cookie was spent by the first callback.
+    again = client.get(back.headers["location"])
+
+    assert again.status_code == 400 and "started no single sign-on here" in again.text
+    assert len(mocked.events("person.logged_in")) == sessions
+
+
+def test_a_login_the_person_denies_at_the_provider_is_refused(mocked, client):
+    denied = client.post(mocked.start(client), data={"action": "deny"})
+    assert denied.status_code == 302
+
+    answer = client.get(denied.headers["location"])
+
+    assert answer.status_code == 400
+    assert "the identity provider refused the login: access_denied" in answer.text
+    assert mocked.events("person.sso_refused")[-1].details["reason"] == "provider_denied"
+
+
 def test_the_next_path_stays_on_this_site(mocked, client):
     back = sign_in_at_mock(client, mocked.start(client, "//evil.example/x"), "sub-carol")
     assert client.get(back.headers["location"]).headers["location"] == "/inbox"

@@ -105,7 +105,10 @@ async def sso_callback(request: Request) -> Response:
         kept = _kept(request)
         params = request.query_params
         if "error" in params:
-            detail = params.get("error_description") or params["error"]
+            # Shown escaped and cut short: anyone can craft a callback URL carrying text.
+            error = params["error"][:100]
+            described = params.get("error_description", "")[:200]
+            detail = f"{error} ({described})" if described else error
             raise SsoRefused(
                 "provider_denied", f"the identity provider refused the login: {detail}"
             )
