@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from gatewaykit import settings_env
 from oidckit import RogueProvider, mock_provider, sign_in_at_mock
 from seeding import make_settings
@@ -20,6 +21,7 @@ from serverkit import server_process
 
 from governance.bootstrap import open_governance
 from governance.keyring import create_secret_key
+from governance.server import app as server_app
 from governance.services.trust import identity
 from governance.store.schema import upgrade
 
@@ -268,3 +270,17 @@ def test_the_login_page_offers_single_sign_on(mocked, client):
     page = client.get(f"{mocked.url}/login", params={"next": "/models?stage=production"})
     assert page.status_code == 200
     assert 'href="/login/sso?next=/models%3Fstage%3Dproduction">Sign in with SSO</a>' in page.text
+
+
+@pytest.mark.sqlite_only
+def test_without_an_issuer_there_is_no_sso_and_the_login_page_offers_none(gov):
+    with TestClient(server_app.create_app(gov=gov), follow_redirects=False) as console:
+        answer = console.get("/login/sso", params={"next": "/inbox"})
+        page = console.get("/login")
+
+    assert answer.status_code == 404
+    assert "single sign-on is not set up on this server" in answer.text
+    assert "Sign in with SSO" not in page.text
+    with gov.store.read() as tx:
+        (refused,) = tx.audit.query(event_type="person.sso_refused")
+    assert refused.details["reason"] == "not_configured"
