@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from gatewaykit import settings_env
+from gatewaykit import free_port, settings_env
 from oidckit import RogueProvider, mock_provider, sign_in_at_mock
 from seeding import make_settings
 from serverkit import server_process
@@ -284,3 +284,17 @@ def test_without_an_issuer_there_is_no_sso_and_the_login_page_offers_none(gov):
     with gov.store.read() as tx:
         (refused,) = tx.audit.query(event_type="person.sso_refused")
     assert refused.details["reason"] == "not_configured"
+
+
+@pytest.mark.sqlite_only
+def test_an_unreachable_provider_is_a_502_page_naming_it(gov):
+    gov.settings.oidc_issuer = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with TestClient(server_app.create_app(gov=gov), follow_redirects=False) as console:
+        answer = console.get("/login/sso")
+
+    assert answer.status_code == 502
+    discovery = f"{gov.settings.oidc_issuer}/.well-known/openid-configuration"
+    assert f"the identity provider&#39;s discovery document at {discovery} is unreachable" in (
+        answer.text
+    )
+    assert "governance_sso" not in answer.cookies
