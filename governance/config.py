@@ -102,6 +102,21 @@ class Settings(BaseSettings):
         default=512 << 20, gt=0, description="largest file the governance server accepts"
     )
 
+    oidc_issuer: str = Field(
+        default="",
+        description="OpenID Connect issuer URL for the console's single sign-on (discovery at"
+        " ISSUER/.well-known/openid-configuration); empty: no SSO, one-time codes only",
+    )
+    oidc_client_id: str = Field(default="", description="the console's client id at the issuer")
+    oidc_client_secret: str = Field(
+        default="", description="the console's client secret at the issuer (kept out of logs)"
+    )
+    oidc_name_claim: str = Field(
+        default="preferred_username",
+        min_length=1,
+        description="the ID-token claim whose value, made canonical, is the person's roster name",
+    )
+
     task_runner: Literal["threads", "dask"] = Field(
         default="threads", description="task runner of the retirement audit's fan-out"
     )

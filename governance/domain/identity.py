@@ -34,9 +34,10 @@ def canonical_name(text: str) -> str:
     return name
 
 
-IdentityMethod = Literal["totp", "none", "system"]
+IdentityMethod = Literal["totp", "oidc", "none", "system"]
 """How an actor's identity was established: a one-time code (or a session opened with one),
-nothing (`identity: none`), or not at all because the actor is the scheduler, not a person."""
+the organisation's single sign-on (a console session), nothing (`identity: none`), or not at
+all because the actor is the scheduler, not a person."""
 
 
 class VerifiedActor(BaseModel):
@@ -51,7 +52,10 @@ class VerifiedActor(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    # "totp": a one-time code stood behind the act. "none": `identity: none` was in force.
+    # "totp": a one-time code stood behind the act. "oidc": a console session opened by the
+    # identity provider's single sign-on; no code of ours stood behind it, so it is not
+    # `verified` and every approval still asks for a fresh code (step-up).
+    # "none": `identity: none` was in force.
     # "system": the scheduler acting on its own schedule; it may request, never decide.
     method: IdentityMethod
 

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from governance.domain.errors import GovernanceError
 from governance.server import auth
-from governance.server.console import csrf, inbox, web_session
+from governance.server.console import csrf, inbox, sso, web_session
 from governance.server.console.forms import form_fields
 from governance.server.console.render import error_page, render
 from governance.server.console.security import SecurityHeaders
@@ -73,6 +73,7 @@ def _login_form(
         error=error,
         login_csrf=csrf.login_token(gov, nonce),
         identity=gov.policy.identity,
+        sso=sso.enabled(gov),
     )
     response.set_cookie(
         csrf.LOGIN_COOKIE,
@@ -189,6 +190,7 @@ def mount(app: FastAPI) -> None:
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
+    app.include_router(sso.router)
     app.include_router(inbox.router)
     for kind in (GovernanceError, StarletteHTTPException, RequestValidationError, Exception):
         original = app.exception_handlers.get(kind)

@@ -54,6 +54,14 @@ def mint_request_token(
     `parameters` are the run's parameters as submitted: the MAC covers their digest, and the
     run that presents the token must carry exactly these.
     """
+    if actor.method == "oidc":
+        # A request token vouches that a one-time code stood behind the request; a single
+        # sign-on session has none, so it would only be refused later, in the flow run.
+        raise RequesterNotVerified(
+            f"requester not verified: {actor.name}'s session was opened by single sign-on; a "
+            f"promotion is requested from a session opened with a one-time code "
+            f"(`governance login {actor.name} --code CODE`)"
+        )
     stage = _stage(target)
     if not 0 < len(model) <= 128 or not 0 < len(version) <= 64:
         raise InvalidInput(

@@ -31,7 +31,7 @@ from governance.services.trust.enrolment import (
     enroll_first_admin,
 )
 from governance.services.trust.roles import roster_person
-from governance.services.trust.session_rows import live_session, sealed, session_id_of
+from governance.services.trust.session_rows import open_session, sealed, session_id_of
 from governance.store.people import StoredSession
 from governance.store.unit_of_work import Transaction
 
@@ -234,14 +234,16 @@ def session_actor(gov: Governance, token: str | None, *, now: datetime) -> Verif
                 f"not logged in: the session of {person} was opened under `identity: none` "
                 f"and the policy now verifies identities; {hint}"
             )
+        method = "none"
     else:
-        person, expires_at = live_session(gov, token, hint)
+        person, expires_at, method = open_session(gov, token, hint)
     if expires_at <= now:
         raise NotLoggedIn(
             f"not logged in: the session of {person} expired at {_at(expires_at)}; {hint}"
         )
     name = _roster_person(policy, person)
-    return VerifiedActor(name=name, method="none" if policy.identity == "none" else "totp")
+    # An SSO session stays "oidc" (not code-verified) whatever acts it is used for.
+    return VerifiedActor(name=name, method="none" if policy.identity == "none" else method)
 
 
 def logout(gov: Governance, token: str | None, *, now: datetime) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import NamedTuple
 
 from governance.bootstrap import Governance
 from governance.domain.audit import canonical_json, format_ts
@@ -29,28 +30,55 @@ def session_id_of(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _row_text(session: StoredSession) -> str:
+# How a session was opened. The method is sealed into the row's MAC rather than stored in a
+# column: a code session's text is unchanged from before single sign-on existed, and an SSO
+# session's text names its method, so nobody without the key can turn one into the other.
+SESSION_METHODS = ("totp", "oidc")
+
+
+class LiveSession(NamedTuple):
+    """A genuine, open stored session: whose it is, until when, and how it was opened."""
+
+    person: str
+    expires_at: datetime
+    method: str
+
+
+def _row_text(session: StoredSession, method: str = "totp") -> str:
     """The sealed fields: everything `login` decides, nothing that changes later (ended_at)."""
-    return canonical_json(
-        {
-            "created_at": format_ts(session.created_at),
-            "expires_at": format_ts(session.expires_at),
-            "id": session.id,
-            "person": session.person,
-        }
-    )
+    fields = {
+        "created_at": format_ts(session.created_at),
+        "expires_at": format_ts(session.expires_at),
+        "id": session.id,
+        "person": session.person,
+    }
+    if method != "totp":
+        fields["method"] = method
+    return canonical_json(fields)
 
 
-def sealed(keyring: Keyring, session: StoredSession) -> StoredSession:
-    """The session with the MAC of its row, as `login` stores it."""
-    return session.model_copy(update={"mac": keyring.mac(ROW_PURPOSE, _row_text(session))})
+def sealed(keyring: Keyring, session: StoredSession, method: str = "totp") -> StoredSession:
+    """The session with the MAC of its row (and how it was opened), as `login` stores it."""
+    if method not in SESSION_METHODS:
+        raise ValueError(f"unknown session method {method!r}")
+    mac = keyring.mac(ROW_PURPOSE, _row_text(session, method))
+    return session.model_copy(update={"mac": mac})
+
+
+def sealed_method(keyring: Keyring, session: StoredSession) -> str | None:
+    """How the session was opened, by the MAC it carries; None when it is not genuine."""
+    # compare_digest refuses non-ASCII text; a MAC holding such text is forged anyway.
+    if not (session.mac or "").isascii():
+        return None
+    for method in SESSION_METHODS:
+        if keyring.check_mac(ROW_PURPOSE, _row_text(session, method), session.mac):
+            return method
+    return None
 
 
 def is_genuine(keyring: Keyring, session: StoredSession) -> bool:
-    """True when the row is exactly as `login` sealed it (a row with no MAC is not)."""
-    text = _row_text(session)
-    # compare_digest refuses non-ASCII text; a MAC holding such text is forged anyway.
-    return (session.mac or "").isascii() and keyring.check_mac(ROW_PURPOSE, text, session.mac)
+    """True when the row is exactly as `login` (or the SSO login) sealed it."""
+    return sealed_method(keyring, session) is not None
 
 
 def ended_in_trail(tx: Transaction, session: StoredSession) -> tuple[datetime, str] | None:
@@ -81,12 +109,19 @@ def _shown(ts: datetime) -> str:
 
 def live_session(gov: Governance, token: str, hint: str) -> tuple[str, datetime]:
     """The person and expiry of a genuine, open stored session; NotLoggedIn saying why not."""
+    found = open_session(gov, token, hint)
+    return found.person, found.expires_at
+
+
+def open_session(gov: Governance, token: str, hint: str) -> LiveSession:
+    """A genuine, open stored session with how it was opened; NotLoggedIn saying why not."""
     with gov.store.read() as tx:
         session = tx.people.find_session(session_id_of(token))
         if session is None:
             raise NotLoggedIn(f"not logged in: the session is unknown; {hint}")
         person = session.person
-        if not is_genuine(gov.keyring, session):
+        method = sealed_method(gov.keyring, session)
+        if method is None:
             # Inserted or edited by someone without the key: `login` did not write it.
             raise NotLoggedIn(
                 f"not logged in: the session of {person} is not genuine (its record does not "
@@ -100,4 +135,4 @@ def live_session(gov: Governance, token: str, hint: str) -> tuple[str, datetime]
     if ended is not None:
         when, why = _shown(ended[0]), ended[1]
         raise NotLoggedIn(f"not logged in: the session of {person} ended at {when} ({why}); {hint}")
-    return person, session.expires_at
+    return LiveSession(person, session.expires_at, method)
