@@ -1,0 +1,152 @@
+"""A version as the console shows it: card, evaluation against production, lineage, approvals,
+lifecycle; and two versions side by side. Read from the same records a compliance pack is built
+from, through the same helpers, so the page and the pack never tell two stories.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from governance.bootstrap import Governance
+from governance.domain.compliance_pack import Mark
+from governance.domain.errors import InvalidInput
+from governance.reports.model_card import render_markdown
+from governance.services.compliance.lifecycle import lifecycle_rows, marks, served_rows
+from governance.services.compliance.oversight_items import decision_rows
+from governance.services.compliance.records import VersionRecords, read_records
+from governance.store.cards import CardRevision
+from governance.store.evaluation import EvaluationRun
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One metric of the candidate beside production's figure on the same dataset."""
+
+    name: str
+    candidate: float
+    production: float | None
+
+    @property
+    def delta(self) -> float | None:
+        """Candidate minus production, when production was measured."""
+        return None if self.production is None else self.candidate - self.production
+
+
+@dataclass(frozen=True)
+class VersionPage:
+    """Everything the version page shows, read in one snapshot."""
+
+    records: VersionRecords
+    aliases: list[str]
+    evaluation: EvaluationRun | None
+    metrics: list[MetricRow]
+    decisions: list[list[str]]
+    refused: list[list[str]]
+    history: list[list[str]]
+    marks: list[Mark]
+    served: list[list[str]]
+
+    @property
+    def card(self) -> CardRevision | None:
+        """The version's latest card revision."""
+        return self.records.cards[-1] if self.records.cards else None
+
+
+def metric_rows(run: EvaluationRun | None) -> list[MetricRow]:
+    """The run's metrics beside the production baseline it was compared with."""
+    if run is None:
+        return []
+    baseline = run.result.baseline or {}
+    return [
+        MetricRow(name, value, baseline.get(name))
+        for name, value in sorted(run.result.metrics.items())
+    ]
+
+
+def version_page(gov: Governance, name: str, version: str) -> VersionPage:
+    """The version page's content; ModelNotFound / VersionNotFound name an unknown one."""
+    records = read_records(gov, name, version)
+    with gov.store.read() as tx:
+        aliases = tx.registry.aliases_of(records.version.id)
+    latest = records.evaluations[-1] if records.evaluations else None
+    history, _ = lifecycle_rows(records)
+    served, _ = served_rows(records)
+    refused = [
+        [
+            f"#{e.seq}",
+            e.ts[:19].replace("T", " "),
+            str(e.details.get("approver", e.actor)),
+            str(e.details.get("role", "")),
+            str(e.details.get("reason", "")),
+        ]
+        for e in records.of_type("approval.refused")
+    ]
+    return VersionPage(
+        records=records,
+        aliases=aliases,
+        evaluation=latest,
+        metrics=metric_rows(latest),
+        decisions=decision_rows(records)[1],
+        refused=refused,
+        history=history,
+        marks=marks(records),
+        served=served,
+    )
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: the version, its latest evaluation and card."""
+
+    records: VersionRecords
+    evaluation: EvaluationRun | None
+    card: CardRevision | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two versions of a model: metrics side by side and the unified diff of their cards."""
+
+    a: Side
+    b: Side
+    metrics: list[tuple[str, float | None, float | None]]
+    card_diff: list[tuple[str, str]]  # (kind: '+', '-', ' ' or '@', line)
+
+
+def _side(records: VersionRecords) -> Side:
+    return Side(
+        records,
+        records.evaluations[-1] if records.evaluations else None,
+        records.cards[-1] if records.cards else None,
+    )
+
+
+def _figures(side: Side) -> dict[str, float]:
+    if side.evaluation is not None:
+        return dict(side.evaluation.result.metrics)
+    return dict(side.records.version.metrics)
+
+
+def card_diff(a: CardRevision | None, b: CardRevision | None, labels: tuple[str, str]):
+    """The unified diff of two cards' Markdown, line by line, each with its kind."""
+    before = render_markdown(a.card).splitlines() if a else []
+    after = render_markdown(b.card).splitlines() if b else []
+    lines = []
+    for line in difflib.unified_diff(before, after, *labels, lineterm=""):
+        kind = line[:1] if line[:1] in "+-@" else " "
+        if line.startswith(("+++", "---")):
+            kind = "@"
+        lines.append((kind, line))
+    return lines
+
+
+def compare(gov: Governance, name: str, a: str, b: str) -> Comparison:
+    """Versions `a` and `b` of `name` side by side; InvalidInput when either is not given."""
+    if not a or not b:
+        raise InvalidInput("name two versions to compare: ?a=VERSION&b=VERSION")
+    left, right = _side(read_records(gov, name, a)), _side(read_records(gov, name, b))
+    fa, fb = _figures(left), _figures(right)
+    metrics = [(m, fa.get(m), fb.get(m)) for m in sorted(fa.keys() | fb.keys())]
+    labels = (f"{name}@{a}", f"{name}@{b}")
+    return Comparison(left, right, metrics, card_diff(left.card, right.card, labels))
