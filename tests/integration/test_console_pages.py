@@ -16,7 +16,6 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import yaml
 from conftest import BACKENDS, EXAMPLE_CARD, Codes
 from consolekit import Browsers, console_thread
 from promptkit import candidate, in_production
@@ -40,6 +39,7 @@ from governance.signing import generate_keypair
 from governance.store.schema import upgrade
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+DASH = "\N{EN DASH}"  # what a table shows for no figure
 CARD_SCRIPT = "<script>alert('card')</script> is shown as text"
 PROMPT_SCRIPT = "<script>alert('prompt')</script>\n"
 REPORT = b"<html><body><script>document.title='drift'</script><p>drift report</p></body></html>"
@@ -75,7 +75,11 @@ def _seed(gov, tmp, model_bytes, secrets) -> tuple:
     endpoints.create(gov, "churn-api", model="churn", actor=carol, now=T0 + timedelta(minutes=1))
     register_holdout(gov, tmp, T0)
     run = evaluation.evaluate(
-        gov, model="churn", version="1.1.0", dataset="holdout", actor="alice",
+        gov,
+        model="churn",
+        version="1.1.0",
+        dataset="holdout",
+        actor="alice",
         now=T0 + timedelta(minutes=2),
     )
     decided = T0 + timedelta(minutes=3)
@@ -90,20 +94,29 @@ def _seed(gov, tmp, model_bytes, secrets) -> tuple:
         name="fraud", owner="bob", team="risk", risk_level=RiskLevel.low, kind=ModelKind.sklearn
     )
     spec = VersionSpec(name="fraud", version="0.1.0", created_by="bob")
-    versions.register_version(
-        gov, spec, card, artifact=model_bytes[0], now=T0, new_model=fraud
-    )
+    low = card.model_copy(update={"risk_level": RiskLevel.low})
+    versions.register_version(gov, spec, low, artifact=model_bytes[0], now=T0, new_model=fraud)
     in_production(gov, T0 + timedelta(hours=1))
-    candidate(gov, T0 + timedelta(hours=2), template="You support {{ product }}.\nQuestion: "
-              "{{ question }}\n" + PROMPT_SCRIPT)
+    candidate(
+        gov,
+        T0 + timedelta(hours=2),
+        template="You support {{ product }}.\nQuestion: {{ question }}\n" + PROMPT_SCRIPT,
+    )
     with gov.store.read() as tx:
         old = tx.registry.get_version("churn", "1.0.0")
     finding = Finding(
         check=Check.drift, status=Status.breached, message="3 of 30 columns drifted", hard=True
     )
     _record(
-        gov, old, "audit-1", "retire", "drift breached", "1.1.0", [finding],
-        store_report(gov, REPORT), T0 + timedelta(days=1),
+        gov,
+        old,
+        "audit-1",
+        "retire",
+        "drift breached",
+        "1.1.0",
+        [finding],
+        store_report(gov, REPORT),
+        T0 + timedelta(days=1),
     )
     generate_keypair(gov.settings.resolved_signing_key_file)
     return run, request.id
@@ -144,8 +157,10 @@ def cells(page: str, table_id: str) -> list[list[str]]:
     assert table, f"no table #{table_id}"
     body = re.search(r"<tbody>(.*?)</tbody>", table.group(0), re.S).group(1)
     return [
-        [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(
-            r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
+        [
+            html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+            for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)
+        ]
         for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
     ]
 
@@ -167,7 +182,8 @@ def test_the_models_list_filters_by_stage_risk_and_owner(world):
     page = get(world, "carol", "/models")
     assert page.status_code == 200
     assert re.findall(r'<tr class="model-row" data-model="([^"]+)"', page.text) == [
-        "churn", "fraud"
+        "churn",
+        "fraud",
     ]
     rows = cells(page.text, "models-list")
     assert rows[0][:4] == ["churn", "high", "alice", "analytics"]
@@ -193,7 +209,7 @@ def test_the_model_page_shows_stages_aliases_and_the_endpoints_serving_each_vers
     assert [r[:4] for r in cells(page.text, "versions")] == [
         ["1.2.0", "development", "", ""],
         ["1.1.0", "production", "champion", "churn-api 100% (stable)"],
-        ["1.0.0", "archived", "", ""],
+        ["1.0.0", "deprecated", "", ""],
     ]
 
 
@@ -217,10 +233,12 @@ def test_the_version_page_shows_evaluation_lineage_approvals_and_history(world):
         ("dave", "risk_officer", "approve"),
         ("erin", "legal", "approve"),
     ]
-    assert all(r[1] == "2026-11-23 12:03" for r in decisions)
+    assert all(r[1] == "2026-11-23T12:03" for r in decisions)
     assert all(
-        r[5] == "one-time code (TOTP, RFC 6238); authenticator enrolled 2026-11-22 "
-        f"(event {r[5].split('(event ')[1]}" and r[6] == world.request_id
+        r[5]
+        == "one-time code (TOTP, RFC 6238); authenticator enrolled 2026-11-22 "
+        f"(event {r[5].split('(event ')[1]}"
+        and r[6] == world.request_id
         for r in decisions
     )
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in text
@@ -242,7 +260,9 @@ def test_compare_puts_metrics_side_by_side_and_diffs_the_cards(world):
     page = get(world, "carol", "/models/churn/compare?a=1.1.0&b=1.2.0")
     assert page.status_code == 200
     metrics = cells(page.text, "compare-metrics")
-    assert [r[0] for r in metrics] == sorted(world.run.result.metrics) or metrics
+    # 1.2.0 was never evaluated and registered no metrics: its column is empty.
+    figures = sorted(world.run.result.metrics.items())
+    assert metrics == [[name, f"{value:.4f}", DASH, DASH] for name, value in figures]
     lines = diff_spans(page.text, "card-diff")
     assert lines[0] == ("hunk", "--- churn@1.1.0")
     assert lines[1] == ("hunk", "+++ churn@1.2.0")
@@ -287,13 +307,14 @@ def test_the_prompt_page_diffs_versions_and_tells_the_pointer_at_t(world):
     page = get(world, "bob", "/prompts/support")
     assert page.status_code == 200
     assert re.findall(r'<tr class="prompt-version" data-version="([^"]+)"', page.text) == [
-        "1.0.1", "1.0.0"
+        "1.0.1",
+        "1.0.0",
     ]
     lines = diff_spans(page.text, "template-diff")
     assert [t for k, t in lines if k == "add"] == ["+<script>alert('prompt')</script>"]
     assert "<script>alert(" not in page.text
     [move] = cells(page.text, "moves")
-    assert move[:5] == ["2026-11-23 13:00:00", "promotion", "1.0.0", "–", "test-setup"]
+    assert move[:5] == ["2026-11-23 13:00:00", "promotion", "1.0.0", DASH, "test-setup"]
     held = get(world, "bob", "/prompts/support?at=2026-11-23T15:00:00Z").text
     assert "<strong>support@1.0.0</strong> was in production" in held
     early = get(world, "bob", "/prompts/support?at=2026-11-23T12:00:00Z")
@@ -328,9 +349,7 @@ def test_only_an_auditor_gets_the_pack_button_and_builds_the_pack(world):
     forged = world.browse("heidi").post("/compliance/churn/1.1.0/pack", data={"csrf": "x"})
     assert forged.status_code == 403
     alice_token = csrf_token(world.gov, world.browse("alice").headers["cookie"].split("=", 1)[1])
-    refused = world.browse("alice").post(
-        "/compliance/churn/1.1.0/pack", data={"csrf": alice_token}
-    )
+    refused = world.browse("alice").post("/compliance/churn/1.1.0/pack", data={"csrf": alice_token})
     assert refused.status_code == 403
     assert "alice does not hold the role auditor" in refused.text
     with world.gov.store.read() as tx:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from governance.bootstrap import Governance
 from governance.domain.compliance_pack import Mark
 from governance.domain.errors import InvalidInput
-from governance.reports.model_card import render_markdown
+from governance.reports.card_sections import card_sections
 from governance.services.compliance.lifecycle import lifecycle_rows, marks, served_rows
 from governance.services.compliance.oversight_items import decision_rows
 from governance.services.compliance.records import VersionRecords, read_records
@@ -128,10 +128,28 @@ def _figures(side: Side) -> dict[str, float]:
     return dict(side.records.version.metrics)
 
 
+def card_text(card: CardRevision | None) -> list[str]:
+    """A card as plain lines, section by section as the page shows it (values unescaped)."""
+    if card is None:
+        return []
+    lines: list[str] = []
+    for section in card_sections(card.card):
+        lines.append(f"## {section.title}")
+        for block in section.blocks:
+            if block.title:
+                lines.append(f"### {block.title}")
+            if block.kind == "text":
+                lines += (block.text or "").splitlines()
+            elif block.kind == "list":
+                lines += [f"- {item}" for item in block.items]
+            else:
+                lines += [" | ".join(row) for row in block.rows]
+    return lines
+
+
 def card_diff(a: CardRevision | None, b: CardRevision | None, labels: tuple[str, str]):
-    """The unified diff of two cards' Markdown, line by line, each with its kind."""
-    before = render_markdown(a.card).splitlines() if a else []
-    after = render_markdown(b.card).splitlines() if b else []
+    """The unified diff of two cards' text, line by line, each with its kind."""
+    before, after = card_text(a), card_text(b)
     lines = []
     for line in difflib.unified_diff(before, after, *labels, lineterm=""):
         kind = line[:1] if line[:1] in "+-@" else " "
