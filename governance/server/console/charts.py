@@ -6,7 +6,7 @@ inline, and no script draws anything.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 
 from governance.domain.rollout import SpecVersion
@@ -30,8 +30,22 @@ def weight_series(
     return series
 
 
+def chart_end(specs: list[SpecVersion], until: datetime) -> datetime:
+    """Where the time axis ends: `until`, or a quarter of the history past the last change.
+
+    Weeks of unchanged routing after minutes of changes would squeeze every change into one
+    vertical line; the last state is still drawn, to the axis's (labelled) end.
+    """
+    if not specs:
+        return until
+    first, last = specs[0].created_at, specs[-1].created_at
+    margin = max((last - first) * 0.25, timedelta(minutes=1))
+    return min(until, last + margin) if until > last else last + margin
+
+
 def routing_chart(specs: list[SpecVersion], until: datetime) -> str:
-    """An SVG: one polyline per version of its weight (0-100%) from the first spec to `until`."""
+    """An SVG: one polyline per version of its weight (0-100%) over its history, to `until`."""
+    until = chart_end(specs, until)
     series = weight_series(specs, until)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     parts = [
