@@ -106,6 +106,10 @@ def test_a_browser_goes_from_the_models_list_to_a_version_and_its_endpoint_chart
                 shoot(page, tmp_path / "console-prompt.png")
                 page.goto(f"{url}/monitoring")
                 shoot(page, tmp_path / "console-monitoring.png")
+                # The stored report's own script runs, sandboxed in an opaque origin.
+                page.goto(f"{url}/monitoring/churn/1.0.0/report")
+                expect(page).to_have_title("drift")
+                assert page.evaluate("window.origin") == "null"
                 page.goto(f"{url}/compliance")
                 shoot(page, tmp_path / "console-compliance.png")
             finally:

@@ -331,7 +331,10 @@ def test_monitoring_shows_the_latest_verdict_and_opens_the_report_sandboxed(worl
     report = get(world, "frank", "/monitoring/churn/1.0.0/report")
     assert report.status_code == 200
     assert report.content == REPORT
-    assert report.headers["content-security-policy"] == "sandbox"
+    csp = report.headers["content-security-policy"]
+    assert csp.startswith("sandbox allow-scripts; default-src 'none'; ")
+    assert "allow-same-origin" not in csp and "connect-src" not in csp
+    assert report.headers["x-content-type-options"] == "nosniff"
     missing = get(world, "frank", "/monitoring/churn/1.1.0/report")
     assert missing.status_code == 404
     assert "churn@1.1.0 has not been audited yet" in missing.text
