@@ -28,6 +28,7 @@ from governance.domain.monitoring import Check, Finding, Status
 from governance.keyring import create_secret_key
 from governance.reports.card_yaml import load_card_yaml
 from governance.server.console.csrf import csrf_token
+from governance.server.console.pages import models as models_page
 from governance.services.monitoring.retirement_audit import _record, store_report
 from governance.services.promotion import completion, evaluation
 from governance.services.registry import versions
@@ -201,6 +202,18 @@ def test_the_models_list_filters_by_stage_risk_and_owner(world):
     bad = get(world, "carol", "/models?stage=shipped")
     assert bad.status_code == 422
     assert "unknown stage &#39;shipped&#39;" in bad.text
+
+
+def test_the_models_list_pages_through_many_models_keeping_the_filters(world, monkeypatch):
+    monkeypatch.setattr(models_page, "PAGE_SIZE", 1)
+    first = get(world, "carol", "/models?risk=&owner=").text
+    assert re.findall(r'data-model="([^"]+)"', first) == ["churn"]
+    assert "2 models, page 1 of 2" in first
+    assert 'href="/models?stage=&amp;risk=&amp;owner=&amp;page=2" ' in first
+    second = get(world, "carol", "/models?page=2").text
+    assert re.findall(r'data-model="([^"]+)"', second) == ["fraud"]
+    beyond = get(world, "carol", "/models?page=9").text
+    assert re.findall(r'data-model="([^"]+)"', beyond) == ["fraud"]
 
 
 def test_the_model_page_shows_stages_aliases_and_the_endpoints_serving_each_version(world):

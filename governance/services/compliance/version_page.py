@@ -66,7 +66,7 @@ def metric_rows(run: EvaluationRun | None) -> list[MetricRow]:
 
 def version_page(gov: Governance, name: str, version: str) -> VersionPage:
     """The version page's content; ModelNotFound / VersionNotFound name an unknown one."""
-    records = read_records(gov, name, version)
+    records = read_records(gov, name, version, count_events=False)
     with gov.store.read() as tx:
         aliases = tx.registry.aliases_of(records.version.id)
     latest = records.evaluations[-1] if records.evaluations else None
@@ -163,7 +163,8 @@ def compare(gov: Governance, name: str, a: str, b: str) -> Comparison:
     """Versions `a` and `b` of `name` side by side; InvalidInput when either is not given."""
     if not a or not b:
         raise InvalidInput("name two versions to compare: ?a=VERSION&b=VERSION")
-    left, right = _side(read_records(gov, name, a)), _side(read_records(gov, name, b))
+    left = _side(read_records(gov, name, a, count_events=False))
+    right = _side(read_records(gov, name, b, count_events=False))
     fa, fb = _figures(left), _figures(right)
     metrics = [(m, fa.get(m), fb.get(m)) for m in sorted(fa.keys() | fb.keys())]
     labels = (f"{name}@{a}", f"{name}@{b}")

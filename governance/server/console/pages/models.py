@@ -17,6 +17,9 @@ from governance.services.rollout.provenance import serving_by_version
 
 router = APIRouter()
 
+# Models per page of the list: a registry of a thousand models stays one quick page.
+PAGE_SIZE = 50
+
 
 def is_htmx(request: Request) -> bool:
     """True for an htmx request that swaps a fragment (not a history restore)."""
@@ -32,12 +35,23 @@ def models_list(
     stage: str = "",
     risk: str = "",
     owner: str = "",
+    page: int = 1,
     actor: VerifiedActor = Depends(viewer),
 ):
     """Models with their versions, filtered by stage, risk and owner (htmx swaps the table)."""
     gov = gov_of(request)
     rows = catalogue.models(gov, stage=stage, risk=risk, owner=owner)
-    context = {"rows": rows, "stage": stage, "risk": risk, "owner": owner}
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    context = {
+        "rows": rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
+        "total": len(rows),
+        "page": page,
+        "pages": pages,
+        "stage": stage,
+        "risk": risk,
+        "owner": owner,
+    }
     if is_htmx(request):
         return render(request, "models/_table.html.j2", **context)
     return render(
