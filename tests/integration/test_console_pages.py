@@ -22,9 +22,11 @@ from promptkit import candidate, in_production
 from seeding import approved_request, make_settings, register_holdout, seed_stage
 
 from governance.bootstrap import open_governance
+from governance.domain.experiments import Experiment
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelKind, RegisteredModel, RiskLevel
 from governance.domain.monitoring import Check, Finding, Status
+from governance.domain.rollout import Rollout, RolloutStatus
 from governance.keyring import create_secret_key
 from governance.reports.card_yaml import load_card_yaml
 from governance.server.console.csrf import csrf_token
@@ -119,8 +121,47 @@ def _seed(gov, tmp, model_bytes, secrets) -> tuple:
         store_report(gov, REPORT),
         T0 + timedelta(days=1),
     )
+    _past_rollout_and_experiment(gov, request.id)
     generate_keypair(gov.settings.resolved_signing_key_file)
     return run, request.id
+
+
+def _past_rollout_and_experiment(gov, request_id: str) -> None:
+    """A canary of 1.1.0 that passed two steps, and an ended A/B test (rows as recorded)."""
+    at = T0 + timedelta(minutes=4)
+    rollout = Rollout(
+        id="r-1",
+        endpoint="churn-api",
+        model_name="churn",
+        version="1.1.0",
+        strategy="canary",
+        request_id=request_id,
+        flow_run_id="f-1",
+        steps=[10, 100],
+        bake_seconds=600,
+        step_index=1,
+        step_started_at=at,
+        status=RolloutStatus.completed,
+        heartbeat_at=at,
+        verdicts=[{"weight": 10, "verdict": "pass"}, {"weight": 100, "verdict": "pass"}],
+    )
+    experiment = Experiment(
+        id="x-1",
+        endpoint="churn-api",
+        variants={"a": "1.0.0", "b": "1.1.0"},
+        weights={"a": 50, "b": 50},
+        until_samples=1000,
+        until_at=None,
+        status="finished",
+        started_by="carol",
+        started_at=at,
+        ended_at=at + timedelta(hours=1),
+        flow_run_id=None,
+        result={"verdict": "b wins on accuracy", "winner": "b", "valid": True},
+    )
+    with gov.store.write() as tx:
+        tx.routing.insert_rollout(rollout, at)
+        tx.experiments.insert(experiment)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -310,6 +351,13 @@ def test_the_endpoint_page_charts_each_versions_weight_and_answers_what_served_a
     early = get(world, "heidi", "/endpoints/churn-api?at=2026-11-23T11:00:00Z")
     assert early.status_code == 422
     assert "endpoint &#39;churn-api&#39; did not exist at 2026-11-23T11:00:00+00:00" in early.text
+    assert cells(text, "rollouts-table") == [
+        ["r-1", "1.1.0", "canary", "completed", "10→100%", "10%: pass; 100%: pass"]
+    ]
+    assert cells(text, "experiments-table") == [
+        ["x-1", "a → 1.0.0 50%, b → 1.1.0 50%", "finished", "2026-11-23 12:04 by carol",
+         "b wins on accuracy"]
+    ]  # fmt: skip
     listing = get(world, "heidi", "/endpoints").text
     assert re.findall(r'data-endpoint="([^"]+)"', listing) == ["churn-api"]
 
