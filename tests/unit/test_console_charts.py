@@ -12,6 +12,7 @@ T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def spec(number: int, minutes: int, reason: str = "test", **fields) -> SpecVersion:
+    """Spec `number` of churn-api, written `minutes` after T0."""
     return SpecVersion(
         id=number,
         endpoint="churn-api",
