@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +13,7 @@ from governance.domain.identity import VerifiedActor
 from governance.server import app as server_app
 from governance.server.console import web_session
 from governance.server.console.csrf import csrf_token
-from governance.services.promotion import approval_requests
+from governance.services.promotion import approval_requests, decisions
 
 
 @pytest.fixture
@@ -110,3 +111,46 @@ def test_an_unknown_request_is_a_404_page_naming_it(browser, codes, gov):
     )
     assert answer.status_code == 404
     assert "no-such-request" in answer.text
+
+
+def test_a_recorded_decision_is_read_back_and_listed_for_the_next_approver(
+    browser, codes, opened, gov, now
+):
+    decisions.decide(
+        gov,
+        request_id=opened.id,
+        approver="carol",
+        role="ml_lead",
+        decision="approve",
+        notes="looks fine",
+        code=codes("carol"),
+        now=now,
+    )
+    log_in(browser, "carol", codes("carol", now + timedelta(seconds=30)))
+    page = browser.get(f"/inbox?answered={opened.id}").text
+    assert (
+        "Recorded: approve by carol as ml_lead on churn@1.1.0 -&gt; production; "
+        "the request is open and still needs risk_officer, legal."
+    ) in page
+    browser.cookies.clear()
+    log_in(browser, "dave", codes("dave"))
+    card = _article(browser.get("/inbox").text, opened.id)
+    assert "<td>carol</td><td>ml_lead</td><td>approve</td>" in card
+    assert "<td>looks fine</td>" in card
+
+
+def test_a_refused_answer_is_shown_on_the_page_naming_why(browser, codes, opened, gov):
+    log_in(browser, "carol", codes("carol"))
+    token = browser.cookies["governance_session"]
+    answer = browser.post(
+        f"/inbox/{opened.id}/decision",
+        data={"csrf": csrf_token(gov, token), "role": "ml_lead", "decision": "approve",
+              "code": "123456", "notes": "kept"},
+    )  # fmt: skip
+    assert answer.status_code == 422
+    assert (
+        f'Your decision on <a href="#request-{opened.id}">churn@1.1.0</a> was refused: '
+        f"no run waits on request {opened.id}: it cannot be answered here"
+    ) in answer.text
+    assert approval_requests.get_request(gov, opened.id).approvals == []
+    assert approval_requests.refused_attempts(gov, opened.id) == []

@@ -51,9 +51,11 @@ def _page(
     gov = gov_of(request)
     roles = roles_of(request, actor)
     box = inbox_view.inbox_of(gov, actor, roles, web_session.now())
+    refused_ref = ""
     for view in box.waiting:
         if view.request.id == error_for:
             view.error = error
+            refused_ref = view.ref
     return render(
         request,
         "inbox.html.j2",
@@ -61,6 +63,8 @@ def _page(
         inbox=box,
         notice=_notice(gov, answered, actor) if answered else "",
         error_for=error_for,
+        error=error,
+        refused_ref=refused_ref,
         typed=typed or {},
     )
 
@@ -80,7 +84,7 @@ def _notice(gov: Governance, request_id: str, actor: VerifiedActor) -> str:
     if found.status == RequestStatus.open:
         state += f" and still needs {inbox_view.still_needs(found)}"
     return (
-        f"Recorded: {last.decision.value} by {last.approver} as {last.role} on {ref} "
+        f"Recorded: {last.decision} by {last.approver} as {last.role} on {ref} "
         f"-> {found.target_stage.value}; the request is {state}."
     )
 
@@ -113,7 +117,8 @@ async def decide(
             request,
             actor,
             error_for=request_id,
-            error=str(exc),
+            # The flow's refusal reads "refused: why"; the page says "refused" itself.
+            error=str(exc).removeprefix("refused: "),
             status=status_for(exc),
             typed=typed,
         )
