@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from governance.domain.errors import GovernanceError
 from governance.server import auth
-from governance.server.console import csrf, inbox, sso, web_session
+from governance.server.console import csrf, inbox, pages, sso, web_session
 from governance.server.console.forms import form_fields
 from governance.server.console.render import error_page, render
 from governance.server.console.security import SecurityHeaders
@@ -192,6 +192,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(sso.router)
     app.include_router(inbox.router)
+    app.include_router(pages.router)
     for kind in (GovernanceError, StarletteHTTPException, RequestValidationError, Exception):
         original = app.exception_handlers.get(kind)
         if original is not None:

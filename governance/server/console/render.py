@@ -40,6 +40,7 @@ NAV: list[NavItem] = [
     NavItem("Endpoints", "/endpoints"),
     NavItem("Prompts", "/prompts"),
     NavItem("Monitoring", "/monitoring"),
+    NavItem("Compliance", "/compliance"),
     NavItem("Audit", "/audit"),
     NavItem("Admin", "/admin", frozenset({"admin"})),
 ]

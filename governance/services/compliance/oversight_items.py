@@ -141,8 +141,8 @@ def _testing(records: VersionRecords) -> Item:
     if draft.need("decisions by verified people (approval.decided)", bool(decided)):
         draft.table(
             "Decisions, dated and signed (each event is MACed in the chain; this pack is signed)",
-            ["event", "when", "approver", "role", "decision", "verified by", "request"],
-            [_decision_row(records, e) for e in decided],
+            DECISION_HEADER,
+            decision_rows(records)[1],
         )
         draft.cite(*(sources.event(e) for e in decided))
         draft.cite(*(sources.event(e) for e in _enrolments(records, decided)))
@@ -172,6 +172,14 @@ def _evaluation_row(found: AuditEvent) -> list[str]:
         metrics,
         str(details.get("run_id", "")),
     ]
+
+
+DECISION_HEADER = ["event", "when", "approver", "role", "decision", "verified by", "request"]
+
+
+def decision_rows(records: VersionRecords) -> tuple[list[str], list[list[str]]]:
+    """Every decision on the version (approval.decided), with how its approver was verified."""
+    return DECISION_HEADER, [_decision_row(records, e) for e in records.of_type("approval.decided")]
 
 
 def _decision_row(records: VersionRecords, found: AuditEvent) -> list[str]:

@@ -80,8 +80,14 @@ class VersionRecords:
         return [event for event in self.context if event.event_type == event_type]
 
 
-def read_records(gov: Governance, name: str, version: str) -> VersionRecords:
-    """Read a version's records in one snapshot; NotFound names an unknown model or version."""
+def read_records(
+    gov: Governance, name: str, version: str, *, count_events: bool = True
+) -> VersionRecords:
+    """Read a version's records in one snapshot; NotFound names an unknown model or version.
+
+    `count_events=False` leaves `chain_events` at 0: counting a trail of millions is a scan a
+    page that does not show the count should not pay for.
+    """
     with snapshot(gov.engine) as conn:
         tx = Transaction(conn, gov.keyring)
         model = tx.registry.get_model(name)
@@ -105,7 +111,7 @@ def read_records(gov: Governance, name: str, version: str) -> VersionRecords:
                 for endpoint in tx.routing.endpoints(name)
             ],
             policy=gov.policy,
-            chain_events=event_count(conn),
+            chain_events=event_count(conn) if count_events else 0,
             chain_head_seq=head,
             chain_head_hash=links.get(head) or "",
         )

@@ -16,7 +16,7 @@ from governance.domain import approvals as rules
 from governance.domain import evidence
 from governance.domain.approvals import ApprovalRequest, RequestStatus
 from governance.domain.cards import ModelCard
-from governance.domain.errors import Conflict, EvidenceChanged, InvalidInput
+from governance.domain.errors import Conflict, EvidenceChanged, InvalidInput, NotFound
 from governance.domain.identity import VerifiedActor
 from governance.domain.models import LifecycleStage, ModelVersion, payload_digest, sunset_after
 from governance.domain.monitoring import AuditRow
@@ -209,6 +209,21 @@ def latest_findings(
             tx.registry.get_model(model)
         rows = tx.monitoring.latest_audits(model)
     return [r for r in rows if version is None or r.version == version]
+
+
+def drift_report(gov: Governance, model: str, version: str) -> tuple[AuditRow, bytes]:
+    """The version's latest audit and its Evidently report, checked against its digest."""
+    rows = latest_findings(gov, model, version)
+    if not rows:
+        with gov.store.read() as tx:
+            tx.registry.get_version(model, version)
+        raise NotFound(f"{model}@{version} has not been audited yet")
+    if not rows[0].report_digest:
+        raise NotFound(
+            f"{model}@{version} has no drift report: its latest audit "
+            f"({rows[0].checked_at:%Y-%m-%d %H:%M}) found no drift"
+        )
+    return rows[0], gov.artifacts.read_verified(rows[0].report_digest)
 
 
 def open_reviews_by_version(gov: Governance) -> set[tuple[str, str]]:

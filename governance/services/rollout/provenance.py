@@ -92,3 +92,28 @@ def served_at(gov: Governance, name: str, when: datetime) -> ServedAt:
             approvals = [a for a in approvals if a.approvers]
             served.append(ServedVersion(version, weight, _roles(spec.spec, version), approvals))
         return ServedAt(name, endpoint.model_name, when, spec, served)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """One endpoint's live share of a version, and how the version takes part in its spec."""
+
+    endpoint: str
+    spec_number: int
+    weight: int
+    roles: list[str]
+
+
+def serving_by_version(gov: Governance, model: str) -> dict[str, list[Serving]]:
+    """For each version of `model` in a live spec: the endpoints serving it, by endpoint name."""
+    found: dict[str, list[Serving]] = {}
+    with gov.store.read() as tx:
+        for endpoint in tx.routing.endpoints(model):
+            live = tx.routing.latest_spec(endpoint.name)
+            for spec in [live] if live is not None else []:
+                for version, weight in spec.spec.versions().items():
+                    serving = Serving(
+                        endpoint.name, spec.number, weight, _roles(spec.spec, version)
+                    )
+                    found.setdefault(version, []).append(serving)
+    return found
