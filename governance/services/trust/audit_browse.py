@@ -35,6 +35,8 @@ class ShownEvent(BaseModel):
 
     event: AuditEvent
     authentic: bool
+    # The details exactly as stored and hashed (canonical JSON), for display as text.
+    details_text: str
 
 
 class EventPage(BaseModel):
@@ -84,7 +86,10 @@ def page(
     key = gov.keyring.derive(MAC_PURPOSE)
     with gov.engine.connect() as conn:
         found = browse(conn, flt, before=before, after=after, limit=limit)
-    shown = [ShownEvent(event=to_event(row), authentic=authentic(row, key)) for row in found.rows]
+    shown = [
+        ShownEvent(event=to_event(row), authentic=authentic(row, key), details_text=row[7])
+        for row in found.rows
+    ]
     return EventPage(
         events=shown,
         older_cursor=shown[-1].event.seq if shown and found.has_older else None,
