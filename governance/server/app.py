@@ -32,6 +32,7 @@ from governance.server import auth, capture, manifest
 from governance.server.blobs import BlobStore, check_digest
 from governance.server.commands import CommandResult
 from governance.server.commands import run as run_command
+from governance.server.console import app as console
 from governance.server.errors import UploadTooLarge, body_for, status_for
 from governance.server.queries import router as queries_router
 from governance.services.trust import identity
@@ -189,6 +190,8 @@ def create_app(settings: Settings | None = None, gov: Governance | None = None) 
             "final": bool(state and state.is_final()),
         }
 
+    # Last: the console's routes sit at / and wrap the refusal handlers installed above.
+    console.mount(app)
     return app
 
 
