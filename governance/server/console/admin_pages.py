@@ -8,6 +8,9 @@ A new client key is shown once, on the page that answers its creation, never aga
 
 from __future__ import annotations
 
+from functools import partial
+from urllib.parse import parse_qs
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -15,7 +18,8 @@ from fastapi.responses import Response
 from governance.domain.clients import ALL_ENDPOINTS, ROUTES
 from governance.domain.errors import GovernanceError
 from governance.domain.identity import VerifiedActor
-from governance.server.console.csrf import csrf_token, require_csrf
+from governance.server.console.csrf import require_csrf
+from governance.server.console.forms import form_fields
 from governance.server.console.render import render
 from governance.server.console.web_session import gov_of, now, viewer
 from governance.server.errors import status_for
@@ -23,7 +27,7 @@ from governance.services.rollout import client_keys
 from governance.services.trust import code_locks, identity, people_admin, sessions_view
 from governance.services.trust.roles import ADMIN_ROLE, require_role
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 
 
 def _context(request: Request, actor: VerifiedActor) -> dict:
@@ -37,7 +41,6 @@ def _context(request: Request, actor: VerifiedActor) -> dict:
         "keys": client_keys.keys(gov),
         "routes": ROUTES,
         "all_endpoints": ALL_ENDPOINTS,
-        "csrf": csrf_token(gov, request.state.session_token),
         "notice": None,
         "problem": None,
     }
@@ -56,8 +59,9 @@ async def _act(request: Request, actor: VerifiedActor, act, describe) -> Respons
         status = status_for(exc)
         if status == 403:
             raise  # a role refusal is the 403 page, as for any other console POST
+        problem = str(exc)
         return await run_in_threadpool(
-            lambda: _page(request, actor, status=status, problem=str(exc))
+            partial(_page, request, actor, status=status, problem=problem)
         )
     return await run_in_threadpool(lambda: _page(request, actor, notice=describe(result)))
 
@@ -116,8 +120,9 @@ async def revoke_key(
         request,
         actor,
         lambda: client_keys.revoke(gov, target, actor=actor, now=now()),
-        lambda ids: f"revoked {', '.join(ids)}; gateways refuse it within one key poll"
-        f" ({poll:g} s)",
+        lambda ids: (
+            f"revoked {', '.join(ids)}; gateways refuse it within one key poll ({poll:g} s)"
+        ),
     )
 
 
@@ -134,10 +139,11 @@ async def create_key(
 ) -> Response:
     """Create a client key (what `governance clients create` calls); the key is shown once."""
     gov = gov_of(request)
-    form = await request.form()
-    app_name = str(form.get("app", "")).strip()
-    endpoints = _listed(str(form.get("endpoints", "")))
-    routes = [str(route) for route in form.getlist("route")]
+    fields = await form_fields(request)  # read (and checked) by require_csrf already
+    # The route checkboxes repeat one name: every value, from the cached body.
+    routes = parse_qs((await request.body()).decode("utf-8", "replace")).get("route", [])
+    app_name = fields.get("app", "").strip()
+    endpoints = _listed(fields.get("endpoints", ""))
     try:
         issued = await run_in_threadpool(
             lambda: client_keys.create(
@@ -145,10 +151,11 @@ async def create_key(
             )
         )
     except GovernanceError as exc:
-        if status_for(exc) == 403:
+        status, problem = status_for(exc), str(exc)
+        if status == 403:
             raise
         return await run_in_threadpool(
-            lambda: _page(request, actor, status=status_for(exc), problem=str(exc))
+            partial(_page, request, actor, status=status, problem=problem)
         )
     response = render(request, "admin_key_created.html.j2", status=201, issued=issued)
     # The key exists nowhere else: no cache, no history entry a later visitor could reopen.

@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from governance.domain.errors import GovernanceError
-from governance.server.console import csrf, inbox, web_session
+from governance.server.console import admin_pages, audit_pages, csrf, inbox, web_session
 from governance.server.console.forms import form_fields
 from governance.server.console.render import error_page, render
 from governance.server.console.security import SecurityHeaders
@@ -173,6 +173,8 @@ def mount(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(router)
     app.include_router(inbox.router)
+    app.include_router(audit_pages.router)
+    app.include_router(admin_pages.router)
     for kind in (GovernanceError, StarletteHTTPException, RequestValidationError, Exception):
         original = app.exception_handlers.get(kind)
         if original is not None:

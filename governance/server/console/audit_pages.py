@@ -16,14 +16,14 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from governance.domain.errors import InvalidInput
 from governance.domain.identity import VerifiedActor
-from governance.server.console.csrf import csrf_token, require_csrf
+from governance.server.console.csrf import require_csrf
 from governance.server.console.render import render
 from governance.server.console.web_session import gov_of, now, viewer
 from governance.services.trust import audit_browse
 from governance.services.trust.roles import AUDITOR_ROLE, require_role
 from governance.store.audit_pages import TrailFilter
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 
 FILTER_FIELDS = ("model", "actor", "type", "since", "until")
 
@@ -80,7 +80,6 @@ def _audit_context(request: Request, actor: VerifiedActor) -> dict:
     require_role(gov, actor, AUDITOR_ROLE, "the audit browser")
     given = {name: request.query_params.get(name, "").strip() for name in FILTER_FIELDS}
     context = {"given": given, "page": None, "problem": None, "newest_link": "/audit"}
-    context["csrf"] = csrf_token(gov, request.state.session_token)
     try:
         flt, given = filter_of(request)
         before = _cursor(request.query_params.get("before"), "before")
