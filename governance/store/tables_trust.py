@@ -27,6 +27,7 @@ audit_events = sa.Table(
     sa.Index("ix_audit_events_model_seq", "model", "seq"),
     sa.Index("ix_audit_events_actor_seq", "actor", "seq"),
     sa.Index("ix_audit_events_type_seq", "event_type", "seq"),
+    sa.Index("ix_audit_events_ts_seq", "ts", "seq"),
 )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from governance.store.audit_pages import TrailFilter, browse, page_statement
+from governance.domain.errors import InvalidInput
+from governance.store.audit_pages import TrailFilter, browse, by_time, page_statement
 
 EVENTS = 12
 
@@ -58,6 +59,26 @@ def test_a_time_range_is_since_inclusive_until_exclusive(trail, now):
         assert _seqs(browse(conn, window)) == [seq[5], seq[4], seq[3]]
 
 
+def test_a_time_window_pages_by_time_without_gaps_even_when_the_clock_went_back(trail, now):
+    gov, seq = trail
+    with gov.store.write() as tx:  # written last, stamped between events 4 and 5
+        late = tx.audit.append("test.late", actor="x", now=now + timedelta(seconds=4.5)).seq
+    window = TrailFilter(since=now + timedelta(seconds=2), until=now + timedelta(seconds=8))
+    newest_first = [seq[7], seq[6], seq[5], late, seq[4], seq[3], seq[2]]
+    with gov.engine.connect() as conn:
+        pages, page = [], browse(conn, window, limit=3)
+        while True:
+            pages.append(_seqs(page))
+            if not page.has_older:
+                break
+            page = browse(conn, window, before=page.rows[-1][0], limit=3)
+        assert pages == [newest_first[:3], newest_first[3:6], newest_first[6:]]
+        back = browse(conn, window, after=seq[2], limit=3)
+        assert _seqs(back) == [late, seq[4], seq[3]] and back.has_newer and back.has_older
+        with pytest.raises(InvalidInput, match="there is no event 999999 to page from"):
+            browse(conn, window, before=999_999)
+
+
 def _plan(conn, stmt) -> str:
     sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     if conn.dialect.name == "sqlite":
@@ -71,6 +92,7 @@ def _plan(conn, stmt) -> str:
         (TrailFilter(model="a"), "ix_audit_events_model_seq"),
         (TrailFilter(actor="x"), "ix_audit_events_actor_seq"),
         (TrailFilter(event_type="test.t1"), "ix_audit_events_type_seq"),
+        (TrailFilter(since=datetime(2026, 11, 23, tzinfo=UTC)), "ix_audit_events_ts_seq"),
     ],
 )
 def test_a_filtered_page_reads_its_index_from_the_cursor_without_sorting(trail, flt, index):
@@ -81,6 +103,8 @@ def test_a_filtered_page_reads_its_index_from_the_cursor_without_sorting(trail, 
             for knob in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
                 conn.exec_driver_sql(f"SET LOCAL {knob} = off")
         for cursor in ({"before": 9}, {"after": 3}):
+            if by_time(flt):
+                cursor["cursor_ts"] = "2026-11-23T12:00:05.000000Z"
             plan = _plan(conn, page_statement(flt, limit=50, **cursor))
             assert index in plan, plan
             assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
