@@ -74,6 +74,8 @@ def test_login_with_a_wrong_code_is_refused_on_the_page_naming_it(client, codes,
     assert 'value="dave"' in answer.text  # the name stays typed
     with gov.store.read() as tx:
         assert tx.audit.query(event_type="person.logged_in") == []
+        [refused] = tx.audit.query(event_type="server.call_refused")
+    assert refused.details["path"] == "/login" and refused.details["error"] == "InvalidCode"
 
 
 def test_a_login_post_without_its_form_token_is_refused(client, codes, gov):

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from governance.domain.errors import GovernanceError
+from governance.server import auth
 from governance.server.console import admin_pages, audit_pages, csrf, inbox, web_session
 from governance.server.console.forms import form_fields
 from governance.server.console.render import error_page, render
@@ -96,11 +97,25 @@ async def login(request: Request) -> Response:
         ticket = await run_in_threadpool(identity.login, gov, name, code, now=web_session.now())
     except GovernanceError as exc:
         status = status_for(exc)
+        if status in (401, 403):  # on the trail as `POST /v1/sessions` puts them
+            await run_in_threadpool(_record_refusal, request, status, exc)
         return _login_form(request, next_path, name=name, error=str(exc), status=status)
     response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(response, ticket.token, ticket.expires_at, request)
     response.delete_cookie(csrf.LOGIN_COOKIE, path="/login")
     return response
+
+
+def _record_refusal(request: Request, status: int, exc: GovernanceError) -> None:
+    auth.record_refusal(
+        gov_of(request),
+        actor=None,
+        method=request.method,
+        path=request.url.path,
+        status=status,
+        error=exc,
+        now=web_session.now(),
+    )
 
 
 @router.post("/logout", dependencies=[Depends(viewer), Depends(csrf.require_csrf)])
