@@ -1,7 +1,9 @@
 """Accessibility: axe-core in Debian's Chromium finds no serious or critical violation.
 
 The pages come from a real server process; people log in through the login form with the
-keyboard. axe-core is vendored for tests only (tests/vendor/axe-core, checked by digest) and
+keyboard. The inbox holds an open production request with its evidence (gate, deltas,
+fairness); no Prefect run waits on it here, so its decision form is not on the page.
+axe-core is vendored for tests only (tests/vendor/axe-core, checked by digest) and is
 evaluated in the page through the DevTools protocol, so the page's own CSP stays on.
 """
 
@@ -13,14 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from seeding import make_settings
 from serverkit import People, server_process
 
-from governance.bootstrap import open_governance
-from governance.keyring import create_secret_key
-from governance.services.trust import audit, identity
+from governance.domain.identity import VerifiedActor
+from governance.services.promotion import approval_requests
+from governance.services.trust import audit
 from governance.signing import generate_keypair
-from governance.store.schema import upgrade
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -70,20 +70,20 @@ def keyboard_login(page, url: str, name: str, code: str, next_path: str) -> None
     page.wait_for_url(f"{url}{next_path}")
 
 
-def test_the_audit_browser_inbox_and_admin_page_have_no_serious_violations(tmp_path):
-    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'governance.db'}")
-    settings.home.mkdir(parents=True, exist_ok=True)
-    create_secret_key(settings.resolved_secret_key_file)
+def test_the_audit_browser_inbox_and_admin_page_have_no_serious_violations(gov, codes, staged_run):
+    settings = gov.settings
     generate_keypair(settings.resolved_signing_key_file)
-    bare = open_governance(settings, check_schema=False)
-    upgrade(bare.engine)
-    bare.close()
-    gov = open_governance(settings)
     when = datetime.now(UTC)
-    secrets = {
-        name: identity.enroll(gov, name, actor="test-setup", now=when).secret
-        for name in ("heidi", "grace")
-    }
+    # alice's open request for churn 1.1.0 to production: carol's inbox shows its evidence.
+    opened = approval_requests.open_approval(
+        gov,
+        model="churn",
+        version="1.1.0",
+        target="production",
+        requester=VerifiedActor(name="alice", method="totp"),
+        evaluation_run_id=staged_run.id,
+        now=when,
+    )
     with gov.store.write() as tx:
         for i in range(60):  # more than a page, so the pager shows both links
             tx.audit.append(
@@ -97,7 +97,7 @@ def test_the_audit_browser_inbox_and_admin_page_have_no_serious_violations(tmp_p
     source = axe_source()
     found: dict[str, list[dict]] = {}
     with server_process(settings) as (url, _process):
-        people = People(url, secrets)
+        people = People(url, codes.secrets)
         with sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
@@ -108,15 +108,17 @@ def test_the_audit_browser_inbox_and_admin_page_have_no_serious_violations(tmp_p
                 page.get_by_role("link", name="Older events").click()
                 page.wait_for_url(f"{url}/audit?before=*")
                 found["/audit?before"] = serious(page, source)
-                page.goto(f"{url}/inbox")
-                found["/inbox"] = serious(page, source)
+                inbox = browser.new_page(viewport={"width": 1280, "height": 900})
+                inbox.set_default_timeout(TIMEOUT_MS)
+                keyboard_login(inbox, url, "carol", people.code("carol"), "/inbox")
+                sync_api.expect(inbox.locator(f"#request-{opened.id}")).to_be_visible()
+                found["/inbox"] = serious(inbox, source)
                 admin = browser.new_page(viewport={"width": 1280, "height": 900})
                 admin.set_default_timeout(TIMEOUT_MS)
                 keyboard_login(admin, url, "grace", people.code("grace"), "/admin")
                 found["/admin"] = serious(admin, source)
             finally:
                 browser.close()
-    gov.close()
     problems = {path: explain(v) for path, v in found.items() if v}
     assert not problems, "\n".join(f"{path}:\n{text}" for path, text in problems.items())
     assert set(found) == {"/audit", "/audit?before", "/inbox", "/admin"}
