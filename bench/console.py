@@ -40,7 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -151,6 +151,36 @@ def _env(settings) -> dict[str, str]:
     }
 
 
+OPEN_REQUESTS = 20
+
+
+def _open_requests(gov, now: datetime) -> None:
+    """Reopen the newest requests for production, so frank's inbox has work (setup only).
+
+    The bulk-loaded requests are all approved; these rows are edited behind the trail's back
+    (`audit verify` would name them), which the render time does not depend on.
+    """
+    import sqlalchemy as sa
+
+    from governance.store import tables
+
+    requests = tables.metadata.tables["approval_requests"]
+    newest = sa.select(requests.c.id).order_by(requests.c.id.desc()).limit(OPEN_REQUESTS)
+    with gov.engine.begin() as conn:
+        ids = [row[0] for row in conn.execute(newest)]
+        conn.execute(
+            requests.update()
+            .where(requests.c.id.in_(ids))
+            .values(
+                status="open",
+                target_stage="production",
+                required={"ml_lead": 1, "risk_officer": 1},
+                expires_at=now + timedelta(days=7),
+                completed_at=None,
+            )
+        )
+
+
 def prepare(home: Path, scale: Scale) -> tuple[object, dict[str, str], dict]:
     """The populated home (never timed); the settings, the enrolled secrets, setup figures."""
     from governance.bootstrap import open_governance
@@ -171,6 +201,7 @@ def prepare(home: Path, scale: Scale) -> tuple[object, dict[str, str], dict]:
     state_rows = populate(gov, scale.events, models=scale.models, versions=versions)
     populated = time.perf_counter() - begin
     now = datetime.now(UTC)
+    _open_requests(gov, now)
     secrets = {
         name: identity.enroll(gov, name, actor="bench-setup", now=now).secret
         for name in ("heidi", "frank", "dave")
