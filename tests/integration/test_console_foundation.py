@@ -136,3 +136,60 @@ def test_the_front_door_opens_the_inbox_and_next_cannot_leave_the_site(client):
     assert client.get("/").headers["location"] == "/inbox"
     page = client.get("/login?next=//evil.example/x")
     assert 'name="next" value="/inbox"' in page.text
+
+
+def test_over_https_the_cookie_is_secure(gov, codes, clock):
+    with TestClient(
+        server_app.create_app(gov=gov), base_url="https://testserver", follow_redirects=False
+    ) as secure:
+        answer = log_in(secure, "carol", codes("carol"))
+    cookie = next(
+        c for c in answer.headers.get_list("set-cookie") if c.startswith("governance_session=")
+    )
+    assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_htmx_s_csrf_header_is_accepted_and_the_page_carries_it(client, codes, gov):
+    log_in(client, "carol", codes("carol"))
+    token = client.cookies["governance_session"]
+    page = client.get("/no-such-page").text
+    assert f"""<body hx-headers='{{"X-CSRF-Token": "{csrf_token(gov, token)}"}}'>""" in page
+    ended = client.post("/logout", headers={"X-CSRF-Token": csrf_token(gov, token)})
+    assert ended.status_code == 303
+
+
+def test_the_fifth_wrong_code_names_the_lock_and_a_good_code_is_then_refused(
+    client, codes, gov, clock
+):
+    wrong = next(c for c in ("000000", "111111", "222222") if c != codes("erin"))
+    for _ in range(4):
+        assert log_in(client, "erin", wrong).status_code == 401
+    fifth = log_in(client, "erin", wrong)
+    until = (clock["at"] + timedelta(minutes=15)).isoformat(timespec="seconds")
+    assert f"codes for erin are locked until {until}: 5 wrong codes in 15 minutes" in fifth.text
+    locked = log_in(client, "erin", codes("erin"))
+    assert locked.status_code == 401
+    assert f"codes for erin are locked until {until}" in locked.text
+    assert "governance_session" not in client.cookies
+
+
+def test_a_live_session_skips_the_login_form(client, codes):
+    log_in(client, "carol", codes("carol"))
+    assert client.get("/login?next=/inbox%3Fa%3D1").headers["location"] == "/inbox?a=1"
+
+
+def test_a_form_posted_by_an_expired_session_goes_to_login_and_back_to_its_page(
+    client, codes, gov, clock
+):
+    log_in(client, "carol", codes("carol"))
+    token = client.cookies["governance_session"]
+    clock["at"] += timedelta(hours=9)
+    answer = client.post(
+        "/logout",
+        data={"csrf": csrf_token(gov, token)},
+        headers={"Referer": "http://testserver/inbox?tab=mine"},
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login?next=/inbox%3Ftab%3Dmine"
+    with gov.store.read() as tx:
+        assert tx.audit.query(event_type="person.logged_out") == []

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from promptkit import ALICE, in_production
 from test_console_foundation import clock, log_in  # noqa: F401 (a fixture)
 
 from governance.domain.identity import VerifiedActor
+from governance.llm.targets import TargetConfig
 from governance.server import app as server_app
 from governance.server.console import web_session
 from governance.server.console.csrf import csrf_token
 from governance.services.promotion import approval_requests, decisions
+from governance.services.prompts import prompt_evaluation, prompt_promotion, prompt_registry
+
+SUITE = Path(__file__).resolve().parents[1] / "data" / "support_suite.yaml"
+CALLABLE = TargetConfig(kind="callable", function="llm_callables:support_bot")
 
 
 @pytest.fixture
@@ -154,3 +161,32 @@ def test_a_refused_answer_is_shown_on_the_page_naming_why(browser, codes, opened
     ) in answer.text
     assert approval_requests.get_request(gov, opened.id).approvals == []
     assert approval_requests.refused_attempts(gov, opened.id) == []
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_prompt_request_shows_its_suite_gate_and_template_diff(browser, codes, gov, now):
+    in_production(gov, now, prompt_id="helpdesk", template="Old {{ product }}\n")
+    made = prompt_registry.register(
+        gov, prompt_id="helpdesk", template="<script>alert(1)</script> {{ product }}\n",
+        actor=ALICE, now=now,
+    )  # fmt: skip
+    version = prompt_registry.submit(gov, made.ref, actor=ALICE, now=now)
+    suite = prompt_evaluation.register_suite(
+        gov, name="support", path=SUITE, actor="alice", now=now
+    )
+    done = prompt_promotion.evaluate(
+        gov, version=version, suite_row=suite, target=CALLABLE, actor="alice", now=now
+    )
+    request = prompt_promotion.open_request(
+        gov, version=version, evaluation=done, requester=ALICE, flow_run_id="run-a", now=now
+    )
+    log_in(browser, "dave", codes("dave"))
+    card = _article(browser.get("/inbox").text, request.id)
+    assert f"helpdesk@{version.version} &rarr; production" in card
+    assert "prompt promotion run" in card
+    assert "Evaluation gate:" in card and "pass_rate" in card
+    assert "Template diff" in card
+    assert '<span class="del">-Old {{ product }}</span>' in card
+    # Template text is shown as text, never as markup.
+    assert '<span class="add">+&lt;script&gt;alert(1)&lt;/script&gt; {{ product }}</span>' in card
+    assert "<script>alert(1)" not in card

@@ -52,8 +52,10 @@ def front_door() -> RedirectResponse:
 
 
 @router.get("/login")
-def login_page(request: Request, next: str = "/inbox") -> HTMLResponse:
-    """The login form: roster name and one-time code."""
+def login_page(request: Request, next: str = "/inbox") -> Response:
+    """The login form: roster name and one-time code (a live session goes straight on)."""
+    if optional_viewer(request) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
     return _login_form(request, safe_next(next))
 
 
