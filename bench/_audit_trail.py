@@ -89,10 +89,10 @@ def _version_events(k: int, model: str, version: str) -> list[tuple[str, str, di
     ]
 
 
-def _events(versions: int, padding: int):
+def _events(versions: int, padding: int, models: int = MODELS):
     """Yield (event_type, model, version, actor, details) in chain order."""
     run_digest = _run_digest()
-    for i in range(MODELS):
+    for i in range(models):
         details = {"owner": "alice", "team": "ml", "risk_level": "high", "kind": "sklearn"}
         yield "model.registered", f"model-{i}", None, "alice", details
     for name in PEOPLE:
@@ -106,7 +106,7 @@ def _events(versions: int, padding: int):
         {"run_id": RUN, "contents_digest": run_digest},
     )
     for k in range(versions):
-        model, version = f"model-{k % MODELS}", f"1.{k // MODELS}.0"
+        model, version = f"model-{k % models}", f"1.{k // models}.0"
         for etype, actor, details in _version_events(k, model, version):
             yield etype, model, version, actor, details
     for i in range(padding):
@@ -143,21 +143,21 @@ def _chained_rows(events, mac_key: bytes, batch: int, step: timedelta = STEP):
         yield rows
 
 
-def _state_rows(versions: int) -> dict[str, list[dict]]:
+def _state_rows(versions: int, models: int = MODELS) -> dict[str, list[dict]]:
     """The rows the events imply, keyed by table name (ids assigned here)."""
     base = {"created_at": START, "created_by": "alice"}
-    models = [
+    registered = [
         {"id": i + 1, "name": f"model-{i}", "owner": "alice", "team": "ml", "description": ""}
         | {"risk_level": "high", "kind": "sklearn", "created_at": START}
-        for i in range(MODELS)
+        for i in range(models)
     ]
-    rows: dict[str, list[dict]] = {"registered_models": models, "model_versions": []}
+    rows: dict[str, list[dict]] = {"registered_models": registered, "model_versions": []}
     rows |= {"model_cards": [], "approval_requests": [], "approval_decisions": []}
     for k in range(versions):
         digest, vid = f"{k:064x}", k + 1
         rows["model_versions"].append(
             base
-            | {"id": vid, "model_id": k % MODELS + 1, "version": f"1.{k // MODELS}.0"}
+            | {"id": vid, "model_id": k % models + 1, "version": f"1.{k // models}.0"}
             | {"stage": "staging", "artifact_uri": f"sha256/{digest}", "artifact_digest": digest}
             | {"training_data_version": "d1", "training_pipeline": "train.py"}
             | {"hyperparameters": {}, "metrics": {"accuracy": 0.91}, "stage_changed_at": START}
@@ -168,13 +168,13 @@ def _state_rows(versions: int) -> dict[str, list[dict]]:
                 | {"version_id": vid, "revision": revision, "card": {}}
                 | {"card_hash": f"{k + revision:064x}"}
             )
-        rows["approval_requests"].append(_request_row(k, vid, digest))
+        rows["approval_requests"].append(_request_row(k, vid, digest, models))
         rows["approval_decisions"].append(
             {"request_id": _request_id(k), "approver": "bob", "role": "ml_engineer"}
             | {"decision": "approve", "notes": "", "evidence_digest": digest}
             | {"policy_version": "p", "decided_at": START}
         )
-    last = {k % MODELS: k for k in range(versions)}
+    last = {k % models: k for k in range(versions)}
     rows["model_aliases"] = [
         {"model_id": m + 1, "alias": "candidate", "version_id": k + 1} for m, k in last.items()
     ]
@@ -185,13 +185,13 @@ def _state_rows(versions: int) -> dict[str, list[dict]]:
     return rows
 
 
-def _request_row(k: int, vid: int, digest: str) -> dict:
+def _request_row(k: int, vid: int, digest: str, models: int = MODELS) -> dict:
     return {
         "id": _request_id(k),
         "version_id": vid,
         "evaluation_run_id": "00000000-0000-4000-8000-00000000e0a1",
-        "model_name": f"model-{k % MODELS}",
-        "version": f"1.{k // MODELS}.0",
+        "model_name": f"model-{k % models}",
+        "version": f"1.{k // models}.0",
         "target_stage": "staging",
         "requested_by": "alice",
         "version_created_by": "alice",
@@ -236,19 +236,30 @@ def write_state(conn, state: dict[str, list[dict]]) -> None:
             conn.execute(tables.metadata.tables[name].insert(), state[name])
 
 
-def trail(events: int) -> tuple[Iterator, dict[str, list[dict]]]:
-    """The `events` events (a generator, in chain order) and the state rows they imply."""
-    fixed = MODELS + len(PEOPLE) + 1  # models, people, the evaluation
-    versions = (events - fixed) // EVENTS_PER_VERSION
+def trail(
+    events: int, models: int = MODELS, versions: int | None = None
+) -> tuple[Iterator, dict[str, list[dict]]]:
+    """The `events` events (a generator, in chain order) and the state rows they imply.
+
+    By default every event past the fixed ones belongs to a version (`models` models, as
+    many versions as fit); with `versions` given, that many versions' events are written
+    and the rest of the `events` are padding (dataset registrations, no model).
+    """
+    fixed = models + len(PEOPLE) + 1  # models, people, the evaluation
+    if versions is None:
+        versions = (events - fixed) // EVENTS_PER_VERSION
     padding = events - fixed - versions * EVENTS_PER_VERSION
-    return _events(versions, padding), _state_rows(versions) | _evaluation_rows()
+    if padding < 0:
+        raise SystemExit(f"{events} events cannot hold {versions} versions' events")
+    state = _state_rows(versions, models) | _evaluation_rows()
+    return _events(versions, padding, models), state
 
 
-def populate(gov, events: int) -> int:
+def populate(gov, events: int, models: int = MODELS, versions: int | None = None) -> int:
     """Write `events` chained, MACed events and their state rows; return the state row count."""
     from governance.domain.audit import MAC_PURPOSE
 
-    stream, state = trail(events)
+    stream, state = trail(events, models, versions)
     with gov.engine.begin() as conn:
         write_trail(conn, stream, gov.keyring.derive(MAC_PURPOSE))
         write_state(conn, state)

@@ -39,6 +39,8 @@ _COLUMNS = (
     audit_events.c.hash,
     audit_events.c.mac,
 )
+EVENT_COLUMNS = _COLUMNS
+"""The stored columns of an event row, in `EventRow` order."""
 _HEAD = (
     sa.select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
 )

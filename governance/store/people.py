@@ -113,6 +113,16 @@ class PeopleRepository:
         )
         return result.rowcount == 1
 
+    def open_sessions(self, now: datetime) -> list[StoredSession]:
+        """Sessions whose rows say neither ended nor expired at `now`, newest first."""
+        rows = self.conn.execute(
+            sa.select(cli_sessions)
+            .where(sc.ended_at.is_(None))
+            .where(sc.expires_at > now)
+            .order_by(sc.created_at.desc())
+        )
+        return [StoredSession.model_validate(row._asdict()) for row in rows]
+
     def end_sessions_of(self, name: str, now: datetime) -> int:
         """End every session of a person that has neither ended nor expired; how many."""
         result = self.conn.execute(

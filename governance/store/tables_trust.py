@@ -23,6 +23,11 @@ audit_events = sa.Table(
     sa.Column("mac", sa.String(64)),
     sa.Index("ix_audit_events_subject", "model", "version"),
     sa.Index("ix_audit_events_type_ts", "event_type", "ts"),
+    # The audit browser's keyset pages: one filter, newest first by seq (0015_audit_browse).
+    sa.Index("ix_audit_events_model_seq", "model", "seq"),
+    sa.Index("ix_audit_events_actor_seq", "actor", "seq"),
+    sa.Index("ix_audit_events_type_seq", "event_type", "seq"),
+    sa.Index("ix_audit_events_ts_seq", "ts", "seq"),
 )
 
 

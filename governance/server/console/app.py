@@ -20,7 +20,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from governance.domain.errors import GovernanceError
 from governance.server import auth
-from governance.server.console import csrf, inbox, pages, sso, web_session
+from governance.server.console import (
+    admin_pages,
+    audit_pages,
+    csrf,
+    inbox,
+    pages,
+    sso,
+    web_session,
+)
 from governance.server.console.forms import form_fields
 from governance.server.console.render import error_page, render
 from governance.server.console.security import SecurityHeaders
@@ -193,6 +201,8 @@ def mount(app: FastAPI) -> None:
     app.include_router(sso.router)
     app.include_router(inbox.router)
     app.include_router(pages.router)
+    app.include_router(audit_pages.router)
+    app.include_router(admin_pages.router)
     for kind in (GovernanceError, StarletteHTTPException, RequestValidationError, Exception):
         original = app.exception_handlers.get(kind)
         if original is not None:
