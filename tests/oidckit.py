@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,10 +18,18 @@ from urllib.parse import urlencode
 
 import flask
 import httpx
-import oidc_provider_mock
 import werkzeug.serving
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
+
+with warnings.catch_warnings():
+    # The mock imports authlib.jose, which authlib 1.9 deprecates: the mock's to change.
+    # authlib.deprecate sets its warnings to "always" when first imported, so it is imported
+    # before this filter goes in front of that one.
+    import authlib.deprecate  # noqa: F401
+
+    warnings.filterwarnings("ignore", "authlib.jose module is deprecated", DeprecationWarning)
+    import oidc_provider_mock
 
 
 @contextmanager
