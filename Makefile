@@ -57,9 +57,9 @@ test-future: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/integration -k "not postgres" \
 	  --clock-shift-days 365
 
-# Run the end-to-end demo.
+# Run the end-to-end demo (KEEP=1: leave the console and the stack running on its state).
 demo: $(STAMP)
-	$(PY) -m deployments.demo
+	$(PY) -m deployments.demo $(if $(filter 1,$(KEEP)),--keep)
 
 # Start the local stack (Prefect server, deployments, gateway); TEAM=1: the team stack in TEAM_DIR.
 up: $(STAMP)

@@ -272,6 +272,7 @@ def _print_started(state: dict) -> None:
     print(f"  Prefect UI:        {urls['prefect_ui']}")
     print(f"  Gateway:           {urls['gateway']} (OIP v2 at /v2, metrics at /metrics)")
     print(f"  Governance server: {urls['governance_server']}")
+    print(f"  Console:           {urls['governance_server']}/")
     print("A person needs only:")
     for key, value in state["person_env"].items():
         print(f"  export {key}={value}")

@@ -32,6 +32,7 @@ def main() -> None:
         print(f"Prefect API: {stack.api_url}")
         print(f"Gateway:     {gateway} (OIP v2 at /v2, metrics at /metrics)")
         print(f"Governance:  http://127.0.0.1:{server_port} (the governance server)")
+        print(f"Console:     http://127.0.0.1:{server_port}/ (log in with a one-time code)")
         print("In another shell (a person needs only the server's URL):")
         print(f"  export GOVERNANCE_SERVER_URL=http://127.0.0.1:{server_port}")
         print("  governance login YOU --code CODE")

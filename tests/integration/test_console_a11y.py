@@ -70,7 +70,9 @@ def keyboard_login(page, url: str, name: str, code: str, next_path: str) -> None
     page.wait_for_url(f"{url}{next_path}")
 
 
-def test_the_audit_browser_inbox_and_admin_page_have_no_serious_violations(gov, codes, staged_run):
+def test_the_audit_browser_inbox_version_and_admin_pages_have_no_serious_violations(
+    gov, codes, staged_run
+):
     settings = gov.settings
     generate_keypair(settings.resolved_signing_key_file)
     when = datetime.now(UTC)
@@ -113,6 +115,9 @@ def test_the_audit_browser_inbox_and_admin_page_have_no_serious_violations(gov, 
                 keyboard_login(inbox, url, "carol", people.code("carol"), "/inbox")
                 sync_api.expect(inbox.locator(f"#request-{opened.id}")).to_be_visible()
                 found["/inbox"] = serious(inbox, source)
+                inbox.goto(f"{url}/models/churn/1.1.0")
+                sync_api.expect(inbox.locator("h1")).to_contain_text("churn@1.1.0")
+                found["/models/churn/1.1.0"] = serious(inbox, source)
                 admin = browser.new_page(viewport={"width": 1280, "height": 900})
                 admin.set_default_timeout(TIMEOUT_MS)
                 keyboard_login(admin, url, "grace", people.code("grace"), "/admin")
@@ -121,4 +126,4 @@ def test_the_audit_browser_inbox_and_admin_page_have_no_serious_violations(gov, 
                 browser.close()
     problems = {path: explain(v) for path, v in found.items() if v}
     assert not problems, "\n".join(f"{path}:\n{text}" for path, text in problems.items())
-    assert set(found) == {"/audit", "/audit?before", "/inbox", "/admin"}
+    assert set(found) == {"/audit", "/audit?before", "/inbox", "/models/churn/1.1.0", "/admin"}
