@@ -79,6 +79,50 @@ class RegistryRepository:
         rows = self.conn.execute(sa.select(registered_models).order_by(m.name))
         return [RegisteredModel.model_validate(r._asdict()) for r in rows]
 
+    def owners(self) -> list[str]:
+        """Every model owner, sorted."""
+        stmt = sa.select(m.owner).distinct().order_by(m.owner)
+        return list(self.conn.execute(stmt).scalars())
+
+    def browse(
+        self,
+        *,
+        stage: LifecycleStage | None,
+        risk_level: str | None,
+        owner: str | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[tuple[RegisteredModel, list[ModelVersion]]], int]:
+        """One page of the models with a version matching every filter (by name), each with
+        its matching versions, and how many models match in all."""
+        matching = sa.select(v.model_id).select_from(
+            model_versions.join(registered_models, v.model_id == m.id)
+        )
+        for column, value in ((v.stage, stage), (m.risk_level, risk_level), (m.owner, owner)):
+            if value is not None:
+                matching = matching.where(column == str(value))
+        ids = matching.distinct().subquery()
+        total = self.conn.execute(sa.select(sa.func.count()).select_from(ids)).scalar_one()
+        page = self.conn.execute(
+            sa.select(registered_models)
+            .where(m.id.in_(sa.select(ids.c.model_id)))
+            .order_by(m.name)
+            .offset(offset)
+            .limit(limit)
+        )
+        models = [RegisteredModel.model_validate(r._asdict()) for r in page]
+        stmt = _VERSIONS.where(v.model_id.in_([model.id for model in models]))
+        if stage is not None:
+            stmt = stmt.where(v.stage == str(stage))
+        found: dict[str, list[ModelVersion]] = {model.name: [] for model in models}
+        for row in self.conn.execute(stmt):
+            found[row.model_name].append(_version(row))
+        rows = [
+            (model, sorted(found[model.name], key=lambda x: semver_key(x.version)))
+            for model in models
+        ]
+        return rows, total
+
     def find_version(self, name: str, version: str) -> ModelVersion | None:
         """The version, or None."""
         row = self.conn.execute(_VERSION_BY_NAME, {"name": name, "version": version}).first()

@@ -14,15 +14,8 @@ from governance.domain.audit import AuditEvent, EventRow
 from governance.domain.models import ModelVersion, RegisteredModel
 from governance.domain.policy import Policy
 from governance.domain.rollout import Endpoint, SpecVersion
-from governance.store.audit_log import (
-    event_count,
-    hashes_at,
-    head_seq,
-    snapshot,
-    subject_slice,
-    to_event,
-    typed_rows,
-)
+from governance.store.audit_log import event_count, head_seq, snapshot, to_event, typed_rows
+from governance.store.audit_slices import hashes_at, subject_slice
 from governance.store.cards import CardRevision
 from governance.store.compliance_documents import DocumentRevision
 from governance.store.evaluation import EvaluationRun

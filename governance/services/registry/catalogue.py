@@ -51,21 +51,31 @@ def _risk(value: str | None) -> str | None:
 
 
 def models(
-    gov: Governance, *, stage: str | None = None, risk: str | None = None, owner: str | None = None
-) -> list[ModelRow]:
-    """Models with a version matching every filter, by name; InvalidInput names a bad filter."""
+    gov: Governance,
+    *,
+    stage: str | None = None,
+    risk: str | None = None,
+    owner: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[ModelRow], int]:
+    """One page of the models with a version matching every filter (by name), and the total.
+
+    The page is cut in the database, so a registry of thousands of models costs one page's
+    rows; InvalidInput names a bad filter.
+    """
     filters = {"stage": _stage(stage), "risk_level": _risk(risk), "owner": owner or None}
     with gov.store.read() as tx:
-        found = tx.registry.search(**filters)
-        wanted = {v.model_name for v in found}
-        listed = [m for m in tx.registry.list_models() if m.name in wanted]
-    return [ModelRow(m, [v for v in found if v.model_name == m.name]) for m in listed]
+        rows, total = tx.registry.browse(
+            **filters, offset=(max(page, 1) - 1) * per_page, limit=per_page
+        )
+    return [ModelRow(model, versions) for model, versions in rows], total
 
 
 def owners(gov: Governance) -> list[str]:
     """Every model owner, sorted, for the list's filter."""
     with gov.store.read() as tx:
-        return sorted({m.owner for m in tx.registry.list_models()})
+        return tx.registry.owners()
 
 
 def model_detail(gov: Governance, name: str) -> ModelDetail:

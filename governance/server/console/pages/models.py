@@ -40,12 +40,19 @@ def models_list(
 ):
     """Models with their versions, filtered by stage, risk and owner (htmx swaps the table)."""
     gov = gov_of(request)
-    rows = catalogue.models(gov, stage=stage, risk=risk, owner=owner)
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
-    page = min(max(page, 1), pages)
+    page = max(page, 1)
+    rows, total = catalogue.models(
+        gov, stage=stage, risk=risk, owner=owner, page=page, per_page=PAGE_SIZE
+    )
+    pages = max(1, -(-total // PAGE_SIZE))
+    if page > pages:  # past the last page (the filters narrowed): show the last one
+        page = pages
+        rows, total = catalogue.models(
+            gov, stage=stage, risk=risk, owner=owner, page=page, per_page=PAGE_SIZE
+        )
     context = {
-        "rows": rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
-        "total": len(rows),
+        "rows": rows,
+        "total": total,
         "page": page,
         "pages": pages,
         "stage": stage,
