@@ -120,7 +120,8 @@ def test_approving_from_the_inbox_in_a_browser_ends_the_run_promoted(world, cons
             assert approval_requests.get_request(w.gov, request.id).approvals == []
 
             off_loop(wait_suspended, run_id, after_answers=1)
-            card.get_by_label("One-time code").fill(lasting_code(w.codes, "carol"))
+            carol_code = lasting_code(w.codes, "carol")
+            card.get_by_label("One-time code").fill(carol_code)
             card.get_by_role("button", name="Approve").click()
             expect(carol).to_have_url(f"{url}/inbox?answered={request.id}")
             expect(carol.get_by_role("status")).to_have_text(
@@ -142,8 +143,28 @@ def test_approving_from_the_inbox_in_a_browser_ends_the_run_promoted(world, cons
             assert "bob holds none of the roles" in forced.text()
             bob.screenshot(path=str(tmp_path / "console-no-role.png"))
 
-            # dave approves from the keyboard alone: code, Tab to notes, Tab to Approve.
+            # carol's form replayed as it was sent (same code): refused, nothing recorded twice.
             off_loop(wait_suspended, run_id, after_answers=2)
+            replayed = carol.request.post(
+                f"{url}/inbox/{request.id}/decision",
+                form={
+                    "csrf": carol.locator("header input[name=csrf]").get_attribute("value"),
+                    "role": "ml_lead",
+                    "decision": "approve",
+                    "code": carol_code,
+                    "notes": "evidence read",
+                },
+            )
+            assert replayed.status in (401, 403), replayed.text()
+            approvers = [
+                a.approver for a in approval_requests.get_request(w.gov, request.id).approvals
+            ]
+            assert approvers == ["carol"]
+
+            # dave approves from the keyboard alone: code, Tab to notes, Tab to Approve. (The
+            # replay was refused by the page, or recorded as refused by the run: either way the
+            # run is suspended again for the risk officer.)
+            off_loop(wait_suspended, run_id)
             dave = log_in(browser, url, "dave", w.codes.code("dave"), console_errors)
             form = dave.locator(card_id)
             form.get_by_label("One-time code").focus()
