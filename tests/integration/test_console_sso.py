@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from gatewaykit import free_port, settings_env
-from oidckit import RogueProvider, mock_provider, sign_in_at_mock
+from oidckit import RogueProvider, mock_provider, one_clock, sign_in_at_mock  # noqa: F401
 from seeding import make_settings
 from serverkit import server_process
 

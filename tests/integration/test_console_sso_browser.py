@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from gatewaykit import settings_env
-from oidckit import mock_provider
+from oidckit import mock_provider, one_clock  # noqa: F401
 from seeding import make_settings
 from serverkit import server_process
 
