@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
 import pyotp
-import uvicorn
-from gatewaykit import free_port
+from gatewaykit import app_thread
 
 from governance.bootstrap import Governance
 from governance.server.app import create_app
@@ -22,25 +19,8 @@ from governance.services.trust import identity
 @contextmanager
 def console_thread(gov: Governance) -> Iterator[str]:
     """The server app (JSON API and console) on a free port in a thread; its base URL."""
-    app = create_app(gov=gov)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the governance server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with app_thread(create_app(gov=gov), "the governance server") as url:
+        yield url
 
 
 class Browsers:

@@ -149,11 +149,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def gateway_thread(settings: Settings) -> Iterator[tuple[str, object]]:
-    """A real uvicorn serving the gateway app on a free port in a thread: (base URL, app)."""
-    from governance.serving.app import create_app
-
-    app = create_app(settings)
+def app_thread(app, what: str) -> Iterator[str]:
+    """A real uvicorn serving `app` on a free port in a thread; its base URL."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -165,13 +162,23 @@ def gateway_thread(settings: Settings) -> Iterator[tuple[str, object]]:
     deadline = time.monotonic() + 30
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start")
+            raise RuntimeError(f"{what} did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}", app
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def gateway_thread(settings: Settings) -> Iterator[tuple[str, object]]:
+    """A real uvicorn serving the gateway app on a free port in a thread: (base URL, app)."""
+    from governance.serving.app import create_app
+
+    app = create_app(settings)
+    with app_thread(app, "the gateway") as url:
+        yield url, app
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

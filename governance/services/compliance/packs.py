@@ -130,15 +130,17 @@ def build_pack(
     )
     body = manifest.to_bytes()
     files |= {MANIFEST: body, SIGNATURE: (signer.sign_bytes(body) + "\n").encode()}
-    staging = _stage(out, files)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        _write_files(staging, files)
         # Recorded before it is placed: a crash in between leaves a recorded pack that was
         # never delivered, never a delivered pack the trail does not know.
         seq = _record(gov, manifest, body, actor=actor, now=now)
         _place(staging, out)
-    except BaseException:
+    finally:
+        # Gone already once renamed into place; otherwise a failed build leaves nothing.
         shutil.rmtree(staging, ignore_errors=True)
-        raise
     return BuiltPack(directory=out, manifest=manifest, items=items, event_seq=seq)
 
 
@@ -168,19 +170,12 @@ def _require_empty(out: Path) -> None:
         raise Conflict(f"{out} exists and is not an empty directory: a pack is never written over")
 
 
-def _stage(out: Path, files: dict[str, bytes]) -> Path:
-    """Write every file into a fresh directory beside `out`."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for file, data in files.items():
-            (staging / file).write_bytes(data)
-            os.chmod(staging / file, 0o644)
-        os.chmod(staging, 0o755)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return staging
+def _write_files(staging: Path, files: dict[str, bytes]) -> None:
+    """Write every file of the pack into its staging directory beside the destination."""
+    for file, data in files.items():
+        (staging / file).write_bytes(data)
+        os.chmod(staging / file, 0o644)
+    os.chmod(staging, 0o755)
 
 
 def _place(staging: Path, out: Path) -> None:
